@@ -1,0 +1,1 @@
+//! `topo-harness explain`: what the model says about a cluster state.

@@ -1,0 +1,1 @@
+//! Reading a [`ClusterState`](crate::model::ClusterState) from files.
