@@ -1,9 +1,14 @@
 //! The reference model: what upstream Kubernetes does, per version.
 //!
-//! Pure logic, no I/O. [`state`] holds the cluster as the model sees it, [`version`] the
-//! versions and feature gates; the controller side lives in [`controller`], the proxy side in
-//! [`proxy`].
+//! Pure logic, no I/O. [`state`] holds the cluster as the model sees it and [`version`] the
+//! versions and feature gates; the EndpointSlice controller lives in [`controller`], kube-proxy
+//! in [`proxy`], and [`analysis`] joins them into per-Service verdicts. Where upstream is
+//! nondeterministic (Go map order), [`choice`] makes every alternative explicit.
 
+pub mod analysis;
+pub mod choice;
+pub mod controller;
+pub mod proxy;
 pub mod state;
 pub mod version;
 
