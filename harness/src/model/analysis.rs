@@ -549,9 +549,7 @@ fn route_groups(state: &ClusterState, service: &Service, gates: &FeatureGates) -
                 .filter(|(_, e)| e.node_name.as_deref() == Some(node.name.as_str()))
                 .map(|(i, _)| i)
                 .collect();
-            let node_hinted = base
-                .iter()
-                .any(|e| e.node_hints.iter().any(|n| *n == node.name));
+            let node_hinted = base.iter().any(|e| e.node_hints.contains(&node.name));
             let signature = NodeSignature {
                 zone: node.labels.get(LABEL_ZONE).cloned().unwrap_or_default(),
                 labels_for_keys: view

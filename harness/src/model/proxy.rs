@@ -278,7 +278,7 @@ pub fn ingest(
                 };
                 let key = candidate.key();
                 match merged.get(&key) {
-                    Some(existing) if !(existing.terminating && !candidate.terminating) => {}
+                    Some(existing) if !existing.terminating || candidate.terminating => {}
                     _ => {
                         merged.insert(key, candidate);
                     }
@@ -306,13 +306,11 @@ fn annotation_allows_hints(
         ProxyFamily::V1_21 => tah && annotation == Some("auto"),
         ProxyFamily::V1_22 | ProxyFamily::V1_23 | ProxyFamily::V1_24 => tah && auto,
         ProxyFamily::V1_27 => tah && not_disabled,
-        ProxyFamily::V1_30 => {
+        // With ServiceTrafficDistribution on, the annotation is ignored and hints are used
+        // whenever present.
+        ProxyFamily::V1_30 | ProxyFamily::V1_31 => {
             let std = gates.enabled(FeatureGate::ServiceTrafficDistribution);
-            (tah || std) && (std || not_disabled)
-        }
-        ProxyFamily::V1_31 => {
-            let std = gates.enabled(FeatureGate::ServiceTrafficDistribution);
-            (tah || std) && (std || not_disabled)
+            std || (tah && not_disabled)
         }
         ProxyFamily::V1_33 => true,
     }
@@ -352,9 +350,7 @@ fn topology_mode(
     }
     if gates.enabled(FeatureGate::PreferSameTrafficDistribution)
         && ready.iter().all(|e| !e.node_hints.is_empty())
-        && ready
-            .iter()
-            .any(|e| e.node_hints.iter().any(|n| *n == node.name))
+        && ready.iter().any(|e| e.node_hints.contains(&node.name))
     {
         return RouteBasis::NodeHints;
     }
@@ -370,7 +366,7 @@ fn topology_mode(
 
 fn available(endpoint: &ProxyEndpoint, mode: &RouteBasis, node: &ProxyNode) -> bool {
     match mode {
-        RouteBasis::NodeHints => endpoint.node_hints.iter().any(|n| *n == node.name),
+        RouteBasis::NodeHints => endpoint.node_hints.contains(&node.name),
         RouteBasis::ZoneHints => endpoint.zone_hints.iter().any(|z| z == node.zone()),
         _ => true,
     }

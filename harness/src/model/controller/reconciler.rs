@@ -411,7 +411,7 @@ impl Reconciler {
 
         // 2. Fill slices already being updated, fullest first.
         if !remaining.is_empty() && !to_update.is_empty() {
-            to_update.sort_by(|a, b| b.endpoints.len().cmp(&a.endpoints.len()));
+            to_update.sort_by_key(|s| std::cmp::Reverse(s.endpoints.len()));
             for slice in &mut to_update {
                 while !remaining.is_empty() && slice.endpoints.len() < max {
                     slice.endpoints.push(remaining.remove(0));
