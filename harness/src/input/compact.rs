@@ -12,8 +12,9 @@ use super::error::{InputError, SourceLocation};
 use super::quantity::cpu_millis;
 use crate::model::{
     AddressType, ClusterState, Endpoint, EndpointPort, EndpointSlice, FeatureGate, FeatureGates,
-    Hints, KubeVersion, Node, Service, ServicePort, ServiceType, TrafficPolicy, LABEL_CONTROL_PLANE,
-    LABEL_HOSTNAME, LABEL_MASTER, LABEL_REGION, LABEL_ZONE, MANAGED_BY_CONTROLLER,
+    Hints, KubeVersion, Node, Service, ServicePort, ServiceType, TrafficPolicy,
+    LABEL_CONTROL_PLANE, LABEL_HOSTNAME, LABEL_MASTER, LABEL_REGION, LABEL_ZONE,
+    MANAGED_BY_CONTROLLER,
 };
 
 /// The `apiVersion` of the compact format.
@@ -398,9 +399,13 @@ impl CompactState {
         let mut seen = BTreeMap::new();
         for (i, node) in self.nodes.iter().enumerate() {
             cx.duplicate(&mut seen, &node.referenced, "node", node.value.name.clone())?;
-            state
-                .nodes
-                .push(convert_node(&cx, i, &node.value, &node.referenced, version)?);
+            state.nodes.push(convert_node(
+                &cx,
+                i,
+                &node.value,
+                &node.referenced,
+                version,
+            )?);
         }
 
         let mut seen_services = BTreeMap::new();
@@ -415,7 +420,8 @@ impl CompactState {
                 "service",
                 service.key(),
             )?;
-            cx.service_ports.insert(service.key(), slice_ports(&svc.value));
+            cx.service_ports
+                .insert(service.key(), slice_ports(&svc.value));
             if let Some(endpoints) = &svc.value.endpoints {
                 let slice = generate_slice(
                     &mut cx,

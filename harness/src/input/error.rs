@@ -68,7 +68,10 @@ pub enum InputError {
         origin: String,
     },
     /// An object of a kind the harness does not read.
-    #[error("{at}: {}: kind `{kind}` is not accepted; expected {ACCEPTED_KINDS}", display_path(path))]
+    #[error(
+        "{at}: {}: kind `{kind}` is not accepted; expected {ACCEPTED_KINDS}",
+        display_path(path)
+    )]
     UnknownKind {
         /// Where the object starts.
         at: SourceLocation,

@@ -83,11 +83,10 @@ pub fn load_state_str(text: &str, origin: &str) -> Result<LoadedState, InputErro
         .trim_start_matches('\u{feff}')
         .trim_start()
         .starts_with(['{', '[']);
-    let docs: Vec<TreeNode> =
-        serde_saphyr::from_multiple_with_options(text, parse_options()).map_err(|e| {
-            let (at, message) = saphyr_error(origin, &e);
-            InputError::Syntax { at, message }
-        })?;
+    let docs = parse_documents(text).map_err(|e| {
+        let (at, message) = saphyr_error(origin, &e);
+        InputError::Syntax { at, message }
+    })?;
     let src = Source { origin, text };
     if docs.is_empty() {
         return Err(InputError::Empty {
@@ -142,6 +141,29 @@ pub fn load_state_str(text: &str, origin: &str) -> Result<LoadedState, InputErro
     })
 }
 
+/// Stack for the parser thread: the spanned tree costs tens of KiB of stack per nesting level
+/// in debug builds, and the parser allows 64 levels.
+const PARSER_STACK_BYTES: usize = 64 << 20;
+
+/// Parses all documents into spanned trees, on a thread with a stack large enough for the
+/// deepest nesting the parser accepts (so deep input is an error, never a stack overflow).
+fn parse_documents(text: &str) -> Result<Vec<TreeNode>, serde_saphyr::Error> {
+    let parse = || serde_saphyr::from_multiple_with_options::<TreeNode>(text, parse_options());
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .name("topo-harness-parse".into())
+            .stack_size(PARSER_STACK_BYTES)
+            .spawn_scoped(scope, parse)
+        {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread available: parse here (only pathological nesting could then overflow).
+            Err(_) => parse(),
+        }
+    })
+}
+
 fn is_compact(doc: &TreeNode) -> bool {
     match &doc.value {
         Value::Map(entries) => entries
@@ -186,6 +208,9 @@ fn saphyr_error(origin: &str, e: &serde_saphyr::Error) -> (SourceLocation, Strin
     }
     if let Some(stripped) = message.strip_prefix("error: ") {
         message = stripped.to_string();
+    }
+    if message.starts_with("budget breached") {
+        message = format!("input too large or nested too deeply ({message})");
     }
     (SourceLocation::new(origin, line, column), message)
 }

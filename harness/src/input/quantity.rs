@@ -135,7 +135,9 @@ mod tests {
         for (text, millis) in ok {
             assert_eq!(cpu_millis(text), Ok(millis), "{text}");
         }
-        for text in ["", "abc", "1.2.3", "-1", "2x", "1e", "m", ".", "1 ", " 1", "1e9999", "99E"] {
+        for text in [
+            "", "abc", "1.2.3", "-1", "2x", "1e", "m", ".", "1 ", " 1", "1e9999", "99E",
+        ] {
             assert!(cpu_millis(text).is_err(), "{text} should be rejected");
         }
     }
