@@ -663,6 +663,10 @@ fn compact_errors() {
         "t.yaml:2:9: nodes[0]: label topology.kubernetes.io/zone=`y` contradicts the shorthand `x`"
     );
     assert_eq!(
+        err("kind: State\nservices:\n- name: s\n  ports: [{port: 80}, {port: 0}]\n"),
+        "t.yaml:4:30: services[0].ports[1].port: port 0 is out of range 1..=65535"
+    );
+    assert_eq!(
         err("kind: State\nservices: [{name: s, ports: [{port: 0x}]}]\n"),
         "t.yaml:2:37: invalid u16"
     );

@@ -413,6 +413,20 @@ impl CompactState {
         let mut generated = Vec::new();
         for (i, svc) in self.services.iter().enumerate() {
             let path = format!("services[{i}]");
+            if let Some((j, port)) = svc
+                .value
+                .ports
+                .iter()
+                .flatten()
+                .enumerate()
+                .find(|(_, p)| p.port.value == 0)
+            {
+                return Err(cx.invalid(
+                    &port.port.referenced,
+                    format!("{path}.ports[{j}].port"),
+                    "port 0 is out of range 1..=65535",
+                ));
+            }
             let service = convert_service(i, &svc.value);
             cx.duplicate(
                 &mut seen_services,
