@@ -214,3 +214,83 @@ fn saphyr_error(origin: &str, e: &serde_saphyr::Error) -> (SourceLocation, Strin
     }
     (SourceLocation::new(origin, line, column), message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_format_from_content() {
+        let node = "kind: Node\nmetadata: {name: n}\n";
+        assert_eq!(
+            load_state_str(node, "x").map(|s| s.format).ok(),
+            Some(StateFormat::KubectlYaml)
+        );
+        let json = r#"{"kind": "Node", "metadata": {"name": "n"}}"#;
+        assert_eq!(
+            load_state_str(json, "x").map(|s| s.format).ok(),
+            Some(StateFormat::KubectlJson)
+        );
+        let compact = "\u{feff}{\"kind\": \"State\"}";
+        let loaded = load_state_str(compact, "x").ok();
+        assert_eq!(
+            loaded.as_ref().map(|s| s.format),
+            Some(StateFormat::CompactJson)
+        );
+        assert!(loaded.is_some_and(|s| s.format.is_compact() && s.format.is_json()));
+    }
+
+    #[test]
+    fn paths_name_the_document_when_there_are_several() {
+        let text = "kind: Node\nmetadata: {name: n}\n---\nkind: Node\nmetadata: {}\n";
+        let e = load_state_str(text, "x").err().map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("x:5:11: documents[1].metadata.name: required field is missing")
+        );
+    }
+
+    #[test]
+    fn empty_list_is_an_empty_state() {
+        let loaded = load_state_str("apiVersion: v1\nkind: List\nitems: []\n", "x");
+        assert_eq!(loaded.ok().map(|s| s.state), Some(ClusterState::empty()));
+    }
+
+    #[test]
+    fn parser_messages_lose_their_position_suffix() {
+        let e = load_state_str("a: [1\n", "x").err();
+        let at = e.as_ref().and_then(|e| e.location()).cloned();
+        assert!(at.is_some_and(|at| at.line > 0 && at.column > 0));
+        let text = e.map(|e| e.to_string()).unwrap_or_default();
+        assert!(!text.contains(" at line "), "{text}");
+        assert!(text.starts_with("x:"), "{text}");
+    }
+
+    #[test]
+    fn generated_addresses_are_unique_across_services() {
+        let text = "kind: State\nnodes: [{name: a}, {name: b}]\nservices:\n- {name: s1, endpoints: {a: 2, b: 1}}\n- {name: s2, endpoints: {a: 1}}\n";
+        let state = load_state_str(text, "x").map(|s| s.state).ok();
+        let addresses: Vec<String> = state
+            .iter()
+            .flat_map(|s| s.slices.iter())
+            .flat_map(|s| s.endpoints.iter())
+            .flat_map(|e| e.addresses.clone())
+            .collect();
+        assert_eq!(
+            addresses,
+            ["10.244.0.2", "10.244.0.3", "10.244.1.2", "10.244.0.4"]
+        );
+        let ips: Vec<Option<String>> = state
+            .iter()
+            .flat_map(|s| s.services.iter())
+            .map(|s| s.cluster_ip.clone())
+            .collect();
+        assert_eq!(
+            ips,
+            [
+                Some("10.96.0.10".to_string()),
+                Some("10.96.0.11".to_string())
+            ]
+        );
+    }
+}

@@ -340,3 +340,19 @@ impl<'a> Cursor<'a> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::join_key;
+
+    #[test]
+    fn paths_quote_keys_that_are_not_identifiers() {
+        assert_eq!(join_key("", "items"), "items");
+        assert_eq!(join_key("items[3]", "status"), "items[3].status");
+        assert_eq!(
+            join_key("metadata.labels", "kubernetes.io/service-name"),
+            r#"metadata.labels["kubernetes.io/service-name"]"#
+        );
+        assert_eq!(join_key("x", ""), r#"x[""]"#);
+    }
+}
