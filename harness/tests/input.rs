@@ -732,3 +732,39 @@ fn never_panics_on_truncated_or_garbage_input() {
     }
     assert!(errors > inputs.len() / 2, "{errors} of {}", inputs.len());
 }
+
+#[test]
+fn the_documented_example_loads() {
+    let doc = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/state-format.md"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let section = doc
+        .split("## The compact state format")
+        .nth(1)
+        .unwrap_or_else(|| panic!("section missing"));
+    let example = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_else(|| panic!("example missing"));
+    let loaded = load_state_str(example, "docs/state-format.md").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.version, Some(KubeVersion::new(33)));
+    assert_eq!(
+        loaded.gates,
+        [(FeatureGate::PreferSameTrafficDistribution, true)]
+    );
+    let s = loaded.state;
+    assert_eq!((s.nodes.len(), s.services.len(), s.slices.len()), (3, 2, 3));
+    assert_eq!(s.nodes[1].label("disk"), Some("ssd"));
+    assert_eq!(s.nodes[1].region(), Some("r1"));
+    assert!(!s.nodes[2].ready);
+    let api = &s.slices[1];
+    let conditions: Vec<_> = api
+        .endpoints
+        .iter()
+        .map(|e| (e.ready, e.serving, e.terminating))
+        .collect();
+    let (t, f) = (Some(true), Some(false));
+    assert_eq!(conditions, [(t, t, f), (f, f, f), (f, t, t), (None, t, f)]);
+}
