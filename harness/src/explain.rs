@@ -1,1 +1,408 @@
-//! `topo-harness explain`: what the model says about a cluster state.
+//! `topo-harness explain`: what the model says about a cluster state, as text or JSON.
+//!
+//! The JSON shape is a contract (documented in the README); the text is for people.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::{json, Map, Value};
+
+use crate::input::{load_state_file, InputError, LoadedState};
+use crate::model::analysis::{
+    analyse, infer_gates, Analysis, HintOutcome, ServiceAnalysis, ZoneCounts,
+};
+use crate::model::controller::topology::NodeSkip;
+use crate::model::state::Environment;
+use crate::model::version::{FeatureGate, FeatureGates, GateError, KubeVersion, VersionError};
+
+/// Why `explain` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    /// The state file could not be read.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// `--kubernetes` (or the file's version) is not a supported version.
+    #[error("--kubernetes: {0}")]
+    Version(#[from] VersionError),
+    /// No version was given and no node reports one.
+    #[error("{file}: cannot tell the Kubernetes version: no node reports a kubelet version (status.nodeInfo.kubeletVersion); pass --kubernetes 1.NN")]
+    NoVersion {
+        /// The state file.
+        file: String,
+    },
+    /// The nodes report a version outside 1.21–1.37.
+    #[error("{file}: the nodes run Kubernetes {version}, which the model does not cover (1.21 to 1.37); pass --kubernetes 1.NN to evaluate it as another version")]
+    UnsupportedNodeVersion {
+        /// The state file.
+        file: String,
+        /// The version found.
+        version: KubeVersion,
+    },
+    /// A `--gate` setting was rejected.
+    #[error("--gate {setting}: {source}")]
+    Gate {
+        /// The setting as given.
+        setting: String,
+        /// Why.
+        #[source]
+        source: GateError,
+    },
+}
+
+impl ExplainError {
+    /// The process exit code: every explain error is bad input.
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
+}
+
+/// Output format.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Human-readable text.
+    Text,
+    /// The JSON contract.
+    Json,
+}
+
+/// What the user asked for.
+#[derive(Clone, Debug)]
+pub struct ExplainRequest<'a> {
+    /// The state file.
+    pub file: &'a Path,
+    /// `--kubernetes`, verbatim.
+    pub kubernetes: Option<&'a str>,
+    /// `--gate Name=bool`, verbatim.
+    pub gates: &'a [String],
+}
+
+/// Which gates were set and how, for the text output.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GateNotes {
+    /// Set by `--gate` or the state file.
+    pub explicit: Vec<(FeatureGate, bool)>,
+    /// Turned on because the input uses the feature.
+    pub inferred: Vec<FeatureGate>,
+}
+
+/// Loads the state, settles version and gates, and analyses it.
+pub fn explain_file(request: &ExplainRequest<'_>) -> Result<(Analysis, GateNotes), ExplainError> {
+    let loaded = load_state_file(request.file)?;
+    explain_loaded(&loaded, request)
+}
+
+/// As [`explain_file`], for an already loaded state.
+pub fn explain_loaded(
+    loaded: &LoadedState,
+    request: &ExplainRequest<'_>,
+) -> Result<(Analysis, GateNotes), ExplainError> {
+    let file = request.file.display().to_string();
+    let version = match request.kubernetes {
+        Some(text) => text.parse::<KubeVersion>()?,
+        None => match loaded.version.or_else(|| loaded.state.kubelet_version()) {
+            Some(v) if v.is_supported() => v,
+            Some(v) => {
+                return Err(ExplainError::UnsupportedNodeVersion { file, version: v });
+            }
+            None => return Err(ExplainError::NoVersion { file }),
+        },
+    };
+    let mut gates = FeatureGates::defaults(version);
+    let mut notes = GateNotes::default();
+    // Gates recorded in the file apply when they exist in the version evaluated.
+    for (gate, on) in &loaded.gates {
+        if gates.set(*gate, *on).is_ok() {
+            notes.explicit.push((*gate, *on));
+        }
+    }
+    for setting in request.gates {
+        let (gate, on) = gates
+            .set_from_str(setting)
+            .map_err(|source| ExplainError::Gate {
+                setting: setting.clone(),
+                source,
+            })?;
+        notes.explicit.retain(|(g, _)| *g != gate);
+        notes.explicit.push((gate, on));
+    }
+    notes.inferred = infer_gates(&loaded.state, &mut gates);
+    let mut env = Environment::new(version);
+    env.gates = gates;
+    let analysis = analyse(&loaded.state, &env, notes.inferred.clone());
+    Ok((analysis, notes))
+}
+
+fn counts_json(counts: &ZoneCounts) -> Value {
+    let map: Map<String, Value> = counts
+        .iter()
+        .map(|(zone, n)| (zone.clone(), json!(n)))
+        .collect();
+    Value::Object(map)
+}
+
+/// The JSON contract.
+pub fn to_json(analysis: &Analysis) -> Value {
+    let services: Vec<Value> = analysis.services.iter().map(service_json).collect();
+    json!({
+        "kubernetes": analysis.environment.version().to_string(),
+        "services": services,
+    })
+}
+
+fn service_json(s: &ServiceAnalysis) -> Value {
+    let routes: Vec<Value> = s
+        .routes
+        .iter()
+        .map(|r| {
+            json!({
+                "port": r.port,
+                "nodes": r.nodes,
+                "cluster": r.cluster,
+                "local": r.local,
+                "basis": r.basis.as_str(),
+            })
+        })
+        .collect();
+    json!({
+        "service": s.service,
+        "heuristic": s.heuristic.as_str(),
+        "hints": {
+            "outcome": s.hints.outcome.as_str(),
+            "reason": s.hints.reason,
+            "allocations": s.hints.allocations.iter().map(counts_json).collect::<Vec<_>>(),
+            "observed": s.hints.observed.as_ref().map(counts_json),
+            "agrees": s.hints.agrees,
+        },
+        "routes": routes,
+    })
+}
+
+fn counts_text(counts: &ZoneCounts) -> String {
+    if counts.is_empty() {
+        return "(no zone hints)".to_string();
+    }
+    counts
+        .iter()
+        .map(|(zone, n)| {
+            let zone = if zone.is_empty() {
+                "\"\""
+            } else {
+                zone.as_str()
+            };
+            format!("{zone}={n}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn list_text(list: &[String]) -> String {
+    if list.is_empty() {
+        "nothing".to_string()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// The text report.
+pub fn to_text(analysis: &Analysis, notes: &GateNotes) -> String {
+    let mut out = String::new();
+    let env = &analysis.environment;
+    let _ = writeln!(out, "Kubernetes {}", env.version());
+    let mut gate_parts = Vec::new();
+    for gate in FeatureGate::ALL {
+        if gate.status(env.version()) == crate::model::GateStatus::Absent {
+            continue;
+        }
+        let on = env.gates.enabled(gate);
+        let how = if notes.inferred.contains(&gate) {
+            " (inferred: the input uses it)"
+        } else if notes.explicit.iter().any(|(g, _)| *g == gate) {
+            " (set)"
+        } else {
+            ""
+        };
+        gate_parts.push(format!(
+            "{}={}{how}",
+            gate.name(),
+            if on { "on" } else { "off" }
+        ));
+    }
+    if !gate_parts.is_empty() {
+        let _ = writeln!(out, "feature gates: {}", gate_parts.join(", "));
+    }
+    for gate in &notes.inferred {
+        let _ = writeln!(
+            out,
+            "note: {} is off by default in {} but was taken as on, because the input shows it in use",
+            gate.name(),
+            env.version()
+        );
+    }
+    let capacity = &analysis.capacity;
+    match (&capacity.ratios, &capacity.cpu_millis_by_zone) {
+        (Some(ratios), Some(cpu)) => {
+            let parts: Vec<String> = ratios
+                .iter()
+                .map(|(zone, r)| {
+                    let millis = cpu.get(zone).copied().unwrap_or(0);
+                    format!("{zone} {:.1}% ({})", r * 100.0, cpu_text(millis))
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "zone CPU shares (ready nodes{}): {}",
+                if env.version().minor >= 23 {
+                    ", control plane excluded"
+                } else {
+                    ""
+                },
+                parts.join(", ")
+            );
+        }
+        _ => {
+            let why = match &capacity.insufficient_node {
+                Some(node) => format!("node {node} has no zone label or no allocatable CPU"),
+                None => "fewer than two zones have ready nodes with CPU".to_string(),
+            };
+            let _ = writeln!(out, "zone CPU shares: none ({why})");
+        }
+    }
+    let skipped: BTreeMap<NodeSkip, Vec<&str>> =
+        capacity
+            .skipped
+            .iter()
+            .fold(BTreeMap::new(), |mut m, (n, why)| {
+                m.entry(*why).or_default().push(n.as_str());
+                m
+            });
+    for (why, nodes) in skipped {
+        let why = match why {
+            NodeSkip::ControlPlane => "control-plane, not counted",
+            NodeSkip::NotReady => "not ready, not counted",
+        };
+        let _ = writeln!(out, "  {why}: {}", nodes.join(", "));
+    }
+    if analysis.services.is_empty() {
+        let _ = writeln!(out, "\nno Services in the input");
+    }
+    for service in &analysis.services {
+        service_text(&mut out, service);
+    }
+    out
+}
+
+fn cpu_text(millis: u64) -> String {
+    if millis % 1000 == 0 {
+        format!("{} CPU", millis / 1000)
+    } else {
+        format!("{millis}m CPU")
+    }
+}
+
+fn service_text(out: &mut String, s: &ServiceAnalysis) {
+    let _ = writeln!(out, "\n{} — heuristic: {}", s.service, s.heuristic.as_str());
+    for warning in &s.warnings {
+        let _ = writeln!(out, "  warning: {warning}");
+    }
+    let h = &s.hints;
+    let observed = h
+        .observed
+        .as_ref()
+        .map(counts_text)
+        .unwrap_or_else(|| "no hints".to_string());
+    let verdict = match h.agrees {
+        Some(true) => "agrees",
+        Some(false) => "DISAGREES",
+        None => "not checked",
+    };
+    match h.outcome {
+        HintOutcome::Assigned => {
+            let expected: Vec<String> = h.allocations.iter().map(counts_text).collect();
+            let expected = if expected.len() > 1 {
+                format!(
+                    "one of [{}] (upstream picks by Go map order)",
+                    expected.join("] or [")
+                )
+            } else {
+                expected.join("")
+            };
+            let _ = writeln!(out, "  hints: should be assigned: {expected}");
+        }
+        HintOutcome::Removed => {
+            let _ = writeln!(
+                out,
+                "  hints: should be absent: {}",
+                h.reason.as_deref().unwrap_or("removed")
+            );
+        }
+        HintOutcome::None => {
+            let _ = writeln!(out, "  hints: none expected");
+        }
+    }
+    if let Some(detail) = &h.detail {
+        let _ = writeln!(out, "    why: {detail}");
+    }
+    if let (Some(n), Some(figures)) = (h.counted_endpoints, &h.figures) {
+        let parts: Vec<String> = figures
+            .iter()
+            .map(|(zone, a)| {
+                format!(
+                    "{zone}: desired {:.2}, min {}, max {}",
+                    a.desired, a.minimum, a.maximum
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "    {n} ready endpoints; {}", parts.join("; "));
+    } else if let Some(n) = h.counted_endpoints {
+        let _ = writeln!(out, "    {n} ready endpoints counted");
+    }
+    let _ = writeln!(out, "  observed: {observed} ({verdict})");
+    if s.routes.is_empty() {
+        let _ = writeln!(
+            out,
+            "  routes: none (headless or ExternalName: kube-proxy programs nothing)"
+        );
+        return;
+    }
+    let _ = writeln!(out, "  routes:");
+    let mut current_port = None;
+    for r in &s.routes {
+        if current_port != Some(&r.port) {
+            let _ = writeln!(out, "    port {}:", r.port);
+            current_port = Some(&r.port);
+        }
+        let nodes = if r.nodes.len() > 6 {
+            format!("{}, … ({} nodes)", r.nodes[..5].join(", "), r.nodes.len())
+        } else {
+            r.nodes.join(", ")
+        };
+        let mut parts = Vec::new();
+        if let Some(c) = &r.cluster {
+            parts.push(format!("cluster → {}", list_text(c)));
+        }
+        if let Some(l) = &r.local {
+            parts.push(format!("local → {}", list_text(l)));
+        }
+        let _ = writeln!(
+            out,
+            "      {nodes}: {} [{}]",
+            parts.join("; "),
+            basis_text(&r.basis.as_str())
+        );
+    }
+}
+
+fn basis_text(basis: &str) -> String {
+    match basis {
+        "node-hints" => "endpoints hinted for this node".into(),
+        "zone-hints" => "endpoints hinted for this node's zone".into(),
+        "all-ready" => "all ready endpoints".into(),
+        "serving-terminating" => "no ready endpoint: serving+terminating fallback".into(),
+        "none" => "no endpoint: traffic is dropped or rejected".into(),
+        other => match other.strip_prefix("topology-key:") {
+            Some(key) => format!("first matching topologyKey {key}"),
+            None => other.to_string(),
+        },
+    }
+}

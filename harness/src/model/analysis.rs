@@ -344,6 +344,12 @@ fn hint_verdict(
         .filter(|s| s.address_type != AddressType::Fqdn)
         .flat_map(|s| s.endpoints.iter())
         .collect();
+    // Both heuristics leave the hints of endpoints they do not count (unready ones) untouched.
+    let readiness = Readiness::for_version(gates.version());
+    let untouched = untouched_hints(&endpoints, |e| match heuristic {
+        ControllerHeuristic::Auto => readiness.counts(e),
+        _ => e.controller_ready(),
+    });
     let mut result = match heuristic {
         ControllerHeuristic::Auto => auto_verdict(&endpoints, gates, capacity, observed.clone()),
         ControllerHeuristic::TrafficDistribution { .. } => {
@@ -372,6 +378,13 @@ fn hint_verdict(
             }
         }
     };
+    if result.outcome == HintOutcome::Assigned && !untouched.is_empty() {
+        for allocation in &mut result.allocations {
+            for (zone, n) in &untouched {
+                *allocation.entry(zone.clone()).or_insert(0) += n;
+            }
+        }
+    }
     result.agrees = Some(match (&result.observed, result.outcome) {
         (None, HintOutcome::Assigned) => result
             .allocations
@@ -385,6 +398,17 @@ fn hint_verdict(
         (Some(_), _) => false,
     });
     result
+}
+
+/// The `forZones` hints of endpoints a heuristic does not touch.
+fn untouched_hints(endpoints: &[&Endpoint], counted: impl Fn(&Endpoint) -> bool) -> ZoneCounts {
+    let mut counts = ZoneCounts::new();
+    for e in endpoints.iter().filter(|e| !counted(e)) {
+        for zone in e.hints.iter().flat_map(|h| h.for_zones.iter()) {
+            *counts.entry(zone.clone()).or_insert(0) += 1;
+        }
+    }
+    counts
 }
 
 fn without_zeros(counts: &ZoneCounts) -> ZoneCounts {

@@ -121,7 +121,7 @@ pub struct NodeCapacity {
 }
 
 /// Why `SetNodes` left a node out of the CPU ratios.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum NodeSkip {
     /// It carries a control-plane label (1.23+).
     ControlPlane,

@@ -1,0 +1,270 @@
+//! `explain`: the JSON contract on recorded dumps, what-if states in the compact format, and the
+//! binary's exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+use topo_harness::explain::{explain_loaded, to_json, to_text, ExplainRequest};
+use topo_harness::input::load_state_str;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn explain_str(state: &str, kubernetes: Option<&str>, gates: &[&str]) -> Value {
+    let loaded = load_state_str(state, "test.yaml").expect("state parses");
+    let gates: Vec<String> = gates.iter().map(|g| g.to_string()).collect();
+    let request = ExplainRequest {
+        file: Path::new("test.yaml"),
+        kubernetes,
+        gates: &gates,
+    };
+    let (analysis, _) = explain_loaded(&loaded, &request).expect("explains");
+    to_json(&analysis)
+}
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_topo-harness"))
+}
+
+fn run_json(args: &[&str]) -> Value {
+    let out = binary().args(args).output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+#[test]
+fn seed_001_explains_cleanly_on_its_own_version() {
+    let file = root().join("fixtures/states/kubectl-seed-001.yaml");
+    let v = run_json(&["explain", file.to_str().unwrap(), "-o", "json"]);
+    insta::with_settings!({snapshot_path => "../../fixtures/snapshots/explain"}, {
+        insta::assert_json_snapshot!("seed-001-1.21", v);
+    });
+    assert_eq!(v["kubernetes"], "1.21");
+    let svc = &v["services"][0];
+    assert_eq!(svc["hints"]["agrees"], true);
+    assert_eq!(svc["hints"]["allocations"], json!([{"a": 2, "b": 2}]));
+}
+
+#[test]
+fn seed_001_on_1_33_hits_the_overload_safeguard() {
+    // From 1.23 the control-plane node leaves the CPU ratios: a = 1/3, b = 2/3, so four
+    // endpoints need at least 2 in a and 3 in b — more than exist.
+    let file = root().join("fixtures/states/kubectl-seed-001.yaml");
+    let v = run_json(&[
+        "explain",
+        file.to_str().unwrap(),
+        "--kubernetes",
+        "1.33",
+        "-o",
+        "json",
+    ]);
+    insta::with_settings!({snapshot_path => "../../fixtures/snapshots/explain"}, {
+        insta::assert_json_snapshot!("seed-001-1.33", v);
+    });
+    let hints = &v["services"][0]["hints"];
+    assert_eq!(hints["outcome"], "removed");
+    assert_eq!(hints["allocations"], json!([]));
+    assert_eq!(hints["agrees"], false);
+    assert!(hints["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("Unable to allocate minimum required endpoints"));
+}
+
+#[test]
+fn json_and_yaml_dumps_explain_identically() {
+    let yaml = root().join("fixtures/states/kubectl-seed-001.yaml");
+    let json_file = root().join("fixtures/states/kubectl-seed-001.json");
+    assert_eq!(
+        run_json(&["explain", yaml.to_str().unwrap(), "-o", "json"]),
+        run_json(&["explain", json_file.to_str().unwrap(), "-o", "json"])
+    );
+}
+
+const TIES: &str = r#"
+kind: State
+kubernetes: "1.33"
+nodes:
+  - {name: a1, zone: a}
+  - {name: b1, zone: b}
+  - {name: c1, zone: c}
+services:
+  - name: web
+    annotations: {service.kubernetes.io/topology-mode: Auto}
+    endpoints: {b1: 3, c1: 4}
+"#;
+
+#[test]
+fn go_map_order_gives_every_acceptable_allocation() {
+    // Seven endpoints over three equal zones: c gives one to a first, then b and c tie
+    // (2/3 surplus each) for the second one a needs.
+    let v = explain_str(TIES, None, &[]);
+    let hints = &v["services"][0]["hints"];
+    assert_eq!(hints["outcome"], "assigned");
+    assert_eq!(
+        hints["allocations"],
+        json!([{"a": 2, "b": 2, "c": 3}, {"a": 2, "b": 3, "c": 2}])
+    );
+    assert_eq!(hints["observed"], Value::Null);
+    assert_eq!(hints["agrees"], false);
+}
+
+#[test]
+fn routes_group_nodes_and_follow_present_hints() {
+    let state = r#"
+kind: State
+kubernetes: "1.37"
+nodes:
+  - {name: a1, zone: a}
+  - {name: a2, zone: a}
+  - {name: b1, zone: b}
+  - {name: c1, zone: c}
+services:
+  - name: web
+    trafficDistribution: PreferSameZone
+    ports: [{name: http, port: 80}, {port: 8080}]
+    endpoints:
+      - {node: a1, address: 10.0.0.10, hints: {forZones: [a]}}
+      - {node: b1, address: 10.0.0.2, hints: {forZones: [b]}}
+"#;
+    let v = explain_str(state, None, &[]);
+    let s = &v["services"][0];
+    assert_eq!(s["heuristic"], "prefer-same-zone");
+    assert_eq!(s["hints"]["allocations"], json!([{"a": 1, "b": 1}]));
+    assert_eq!(s["hints"]["agrees"], true);
+    assert_eq!(
+        s["routes"],
+        json!([
+            {"port": "http", "nodes": ["a1", "a2"], "cluster": ["10.0.0.10"], "local": null, "basis": "zone-hints"},
+            {"port": "http", "nodes": ["b1"], "cluster": ["10.0.0.2"], "local": null, "basis": "zone-hints"},
+            {"port": "http", "nodes": ["c1"], "cluster": ["10.0.0.10", "10.0.0.2"], "local": null, "basis": "all-ready"},
+            {"port": "8080", "nodes": ["a1", "a2"], "cluster": ["10.0.0.10"], "local": null, "basis": "zone-hints"},
+            {"port": "8080", "nodes": ["b1"], "cluster": ["10.0.0.2"], "local": null, "basis": "zone-hints"},
+            {"port": "8080", "nodes": ["c1"], "cluster": ["10.0.0.10", "10.0.0.2"], "local": null, "basis": "all-ready"}
+        ])
+    );
+}
+
+#[test]
+fn internal_traffic_policy_local_routes_only_to_the_node() {
+    let state = r#"
+kind: State
+kubernetes: "1.33"
+nodes:
+  - {name: a1, zone: a}
+  - {name: b1, zone: b}
+services:
+  - name: web
+    internalTrafficPolicy: Local
+    endpoints:
+      - {node: a1, address: 10.0.0.1}
+"#;
+    let v = explain_str(state, None, &[]);
+    assert_eq!(
+        v["services"][0]["routes"],
+        json!([
+            {"port": "80", "nodes": ["a1"], "cluster": null, "local": ["10.0.0.1"], "basis": "all-ready"},
+            {"port": "80", "nodes": ["b1"], "cluster": null, "local": [], "basis": "none"}
+        ])
+    );
+}
+
+#[test]
+fn gates_are_inferred_from_use_and_can_be_set() {
+    let state = r#"
+kind: State
+kubernetes: "1.30"
+nodes:
+  - {name: a1, zone: a}
+  - {name: b1, zone: b}
+services:
+  - name: web
+    trafficDistribution: PreferClose
+    endpoints: {a1: 1, b1: 1}
+"#;
+    // The alpha gate is off in 1.30, but the field can only be present when it is on.
+    let v = explain_str(state, None, &[]);
+    assert_eq!(v["services"][0]["heuristic"], "prefer-close");
+    assert_eq!(
+        v["services"][0]["hints"]["allocations"],
+        json!([{"a": 1, "b": 1}])
+    );
+    let v = explain_str(state, None, &["ServiceTrafficDistribution=false"]);
+    assert_eq!(v["services"][0]["heuristic"], "none");
+    assert_eq!(v["services"][0]["hints"]["outcome"], "removed");
+}
+
+#[test]
+fn text_output_names_the_safeguard_with_numbers() {
+    let state = r#"
+kind: State
+kubernetes: "1.33"
+nodes:
+  - {name: a1, zone: a}
+  - {name: b1, zone: b}
+  - {name: c1, zone: c}
+services:
+  - name: web
+    annotations: {service.kubernetes.io/topology-mode: Auto}
+    endpoints: {a1: 3, b1: 3, c1: 2}
+"#;
+    let loaded = load_state_str(state, "t.yaml").unwrap();
+    let request = ExplainRequest {
+        file: Path::new("t.yaml"),
+        kubernetes: None,
+        gates: &[],
+    };
+    let (analysis, notes) = explain_loaded(&loaded, &request).unwrap();
+    let text = to_text(&analysis, &notes);
+    assert!(
+        text.contains("zone a needs at least 3 of 8 endpoints"),
+        "{text}"
+    );
+    assert!(text.contains("overload threshold 20%"), "{text}");
+    assert!(text.contains("together 9 > 8 endpoints"), "{text}");
+}
+
+#[test]
+fn bad_input_exits_2_with_a_message() {
+    let out = binary()
+        .args(["explain", "does-not-exist.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does-not-exist.yaml"));
+
+    let file = root().join("fixtures/states/kubectl-seed-001.yaml");
+    for args in [
+        vec!["--kubernetes", "1.20"],
+        vec!["--kubernetes", "banana"],
+        vec!["--gate", "Nope=true"],
+        vec!["--gate", "TopologyAwareHints"],
+        vec!["--kubernetes", "1.33", "--gate", "TopologyAwareHints=false"],
+    ] {
+        let mut cmd = binary();
+        cmd.arg("explain").arg(&file).args(&args);
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+
+    let dir = std::env::temp_dir().join(format!("topo-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = dir.join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "kind: List\nitems:\n  - kind: Node\n    metadata: {name: [x\n",
+    )
+    .unwrap();
+    let out = binary().arg("explain").arg(&broken).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.yaml:"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
