@@ -293,7 +293,7 @@ pub fn to_text(analysis: &Analysis, notes: &GateNotes) -> String {
 }
 
 fn cpu_text(millis: u64) -> String {
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         format!("{} CPU", millis / 1000)
     } else {
         format!("{millis}m CPU")
