@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
+use std::io::Write as _;
+
+use serde_json::Value;
 
 use crate::input::{load_state_file, InputError, LoadedState};
 use crate::model::analysis::{
@@ -133,49 +135,82 @@ pub fn explain_loaded(
     Ok((analysis, notes))
 }
 
-fn counts_json(counts: &ZoneCounts) -> Value {
-    let map: Map<String, Value> = counts
-        .iter()
-        .map(|(zone, n)| (zone.clone(), json!(n)))
-        .collect();
-    Value::Object(map)
+/// The JSON contract, borrowed from an [`Analysis`] so large reports stream without copies.
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    kubernetes: String,
+    services: Vec<JsonService<'a>>,
 }
 
-/// The JSON contract.
-pub fn to_json(analysis: &Analysis) -> Value {
-    let services: Vec<Value> = analysis.services.iter().map(service_json).collect();
-    json!({
-        "kubernetes": analysis.environment.version().to_string(),
-        "services": services,
-    })
+#[derive(serde::Serialize)]
+struct JsonService<'a> {
+    service: &'a str,
+    heuristic: &'static str,
+    hints: JsonHints<'a>,
+    routes: Vec<JsonRoute<'a>>,
 }
 
-fn service_json(s: &ServiceAnalysis) -> Value {
-    let routes: Vec<Value> = s
-        .routes
-        .iter()
-        .map(|r| {
-            json!({
-                "port": r.port,
-                "nodes": r.nodes,
-                "cluster": r.cluster,
-                "local": r.local,
-                "basis": r.basis.as_str(),
+#[derive(serde::Serialize)]
+struct JsonHints<'a> {
+    outcome: &'static str,
+    reason: Option<&'a str>,
+    allocations: &'a [ZoneCounts],
+    observed: Option<&'a ZoneCounts>,
+    agrees: Option<bool>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonRoute<'a> {
+    port: &'a str,
+    nodes: &'a [String],
+    cluster: Option<&'a [String]>,
+    local: Option<&'a [String]>,
+    basis: String,
+}
+
+fn json_report(analysis: &Analysis) -> JsonReport<'_> {
+    JsonReport {
+        kubernetes: analysis.environment.version().to_string(),
+        services: analysis
+            .services
+            .iter()
+            .map(|s| JsonService {
+                service: &s.service,
+                heuristic: s.heuristic.as_str(),
+                hints: JsonHints {
+                    outcome: s.hints.outcome.as_str(),
+                    reason: s.hints.reason.as_deref(),
+                    allocations: &s.hints.allocations,
+                    observed: s.hints.observed.as_ref(),
+                    agrees: s.hints.agrees,
+                },
+                routes: s
+                    .routes
+                    .iter()
+                    .map(|r| JsonRoute {
+                        port: &r.port,
+                        nodes: &r.nodes,
+                        cluster: r.cluster.as_deref(),
+                        local: r.local.as_deref(),
+                        basis: r.basis.as_str(),
+                    })
+                    .collect(),
             })
-        })
-        .collect();
-    json!({
-        "service": s.service,
-        "heuristic": s.heuristic.as_str(),
-        "hints": {
-            "outcome": s.hints.outcome.as_str(),
-            "reason": s.hints.reason,
-            "allocations": s.hints.allocations.iter().map(counts_json).collect::<Vec<_>>(),
-            "observed": s.hints.observed.as_ref().map(counts_json),
-            "agrees": s.hints.agrees,
-        },
-        "routes": routes,
-    })
+            .collect(),
+    }
+}
+
+/// The JSON contract as a value.
+pub fn to_json(analysis: &Analysis) -> Value {
+    serde_json::to_value(json_report(analysis)).unwrap_or(Value::Null)
+}
+
+/// Writes the JSON contract (one line) without building it in memory first.
+pub fn write_json(analysis: &Analysis, out: impl std::io::Write) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(out);
+    serde_json::to_writer(&mut out, &json_report(analysis))?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 fn counts_text(counts: &ZoneCounts) -> String {

@@ -768,3 +768,32 @@ fn the_documented_example_loads() {
     let (t, f) = (Some(true), Some(false));
     assert_eq!(conditions, [(t, t, f), (f, f, f), (f, t, t), (None, t, f)]);
 }
+
+#[test]
+fn json_lists_are_read_item_by_item_with_exact_locations() {
+    // A minified kubectl List: the item with the bad CPU quantity is named by index, and the
+    // location points into the one long line.
+    let text = r#"{"apiVersion":"v1","items":[{"apiVersion":"v1","kind":"Node","metadata":{"name":"a"},"status":{"allocatable":{"cpu":"2"}}},{"apiVersion":"v1","kind":"Node","metadata":{"name":"b"},"status":{"allocatable":{"cpu":"lots"}}}],"kind":"List"}"#;
+    let e = load_state_str(text, "t.json").unwrap_err().to_string();
+    assert!(e.starts_with("t.json:1:"), "{e}");
+    assert!(e.contains("items[1].status.allocatable.cpu"), "{e}");
+    // Syntax errors inside items are found before any item is converted.
+    let broken =
+        r#"{"items":[{"kind":"Node","metadata":{"name":"a"}},{"kind":"Node",]],"kind":"List"}"#;
+    let e = load_state_str(broken, "t.json").unwrap_err().to_string();
+    assert!(e.starts_with("t.json:1:"), "{e}");
+    // The streamed and the whole-document readers agree.
+    let yaml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/states/kubectl-seed-001.json"),
+    )
+    .unwrap();
+    let streamed = load_state_str(&yaml, "seed.json").unwrap();
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&yaml).unwrap())
+            .unwrap();
+    assert_eq!(
+        streamed.state,
+        load_state_str(&pretty, "seed.json").unwrap().state
+    );
+}

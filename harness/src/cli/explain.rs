@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::explain::{explain_file, to_json, to_text, ExplainRequest};
+use crate::explain::{explain_file, to_text, write_json, ExplainRequest};
 
 /// Output formats of `explain`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -47,16 +47,20 @@ pub fn run(args: &ExplainArgs) -> i32 {
             return e.exit_code();
         }
     };
-    let text = match args.output {
-        Output::Json => {
-            let mut s = to_json(&analysis).to_string();
-            s.push('\n');
-            s
+    let stdout = std::io::stdout().lock();
+    let written = match args.output {
+        Output::Json => write_json(&analysis, stdout),
+        Output::Text => {
+            let mut stdout = stdout;
+            stdout.write_all(to_text(&analysis, &notes).as_bytes())
         }
-        Output::Text => to_text(&analysis, &notes),
     };
-    let mut stdout = std::io::stdout().lock();
-    // A closed pipe (e.g. `| head`) is not an error worth a panic.
-    let _ = stdout.write_all(text.as_bytes());
+    // A closed pipe (e.g. `| head`) is not worth more than a note.
+    if let Err(e) = written {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: writing the report: {e}");
+            return super::EXIT_BAD_INPUT;
+        }
+    }
     super::EXIT_OK
 }

@@ -35,41 +35,54 @@ impl Collector {
             "List" | "NodeList" | "ServiceList" | "EndpointSliceList" => {
                 let items = root.opt_seq(src, "items")?;
                 for item in &items {
-                    let item_kind = match item.opt(src, "kind")? {
-                        Some(k) => Some(k.str(src)?.to_string()),
-                        None => None,
-                    };
-                    // Typed lists may omit the items' kind.
-                    let implied = match kind_name {
-                        "NodeList" => Some("Node"),
-                        "ServiceList" => Some("Service"),
-                        "EndpointSliceList" => Some("EndpointSlice"),
-                        _ => None,
-                    };
-                    let item_kind = match (item_kind, implied) {
-                        (Some(k), _) => k,
-                        (None, Some(k)) => k.to_string(),
-                        (None, None) => {
-                            return Err(InputError::Missing {
-                                at: src.at(item.node),
-                                path: format!("{}.kind", item.path),
-                            })
-                        }
-                    };
-                    if let Some(implied) = implied {
-                        if item_kind != implied {
-                            return Err(item.invalid(
-                                src,
-                                format!("a {kind_name} may only hold {implied} objects, found kind `{item_kind}`"),
-                            ));
-                        }
-                    }
-                    self.object(src, item, &item_kind)?;
+                    self.list_item(src, kind_name, item)?;
                 }
                 Ok(())
             }
             other => self.object(src, &root, other),
         }
+    }
+
+    /// One item of a `List`, `NodeList`, `ServiceList` or `EndpointSliceList` (`kind_name`).
+    pub(crate) fn list_item(
+        &mut self,
+        src: &Source<'_>,
+        kind_name: &str,
+        item: &Cursor<'_>,
+    ) -> Walk<()> {
+        let item_kind = match item.opt(src, "kind")? {
+            Some(k) => Some(k.str(src)?.to_string()),
+            None => None,
+        };
+        // Typed lists may omit the items' kind.
+        let implied = match kind_name {
+            "NodeList" => Some("Node"),
+            "ServiceList" => Some("Service"),
+            "EndpointSliceList" => Some("EndpointSlice"),
+            _ => None,
+        };
+        let item_kind = match (item_kind, implied) {
+            (Some(k), _) => k,
+            (None, Some(k)) => k.to_string(),
+            (None, None) => {
+                return Err(InputError::Missing {
+                    at: src.at(item.node),
+                    path: format!("{}.kind", item.path),
+                })
+            }
+        };
+        if let Some(implied) = implied {
+            if item_kind != implied {
+                return Err(item.invalid(
+                    src,
+                    format!(
+                        "a {kind_name} may only hold {implied} objects, found kind `{item_kind}`"
+                    ),
+                ));
+            }
+        }
+        self.object(src, item, &item_kind)?;
+        Ok(())
     }
 
     fn object(&mut self, src: &Source<'_>, obj: &Cursor<'_>, kind: &str) -> Walk<()> {

@@ -15,6 +15,7 @@
 
 mod compact;
 mod error;
+mod json;
 mod kube;
 mod quantity;
 mod tree;
@@ -83,10 +84,24 @@ pub fn load_state_str(text: &str, origin: &str) -> Result<LoadedState, InputErro
         .trim_start_matches('\u{feff}')
         .trim_start()
         .starts_with(['{', '[']);
-    let docs = parse_documents(text).map_err(|e| {
-        let (at, message) = saphyr_error(origin, &e);
-        InputError::Syntax { at, message }
-    })?;
+    let docs = if json {
+        // kubectl's JSON dumps are large: read them with the fast JSON reader, and convert a
+        // List one item at a time so the whole document never sits in memory as a tree.
+        let syntax = |e: json::JsonError| InputError::Syntax {
+            at: SourceLocation::new(origin, e.line, e.column),
+            message: e.message,
+        };
+        let skeleton = json::parse_skeleton(text).map_err(syntax)?;
+        if let Some(loaded) = load_streamed_list(text, origin, &skeleton)? {
+            return Ok(loaded);
+        }
+        vec![json::parse(text).map_err(syntax)?]
+    } else {
+        parse_documents(text).map_err(|e| {
+            let (at, message) = saphyr_error(origin, &e);
+            InputError::Syntax { at, message }
+        })?
+    };
     let src = Source { origin, text };
     if docs.is_empty() {
         return Err(InputError::Empty {
@@ -139,6 +154,52 @@ pub fn load_state_str(text: &str, origin: &str) -> Result<LoadedState, InputErro
         version: None,
         gates: Vec::new(),
     })
+}
+
+/// Converts a JSON `List` (or typed list) item by item; `None` when the document is not one.
+fn load_streamed_list(
+    text: &str,
+    origin: &str,
+    skeleton: &TreeNode,
+) -> Result<Option<LoadedState>, InputError> {
+    let Value::Map(entries) = &skeleton.value else {
+        return Ok(None);
+    };
+    let field = |name: &str| entries.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let kind = match field("kind").map(|k| &k.value) {
+        Some(Value::Str(k))
+            if matches!(
+                k.as_str(),
+                "List" | "NodeList" | "ServiceList" | "EndpointSliceList"
+            ) =>
+        {
+            k.clone()
+        }
+        _ => return Ok(None),
+    };
+    if !matches!(field("items").map(|i| &i.value), Some(Value::Seq(_))) {
+        return Ok(None);
+    }
+    let src = Source { origin, text };
+    let mut collector = kube::Collector::default();
+    collector.document(&src, skeleton, "")?;
+    json::for_each_item(text, |index, item| {
+        let cursor = tree::Cursor::root(&item, format!("items[{index}]"));
+        collector.list_item(&src, &kind, &cursor)
+    })
+    .map_err(|e| match e {
+        json::ItemError::Item(e) => e,
+        json::ItemError::Json(e) => InputError::Syntax {
+            at: SourceLocation::new(origin, e.line, e.column),
+            message: e.message,
+        },
+    })?;
+    Ok(Some(LoadedState {
+        state: collector.state.unwrap_or_else(ClusterState::empty),
+        format: StateFormat::KubectlJson,
+        version: None,
+        gates: Vec::new(),
+    }))
 }
 
 /// Stack for the parser thread: the spanned tree costs tens of KiB of stack per nesting level

@@ -549,7 +549,6 @@ struct NodeSignature {
     zone: String,
     labels_for_keys: Vec<Option<String>>,
     local: Vec<usize>,
-    node_hinted: bool,
     name_if_special: Option<String>,
 }
 
@@ -562,18 +561,31 @@ fn route_groups(state: &ClusterState, service: &Service, gates: &FeatureGates) -
             port.name.clone()
         };
         let view = ProxyService::of(service, port, gates);
-        // Ingest once; locality is per node.
-        let base = ingest(state, service, port, "", gates);
+        // Ingest once; locality is per node. Nodes that see the same inputs (zone, topology
+        // labels, local endpoints when locality matters, node hints naming them) share one
+        // computation, so thousands of nodes cost a handful of evaluations.
+        let mut endpoints = ingest(state, service, port, "", gates);
+        let uses_locality = view.internal_local || view.external_local;
+        let mut local_by_node: HashMap<String, Vec<usize>> = HashMap::new();
+        if uses_locality {
+            for (i, e) in endpoints.iter().enumerate() {
+                if let Some(node) = &e.node_name {
+                    local_by_node.entry(node.clone()).or_default().push(i);
+                }
+            }
+        }
+        let node_hinted: BTreeSet<String> = endpoints
+            .iter()
+            .flat_map(|e| e.node_hints.iter().cloned())
+            .collect();
         let mut by_result: Vec<(Categorized, Vec<String>)> = Vec::new();
         let mut cache: HashMap<NodeSignature, usize> = HashMap::new();
         for node in &state.nodes {
-            let local: Vec<usize> = base
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| e.node_name.as_deref() == Some(node.name.as_str()))
-                .map(|(i, _)| i)
-                .collect();
-            let node_hinted = base.iter().any(|e| e.node_hints.contains(&node.name));
+            let local = local_by_node
+                .get(node.name.as_str())
+                .cloned()
+                .unwrap_or_default();
+            let hinted = node_hinted.contains(&node.name);
             let signature = NodeSignature {
                 zone: node.labels.get(LABEL_ZONE).cloned().unwrap_or_default(),
                 labels_for_keys: view
@@ -581,34 +593,37 @@ fn route_groups(state: &ClusterState, service: &Service, gates: &FeatureGates) -
                     .iter()
                     .map(|k| node.labels.get(k).cloned())
                     .collect(),
-                name_if_special: (node.labels.is_empty() && !view.topology_keys.is_empty())
+                name_if_special: ((node.labels.is_empty() && !view.topology_keys.is_empty())
+                    || hinted)
                     .then(|| node.name.clone()),
-                local,
-                node_hinted,
+                local: local.clone(),
             };
             if let Some(&index) = cache.get(&signature) {
                 by_result[index].1.push(node.name.clone());
                 continue;
             }
-            let endpoints: Vec<ProxyEndpoint> = base
-                .iter()
-                .map(|e| ProxyEndpoint {
-                    is_local: e.node_name.as_deref() == Some(node.name.as_str()),
-                    ..e.clone()
-                })
-                .collect();
+            for &i in &local {
+                endpoints[i].is_local = true;
+            }
             let proxy_node = ProxyNode {
                 name: node.name.clone(),
                 labels: node.labels.clone(),
             };
             let result = categorize(&endpoints, &view, &proxy_node, gates);
-            if let Some(index) = by_result.iter().position(|(r, _)| same_routes(r, &result)) {
-                by_result[index].1.push(node.name.clone());
-                cache.insert(signature, index);
-            } else {
-                by_result.push((result, vec![node.name.clone()]));
-                cache.insert(signature, by_result.len() - 1);
+            for &i in &local {
+                endpoints[i].is_local = false;
             }
+            let index = match by_result.iter().position(|(r, _)| same_routes(r, &result)) {
+                Some(index) => {
+                    by_result[index].1.push(node.name.clone());
+                    index
+                }
+                None => {
+                    by_result.push((result, vec![node.name.clone()]));
+                    by_result.len() - 1
+                }
+            };
+            cache.insert(signature, index);
         }
         for (result, nodes) in by_result {
             groups.push(route_group(&port_label, result, nodes));

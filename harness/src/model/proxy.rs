@@ -1,11 +1,12 @@
 //! The kube-proxy side: which endpoints each node programs for a Service port, per version
 //! family (semantics.md §1, §2.2, §7–§9).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::model::state::{
-    ClusterState, Service, ServicePort, TrafficPolicy, ANNOTATION_TOPOLOGY_AWARE_HINTS,
-    ANNOTATION_TOPOLOGY_MODE, LABEL_HOSTNAME, LABEL_REGION, LABEL_ZONE,
+    ClusterState, Endpoint, Node, Service, ServicePort, TrafficPolicy,
+    ANNOTATION_TOPOLOGY_AWARE_HINTS, ANNOTATION_TOPOLOGY_MODE, LABEL_HOSTNAME, LABEL_REGION,
+    LABEL_ZONE,
 };
 use crate::model::version::{FeatureGate, FeatureGates};
 
@@ -217,6 +218,12 @@ pub fn ingest(
         .cluster_ip
         .as_deref()
         .is_some_and(|ip| ip.contains(':'));
+    let needs_topology = gates.version().minor <= 21 && !service.topology_keys.is_empty();
+    let node_lookup: HashMap<&str, &Node> = if needs_topology {
+        state.nodes.iter().map(|n| (n.name.as_str(), n)).collect()
+    } else {
+        HashMap::new()
+    };
     let mut merged: BTreeMap<String, ProxyEndpoint> = BTreeMap::new();
     for slice in state.slices_of(service) {
         let family_matches = match slice.address_type {
@@ -239,27 +246,12 @@ pub fn ingest(
                     continue;
                 };
                 let hints = endpoint.hints.as_ref();
-                let mut topology = endpoint.topology.clone();
-                if let Some(node_name) = &endpoint.node_name {
-                    topology
-                        .entry(LABEL_HOSTNAME.to_string())
-                        .or_insert_with(|| {
-                            state
-                                .node(node_name)
-                                .and_then(|n| n.labels.get(LABEL_HOSTNAME).cloned())
-                                .unwrap_or_else(|| node_name.clone())
-                        });
-                    if let Some(region) = state.node(node_name).and_then(|n| n.region()) {
-                        topology
-                            .entry(LABEL_REGION.to_string())
-                            .or_insert_with(|| region.to_string());
-                    }
-                }
-                if let Some(zone) = endpoint.zone() {
-                    topology
-                        .entry(LABEL_ZONE.to_string())
-                        .or_insert_with(|| zone.to_string());
-                }
+                // Topology labels only matter for topologyKeys (1.17–1.21).
+                let topology = if needs_topology {
+                    endpoint_topology(endpoint, &node_lookup)
+                } else {
+                    BTreeMap::new()
+                };
                 let candidate = ProxyEndpoint {
                     ip: ip.clone(),
                     port: number,
@@ -287,6 +279,35 @@ pub fn ingest(
         }
     }
     merged.into_values().collect()
+}
+
+/// The topology map `topologyKeys` matches against: the endpoint's own (v1beta1 `topology`,
+/// v1 `deprecatedTopology`), completed with its node's hostname, zone and region labels.
+fn endpoint_topology(
+    endpoint: &Endpoint,
+    nodes: &HashMap<&str, &Node>,
+) -> BTreeMap<String, String> {
+    let mut topology = endpoint.topology.clone();
+    if let Some(node_name) = &endpoint.node_name {
+        let node = nodes.get(node_name.as_str());
+        topology
+            .entry(LABEL_HOSTNAME.to_string())
+            .or_insert_with(|| {
+                node.and_then(|n| n.labels.get(LABEL_HOSTNAME).cloned())
+                    .unwrap_or_else(|| node_name.clone())
+            });
+        if let Some(region) = node.and_then(|n| n.region()) {
+            topology
+                .entry(LABEL_REGION.to_string())
+                .or_insert_with(|| region.to_string());
+        }
+    }
+    if let Some(zone) = endpoint.zone() {
+        topology
+            .entry(LABEL_ZONE.to_string())
+            .or_insert_with(|| zone.to_string());
+    }
+    topology
 }
 
 /// Whether hints are honoured by the legacy and 1.24–1.32 variants (gate and annotation).
