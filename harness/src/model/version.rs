@@ -9,6 +9,18 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A Kubernetes minor version (`1.NN`); the major version is always 1.
+///
+/// ```
+/// use topo_harness::model::{FeatureGate, FeatureGates, KubeVersion};
+///
+/// let version: KubeVersion = "1.33".parse().unwrap();
+/// let mut gates = FeatureGates::defaults(version);
+/// // PreferSameTrafficDistribution is alpha (off) in 1.33 and may be turned on…
+/// assert!(!gates.enabled(FeatureGate::PreferSameTrafficDistribution));
+/// gates.set(FeatureGate::PreferSameTrafficDistribution, true).unwrap();
+/// // …while TopologyAwareHints is GA and locked on.
+/// assert!(gates.set(FeatureGate::TopologyAwareHints, false).is_err());
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KubeVersion {
     /// The minor number, e.g. `33` for 1.33.

@@ -206,6 +206,20 @@ pub struct Allocation {
 }
 
 /// `getAllocations(n)`: per-zone minimum, maximum and desired counts, or why there are none.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use topo_harness::model::controller::topology::{allocations, HintsDisabledReason};
+///
+/// let equal: BTreeMap<String, f64> =
+///     ["a", "b", "c"].iter().map(|z| (z.to_string(), 1.0 / 3.0)).collect();
+/// // 8 endpoints over 3 equal zones: each zone needs ceil(2.67 / 1.2) = 3, and 9 > 8.
+/// assert_eq!(
+///     allocations(Some(&equal), 8),
+///     Err(HintsDisabledReason::MinAllocationExceedsOverloadThreshold { endpoints: 8, zones: 3 })
+/// );
+/// assert_eq!(allocations(Some(&equal), 9).unwrap()["a"].minimum, 3);
+/// ```
 pub fn allocations(
     ratios: Option<&BTreeMap<String, f64>>,
     endpoints: usize,
