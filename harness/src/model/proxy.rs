@@ -863,6 +863,167 @@ mod tests {
         assert_eq!(c.cluster_basis, RouteBasis::AllReady);
     }
 
+    fn gates(minor: u32) -> FeatureGates {
+        FeatureGates::defaults(KubeVersion::new(minor))
+    }
+
+    fn ips(v: &[ProxyEndpoint]) -> Vec<&str> {
+        v.iter().map(|e| e.ip.as_str()).collect()
+    }
+
+    #[test]
+    fn v1_21_topology_keys_take_precedence_over_hints() {
+        let mut g = gates(21);
+        g.set(FeatureGate::ServiceTopology, true).unwrap();
+        g.set(FeatureGate::TopologyAwareHints, true).unwrap();
+        let mut a = ep("a", true, true, &["z2"]);
+        a.topology.insert(LABEL_HOSTNAME.into(), "n".into());
+        let mut b = ep("b", true, false, &["z1"]);
+        b.topology.insert(LABEL_HOSTNAME.into(), "m".into());
+        let svc = ProxyService {
+            annotation: Some("auto".into()),
+            topology_keys: vec![LABEL_HOSTNAME.into(), "*".into()],
+            ..Default::default()
+        };
+        let mut node = node("z1");
+        node.labels.insert(LABEL_HOSTNAME.into(), "n".into());
+        let c = categorize(&[a, b], &svc, &node, &g);
+        assert_eq!(ips(c.cluster.as_ref().unwrap()), vec!["a"]);
+        assert_eq!(
+            c.cluster_basis,
+            RouteBasis::TopologyKey(LABEL_HOSTNAME.into())
+        );
+    }
+
+    #[test]
+    fn v1_22_needs_hints_on_unready_endpoints_and_v1_23_does_not() {
+        let eps = vec![ep("a", true, false, &["z1"]), ep("b", false, false, &[])];
+        let svc = ProxyService {
+            annotation: Some("Auto".into()),
+            ..Default::default()
+        };
+        for (minor, expected) in [(22, RouteBasis::AllReady), (23, RouteBasis::ZoneHints)] {
+            let mut g = gates(minor);
+            g.set(FeatureGate::TopologyAwareHints, true).unwrap();
+            let c = categorize(&eps, &svc, &node("z1"), &g);
+            assert_eq!(c.cluster_basis, expected, "1.{minor}");
+            // The proxier drops unready endpoints either way.
+            assert_eq!(ips(c.cluster.as_ref().unwrap()), vec!["a"]);
+        }
+    }
+
+    #[test]
+    fn internal_traffic_policy_local_ignores_hints() {
+        let eps = vec![ep("a", true, false, &["z1"]), ep("b", true, true, &["z2"])];
+        let svc = ProxyService {
+            internal_local: true,
+            ..Default::default()
+        };
+        for minor in [22, 23, 26, 33, 37] {
+            let c = categorize(&eps, &svc, &node("z1"), &gates(minor));
+            assert_eq!(c.cluster, None, "1.{minor}");
+            assert_eq!(ips(c.local.as_ref().unwrap()), vec!["b"], "1.{minor}");
+        }
+    }
+
+    #[test]
+    fn serving_terminating_fallback_follows_the_gate() {
+        let mut t = ep("a", false, false, &[]);
+        t.serving = true;
+        t.terminating = true;
+        let svc = ProxyService::default();
+        let off = categorize(std::slice::from_ref(&t), &svc, &node("z1"), &gates(25));
+        assert_eq!(off.cluster, Some(vec![]));
+        assert!(!off.has_any);
+        let on = categorize(std::slice::from_ref(&t), &svc, &node("z1"), &gates(26));
+        assert_eq!(ips(on.cluster.as_ref().unwrap()), vec!["a"]);
+        assert_eq!(on.cluster_basis, RouteBasis::ServingTerminating);
+    }
+
+    #[test]
+    fn node_hints_need_the_gate() {
+        let mut a = ep("a", true, false, &["z1"]);
+        a.node_hints = vec!["n".into()];
+        let mut b = ep("b", true, false, &["z1"]);
+        b.node_hints = vec!["m".into()];
+        let eps = vec![a, b];
+        let svc = ProxyService::default();
+        let on = categorize(&eps, &svc, &node("z1"), &gates(34));
+        assert_eq!(on.cluster_basis, RouteBasis::NodeHints);
+        assert_eq!(ips(on.cluster.as_ref().unwrap()), vec!["a"]);
+        let off = categorize(&eps, &svc, &node("z1"), &gates(33));
+        assert_eq!(off.cluster_basis, RouteBasis::ZoneHints);
+        assert_eq!(ips(off.cluster.as_ref().unwrap()), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn ingestion_merges_by_ip_port_and_sorts_as_strings() {
+        use crate::model::state::{
+            AddressType, Endpoint, EndpointPort, EndpointSlice, ServiceType,
+        };
+        let service = Service {
+            namespace: "ns".into(),
+            name: "s".into(),
+            annotations: BTreeMap::new(),
+            selector: None,
+            service_type: ServiceType::ClusterIp,
+            cluster_ip: Some("10.96.0.1".into()),
+            ports: vec![ServicePort {
+                name: "p".into(),
+                port: 80,
+                protocol: "TCP".into(),
+                node_port: 0,
+            }],
+            internal_traffic_policy: TrafficPolicy::Cluster,
+            external_traffic_policy: TrafficPolicy::Cluster,
+            traffic_distribution: None,
+            topology_keys: Vec::new(),
+            publish_not_ready_addresses: false,
+            external_ips: Vec::new(),
+            load_balancer_ips: Vec::new(),
+        };
+        let endpoint = |ip: &str, terminating: Option<bool>| Endpoint {
+            addresses: vec![ip.into()],
+            terminating,
+            ..Endpoint::default()
+        };
+        let slice = |name: &str, eps: Vec<Endpoint>| EndpointSlice {
+            namespace: "ns".into(),
+            name: name.into(),
+            service_name: Some("s".into()),
+            managed_by: Some("other".into()),
+            address_type: AddressType::IPv4,
+            ports: vec![EndpointPort {
+                name: Some("p".into()),
+                port: Some(8080),
+                protocol: "TCP".into(),
+            }],
+            endpoints: eps,
+        };
+        let state = ClusterState {
+            nodes: Vec::new(),
+            services: vec![service.clone()],
+            slices: vec![
+                slice(
+                    "one",
+                    vec![
+                        endpoint("10.0.1.2", Some(true)),
+                        endpoint("10.0.1.10", None),
+                    ],
+                ),
+                slice(
+                    "two",
+                    vec![endpoint("10.0.1.2", Some(false)), Endpoint::default()],
+                ),
+            ],
+        };
+        let got = ingest(&state, &service, &service.ports[0], "n", &gates(33));
+        let keys: Vec<String> = got.iter().map(ProxyEndpoint::key).collect();
+        assert_eq!(keys, vec!["10.0.1.10:8080", "10.0.1.2:8080"]);
+        assert!(!got[1].terminating, "the non-terminating copy wins");
+        assert!(got[0].ready, "unset ready reads as ready");
+    }
+
     #[test]
     fn topology_keys_validation() {
         let k = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();

@@ -681,6 +681,146 @@ mod tests {
         assert_eq!(grown.changes, (2, 0, 0));
     }
 
+    fn zoned(name: &str, zone: &str) -> Node {
+        Node {
+            name: name.into(),
+            labels: [(LABEL_ZONE.to_string(), zone.to_string())].into(),
+            allocatable_cpu_millis: Some(1000),
+            ready: true,
+            kubelet_version: None,
+        }
+    }
+
+    fn pod_on(i: usize, node: &str) -> Pod {
+        Pod {
+            name: format!("p{i}"),
+            node: Some(node.into()),
+            ip: Some(format!("10.1.0.{}", i + 1)),
+            ready: true,
+            terminating: false,
+        }
+    }
+
+    fn zone_counts(slices: &[EndpointSlice]) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for e in slices.iter().flat_map(|s| s.endpoints.iter()) {
+            for z in e.hints.iter().flat_map(|h| h.for_zones.iter()) {
+                *m.entry(z.clone()).or_insert(0) += 1;
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn auto_hints_survive_unchanged_syncs_and_go_when_the_annotation_does() {
+        let nodes = vec![zoned("a1", "a"), zoned("b1", "b")];
+        let mut svc = service();
+        svc.annotations.insert(
+            crate::model::state::ANNOTATION_TOPOLOGY_MODE.into(),
+            "Auto".into(),
+        );
+        let pods = vec![
+            pod_on(0, "a1"),
+            pod_on(1, "a1"),
+            pod_on(2, "b1"),
+            pod_on(3, "b1"),
+        ];
+        let mut r = Reconciler::new(FeatureGates::defaults(KubeVersion::new(33)), 100, &nodes);
+        let first = r.sync(&svc, &pods, &[], &nodes, &mut FirstChoice);
+        assert_eq!(
+            zone_counts(&first.slices),
+            [("a".into(), 2), ("b".into(), 2)].into()
+        );
+        assert_eq!(
+            first.events[0].message,
+            "Topology Aware Hints has been enabled, addressType: IPv4"
+        );
+        // Nothing changed: nothing is written.
+        let again = r.sync(&svc, &pods, &first.slices, &nodes, &mut FirstChoice);
+        assert_eq!(again.changes, (0, 0, 0));
+        assert!(again.events.is_empty());
+        // The annotation goes: hints are removed with a Warning.
+        svc.annotations.clear();
+        let off = r.sync(&svc, &pods, &again.slices, &nodes, &mut FirstChoice);
+        assert!(zone_counts(&off.slices).is_empty());
+        assert_eq!(off.changes, (0, 1, 0));
+        assert_eq!(
+            off.events[0].message,
+            "Topology Aware Hints has been disabled, addressType: IPv4"
+        );
+    }
+
+    #[test]
+    fn node_changes_recheck_overload() {
+        let mut nodes = vec![zoned("a1", "a"), zoned("b1", "b")];
+        let mut svc = service();
+        svc.annotations.insert(
+            crate::model::state::ANNOTATION_TOPOLOGY_MODE.into(),
+            "Auto".into(),
+        );
+        let pods = vec![
+            pod_on(0, "a1"),
+            pod_on(1, "a1"),
+            pod_on(2, "b1"),
+            pod_on(3, "b1"),
+        ];
+        let mut r = Reconciler::new(FeatureGates::defaults(KubeVersion::new(33)), 100, &nodes);
+        r.sync(&svc, &pods, &[], &nodes, &mut FirstChoice);
+        // Zone a grows to 3/4 of the CPU: 2 hints < ceil(4 * 0.75 / 1.2) = 3.
+        let before = nodes[0].clone();
+        nodes[0].allocatable_cpu_millis = Some(3000);
+        assert!(
+            !r.node_update_triggers(&before, &nodes[0]),
+            "CPU-only changes do not trigger"
+        );
+        assert_eq!(r.set_nodes(&nodes), vec!["ns/svc".to_string()]);
+        // A zone relabel triggers from 1.28 only.
+        let mut moved = nodes[1].clone();
+        moved.labels.insert(LABEL_ZONE.into(), "c".into());
+        assert!(r.node_update_triggers(&nodes[1], &moved));
+        let old = Reconciler::new(FeatureGates::defaults(KubeVersion::new(27)), 100, &nodes);
+        assert!(!old.node_update_triggers(&nodes[1], &moved));
+    }
+
+    #[test]
+    fn zone_less_endpoint_removes_every_hint() {
+        let mut nodes = vec![zoned("a1", "a"), zoned("b1", "b")];
+        nodes.push(Node {
+            labels: BTreeMap::new(),
+            ..zoned("x", "")
+        });
+        let mut svc = service();
+        svc.annotations.insert(
+            crate::model::state::ANNOTATION_TOPOLOGY_MODE.into(),
+            "Auto".into(),
+        );
+        // Node x has no zone: the cluster-wide ratios are gone first.
+        let mut r = Reconciler::new(FeatureGates::defaults(KubeVersion::new(33)), 100, &nodes);
+        let pods = vec![pod_on(0, "a1"), pod_on(1, "b1"), pod_on(2, "x")];
+        let result = r.sync(&svc, &pods, &[], &nodes, &mut FirstChoice);
+        assert_eq!(
+            result.hints_disabled,
+            Some(HintsDisabledReason::InsufficientNodeInfo)
+        );
+        // With ratios from the zoned nodes only (x not ready), endpoints on x have no zone.
+        nodes[2].ready = false;
+        let mut r = Reconciler::new(FeatureGates::defaults(KubeVersion::new(33)), 100, &nodes);
+        let pods = vec![
+            pod_on(0, "a1"),
+            pod_on(1, "a1"),
+            pod_on(2, "b1"),
+            pod_on(3, "b1"),
+            pod_on(4, "x"),
+            pod_on(5, "x"),
+        ];
+        let result = r.sync(&svc, &pods, &[], &nodes, &mut FirstChoice);
+        assert_eq!(
+            result.hints_disabled,
+            Some(HintsDisabledReason::NoZoneSpecified)
+        );
+        assert!(zone_counts(&result.slices).is_empty());
+    }
+
     #[test]
     fn placeholder_for_a_service_without_endpoints() {
         let nodes = vec![node("n")];
