@@ -348,6 +348,9 @@ fn service_text(out: &mut String, s: &ServiceAnalysis) {
         .unwrap_or_else(|| "no hints".to_string());
     let verdict = match h.agrees {
         Some(true) => "agrees",
+        Some(false) if h.kept => {
+            "differs from a fresh computation, but the controller keeps these hints: they are valid on unchanged slices"
+        }
         Some(false) => "DISAGREES",
         None => "not checked",
     };

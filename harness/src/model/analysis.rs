@@ -95,6 +95,18 @@ pub struct HintVerdict {
     pub figures: Option<BTreeMap<String, Allocation>>,
     /// For Auto: the ready endpoints counted.
     pub counted_endpoints: Option<usize>,
+    /// Whether the controller keeps the observed hints on its next sync even though a fresh
+    /// computation could differ: upstream keeps valid hints on unchanged slices, so after
+    /// incremental changes a converged cluster may legitimately hold such hints.
+    pub kept: bool,
+}
+
+impl HintVerdict {
+    /// Whether the observed hints are acceptable for a converged cluster: a fresh allocation,
+    /// or hints the controller keeps. Services without a selector are not judged.
+    pub fn acceptable(&self) -> bool {
+        self.agrees.is_none_or(|a| a || self.kept)
+    }
 }
 
 /// A group of nodes whose proxies program the same endpoints for one Service port.
@@ -328,6 +340,7 @@ fn hint_verdict(
             agrees: None,
             figures: None,
             counted_endpoints: None,
+            kept: false,
         };
     if service.selector.is_none() || service.service_type == ServiceType::ExternalName {
         let why = if service.service_type == ServiceType::ExternalName {
@@ -438,6 +451,7 @@ fn auto_verdict(
             agrees: None,
             figures: None,
             counted_endpoints: Some(n),
+            kept: false,
         }
     };
     let allocs = match allocations(capacity.ratios.as_ref(), n) {
@@ -446,6 +460,11 @@ fn auto_verdict(
             let detail = explain_safeguard(&reason, capacity, n);
             return base(HintOutcome::Removed, Some(reason), Some(detail), Vec::new());
         }
+    };
+    let kept = hints_kept(&counted, &allocs);
+    let base = |outcome, reason, detail, allocs| HintVerdict {
+        kept,
+        ..base(outcome, reason, detail, allocs)
     };
     let mut seeded: BTreeMap<String, i64> = BTreeMap::new();
     for e in &counted {
@@ -497,6 +516,27 @@ fn auto_verdict(
     let mut v = base(HintOutcome::Assigned, None, None, results);
     v.figures = Some(allocs);
     v
+}
+
+/// Whether upstream keeps the present hints on its next sync: every slice is valid as an
+/// unchanged slice (`getHintsByZone`). Such a state may even be "overloaded" by the node-change
+/// check's standard: that check only runs when nodes change, so the state holds until then.
+fn hints_kept(counted: &[&&Endpoint], allocations: &BTreeMap<String, Allocation>) -> bool {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for endpoint in counted {
+        let Some(hints) = endpoint.hints.as_ref().filter(|h| !h.for_zones.is_empty()) else {
+            return false;
+        };
+        for zone in &hints.for_zones {
+            if !allocations.contains_key(zone) {
+                return false;
+            }
+            *counts.entry(zone.clone()).or_insert(0) += 1;
+        }
+    }
+    counts
+        .iter()
+        .all(|(zone, n)| allocations.get(zone).is_some_and(|a| *n <= a.maximum))
 }
 
 /// The safeguard in plain words, with the figures that decided it.
