@@ -3,9 +3,11 @@
 //! Layers, bottom to top (each depends only on the ones before it):
 //! - [`model`]: the reference semantics of upstream Kubernetes (pure, no I/O);
 //! - [`input`]: reading cluster state from `kubectl` dumps or the compact format;
-//! - [`explain`]: what the model says about a given cluster state, as text or JSON.
+//! - [`explain`]: what the model says about a given cluster state, as text or JSON;
+//! - [`observe`]: what a node's dataplane really does (rule dump parsers), named by identity.
 #![warn(missing_docs)]
 
 pub mod explain;
 pub mod input;
 pub mod model;
+pub mod observe;

@@ -331,7 +331,10 @@ impl ClusterState {
     }
 
     /// The slices that belong to `service` (same namespace, `kubernetes.io/service-name` label).
-    pub fn slices_of<'a>(&'a self, service: &'a Service) -> impl Iterator<Item = &'a EndpointSlice> {
+    pub fn slices_of<'a>(
+        &'a self,
+        service: &'a Service,
+    ) -> impl Iterator<Item = &'a EndpointSlice> {
         self.slices.iter().filter(move |s| {
             s.namespace == service.namespace && s.service_name.as_deref() == Some(&service.name)
         })

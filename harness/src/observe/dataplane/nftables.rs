@@ -1,0 +1,524 @@
+//! `nft list table ip kube-proxy` (and `ip6`), in nft's block syntax or as the `add …`
+//! transaction lines kube-proxy writes (`nft -f` input, the upstream fixtures).
+//!
+//! Both shapes of load balancing are accepted: `numgen random mod N vmap { i : goto endpoint-… }`
+//! with per-endpoint chains, and the newer `dnat … to numgen random mod N map { i : IP . port }`
+//! (and a plain `dnat to IP:port`) inside the service chain.
+
+use std::collections::HashSet;
+use std::io::BufRead;
+
+use super::error::{syntax, DataplaneError};
+use super::iptables::tokenize;
+use super::routes::{
+    canonical_ip, parse_backend, Backend, Chain, Dispatch, Frontend, FrontendKind, NodeRoutes,
+    Outcome, Program, Role, Rule, Verdict,
+};
+
+fn role(name: &str) -> Role {
+    if name.starts_with("service-") && name != "service-endpoints-check" {
+        Role::Cluster
+    } else if name.starts_with("local-") {
+        Role::Local
+    } else if name.starts_with("external-") {
+        Role::External
+    } else if name.starts_with("endpoint-") {
+        Role::Endpoint
+    } else {
+        Role::Other
+    }
+}
+
+fn is_kube_chain(name: &str) -> bool {
+    role(name) != Role::Other
+}
+
+/// Open blocks of the block syntax.
+#[derive(Debug, PartialEq)]
+enum Block {
+    /// `table FAMILY NAME {`; `true` when it is kube-proxy's.
+    Table(bool),
+    /// `chain NAME {` in kube-proxy's table.
+    Chain(String),
+    /// `set NAME {` / `map NAME {` in kube-proxy's table.
+    Set(String),
+    /// Anything else (foreign tables and their contents).
+    Skip,
+}
+
+/// Net count of `{` minus `}` outside quotes.
+fn brace_balance(text: &str) -> i64 {
+    let mut depth = 0;
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '{' if !quoted => depth += 1,
+            '}' if !quoted => depth -= 1,
+            _ => {}
+        }
+    }
+    depth
+}
+
+#[derive(Default)]
+struct State {
+    program: Program,
+    cluster_ips: HashSet<String>,
+    seen: bool,
+}
+
+/// Parses `nft list table ip kube-proxy` output or kube-proxy's `add …` lines.
+pub fn parse_nftables(text: &str) -> Result<NodeRoutes, DataplaneError> {
+    parse_nftables_reader(text.as_bytes())
+}
+
+/// Parses nftables input from a reader, one logical line at a time.
+pub fn parse_nftables_reader(reader: impl BufRead) -> Result<NodeRoutes, DataplaneError> {
+    let mut st = State::default();
+    let mut stack: Vec<Block> = Vec::new();
+    let mut pending: Option<(String, usize)> = None;
+    let mut lineno = 0;
+    for line in reader.lines() {
+        lineno += 1;
+        let line = line.map_err(|e| syntax(lineno, format!("unreadable input: {e}")))?;
+        let text = line.trim();
+        if pending.is_none() && (text.is_empty() || text.starts_with('#')) {
+            continue;
+        }
+        // Join continuation lines until braces balance (multi-line `elements = { … }`).
+        let (stmt, start) = match pending.take() {
+            Some((mut acc, start)) => {
+                acc.push(' ');
+                acc.push_str(text);
+                (acc, start)
+            }
+            None => (text.to_string(), lineno),
+        };
+        let opens_block = stmt.ends_with('{') && is_block_opener(&stmt, stack.last());
+        if !opens_block && brace_balance(&stmt) > 0 {
+            pending = Some((stmt, start));
+            continue;
+        }
+        statement(&mut st, &mut stack, &stmt, start, opens_block)?;
+    }
+    if let Some((_, start)) = pending {
+        return Err(DataplaneError::Truncated {
+            line: lineno,
+            inside: format!("the statement started on line {start}"),
+        });
+    }
+    if !stack.is_empty() {
+        return Err(DataplaneError::Truncated {
+            line: lineno,
+            inside: format!("{} open block(s)", stack.len()),
+        });
+    }
+    if !st.seen {
+        return Err(DataplaneError::NotADump {
+            line: lineno.max(1),
+            expected: "an nftables dump of table kube-proxy",
+            found: "no `table ip kube-proxy` and no `add … ip kube-proxy` lines".to_string(),
+        });
+    }
+    let State {
+        mut program,
+        cluster_ips,
+        ..
+    } = st;
+    for v in &mut program.verdicts {
+        if let Some(ip) = &v.frontend.ip {
+            if cluster_ips.contains(ip) {
+                v.frontend.kind = FrontendKind::ClusterIp;
+            }
+        }
+    }
+    program.check_targets(is_kube_chain)?;
+    program.resolve()
+}
+
+fn is_block_opener(stmt: &str, top: Option<&Block>) -> bool {
+    let first = stmt.split_whitespace().next().unwrap_or("");
+    match top {
+        None => first == "table",
+        Some(Block::Table(_)) => true,
+        Some(Block::Skip) => true,
+        Some(Block::Chain(_) | Block::Set(_)) => false,
+    }
+}
+
+fn is_kube_table(family: &str, name: &str) -> bool {
+    matches!(family, "ip" | "ip6" | "inet") && name == "kube-proxy"
+}
+
+fn statement(
+    st: &mut State,
+    stack: &mut Vec<Block>,
+    stmt: &str,
+    line: usize,
+    opens_block: bool,
+) -> Result<(), DataplaneError> {
+    if stmt == "}" {
+        return match stack.pop() {
+            Some(_) => Ok(()),
+            None => Err(syntax(line, "`}` without an open block")),
+        };
+    }
+    let words: Vec<&str> = stmt.split_whitespace().collect();
+    if opens_block {
+        let block = match (stack.last(), words.as_slice()) {
+            (None, ["table", family, name, "{"]) => {
+                let mine = is_kube_table(family, name);
+                st.seen |= mine;
+                Block::Table(mine)
+            }
+            (None, _) => {
+                return Err(not_a_dump(line, stmt));
+            }
+            (Some(Block::Table(true)), ["chain", name, "{"]) => Block::Chain(unquote(name)),
+            (Some(Block::Table(true)), ["set" | "map", name, "{"]) => Block::Set(unquote(name)),
+            _ => Block::Skip,
+        };
+        stack.push(block);
+        return Ok(());
+    }
+    match stack.last() {
+        None => top_level(st, stmt, &words, line),
+        Some(Block::Chain(name)) => {
+            let name = name.clone();
+            let first = words.first().copied().unwrap_or("");
+            if (first == "type" && words.contains(&"hook"))
+                || first == "policy"
+                || first == "comment"
+                || first == "devices"
+            {
+                return Ok(());
+            }
+            rule(st, &name, stmt, line)
+        }
+        Some(Block::Set(name)) => {
+            if let Some(rest) = stmt.strip_prefix("elements") {
+                let rest = rest.trim_start().trim_start_matches('=').trim_start();
+                let name = name.clone();
+                elements(st, &name, rest, line)?;
+            }
+            Ok(())
+        }
+        Some(Block::Table(_) | Block::Skip) => Ok(()),
+    }
+}
+
+fn not_a_dump(line: usize, stmt: &str) -> DataplaneError {
+    DataplaneError::NotADump {
+        line,
+        expected: "an nftables dump of table kube-proxy",
+        found: format!("`{}`", stmt.chars().take(60).collect::<String>()),
+    }
+}
+
+/// `add|create|flush|delete …` lines of the transaction syntax.
+fn top_level(
+    st: &mut State,
+    stmt: &str,
+    words: &[&str],
+    line: usize,
+) -> Result<(), DataplaneError> {
+    let (verb, object, family, table) = match words {
+        [v, o, f, t, ..] => (*v, *o, *f, *t),
+        _ => return Err(not_a_dump(line, stmt)),
+    };
+    if !matches!(
+        verb,
+        "add" | "create" | "flush" | "delete" | "insert" | "replace"
+    ) {
+        return Err(not_a_dump(line, stmt));
+    }
+    if object == "table" {
+        // `add table ip kube-proxy { … }`: family and name are words 2 and 3.
+        st.seen |= is_kube_table(family, table);
+        return Ok(());
+    }
+    if !is_kube_table(family, table) {
+        return Ok(());
+    }
+    st.seen = true;
+    if verb != "add" && verb != "create" && verb != "insert" {
+        return Ok(());
+    }
+    let Some(name) = words.get(4).map(|n| unquote(n)) else {
+        return Err(syntax(line, format!("`{verb} {object}` without a name")));
+    };
+    match object {
+        "chain" => {
+            define(&mut st.program, &name, line);
+            Ok(())
+        }
+        "rule" => {
+            // The rule body starts after the 5th word.
+            let body = skip_words(stmt, 5);
+            rule(st, &name, body, line)
+        }
+        "element" => elements(st, &name, skip_words(stmt, 5), line),
+        _ => Ok(()),
+    }
+}
+
+fn skip_words(stmt: &str, n: usize) -> &str {
+    let mut rest = stmt.trim_start();
+    for _ in 0..n {
+        rest = rest
+            .find(char::is_whitespace)
+            .map_or("", |i| rest[i..].trim_start());
+    }
+    rest
+}
+
+fn unquote(s: &str) -> String {
+    s.trim_matches('"').to_string()
+}
+
+fn define<'a>(program: &'a mut Program, name: &str, line: usize) -> &'a mut Chain {
+    program.chains.entry(name.to_string()).or_insert(Chain {
+        role: role(name),
+        rules: Vec::new(),
+        line,
+    })
+}
+
+/// The `{ … }` body of an anonymous or named set, split into elements.
+fn element_list(text: &str) -> Vec<String> {
+    let inner = text.trim();
+    let inner = inner.strip_prefix('{').unwrap_or(inner);
+    let inner = match inner.rfind('}') {
+        Some(i) => &inner[..i],
+        None => inner,
+    };
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in inner.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter()
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+        .collect()
+}
+
+/// Splits `key … : verdict` into key parts (`.`-separated, comments dropped) and verdict words.
+fn split_element(e: &str, line: usize) -> Result<(Vec<String>, Vec<String>), DataplaneError> {
+    let tokens = tokenize(e, line)?;
+    let mut key = Vec::new();
+    let mut verdict = Vec::new();
+    let mut after = false;
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        if t == "comment" && !after {
+            i += 2;
+            continue;
+        }
+        if t == ":" && !after {
+            after = true;
+        } else if after {
+            verdict.push(t.clone());
+        } else if t != "." {
+            key.push(t.clone());
+        }
+        i += 1;
+    }
+    Ok((key, verdict))
+}
+
+fn port(text: &str, line: usize) -> Result<u16, DataplaneError> {
+    text.parse().map_err(|_| DataplaneError::BadAddress {
+        line,
+        value: text.to_string(),
+    })
+}
+
+fn ip(text: &str, line: usize) -> Result<String, DataplaneError> {
+    canonical_ip(text).ok_or_else(|| DataplaneError::BadAddress {
+        line,
+        value: text.to_string(),
+    })
+}
+
+fn elements(st: &mut State, set: &str, body: &str, line: usize) -> Result<(), DataplaneError> {
+    match set {
+        "cluster-ips" => {
+            for e in element_list(body) {
+                let (key, _) = split_element(&e, line)?;
+                if let Some(k) = key.first() {
+                    st.cluster_ips.insert(ip(k, line)?);
+                }
+            }
+        }
+        "service-ips" | "service-nodeports" | "no-endpoint-services" | "no-endpoint-nodeports" => {
+            for e in element_list(body) {
+                let (key, verdict) = split_element(&e, line)?;
+                let frontend = match (set, key.as_slice()) {
+                    ("service-ips" | "no-endpoint-services", [a, proto, p]) => Frontend {
+                        kind: FrontendKind::ClusterIp,
+                        ip: Some(ip(a, line)?),
+                        port: port(p, line)?,
+                        protocol: proto.to_ascii_lowercase(),
+                    },
+                    ("service-nodeports" | "no-endpoint-nodeports", [proto, p]) => Frontend {
+                        kind: FrontendKind::NodePort,
+                        ip: None,
+                        port: port(p, line)?,
+                        protocol: proto.to_ascii_lowercase(),
+                    },
+                    _ => return Err(syntax(line, format!("unexpected element `{e}` in `{set}`"))),
+                };
+                let verdict: Vec<&str> = verdict.iter().map(String::as_str).collect();
+                if set.starts_with("no-endpoint") {
+                    let outcome = match verdict.as_slice() {
+                        ["drop"] => Outcome::Drop,
+                        ["reject", ..] | ["goto" | "jump", "reject-chain"] => Outcome::Reject,
+                        _ => continue,
+                    };
+                    let mut frontend = frontend;
+                    if frontend.kind != FrontendKind::NodePort {
+                        frontend.kind = FrontendKind::ExternalIp; // corrected via cluster-ips
+                    }
+                    st.program.verdicts.push(Verdict {
+                        frontend,
+                        outcome,
+                        no_local: outcome == Outcome::Drop,
+                    });
+                } else if let ["goto" | "jump", target] = verdict.as_slice() {
+                    let target = unquote(target);
+                    let mut frontend = frontend;
+                    if frontend.kind == FrontendKind::ClusterIp && role(&target) == Role::External {
+                        frontend.kind = FrontendKind::ExternalIp;
+                    }
+                    st.program.dispatch.push(Dispatch {
+                        frontend,
+                        target,
+                        line,
+                    });
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A `{ i : … , … }` map after `vmap` / `map` in a rule.
+fn inline_map(body: &str) -> Option<&str> {
+    let start = body.find('{')?;
+    let end = body.rfind('}')?;
+    (end > start).then(|| &body[start..=end])
+}
+
+fn modulus(words: &[&str]) -> Option<usize> {
+    let i = words.iter().position(|w| *w == "mod")?;
+    words.get(i + 1)?.parse().ok()
+}
+
+fn rule(st: &mut State, chain: &str, body: &str, line: usize) -> Result<(), DataplaneError> {
+    let rule = parse_rule(body, line)?;
+    let c = define(&mut st.program, chain, line);
+    if let Some(r) = rule {
+        c.rules.push(r);
+    }
+    Ok(())
+}
+
+fn parse_rule(body: &str, line: usize) -> Result<Option<Rule>, DataplaneError> {
+    // Drop a trailing `comment "…"` so it cannot be mistaken for rule words.
+    let body = match body.find(" comment \"") {
+        Some(i) => &body[..i],
+        None => body,
+    };
+    let words: Vec<&str> = body.split_whitespace().collect();
+    let source_conditional = words.windows(2).any(|w| w[0] == "saddr" && w[1] != "!=")
+        || words.windows(2).any(|w| w == ["fib", "saddr"]);
+    if words.contains(&"numgen") {
+        let Some(map) = inline_map(body) else {
+            return Err(syntax(line, "numgen without a map"));
+        };
+        let n = modulus(&words).ok_or_else(|| syntax(line, "numgen without `mod N`"))?;
+        let mut slots: Vec<(usize, Vec<String>)> = Vec::new();
+        for e in element_list(map) {
+            let (key, value) = split_element(&e, line)?;
+            let index: usize = key
+                .first()
+                .and_then(|k| k.parse().ok())
+                .ok_or_else(|| syntax(line, format!("bad numgen slot `{e}`")))?;
+            slots.push((index, value));
+        }
+        slots.sort_by_key(|(i, _)| *i);
+        if words.contains(&"vmap") {
+            let targets = slots
+                .into_iter()
+                .filter_map(|(_, v)| match v.as_slice() {
+                    [verb, t] if verb == "goto" || verb == "jump" => Some(unquote(t)),
+                    _ => None,
+                })
+                .collect();
+            return Ok(Some(Rule::Pick {
+                targets,
+                modulus: n,
+                line,
+            }));
+        }
+        if words.contains(&"dnat") {
+            let mut backends = Vec::new();
+            for (_, v) in slots {
+                let v: Vec<&str> = v.iter().map(String::as_str).filter(|w| *w != ".").collect();
+                match v.as_slice() {
+                    [a, p] => backends.push(Backend {
+                        ip: ip(a, line)?,
+                        port: port(p, line)?,
+                    }),
+                    _ => return Err(syntax(line, "bad dnat map element")),
+                }
+            }
+            return Ok(Some(Rule::PickDnat {
+                backends,
+                modulus: n,
+            }));
+        }
+        return Ok(None);
+    }
+    if let Some(i) = words.iter().position(|w| *w == "dnat") {
+        let Some(to) = words[i..].iter().position(|w| *w == "to") else {
+            return Err(syntax(line, "dnat without `to`"));
+        };
+        let Some(dest) = words.get(i + to + 1) else {
+            return Err(syntax(line, "dnat without a destination"));
+        };
+        let b = parse_backend(dest).ok_or_else(|| DataplaneError::BadAddress {
+            line,
+            value: dest.to_string(),
+        })?;
+        return Ok(Some(Rule::Dnat(b)));
+    }
+    if let Some(i) = words.iter().rposition(|w| *w == "goto" || *w == "jump") {
+        if let Some(target) = words.get(i + 1) {
+            return Ok(Some(Rule::Jump {
+                target: unquote(target),
+                source_conditional,
+                sticky: false,
+                probability: None,
+                line,
+            }));
+        }
+    }
+    if matches!(words.last(), Some(&"drop") | Some(&"reject")) && words.len() == 1 {
+        return Ok(Some(Rule::Drop));
+    }
+    Ok(None)
+}

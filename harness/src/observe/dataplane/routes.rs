@@ -1,0 +1,582 @@
+//! The common result of every parser: per service frontend, the endpoints a node sends new
+//! connections to, with their share, split into the cluster and the local path.
+//!
+//! The iptables and nftables parsers do not build [`NodeRoutes`] themselves: they translate the
+//! dump into a small chain program ([`Program`]) and [`Program::resolve`] walks it, so that
+//! probabilities, short-circuits and drop/reject outcomes are decided in one place.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::error::DataplaneError;
+
+/// What kind of address a frontend is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FrontendKind {
+    /// A Service ClusterIP.
+    ClusterIp,
+    /// A NodePort (any local address of the node).
+    NodePort,
+    /// One of `spec.externalIPs`.
+    ExternalIp,
+    /// A load-balancer ingress IP.
+    LoadBalancer,
+}
+
+impl FrontendKind {
+    /// The JSON spelling (`cluster-ip`, `node-port`, `external-ip`, `load-balancer`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrontendKind::ClusterIp => "cluster-ip",
+            FrontendKind::NodePort => "node-port",
+            FrontendKind::ExternalIp => "external-ip",
+            FrontendKind::LoadBalancer => "load-balancer",
+        }
+    }
+}
+
+/// What happens to a new connection to a frontend on its main path.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// It is DNATed to one of the listed endpoints.
+    Route,
+    /// It is dropped (no (local) endpoints, or nothing to route to).
+    Drop,
+    /// It is rejected (the Service has no endpoints at all).
+    Reject,
+}
+
+impl Outcome {
+    /// The JSON spelling (`route`, `drop`, `reject`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Route => "route",
+            Outcome::Drop => "drop",
+            Outcome::Reject => "reject",
+        }
+    }
+}
+
+/// A destination address (frontend) as the node sees it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Frontend {
+    /// Its kind (as far as the dump tells; normalization corrects it from the cluster state).
+    pub kind: FrontendKind,
+    /// The address; `None` for a NodePort, which matches every local address.
+    pub ip: Option<String>,
+    /// Destination port.
+    pub port: u16,
+    /// Lower-case protocol (`tcp`, `udp`, `sctp`).
+    pub protocol: String,
+}
+
+impl fmt::Display for Frontend {
+    /// `ip:port/proto` (`[ip]:port/proto` for IPv6; `*:port/proto` for a NodePort).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.ip {
+            Some(ip) => write!(
+                f,
+                "{}/{}",
+                crate::observe::identity::join_host_port(ip, self.port),
+                self.protocol
+            ),
+            None => write!(f, "*:{}/{}", self.port, self.protocol),
+        }
+    }
+}
+
+/// An endpoint address (`IP:port` after DNAT).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Backend {
+    /// Endpoint IP, canonical text form.
+    pub ip: String,
+    /// Endpoint (target) port.
+    pub port: u16,
+}
+
+impl fmt::Display for Backend {
+    /// `IP:port`, `[IP]:port` for IPv6 (kube-proxy's endpoint string).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::observe::identity::join_host_port(
+            &self.ip, self.port,
+        ))
+    }
+}
+
+/// An endpoint with the share of new connections it receives on one path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Share {
+    /// The endpoint.
+    pub backend: Backend,
+    /// Share of new connections on this path, in `[0, 1]`; the shares of a path sum to 1.
+    pub probability: f64,
+}
+
+/// What one node does with new connections to one frontend.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrontendRoute {
+    /// The destination.
+    pub frontend: Frontend,
+    /// Endpoints of the cluster path (cluster-wide endpoints after topology filtering); `None`
+    /// when the rules have no cluster path for this frontend.
+    pub cluster: Option<Vec<Share>>,
+    /// Endpoints of the local path (node-local endpoints, traffic policy `Local`); `None` when
+    /// the frontend has no local path; empty when it has one with no endpoints.
+    pub local: Option<Vec<Share>>,
+    /// What happens on the main path (local when there is one, else cluster).
+    pub outcome: Outcome,
+}
+
+/// Everything one node's dump says, frontends sorted.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct NodeRoutes {
+    /// One entry per frontend, sorted by frontend.
+    pub frontends: Vec<FrontendRoute>,
+}
+
+/// Parses an IP in text form (optionally with a `/32` or `/128` host prefix) into canonical text.
+pub(crate) fn canonical_ip(text: &str) -> Option<String> {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text, None),
+    };
+    let addr = addr.trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = addr.parse().ok()?;
+    match (prefix, ip) {
+        (None, _) | (Some("32"), IpAddr::V4(_)) | (Some("128"), IpAddr::V6(_)) => {
+            Some(ip.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Parses `IP:port` / `[IPv6]:port` into a backend.
+pub(crate) fn parse_backend(text: &str) -> Option<Backend> {
+    let (host, port) = text.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ip: IpAddr = host.parse().ok()?;
+    Some(Backend {
+        ip: ip.to_string(),
+        port,
+    })
+}
+
+/// Adds up shares of the same backend and scales them to sum to 1 (an empty list stays empty).
+pub(crate) fn normalize_shares(raw: Vec<(Backend, f64)>) -> Vec<Share> {
+    let mut merged: BTreeMap<Backend, f64> = BTreeMap::new();
+    for (b, p) in raw {
+        *merged.entry(b).or_insert(0.0) += p;
+    }
+    let total: f64 = merged.values().sum();
+    merged
+        .into_iter()
+        .filter(|(_, p)| *p > 0.0)
+        .map(|(backend, p)| Share {
+            backend,
+            probability: if total > 0.0 { p / total } else { 0.0 },
+        })
+        .collect()
+}
+
+/// Sorts frontends and merges the duplicates a dump may hold (the two NodePort rules, one for
+/// `127.0.0.0/8` and one for every address): the first definition wins.
+pub(crate) fn finish(mut frontends: Vec<FrontendRoute>) -> NodeRoutes {
+    let mut seen = HashSet::new();
+    frontends.retain(|f| seen.insert(f.frontend.clone()));
+    frontends.sort_by(|a, b| a.frontend.cmp(&b.frontend));
+    NodeRoutes { frontends }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chain program shared by the iptables and nftables parsers.
+
+/// What a chain does in kube-proxy's scheme, from its name.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Load-balances over cluster endpoints (`KUBE-SVC-`, `service-`).
+    Cluster,
+    /// Load-balances over local endpoints (`KUBE-SVL-`, `local-`).
+    Local,
+    /// External entry (`KUBE-EXT-`, `KUBE-XLB-`, `KUBE-FW-`, `external-`).
+    External,
+    /// One endpoint (`KUBE-SEP-`, `endpoint-`).
+    Endpoint,
+    /// A drop sink (`KUBE-MARK-DROP`).
+    DropSink,
+    /// Anything else (marks, masquerading, foreign chains): it returns, and is skipped.
+    Other,
+}
+
+/// One rule of the program.
+#[derive(Clone, Debug)]
+pub(crate) enum Rule {
+    /// Jump or goto another chain.
+    Jump {
+        target: String,
+        /// The rule also matches on the source (pod CIDR, LOCAL source, affinity set): it is a
+        /// short-circuit or an affinity shortcut, not taken by every new connection.
+        source_conditional: bool,
+        /// `-m recent --rcheck` (affinity for known clients only).
+        sticky: bool,
+        /// `-m statistic --probability`.
+        probability: Option<f64>,
+        line: usize,
+    },
+    /// `numgen random mod N vmap { i : goto chain }`: uniform over `modulus` slots.
+    Pick {
+        targets: Vec<String>,
+        modulus: usize,
+        line: usize,
+    },
+    /// DNAT to one endpoint.
+    Dnat(Backend),
+    /// `dnat ... to numgen random mod N map { i : ip . port }`.
+    PickDnat {
+        backends: Vec<Backend>,
+        modulus: usize,
+    },
+    /// An unconditional drop or reject in the chain.
+    Drop,
+}
+
+/// A chain of the program.
+#[derive(Clone, Debug)]
+pub(crate) struct Chain {
+    pub role: Role,
+    pub rules: Vec<Rule>,
+    pub line: usize,
+}
+
+/// A dispatch entry: traffic to `frontend` goes to chain `target`.
+#[derive(Clone, Debug)]
+pub(crate) struct Dispatch {
+    pub frontend: Frontend,
+    pub target: String,
+    pub line: usize,
+}
+
+/// A filter verdict for a frontend without (local) endpoints.
+#[derive(Clone, Debug)]
+pub(crate) struct Verdict {
+    pub frontend: Frontend,
+    pub outcome: Outcome,
+    /// `true` when it is about local endpoints only (`has no local endpoints`, nft `drop`).
+    pub no_local: bool,
+}
+
+/// A parsed dump in the shape both netfilter backends share.
+#[derive(Debug, Default)]
+pub(crate) struct Program {
+    pub chains: HashMap<String, Chain>,
+    pub dispatch: Vec<Dispatch>,
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Resolution of an external entry chain.
+#[derive(Default)]
+struct Paths {
+    cluster: Option<Vec<Share>>,
+    local: Option<Vec<Share>>,
+    main_is_local: bool,
+    dropped: bool,
+}
+
+const MAX_DEPTH: usize = 8;
+
+impl Program {
+    fn chain(&self, name: &str, line: usize) -> Result<&Chain, DataplaneError> {
+        self.chains
+            .get(name)
+            .ok_or_else(|| DataplaneError::UndefinedChain {
+                line,
+                chain: name.to_string(),
+            })
+    }
+
+    fn role_of(&self, name: &str) -> Role {
+        self.chains.get(name).map_or(Role::Other, |c| c.role)
+    }
+
+    /// Checks that every jump to a kube-proxy chain lands on a defined chain.
+    pub fn check_targets(
+        &self,
+        is_kube_chain: impl Fn(&str) -> bool,
+    ) -> Result<(), DataplaneError> {
+        let check = |t: &str, line: usize| {
+            if is_kube_chain(t) && !self.chains.contains_key(t) {
+                Err(DataplaneError::UndefinedChain {
+                    line,
+                    chain: t.to_string(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        for d in &self.dispatch {
+            check(&d.target, d.line)?;
+        }
+        let mut names: Vec<&String> = self.chains.keys().collect();
+        names.sort_by_key(|n| self.chains[*n].line);
+        for name in names {
+            for rule in &self.chains[name].rules {
+                match rule {
+                    Rule::Jump { target, line, .. } => check(target, *line)?,
+                    Rule::Pick { targets, line, .. } => {
+                        for t in targets {
+                            check(t, *line)?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The endpoint an endpoint chain DNATs to.
+    fn endpoint(&self, name: &str, line: usize) -> Result<Backend, DataplaneError> {
+        let chain = self.chain(name, line)?;
+        chain
+            .rules
+            .iter()
+            .find_map(|r| match r {
+                Rule::Dnat(b) => Some(b.clone()),
+                _ => None,
+            })
+            .ok_or_else(|| DataplaneError::Inconsistent {
+                line: chain.line,
+                message: format!("endpoint chain `{name}` has no DNAT rule"),
+            })
+    }
+
+    /// Shares of new connections over the endpoints a load-balancing chain reaches.
+    fn distribution(&self, name: &str, line: usize) -> Result<Vec<Share>, DataplaneError> {
+        let chain = self.chain(name, line)?;
+        let mut mass = 1.0_f64;
+        let mut raw = Vec::new();
+        for rule in &chain.rules {
+            if mass <= 0.0 {
+                break;
+            }
+            match rule {
+                Rule::Jump {
+                    target,
+                    source_conditional: false,
+                    sticky: false,
+                    probability,
+                    line,
+                } => match self.role_of(target) {
+                    Role::Endpoint => {
+                        let reach = mass * probability.unwrap_or(1.0);
+                        raw.push((self.endpoint(target, *line)?, reach));
+                        mass -= reach;
+                    }
+                    Role::DropSink if probability.is_none() => break,
+                    _ => {}
+                },
+                Rule::Pick {
+                    targets,
+                    modulus,
+                    line,
+                } => {
+                    let slot = mass / (*modulus).max(targets.len()).max(1) as f64;
+                    for t in targets {
+                        raw.push((self.endpoint(t, *line)?, slot));
+                    }
+                    mass = 0.0;
+                }
+                Rule::Dnat(b) => {
+                    raw.push((b.clone(), mass));
+                    mass = 0.0;
+                }
+                Rule::PickDnat { backends, modulus } => {
+                    let slot = mass / (*modulus).max(backends.len()).max(1) as f64;
+                    raw.extend(backends.iter().map(|b| (b.clone(), slot)));
+                    mass = 0.0;
+                }
+                Rule::Drop => break,
+                Rule::Jump { .. } => {}
+            }
+        }
+        Ok(normalize_shares(raw))
+    }
+
+    /// Walks an external entry chain (`KUBE-EXT-`, `KUBE-XLB-`, `KUBE-FW-`, `external-`).
+    fn external(&self, name: &str, line: usize, depth: usize) -> Result<Paths, DataplaneError> {
+        if depth > MAX_DEPTH {
+            return Err(DataplaneError::Inconsistent {
+                line,
+                message: format!("jumps nest deeper than {MAX_DEPTH} chains at `{name}` (a loop?)"),
+            });
+        }
+        let chain = self.chain(name, line)?;
+        let mut paths = Paths::default();
+        let mut short_circuit = false;
+        let mut local_raw: Vec<(Backend, f64)> = Vec::new();
+        let mut mass = 1.0_f64;
+        for rule in &chain.rules {
+            match rule {
+                Rule::Jump {
+                    target,
+                    source_conditional,
+                    sticky,
+                    probability,
+                    line,
+                } => match self.role_of(target) {
+                    Role::Cluster => {
+                        paths.cluster = Some(self.distribution(target, *line)?);
+                        if *source_conditional {
+                            short_circuit = true;
+                        } else {
+                            paths.main_is_local = false;
+                            break;
+                        }
+                    }
+                    Role::Local => {
+                        paths.local = Some(self.distribution(target, *line)?);
+                        if !source_conditional {
+                            paths.main_is_local = true;
+                            break;
+                        }
+                    }
+                    Role::External => {
+                        let sub = self.external(target, *line, depth + 1)?;
+                        paths.cluster = sub.cluster.or(paths.cluster);
+                        paths.local = sub.local.or(paths.local);
+                        paths.main_is_local = sub.main_is_local;
+                        paths.dropped = sub.dropped;
+                        return Ok(paths);
+                    }
+                    Role::Endpoint if !source_conditional && !sticky => {
+                        // pre-1.24 KUBE-XLB-: local endpoints listed directly.
+                        let reach = mass * probability.unwrap_or(1.0);
+                        local_raw.push((self.endpoint(target, *line)?, reach));
+                        mass -= reach;
+                        if mass <= 0.0 {
+                            break;
+                        }
+                    }
+                    Role::DropSink if !source_conditional => {
+                        paths.dropped = true;
+                        break;
+                    }
+                    _ => {}
+                },
+                Rule::Drop => {
+                    paths.dropped = true;
+                    break;
+                }
+                Rule::Pick {
+                    targets,
+                    modulus,
+                    line,
+                } => {
+                    let slot = mass / (*modulus).max(targets.len()).max(1) as f64;
+                    for t in targets {
+                        local_raw.push((self.endpoint(t, *line)?, slot));
+                    }
+                    break;
+                }
+                Rule::Dnat(_) | Rule::PickDnat { .. } => {}
+            }
+        }
+        if !local_raw.is_empty() {
+            paths.local = Some(normalize_shares(local_raw));
+            paths.main_is_local = true;
+        } else if short_circuit && paths.local.is_none() {
+            // eTP=Local without local endpoints: the local path exists and is empty.
+            paths.local = Some(Vec::new());
+            paths.main_is_local = true;
+        }
+        Ok(paths)
+    }
+
+    /// Turns the program into routes.
+    pub fn resolve(&self) -> Result<NodeRoutes, DataplaneError> {
+        let mut routes: Vec<FrontendRoute> = Vec::new();
+        let mut index: HashMap<Frontend, usize> = HashMap::new();
+        for d in &self.dispatch {
+            if index.contains_key(&d.frontend) {
+                continue;
+            }
+            let paths = match self.chain(&d.target, d.line)?.role {
+                Role::Cluster => Paths {
+                    cluster: Some(self.distribution(&d.target, d.line)?),
+                    ..Paths::default()
+                },
+                Role::Local => Paths {
+                    local: Some(self.distribution(&d.target, d.line)?),
+                    main_is_local: true,
+                    ..Paths::default()
+                },
+                Role::External => self.external(&d.target, d.line, 0)?,
+                Role::Endpoint => Paths {
+                    cluster: Some(normalize_shares(vec![(
+                        self.endpoint(&d.target, d.line)?,
+                        1.0,
+                    )])),
+                    ..Paths::default()
+                },
+                Role::DropSink => Paths {
+                    dropped: true,
+                    ..Paths::default()
+                },
+                Role::Other => continue,
+            };
+            let main = if paths.main_is_local {
+                &paths.local
+            } else {
+                &paths.cluster
+            };
+            let outcome = if paths.dropped || main.as_ref().is_none_or(|m| m.is_empty()) {
+                Outcome::Drop
+            } else {
+                Outcome::Route
+            };
+            index.insert(d.frontend.clone(), routes.len());
+            routes.push(FrontendRoute {
+                frontend: d.frontend.clone(),
+                cluster: paths.cluster,
+                local: paths.local,
+                outcome,
+            });
+        }
+        for v in &self.verdicts {
+            // A verdict may name the frontend with a guessed kind: match on address first.
+            let found = routes.iter().position(|r| {
+                r.frontend.ip == v.frontend.ip
+                    && r.frontend.port == v.frontend.port
+                    && r.frontend.protocol == v.frontend.protocol
+            });
+            let i = match found {
+                Some(i) => i,
+                None => {
+                    routes.push(FrontendRoute {
+                        frontend: v.frontend.clone(),
+                        cluster: None,
+                        local: None,
+                        outcome: v.outcome,
+                    });
+                    routes.len() - 1
+                }
+            };
+            let r = &mut routes[i];
+            r.outcome = v.outcome;
+            if v.no_local {
+                r.local.get_or_insert_with(Vec::new);
+            } else {
+                r.cluster.get_or_insert_with(Vec::new);
+            }
+        }
+        Ok(finish(routes))
+    }
+}
