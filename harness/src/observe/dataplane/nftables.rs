@@ -15,7 +15,8 @@ use super::routes::{
     Outcome, Program, Role, Rule, Verdict,
 };
 
-fn role(name: &str) -> Role {
+fn role(qualified: &str) -> Role {
+    let name = qualified.rsplit_once('@').map_or(qualified, |(n, _)| n);
     if name.starts_with("service-") && name != "service-endpoints-check" {
         Role::Cluster
     } else if name.starts_with("local-") {
@@ -36,12 +37,12 @@ fn is_kube_chain(name: &str) -> bool {
 /// Open blocks of the block syntax.
 #[derive(Debug, PartialEq)]
 enum Block {
-    /// `table FAMILY NAME {`; `true` when it is kube-proxy's.
-    Table(bool),
+    /// `table FAMILY NAME {`; the family when it is kube-proxy's.
+    Table(Option<String>),
     /// `chain NAME {` in kube-proxy's table.
     Chain(String),
-    /// `set NAME {` / `map NAME {` in kube-proxy's table.
-    Set(String),
+    /// `set NAME {` / `map NAME {` in kube-proxy's table, with the table's family.
+    Set(String, String),
     /// Anything else (foreign tables and their contents).
     Skip,
 }
@@ -133,8 +134,17 @@ pub fn parse_nftables_reader(reader: impl BufRead) -> Result<NodeRoutes, Datapla
             }
         }
     }
-    program.check_targets(is_kube_chain)?;
-    program.resolve()
+    let unqualify = |e: DataplaneError| match e {
+        DataplaneError::UndefinedChain { line, chain } => DataplaneError::UndefinedChain {
+            line,
+            chain: chain
+                .rsplit_once('@')
+                .map_or(chain.clone(), |(n, _)| n.to_string()),
+        },
+        other => other,
+    };
+    program.check_targets(is_kube_chain).map_err(unqualify)?;
+    program.resolve().map_err(unqualify)
 }
 
 fn is_block_opener(stmt: &str, top: Option<&Block>) -> bool {
@@ -143,7 +153,7 @@ fn is_block_opener(stmt: &str, top: Option<&Block>) -> bool {
         None => first == "table",
         Some(Block::Table(_)) => true,
         Some(Block::Skip) => true,
-        Some(Block::Chain(_) | Block::Set(_)) => false,
+        Some(Block::Chain(_) | Block::Set(..)) => false,
     }
 }
 
@@ -170,13 +180,17 @@ fn statement(
             (None, ["table", family, name, "{"]) => {
                 let mine = is_kube_table(family, name);
                 st.seen |= mine;
-                Block::Table(mine)
+                Block::Table(mine.then(|| family.to_string()))
             }
             (None, _) => {
                 return Err(not_a_dump(line, stmt));
             }
-            (Some(Block::Table(true)), ["chain", name, "{"]) => Block::Chain(unquote(name)),
-            (Some(Block::Table(true)), ["set" | "map", name, "{"]) => Block::Set(unquote(name)),
+            (Some(Block::Table(Some(family))), ["chain", name, "{"]) => {
+                Block::Chain(qualify(&unquote(name), family))
+            }
+            (Some(Block::Table(Some(family))), ["set" | "map", name, "{"]) => {
+                Block::Set(unquote(name), family.clone())
+            }
             _ => Block::Skip,
         };
         stack.push(block);
@@ -196,11 +210,11 @@ fn statement(
             }
             rule(st, &name, stmt, line)
         }
-        Some(Block::Set(name)) => {
+        Some(Block::Set(name, family)) => {
             if let Some(rest) = stmt.strip_prefix("elements") {
                 let rest = rest.trim_start().trim_start_matches('=').trim_start();
-                let name = name.clone();
-                elements(st, &name, rest, line)?;
+                let (name, family) = (name.clone(), family.clone());
+                elements(st, &name, &family, rest, line)?;
             }
             Ok(())
         }
@@ -250,15 +264,15 @@ fn top_level(
     };
     match object {
         "chain" => {
-            define(&mut st.program, &name, line);
+            define(&mut st.program, &qualify(&name, family), line);
             Ok(())
         }
         "rule" => {
             // The rule body starts after the 5th word.
             let body = skip_words(stmt, 5);
-            rule(st, &name, body, line)
+            rule(st, &qualify(&name, family), body, line)
         }
-        "element" => elements(st, &name, skip_words(stmt, 5), line),
+        "element" => elements(st, &name, family, skip_words(stmt, 5), line),
         _ => Ok(()),
     }
 }
@@ -271,6 +285,16 @@ fn skip_words(stmt: &str, n: usize) -> &str {
             .map_or("", |i| rest[i..].trim_start());
     }
     rest
+}
+
+/// Chains of the `ip` and `ip6` tables share names: keep them apart as `name@family`.
+fn qualify(name: &str, family: &str) -> String {
+    format!("{name}@{family}")
+}
+
+/// The family a qualified chain name belongs to.
+fn family_of(qualified: &str) -> &str {
+    qualified.rsplit_once('@').map_or("", |(_, f)| f)
 }
 
 fn unquote(s: &str) -> String {
@@ -352,7 +376,13 @@ fn ip(text: &str, line: usize) -> Result<String, DataplaneError> {
     })
 }
 
-fn elements(st: &mut State, set: &str, body: &str, line: usize) -> Result<(), DataplaneError> {
+fn elements(
+    st: &mut State,
+    set: &str,
+    family: &str,
+    body: &str,
+    line: usize,
+) -> Result<(), DataplaneError> {
     match set {
         "cluster-ips" => {
             for e in element_list(body) {
@@ -397,7 +427,7 @@ fn elements(st: &mut State, set: &str, body: &str, line: usize) -> Result<(), Da
                         no_local: outcome == Outcome::Drop,
                     });
                 } else if let ["goto" | "jump", target] = verdict.as_slice() {
-                    let target = unquote(target);
+                    let target = qualify(&unquote(target), family);
                     let mut frontend = frontend;
                     if frontend.kind == FrontendKind::ClusterIp && role(&target) == Role::External {
                         frontend.kind = FrontendKind::ExternalIp;
@@ -428,7 +458,32 @@ fn modulus(words: &[&str]) -> Option<usize> {
 }
 
 fn rule(st: &mut State, chain: &str, body: &str, line: usize) -> Result<(), DataplaneError> {
-    let rule = parse_rule(body, line)?;
+    let family = family_of(chain);
+    let rule = match parse_rule(body, line)? {
+        Some(Rule::Jump {
+            target,
+            source_conditional,
+            sticky,
+            probability,
+            line,
+        }) => Some(Rule::Jump {
+            target: qualify(&target, family),
+            source_conditional,
+            sticky,
+            probability,
+            line,
+        }),
+        Some(Rule::Pick {
+            targets,
+            modulus,
+            line,
+        }) => Some(Rule::Pick {
+            targets: targets.iter().map(|t| qualify(t, family)).collect(),
+            modulus,
+            line,
+        }),
+        other => other,
+    };
     let c = define(&mut st.program, chain, line);
     if let Some(r) = rule {
         c.rules.push(r);
