@@ -444,3 +444,178 @@ fn filter_rule(
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::dataplane::test_support::{fixture, summary};
+
+    fn routes(path: &str) -> String {
+        summary(&parse_iptables(&fixture(path)).expect(path))
+    }
+
+    const OVERALL: &str = "\
+*:3001/tcp  node-port  drop  cluster: 10.180.0.2:80=1  local: (none)
+*:3002/tcp  node-port  route  cluster: 10.180.0.3:80=1  local: -
+*:3003/tcp  node-port  route  cluster: 10.180.0.3:80=1  local: -
+1.2.3.4:80/tcp  load-balancer  drop  cluster: 10.180.0.2:80=1  local: (none)
+172.30.0.41:80/tcp  cluster-ip  route  cluster: 10.180.0.1:80=1  local: -
+172.30.0.42:80/tcp  cluster-ip  route  cluster: 10.180.0.2:80=1  local: -
+172.30.0.43:80/tcp  cluster-ip  route  cluster: 10.180.0.3:80=1  local: -
+172.30.0.44:80/tcp  cluster-ip  route  cluster: 10.180.0.4:80=0.5 10.180.0.5:80=0.5  local: -
+172.30.0.45:80/tcp  cluster-ip  route  cluster: 10.180.0.3:80=1  local: -
+172.30.0.46:80/tcp  cluster-ip  reject  cluster: (none)  local: -
+192.168.99.22:80/tcp  external-ip  drop  cluster: 10.180.0.2:80=1  local: (none)
+192.168.99.33:80/tcp  external-ip  route  cluster: 10.180.0.4:80=0.5 10.180.0.5:80=0.5  local: -
+5.6.7.8:80/tcp  load-balancer  route  cluster: 10.180.0.3:80=1  local: -
+";
+
+    #[test]
+    fn overall_fixture_upstream_and_read_back() {
+        assert_eq!(routes("iptables/valid-overall.iptables"), OVERALL);
+        // The same rules after iptables-restore + iptables-save (nf_tables with -c, legacy).
+        assert_eq!(
+            routes("iptables/valid-overall-saved-nft-counters.iptables"),
+            OVERALL
+        );
+        assert_eq!(
+            routes("iptables/valid-overall-saved-legacy.iptables"),
+            OVERALL
+        );
+    }
+
+    #[test]
+    fn internal_traffic_policy_fixtures() {
+        assert_eq!(
+            routes("iptables/valid-itp-cluster.iptables"),
+            "172.30.1.1:80/tcp  cluster-ip  route  cluster: 10.0.1.1:80=0.333333 10.0.1.2:80=0.333333 10.0.1.3:80=0.333333  local: -\n"
+        );
+        assert_eq!(
+            routes("iptables/valid-itp-local.iptables"),
+            "172.30.1.1:80/tcp  cluster-ip  route  cluster: -  local: 10.0.1.1:80=1\n"
+        );
+        assert_eq!(
+            routes("iptables/valid-itp-local-none.iptables"),
+            "172.30.1.1:80/tcp  cluster-ip  drop  cluster: -  local: (none)\n"
+        );
+    }
+
+    #[test]
+    fn external_local_with_affinity_skips_sticky_rules() {
+        assert_eq!(
+            routes("iptables/valid-etp-local-terminating.iptables"),
+            "1.2.3.4:80/tcp  load-balancer  route  cluster: 10.0.1.1:80=0.333333 10.0.1.2:80=0.333333 10.0.1.5:80=0.333333  local: 10.0.1.1:80=0.5 10.0.1.2:80=0.5\n\
+             172.30.1.1:80/tcp  cluster-ip  route  cluster: 10.0.1.1:80=0.333333 10.0.1.2:80=0.333333 10.0.1.5:80=0.333333  local: -\n"
+                .replace("\n             ", "\n")
+        );
+    }
+
+    #[test]
+    fn real_node_dump_with_foreign_chains_and_kernel_probabilities() {
+        let r = parse_iptables(&fixture("iptables/valid-kind-nginx.iptables")).unwrap();
+        let cluster = r.frontends[1].cluster.as_ref().unwrap();
+        // 0.33333333349 then 0.5 of the rest then the rest: all within 1e-9 of a third.
+        for s in cluster {
+            assert!((s.probability - 1.0 / 3.0).abs() < 1e-9, "{s:?}");
+        }
+        assert_eq!(
+            summary(&r),
+            "*:30606/tcp  node-port  route  cluster: 10.244.0.20:80=0.333333 10.244.0.21:80=0.333333 10.244.0.22:80=0.333333  local: -\n\
+             10.96.175.117:8080/tcp  cluster-ip  route  cluster: 10.244.0.20:80=0.333333 10.244.0.21:80=0.333333 10.244.0.22:80=0.333333  local: -\n\
+             172.18.255.201:80/tcp  load-balancer  route  cluster: 10.244.0.20:80=0.333333 10.244.0.21:80=0.333333 10.244.0.22:80=0.333333  local: -\n"
+                .replace("\n             ", "\n")
+        );
+    }
+
+    #[test]
+    fn pre_1_24_xlb_chains() {
+        assert_eq!(
+            routes("iptables/valid-xlb-pre-1.24.iptables"),
+            "*:31080/tcp  node-port  route  cluster: 10.244.1.10:8080=0.2 10.244.1.11:8080=0.2 10.244.2.10:8080=0.199998 10.244.2.11:8080=0.200001 10.244.3.10:8080=0.200001  local: 10.244.1.10:8080=0.5 10.244.1.11:8080=0.5\n\
+             *:31081/tcp  node-port  drop  cluster: 10.244.3.20:8080=1  local: (none)\n\
+             10.96.10.10:80/tcp  cluster-ip  route  cluster: 10.244.1.10:8080=0.2 10.244.1.11:8080=0.2 10.244.2.10:8080=0.199998 10.244.2.11:8080=0.200001 10.244.3.10:8080=0.200001  local: -\n\
+             10.96.10.11:80/tcp  cluster-ip  route  cluster: 10.244.3.20:8080=1  local: -\n"
+                .replace("\n             ", "\n")
+        );
+    }
+
+    #[test]
+    fn ipv6_dump() {
+        let dump = "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-X - [0:0]\n:KUBE-SEP-A - [0:0]\n\
+            -A KUBE-SERVICES -d fd00:10:96::1/128 -p tcp -m comment --comment \"d/s cluster IP\" -m tcp --dport 443 -j KUBE-SVC-X\n\
+            -A KUBE-SVC-X -j KUBE-SEP-A\n\
+            -A KUBE-SEP-A -p tcp -m tcp -j DNAT --to-destination [fd00:10:244::5]:6443\nCOMMIT\n";
+        assert_eq!(
+            summary(&parse_iptables(dump).unwrap()),
+            "[fd00:10:96::1]:443/tcp  cluster-ip  route  cluster: [fd00:10:244::5]:6443=1  local: -\n"
+        );
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error_with_the_line() {
+        let err = |p: &str| parse_iptables(&fixture(p)).unwrap_err();
+        assert!(matches!(
+            err("iptables/invalid-truncated.iptables"),
+            DataplaneError::Syntax { line: 34, .. }
+        ));
+        assert_eq!(
+            err("iptables/invalid-undefined-chain.iptables"),
+            DataplaneError::UndefinedChain {
+                line: 35,
+                chain: "KUBE-SEP-XGJFVO3L2O5SRFNT".into()
+            }
+        );
+        assert_eq!(
+            err("iptables/invalid-probability.iptables"),
+            DataplaneError::BadProbability {
+                line: 36,
+                value: "1.5".into()
+            }
+        );
+        assert!(matches!(
+            err("iptables/invalid-not-a-dump.iptables"),
+            DataplaneError::NotADump { .. }
+        ));
+        let no_commit = "*nat\n:KUBE-SERVICES - [0:0]\n";
+        assert_eq!(
+            parse_iptables(no_commit).unwrap_err(),
+            DataplaneError::Truncated {
+                line: 2,
+                inside: "the table started on line 1 (no COMMIT)".into()
+            }
+        );
+        let nan = "*nat\n-A KUBE-SVC-X -m statistic --mode random --probability NaN -j KUBE-SEP-Y\nCOMMIT\n";
+        assert!(matches!(
+            parse_iptables(nan).unwrap_err(),
+            DataplaneError::BadProbability { line: 2, .. }
+        ));
+        let no_dnat = "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-X - [0:0]\n:KUBE-SEP-A - [0:0]\n\
+            -A KUBE-SERVICES -d 10.0.0.1/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-X\n\
+            -A KUBE-SVC-X -j KUBE-SEP-A\n-A KUBE-SEP-A -j KUBE-MARK-MASQ\nCOMMIT\n";
+        assert!(matches!(
+            parse_iptables(no_dnat).unwrap_err(),
+            DataplaneError::UndefinedChain { chain, .. } if chain == "KUBE-MARK-MASQ"
+        ));
+        assert!(matches!(
+            parse_iptables("").unwrap_err(),
+            DataplaneError::NotADump { line: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn endpoint_chain_without_dnat_is_inconsistent() {
+        let dump = "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-X - [0:0]\n:KUBE-SEP-A - [0:0]\n\
+            -A KUBE-SERVICES -d 10.0.0.1/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-X\n\
+            -A KUBE-SVC-X -j KUBE-SEP-A\nCOMMIT\n";
+        assert!(matches!(
+            parse_iptables(dump).unwrap_err(),
+            DataplaneError::Inconsistent { line: 4, .. }
+        ));
+    }
+
+    #[test]
+    fn foreign_rules_are_ignored() {
+        let dump = "*nat\n:DOCKER - [0:0]\n-A DOCKER -d 1.1.1.1/32 -p tcp --dport 9 -j DNAT --to-destination 2.2.2.2:9\nCOMMIT\n";
+        assert_eq!(parse_iptables(dump).unwrap().frontends, vec![]);
+    }
+}

@@ -211,3 +211,81 @@ fn address(text: &str, format: IpvsFormat, line: usize) -> Result<Backend, Datap
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::dataplane::test_support::{fixture, summary};
+
+    fn routes(path: &str) -> String {
+        summary(&parse_ipvs(&fixture(path)).expect(path))
+    }
+
+    const README: &str = "\
+10.0.0.10:53/tcp  cluster-ip  route  cluster: 172.17.0.2:53=1  local: -
+10.0.0.10:53/udp  cluster-ip  route  cluster: 172.17.0.2:53=1  local: -
+10.0.0.1:443/tcp  cluster-ip  route  cluster: 192.168.0.1:6443=1  local: -
+";
+
+    #[test]
+    fn readme_example_as_ipvsadm_and_proc() {
+        assert_eq!(routes("ipvs/valid-readme.ipvsadm"), README);
+        assert_eq!(routes("ipvs/valid-readme.proc"), README);
+    }
+
+    #[test]
+    fn seed_output_without_header() {
+        assert_eq!(
+            routes("ipvs/valid-seed001-kind-worker2.ipvsadm"),
+            "10.96.0.10:53/tcp  cluster-ip  route  cluster: 10.244.1.2:53=0.5 10.244.2.2:53=0.5  local: -\n"
+        );
+    }
+
+    #[test]
+    fn weights_draining_schedulers_and_ipv6() {
+        assert_eq!(
+            routes("ipvs/valid-nodeport-draining.ipvsadm"),
+            "10.11.12.13:6379/tcp  cluster-ip  route  cluster: 10.244.1.3:6379=0.75 10.244.2.3:6379=0.25  local: -\n\
+             10.96.0.11:53/udp  cluster-ip  drop  cluster: (none)  local: -\n\
+             192.168.1.2:32502/tcp  cluster-ip  route  cluster: 11.0.2.11:80=0.25 11.0.2.7:80=0.25 11.0.2.9:80=0.25 11.0.3.8:80=0.25  local: -\n\
+             [fd00:10:96::a]:53/tcp  cluster-ip  route  cluster: [fd00:10:244:1::2]:53=1  local: -\n"
+                .replace("\n             ", "\n")
+        );
+    }
+
+    #[test]
+    fn proc_ipv6_addresses() {
+        let text = "TCP  [fd00:0000:0000:0000:0000:0000:0000:000a]:0035 rr \n  -> [fd00:0010:0244:0001:0000:0000:0000:0002]:0035      Masq    1      0          0\n";
+        assert_eq!(
+            summary(&parse_ipvs(text).unwrap()),
+            "[fd00::a]:53/tcp  cluster-ip  route  cluster: [fd00:10:244:1::2]:53=1  local: -\n"
+        );
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error_with_the_line() {
+        assert_eq!(
+            parse_ipvs(&fixture("ipvs/invalid-hex.proc")).unwrap_err(),
+            DataplaneError::BadAddress {
+                line: 7,
+                value: "AC11G002:0035".into()
+            }
+        );
+        assert!(matches!(
+            parse_ipvs(&fixture("ipvs/invalid-not-a-dump.ipvsadm")).unwrap_err(),
+            DataplaneError::NotADump { line: 1, .. }
+        ));
+        assert!(matches!(
+            parse_ipvs("  -> 10.0.0.1:80 Masq 1 0 0\n").unwrap_err(),
+            DataplaneError::Syntax { line: 1, .. }
+        ));
+        assert!(matches!(
+            parse_ipvs("TCP  10.0.0.1:80 rr\n  -> 10.0.0.2:80 Masq\n").unwrap_err(),
+            DataplaneError::Syntax { line: 2, .. }
+        ));
+        assert!(matches!(
+            parse_ipvs("TCP  10.0.0.1:99999 rr\n").unwrap_err(),
+            DataplaneError::BadAddress { line: 1, .. }
+        ));
+    }
+}

@@ -148,3 +148,22 @@ pub fn rules(dump: &str, request: &RulesRequest<'_>) -> Result<String, Dataplane
         OutputFormat::Json => render_json(request.mode, request.node, &normalized),
     })
 }
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Helpers for the parser unit tests.
+
+    use super::{normalize, render_text, Mode, NodeRoutes};
+
+    /// The routes as `render_text` lines without the header, for exact comparisons.
+    pub fn summary(routes: &NodeRoutes) -> String {
+        let text = render_text(Mode::Iptables, None, &normalize(routes, None));
+        text.lines().skip(1).map(|l| format!("{l}\n")).collect()
+    }
+
+    /// Reads a fixture under `fixtures/rules/`.
+    pub fn fixture(path: &str) -> String {
+        let full = format!("{}/../fixtures/rules/{path}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+    }
+}

@@ -577,3 +577,105 @@ fn parse_rule(body: &str, line: usize) -> Result<Option<Rule>, DataplaneError> {
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::dataplane::test_support::{fixture, summary};
+
+    fn routes(path: &str) -> String {
+        summary(&parse_nftables(&fixture(path)).expect(path))
+    }
+
+    const OVERALL: &str = "\
+*:3001/tcp  node-port  drop  cluster: 10.180.0.2:80=1  local: (none)
+*:3002/tcp  node-port  route  cluster: 10.180.0.3:80=1  local: -
+*:3003/tcp  node-port  route  cluster: 10.180.0.3:80=1  local: -
+1.2.3.4:80/tcp  external-ip  drop  cluster: 10.180.0.2:80=1  local: (none)
+172.30.0.41:80/tcp  cluster-ip  route  cluster: 10.180.0.1:80=1  local: -
+172.30.0.42:80/tcp  cluster-ip  route  cluster: 10.180.0.2:80=1  local: -
+172.30.0.43:80/tcp  cluster-ip  route  cluster: 10.180.0.3:80=1  local: -
+172.30.0.44:80/tcp  cluster-ip  route  cluster: 10.180.0.4:80=0.5 10.180.0.5:80=0.5  local: -
+172.30.0.45:80/tcp  cluster-ip  route  cluster: 10.180.0.3:80=1  local: -
+172.30.0.46:80/tcp  cluster-ip  reject  cluster: (none)  local: -
+192.168.99.22:80/tcp  external-ip  drop  cluster: 10.180.0.2:80=1  local: (none)
+192.168.99.33:80/tcp  external-ip  route  cluster: 10.180.0.4:80=0.5 10.180.0.5:80=0.5  local: -
+5.6.7.8:80/tcp  external-ip  route  cluster: 10.180.0.3:80=1  local: -
+";
+
+    #[test]
+    fn overall_fixture_as_transaction_and_as_listed() {
+        assert_eq!(routes("nftables/valid-overall.nft"), OVERALL);
+        assert_eq!(routes("nftables/valid-overall-listed.nft"), OVERALL);
+    }
+
+    #[test]
+    fn newer_dnat_map_shape_local_chains_and_ip6() {
+        assert_eq!(
+            routes("nftables/valid-dnat-map.nft"),
+            "*:30080/tcp  node-port  route  cluster: 10.180.1.1:8080=0.333333 10.180.1.2:8080=0.333333 10.180.2.1:8080=0.333333  local: 10.180.1.2:8080=1\n\
+             172.30.0.50:80/tcp  cluster-ip  route  cluster: 10.180.1.1:8080=0.333333 10.180.1.2:8080=0.333333 10.180.2.1:8080=0.333333  local: -\n\
+             172.30.0.51:53/udp  cluster-ip  route  cluster: 10.180.3.3:53=1  local: -\n\
+             172.30.0.52:443/tcp  cluster-ip  route  cluster: -  local: 10.180.1.5:8443=0.5 10.180.1.6:8443=0.5\n\
+             [fd00:10:96::10]:80/tcp  cluster-ip  route  cluster: [fd00:10:244::1]:8080=0.5 [fd00:10:244::2]:8080=0.5  local: -\n"
+                .replace("\n             ", "\n")
+        );
+    }
+
+    #[test]
+    fn same_chain_names_in_ip_and_ip6_tables_stay_apart() {
+        let dump = "\
+add table ip kube-proxy
+add table ip6 kube-proxy
+add chain ip kube-proxy service-X-a/b/tcp/
+add chain ip6 kube-proxy service-X-a/b/tcp/
+add rule ip kube-proxy service-X-a/b/tcp/ dnat to 10.0.0.9:80
+add rule ip6 kube-proxy service-X-a/b/tcp/ dnat to [fd00::9]:80
+add element ip kube-proxy service-ips { 10.96.0.9 . tcp . 80 : goto service-X-a/b/tcp/ }
+add element ip6 kube-proxy service-ips { fd00:96::9 . tcp . 80 : goto service-X-a/b/tcp/ }
+";
+        assert_eq!(
+            summary(&parse_nftables(dump).unwrap()),
+            "10.96.0.9:80/tcp  cluster-ip  route  cluster: 10.0.0.9:80=1  local: -\n\
+             [fd00:96::9]:80/tcp  cluster-ip  route  cluster: [fd00::9]:80=1  local: -\n"
+                .replace("\n             ", "\n")
+        );
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error_with_the_line() {
+        let err = |p: &str| parse_nftables(&fixture(p)).unwrap_err();
+        assert!(matches!(
+            err("nftables/invalid-truncated.nft"),
+            DataplaneError::Truncated { line: 40, .. }
+        ));
+        assert_eq!(
+            err("nftables/invalid-undefined-chain.nft"),
+            DataplaneError::UndefinedChain {
+                line: 148,
+                chain: "endpoint-MISSING0-ns1/svc1/tcp/p80__10.180.0.1/80".into()
+            }
+        );
+        assert!(matches!(
+            parse_nftables("hello world\n").unwrap_err(),
+            DataplaneError::NotADump { line: 1, .. }
+        ));
+        assert!(matches!(
+            parse_nftables("table inet filter {\n}\n").unwrap_err(),
+            DataplaneError::NotADump { .. }
+        ));
+        assert!(matches!(
+            parse_nftables("table ip kube-proxy {\n}\n}\n").unwrap_err(),
+            DataplaneError::Syntax { line: 3, .. }
+        ));
+        let bad_ip =
+            "add element ip kube-proxy service-ips { 10.96.0.999 . tcp . 80 : goto service-x }\n";
+        assert_eq!(
+            parse_nftables(bad_ip).unwrap_err(),
+            DataplaneError::BadAddress {
+                line: 1,
+                value: "10.96.0.999".into()
+            }
+        );
+    }
+}
