@@ -171,3 +171,140 @@ pub fn normalize(routes: &NodeRoutes, state: Option<&ClusterState>) -> Normalize
     out.dedup();
     NormalizedRoutes { frontends: out }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::dataplane::test_support::fixture;
+    use crate::observe::dataplane::{
+        parse_iptables, parse_ipvs, parse_nftables, parse_state_list, render_json, render_text,
+        Mode,
+    };
+
+    fn state() -> ClusterState {
+        parse_state_list(&fixture("state/valid-overall.yaml")).unwrap()
+    }
+
+    const OVERALL: &str = "\
+ns1/svc1:80/tcp  cluster-ip  route  cluster: node-a=1  local: -
+ns2/svc2:80/tcp  cluster-ip  route  cluster: node-b=1  local: -
+ns2/svc2:80/tcp  node-port  drop  cluster: node-b=1  local: (none)
+ns2/svc2:80/tcp  external-ip  drop  cluster: node-b=1  local: (none)
+ns2/svc2:80/tcp  load-balancer  drop  cluster: node-b=1  local: (none)
+ns3/svc3:80/tcp  cluster-ip  route  cluster: node-a=1  local: -
+ns3/svc3:80/tcp  node-port  route  cluster: node-a=1  local: -
+ns4/svc4:80/tcp  cluster-ip  route  cluster: node-b#1=0.5 node-b#2=0.5  local: -
+ns4/svc4:80/tcp  external-ip  route  cluster: node-b#1=0.5 node-b#2=0.5  local: -
+ns5/svc5:80/tcp  cluster-ip  route  cluster: node-a=1  local: -
+ns5/svc5:80/tcp  node-port  route  cluster: node-a=1  local: -
+ns5/svc5:80/tcp  load-balancer  route  cluster: node-a=1  local: -
+ns6/svc6:80/tcp  cluster-ip  reject  cluster: (none)  local: -
+";
+
+    fn text(routes: &NormalizedRoutes) -> String {
+        render_text(Mode::Iptables, None, routes)
+            .lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    #[test]
+    fn iptables_and_nftables_normalize_to_the_same_routes() {
+        let st = state();
+        let ipt = normalize(
+            &parse_iptables(&fixture("iptables/valid-overall.iptables")).unwrap(),
+            Some(&st),
+        );
+        let nft = normalize(
+            &parse_nftables(&fixture("nftables/valid-overall-listed.nft")).unwrap(),
+            Some(&st),
+        );
+        assert_eq!(text(&ipt), OVERALL);
+        assert_eq!(ipt, nft);
+    }
+
+    #[test]
+    fn unknown_addresses_keep_ip_and_port() {
+        let routes = parse_iptables(&fixture("iptables/valid-kind-nginx.iptables")).unwrap();
+        let n = normalize(&routes, Some(&state()));
+        assert_eq!(n.frontends[0].frontend, "*:30606/tcp");
+        assert_eq!(
+            n.frontends[0].cluster.as_ref().unwrap()[0].endpoint,
+            "10.244.0.20:80"
+        );
+    }
+
+    #[test]
+    fn ipvs_local_policy_and_node_addresses() {
+        let st = state();
+        // svc2 (eTP=Local) as IPVS shows it: a VS on the node address for the NodePort and one
+        // for the LB IP, each listing the local endpoints; svc4's ClusterIP VS lists both.
+        let dump = "\
+TCP  192.168.0.2:3001 rr
+  -> 10.180.0.2:80                Masq    1      0          0
+TCP  1.2.3.4:80 rr
+  -> 10.180.0.2:80                Masq    1      0          0
+TCP  172.30.0.44:80 rr
+  -> 10.180.0.4:80                Masq    1      0          0
+  -> 10.180.0.5:80                Masq    1      0          0
+";
+        let n = normalize(&parse_ipvs(dump).unwrap(), Some(&st));
+        assert_eq!(
+            text(&n),
+            "ns2/svc2:80/tcp  node-port  route  cluster: -  local: node-b=1\n\
+             ns2/svc2:80/tcp  load-balancer  route  cluster: -  local: node-b=1\n\
+             ns4/svc4:80/tcp  cluster-ip  route  cluster: node-b#1=0.5 node-b#2=0.5  local: -\n"
+                .replace("\n             ", "\n")
+        );
+    }
+
+    #[test]
+    fn json_contract() {
+        let dump = "TCP  172.30.0.44:80 rr\n  -> 10.180.0.4:80 Masq 1 0 0\n  -> 10.9.9.9:80 Masq 3 0 0\n";
+        let n = normalize(&parse_ipvs(dump).unwrap(), Some(&state()));
+        let json = render_json(Mode::Ipvs, Some("node-a"), &n);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "mode": "ipvs",
+                "node": "node-a",
+                "frontends": [{
+                    "frontend": "ns4/svc4:80/tcp",
+                    "kind": "cluster-ip",
+                    "cluster": [
+                        {"endpoint": "10.9.9.9:80", "probability": 0.5},
+                        {"endpoint": "node-b#1", "probability": 0.5}
+                    ],
+                    "local": null,
+                    "outcome": "route"
+                }]
+            })
+        );
+    }
+
+    #[test]
+    fn every_json_list_sums_to_one() {
+        let st = state();
+        for (mode, path) in [
+            (Mode::Iptables, "iptables/valid-overall.iptables"),
+            (Mode::Iptables, "iptables/valid-xlb-pre-1.24.iptables"),
+            (Mode::Iptables, "iptables/valid-etp-local-terminating.iptables"),
+            (Mode::Nftables, "nftables/valid-dnat-map.nft"),
+            (Mode::Ipvs, "ipvs/valid-nodeport-draining.ipvsadm"),
+        ] {
+            let routes = crate::observe::dataplane::parse(mode, &fixture(path)).unwrap();
+            let json = render_json(mode, None, &normalize(&routes, Some(&st)));
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            for f in v["frontends"].as_array().unwrap() {
+                for path in ["cluster", "local"] {
+                    if let Some(list) = f[path].as_array().filter(|l| !l.is_empty()) {
+                        let sum: f64 = list.iter().map(|e| e["probability"].as_f64().unwrap()).sum();
+                        assert!((sum - 1.0).abs() < 1e-5, "{path} of {f} sums to {sum}");
+                    }
+                }
+            }
+        }
+    }
+}
