@@ -261,7 +261,8 @@ TCP  172.30.0.44:80 rr
 
     #[test]
     fn json_contract() {
-        let dump = "TCP  172.30.0.44:80 rr\n  -> 10.180.0.4:80 Masq 1 0 0\n  -> 10.9.9.9:80 Masq 3 0 0\n";
+        let dump =
+            "TCP  172.30.0.44:80 rr\n  -> 10.180.0.4:80 Masq 1 0 0\n  -> 10.9.9.9:80 Masq 3 0 0\n";
         let n = normalize(&parse_ipvs(dump).unwrap(), Some(&state()));
         let json = render_json(Mode::Ipvs, Some("node-a"), &n);
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -290,7 +291,10 @@ TCP  172.30.0.44:80 rr
         for (mode, path) in [
             (Mode::Iptables, "iptables/valid-overall.iptables"),
             (Mode::Iptables, "iptables/valid-xlb-pre-1.24.iptables"),
-            (Mode::Iptables, "iptables/valid-etp-local-terminating.iptables"),
+            (
+                Mode::Iptables,
+                "iptables/valid-etp-local-terminating.iptables",
+            ),
             (Mode::Nftables, "nftables/valid-dnat-map.nft"),
             (Mode::Ipvs, "ipvs/valid-nodeport-draining.ipvsadm"),
         ] {
@@ -300,7 +304,10 @@ TCP  172.30.0.44:80 rr
             for f in v["frontends"].as_array().unwrap() {
                 for path in ["cluster", "local"] {
                     if let Some(list) = f[path].as_array().filter(|l| !l.is_empty()) {
-                        let sum: f64 = list.iter().map(|e| e["probability"].as_f64().unwrap()).sum();
+                        let sum: f64 = list
+                            .iter()
+                            .map(|e| e["probability"].as_f64().unwrap())
+                            .sum();
                         assert!((sum - 1.0).abs() < 1e-5, "{path} of {f} sums to {sum}");
                     }
                 }
