@@ -25,7 +25,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use crate::model::state::{AddressType, ClusterState, Service, ServicePort};
+use crate::model::state::{AddressType, ClusterState, EndpointSlice, Service, ServicePort};
 
 /// kube-proxy's endpoint string: `IP:port`, or `[IP]:port` for IPv6 (Go `net.JoinHostPort`).
 pub fn join_host_port(ip: &str, port: u16) -> String {
@@ -109,11 +109,23 @@ impl EndpointIdentities {
     /// EndpointSlices, whatever their conditions, so names do not move when readiness does).
     pub fn from_state(state: &ClusterState) -> Self {
         let mut by_port = BTreeMap::new();
+        let mut slices: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
+        for slice in &state.slices {
+            if let Some(svc) = slice.service_name.as_deref() {
+                slices
+                    .entry((slice.namespace.as_str(), svc))
+                    .or_default()
+                    .push(slice);
+            }
+        }
         for service in &state.services {
+            let own = slices
+                .get(&(service.namespace.as_str(), service.name.as_str()))
+                .map_or(&[][..], Vec::as_slice);
             for port in &service.ports {
                 let key = ServicePortKey::new(service, port);
                 let mut eps: Vec<(String, Option<&str>)> = Vec::new();
-                for slice in state.slices_of(service) {
+                for slice in own {
                     if slice.address_type == AddressType::Fqdn {
                         continue;
                     }

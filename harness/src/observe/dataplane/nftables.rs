@@ -353,9 +353,9 @@ fn split_element(e: &str, line: usize) -> Result<(Vec<String>, Vec<String>), Dat
         if t == ":" && !after {
             after = true;
         } else if after {
-            verdict.push(t.clone());
+            verdict.push(t.to_string());
         } else if t != "." {
-            key.push(t.clone());
+            key.push(t.to_string());
         }
         i += 1;
     }

@@ -8,6 +8,7 @@
 //! - chain names, counters and comments are already gone (the parsers resolve chains to what
 //!   they point to); probabilities are rounded to 6 decimals.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -47,52 +48,84 @@ pub struct NormalizedRoutes {
     pub frontends: Vec<NormalizedFrontend>,
 }
 
-fn same_ip(a: &str, b: &str) -> bool {
-    match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
+/// Canonical text of an address, so `10.0.0.1` and `fd00::1` compare whatever their spelling.
+fn canonical(ip: &str) -> String {
+    ip.parse::<IpAddr>()
+        .map_or_else(|_| ip.to_string(), |a| a.to_string())
 }
 
-/// The Service port a frontend belongs to, and the frontend's kind.
-fn match_frontend<'a>(
-    state: &'a ClusterState,
-    route: &FrontendRoute,
-) -> Option<(&'a Service, &'a ServicePort, FrontendKind)> {
-    let f = &route.frontend;
-    let ports = state
-        .services
-        .iter()
-        .filter(|s| s.is_proxied())
-        .flat_map(|s| s.ports.iter().map(move |p| (s, p)))
-        .filter(|(_, p)| p.protocol.eq_ignore_ascii_case(&f.protocol));
-    let mut node_port = None;
-    for (s, p) in ports {
-        match &f.ip {
-            None if p.node_port == f.port && p.node_port != 0 => {
-                return Some((s, p, FrontendKind::NodePort))
-            }
-            None => {}
-            Some(ip) => {
-                if p.port == f.port {
-                    if s.cluster_ip.as_deref().is_some_and(|c| same_ip(c, ip)) {
-                        return Some((s, p, FrontendKind::ClusterIp));
-                    }
-                    if s.load_balancer_ips.iter().any(|l| same_ip(l, ip)) {
-                        return Some((s, p, FrontendKind::LoadBalancer));
-                    }
-                    if s.external_ips.iter().any(|e| same_ip(e, ip)) {
-                        return Some((s, p, FrontendKind::ExternalIp));
-                    }
-                }
-                // IPVS: a node address serving a NodePort.
-                if p.node_port != 0 && p.node_port == f.port && node_port.is_none() {
-                    node_port = Some((s, p, FrontendKind::NodePort));
+type PortRef<'a> = (&'a Service, &'a ServicePort);
+
+/// Where each Service port can be reached, for lookups in O(1) per frontend.
+struct FrontendIndex<'a> {
+    /// (canonical IP, port, lower-case protocol) → Service port and kind.
+    by_address: HashMap<(String, u16, String), (PortRef<'a>, FrontendKind)>,
+    /// (nodePort, lower-case protocol) → Service port.
+    by_node_port: HashMap<(u16, String), PortRef<'a>>,
+}
+
+impl<'a> FrontendIndex<'a> {
+    fn new(state: &'a ClusterState) -> Self {
+        let mut by_address = HashMap::new();
+        let mut by_node_port = HashMap::new();
+        let ports = || {
+            state
+                .services
+                .iter()
+                .filter(|s| s.is_proxied())
+                .flat_map(|s| s.ports.iter().map(move |p| (s, p)))
+        };
+        // First match wins: ClusterIPs, then load-balancer IPs, then external IPs.
+        for kind in [
+            FrontendKind::ClusterIp,
+            FrontendKind::LoadBalancer,
+            FrontendKind::ExternalIp,
+        ] {
+            for (s, p) in ports() {
+                let proto = p.protocol.to_ascii_lowercase();
+                let ips: Vec<&String> = match kind {
+                    FrontendKind::ClusterIp => s.cluster_ip.iter().collect(),
+                    FrontendKind::LoadBalancer => s.load_balancer_ips.iter().collect(),
+                    _ => s.external_ips.iter().collect(),
+                };
+                for ip in ips {
+                    by_address
+                        .entry((canonical(ip), p.port, proto.clone()))
+                        .or_insert(((s, p), kind));
                 }
             }
         }
+        for (s, p) in ports() {
+            if p.node_port != 0 {
+                by_node_port
+                    .entry((p.node_port, p.protocol.to_ascii_lowercase()))
+                    .or_insert((s, p));
+            }
+        }
+        FrontendIndex {
+            by_address,
+            by_node_port,
+        }
     }
-    node_port
+
+    /// The Service port a frontend belongs to, and the frontend's kind.
+    fn find(&self, route: &FrontendRoute) -> Option<(&'a Service, &'a ServicePort, FrontendKind)> {
+        let f = &route.frontend;
+        let node_port = || {
+            self.by_node_port
+                .get(&(f.port, f.protocol.clone()))
+                .map(|(s, p)| (*s, *p, FrontendKind::NodePort))
+        };
+        match &f.ip {
+            None => node_port(),
+            // IPVS: a node address serving a NodePort.
+            Some(ip) => self
+                .by_address
+                .get(&(canonical(ip), f.port, f.protocol.clone()))
+                .map(|((s, p), k)| (*s, *p, *k))
+                .or_else(node_port),
+        }
+    }
 }
 
 fn round6(p: f64) -> f64 {
@@ -122,11 +155,12 @@ pub fn normalize(routes: &NodeRoutes, state: Option<&ClusterState>) -> Normalize
     let ids = state
         .map(EndpointIdentities::from_state)
         .unwrap_or_default();
+    let index = state.map(FrontendIndex::new);
     let mut out: Vec<NormalizedFrontend> = routes
         .frontends
         .iter()
         .map(|r| {
-            let matched = state.and_then(|st| match_frontend(st, r));
+            let matched = index.as_ref().and_then(|ix| ix.find(r));
             let (name, kind, key) = match matched {
                 Some((s, p, kind)) => (
                     format!(
