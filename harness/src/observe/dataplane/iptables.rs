@@ -10,7 +10,7 @@ use std::io::BufRead;
 
 use super::error::{syntax, DataplaneError};
 use super::routes::{
-    canonical_ip, parse_backend, Chain, Dispatch, Frontend, FrontendKind, NodeRoutes, Outcome,
+    canonical_ip, parse_backend, ChainId, Dispatch, Frontend, FrontendKind, NodeRoutes, Outcome,
     Program, Role, Rule, Verdict,
 };
 
@@ -53,6 +53,19 @@ pub(crate) fn tokenize(line: &str, lineno: usize) -> Result<Vec<Cow<'_, str>>, D
             continue;
         }
         let start = i;
+        // Fast path: a whole `"…"` token without escapes borrows its inside.
+        if bytes[i] == b'"' {
+            if let Some(len) = line[i + 1..].find(['"', '\\']) {
+                let close = i + 1 + len;
+                if bytes[close] == b'"'
+                    && bytes.get(close + 1).is_none_or(|b| b.is_ascii_whitespace())
+                {
+                    out.push(Cow::Borrowed(&line[i + 1..close]));
+                    i = close + 1;
+                    continue;
+                }
+            }
+        }
         let mut owned: Option<String> = None;
         while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
             if bytes[i] == b'"' {
@@ -336,19 +349,8 @@ fn short(text: &str) -> String {
     text.chars().take(60).collect()
 }
 
-fn define<'a>(program: &'a mut Program, name: &str, line: usize) -> &'a mut Chain {
-    if !program.chains.contains_key(name) {
-        program.chains.insert(
-            name.to_string(),
-            Chain {
-                role: role(name),
-                rules: Vec::new(),
-                line,
-            },
-        );
-    }
-    // Present: inserted just above when missing.
-    program.chains.get_mut(name).expect("chain inserted above")
+fn define(program: &mut Program, name: &str, line: usize) -> ChainId {
+    program.define(name, role(name), line)
 }
 
 fn host(dst: Option<(bool, &str)>, line: usize) -> Result<Option<String>, DataplaneError> {
@@ -415,9 +417,10 @@ fn nat_rule(
                 protocol,
             }
         };
+        let target = program.intern(target, target_role, line);
         program.dispatch.push(Dispatch {
             frontend,
-            target: target.to_string(),
+            target,
             line,
         });
         return Ok(());
@@ -441,14 +444,15 @@ fn nat_rule(
             Rule::Drop
         }
         _ => Rule::Jump {
-            target: target.to_string(),
+            target: program.intern(target, target_role, line),
             source_conditional: s.source.is_some_and(|(neg, _)| !neg) || s.src_local,
             sticky: s.rcheck,
             probability: s.probability,
             line,
         },
     };
-    define(program, chain, line).rules.push(rule);
+    let id = define(program, chain, line);
+    program.push_rule(id, rule);
     Ok(())
 }
 

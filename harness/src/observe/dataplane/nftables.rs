@@ -11,7 +11,7 @@ use std::io::BufRead;
 use super::error::{syntax, DataplaneError};
 use super::iptables::tokenize;
 use super::routes::{
-    canonical_ip, parse_backend, Backend, Chain, Dispatch, Frontend, FrontendKind, NodeRoutes,
+    canonical_ip, parse_backend, Backend, ChainId, Dispatch, Frontend, FrontendKind, NodeRoutes,
     Outcome, Program, Role, Rule, Verdict,
 };
 
@@ -301,12 +301,8 @@ fn unquote(s: &str) -> String {
     s.trim_matches('"').to_string()
 }
 
-fn define<'a>(program: &'a mut Program, name: &str, line: usize) -> &'a mut Chain {
-    program.chains.entry(name.to_string()).or_insert(Chain {
-        role: role(name),
-        rules: Vec::new(),
-        line,
-    })
+fn define(program: &mut Program, name: &str, line: usize) -> ChainId {
+    program.define(name, role(name), line)
 }
 
 /// The `{ … }` body of an anonymous or named set, split into elements.
@@ -428,10 +424,12 @@ fn elements(
                     });
                 } else if let ["goto" | "jump", target] = verdict.as_slice() {
                     let target = qualify(&unquote(target), family);
+                    let target_role = role(&target);
                     let mut frontend = frontend;
-                    if frontend.kind == FrontendKind::ClusterIp && role(&target) == Role::External {
+                    if frontend.kind == FrontendKind::ClusterIp && target_role == Role::External {
                         frontend.kind = FrontendKind::ExternalIp;
                     }
+                    let target = st.program.intern(&target, target_role, line);
                     st.program.dispatch.push(Dispatch {
                         frontend,
                         target,
@@ -458,40 +456,20 @@ fn modulus(words: &[&str]) -> Option<usize> {
 }
 
 fn rule(st: &mut State, chain: &str, body: &str, line: usize) -> Result<(), DataplaneError> {
-    let family = family_of(chain);
-    let rule = match parse_rule(body, line)? {
-        Some(Rule::Jump {
-            target,
-            source_conditional,
-            sticky,
-            probability,
-            line,
-        }) => Some(Rule::Jump {
-            target: qualify(&target, family),
-            source_conditional,
-            sticky,
-            probability,
-            line,
-        }),
-        Some(Rule::Pick {
-            targets,
-            modulus,
-            line,
-        }) => Some(Rule::Pick {
-            targets: targets.iter().map(|t| qualify(t, family)).collect(),
-            modulus,
-            line,
-        }),
-        other => other,
-    };
-    let c = define(&mut st.program, chain, line);
-    if let Some(r) = rule {
-        c.rules.push(r);
+    let family = family_of(chain).to_string();
+    let id = define(&mut st.program, chain, line);
+    if let Some(rule) = parse_rule(body, line)? {
+        let program = &mut st.program;
+        let rule = rule.map_targets(|t| {
+            let q = qualify(&t, &family);
+            program.intern(&q, role(&q), line)
+        });
+        program.push_rule(id, rule);
     }
     Ok(())
 }
 
-fn parse_rule(body: &str, line: usize) -> Result<Option<Rule>, DataplaneError> {
+fn parse_rule(body: &str, line: usize) -> Result<Option<Rule<String>>, DataplaneError> {
     // Drop a trailing `comment "…"` so it cannot be mistaken for rule words.
     let body = match body.find(" comment \"") {
         Some(i) => &body[..i],

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -199,6 +200,48 @@ pub(crate) fn finish(mut frontends: Vec<FrontendRoute>) -> NodeRoutes {
 // ---------------------------------------------------------------------------------------------
 // The chain program shared by the iptables and nftables parsers.
 
+/// A fast, non-cryptographic hasher for chain names (the Fx hash of rustc). Dumps are local
+/// files, so hash flooding is not a concern, and SipHash dominated parse time.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A `HashMap` with [`FxHasher`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
 /// What a chain does in kube-proxy's scheme, from its name.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -216,12 +259,15 @@ pub(crate) enum Role {
     Other,
 }
 
-/// One rule of the program.
+/// Index of a chain in [`Program::chains`].
+pub(crate) type ChainId = usize;
+
+/// One rule of the program; `T` names jump targets (a [`ChainId`] once interned).
 #[derive(Clone, Debug)]
-pub(crate) enum Rule {
+pub(crate) enum Rule<T = ChainId> {
     /// Jump or goto another chain.
     Jump {
-        target: String,
+        target: T,
         /// The rule also matches on the source (pod CIDR, LOCAL source, affinity set): it is a
         /// short-circuit or an affinity shortcut, not taken by every new connection.
         source_conditional: bool,
@@ -233,7 +279,7 @@ pub(crate) enum Rule {
     },
     /// `numgen random mod N vmap { i : goto chain }`: uniform over `modulus` slots.
     Pick {
-        targets: Vec<String>,
+        targets: Vec<T>,
         modulus: usize,
         line: usize,
     },
@@ -248,19 +294,56 @@ pub(crate) enum Rule {
     Drop,
 }
 
+impl<T> Rule<T> {
+    /// The same rule with its targets renamed.
+    pub fn map_targets<U>(self, mut f: impl FnMut(T) -> U) -> Rule<U> {
+        match self {
+            Rule::Jump {
+                target,
+                source_conditional,
+                sticky,
+                probability,
+                line,
+            } => Rule::Jump {
+                target: f(target),
+                source_conditional,
+                sticky,
+                probability,
+                line,
+            },
+            Rule::Pick {
+                targets,
+                modulus,
+                line,
+            } => Rule::Pick {
+                targets: targets.into_iter().map(f).collect(),
+                modulus,
+                line,
+            },
+            Rule::Dnat(b) => Rule::Dnat(b),
+            Rule::PickDnat { backends, modulus } => Rule::PickDnat { backends, modulus },
+            Rule::Drop => Rule::Drop,
+        }
+    }
+}
+
 /// A chain of the program.
 #[derive(Clone, Debug)]
 pub(crate) struct Chain {
+    pub name: String,
     pub role: Role,
     pub rules: Vec<Rule>,
+    /// Line of its definition (or first reference while undefined).
     pub line: usize,
+    /// Declared or given rules; `false` when only jumped to so far.
+    pub defined: bool,
 }
 
 /// A dispatch entry: traffic to `frontend` goes to chain `target`.
 #[derive(Clone, Debug)]
 pub(crate) struct Dispatch {
     pub frontend: Frontend,
-    pub target: String,
+    pub target: ChainId,
     pub line: usize,
 }
 
@@ -276,7 +359,8 @@ pub(crate) struct Verdict {
 /// A parsed dump in the shape both netfilter backends share.
 #[derive(Debug, Default)]
 pub(crate) struct Program {
-    pub chains: HashMap<String, Chain>,
+    names: FastMap<String, ChainId>,
+    chains: Vec<Chain>,
     pub dispatch: Vec<Dispatch>,
     pub verdicts: Vec<Verdict>,
 }
@@ -293,58 +377,99 @@ struct Paths {
 const MAX_DEPTH: usize = 8;
 
 impl Program {
-    fn chain(&self, name: &str, line: usize) -> Result<&Chain, DataplaneError> {
-        self.chains
-            .get(name)
-            .ok_or_else(|| DataplaneError::UndefinedChain {
+    /// The id of chain `name`, created (undefined) on first mention.
+    pub fn intern(&mut self, name: &str, role: Role, line: usize) -> ChainId {
+        if let Some(&id) = self.names.get(name) {
+            return id;
+        }
+        let id = self.chains.len();
+        self.chains.push(Chain {
+            name: name.to_string(),
+            role,
+            rules: Vec::new(),
+            line,
+            defined: false,
+        });
+        self.names.insert(name.to_string(), id);
+        id
+    }
+
+    /// Marks chain `name` as defined (declared, or given a rule) and returns its id.
+    pub fn define(&mut self, name: &str, role: Role, line: usize) -> ChainId {
+        let id = self.intern(name, role, line);
+        let chain = &mut self.chains[id];
+        if !chain.defined {
+            chain.defined = true;
+            chain.line = line;
+        }
+        id
+    }
+
+    /// Appends a rule to a chain.
+    pub fn push_rule(&mut self, chain: ChainId, rule: Rule) {
+        if let Some(c) = self.chains.get_mut(chain) {
+            c.rules.push(rule);
+        }
+    }
+
+    fn chain(&self, id: ChainId, line: usize) -> Result<&Chain, DataplaneError> {
+        match self.chains.get(id) {
+            Some(c) if c.defined => Ok(c),
+            other => Err(DataplaneError::UndefinedChain {
                 line,
-                chain: name.to_string(),
-            })
+                chain: other.map_or_else(String::new, |c| c.name.clone()),
+            }),
+        }
     }
 
-    fn role_of(&self, name: &str) -> Role {
-        self.chains.get(name).map_or(Role::Other, |c| c.role)
+    fn role_of(&self, id: ChainId) -> Role {
+        self.chains.get(id).map_or(Role::Other, |c| c.role)
     }
 
-    /// Checks that every jump to a kube-proxy chain lands on a defined chain.
+    /// Checks that every jump to a kube-proxy chain lands on a defined chain; reports the
+    /// first such jump in line order.
     pub fn check_targets(
         &self,
         is_kube_chain: impl Fn(&str) -> bool,
     ) -> Result<(), DataplaneError> {
-        let check = |t: &str, line: usize| {
-            if is_kube_chain(t) && !self.chains.contains_key(t) {
-                Err(DataplaneError::UndefinedChain {
-                    line,
-                    chain: t.to_string(),
-                })
-            } else {
-                Ok(())
+        let mut first: Option<(usize, ChainId)> = None;
+        let mut consider = |t: ChainId, line: usize| {
+            let undefined = self
+                .chains
+                .get(t)
+                .is_some_and(|c| !c.defined && is_kube_chain(&c.name));
+            if undefined && first.is_none_or(|(l, _)| line < l) {
+                first = Some((line, t));
             }
         };
         for d in &self.dispatch {
-            check(&d.target, d.line)?;
+            consider(d.target, d.line);
         }
-        let mut names: Vec<&String> = self.chains.keys().collect();
-        names.sort_by_key(|n| self.chains[*n].line);
-        for name in names {
-            for rule in &self.chains[name].rules {
+        for chain in &self.chains {
+            for rule in &chain.rules {
                 match rule {
-                    Rule::Jump { target, line, .. } => check(target, *line)?,
+                    Rule::Jump { target, line, .. } => consider(*target, *line),
                     Rule::Pick { targets, line, .. } => {
                         for t in targets {
-                            check(t, *line)?;
+                            consider(*t, *line);
                         }
                     }
                     _ => {}
                 }
             }
         }
-        Ok(())
+        match first {
+            Some((line, id)) => Err(DataplaneError::UndefinedChain {
+                line,
+                chain: self.chains[id].name.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The endpoint an endpoint chain DNATs to.
-    fn endpoint(&self, name: &str, line: usize) -> Result<Backend, DataplaneError> {
-        let chain = self.chain(name, line)?;
+    fn endpoint(&self, id: ChainId, line: usize) -> Result<Backend, DataplaneError> {
+        let chain = self.chain(id, line)?;
         chain
             .rules
             .iter()
@@ -354,13 +479,13 @@ impl Program {
             })
             .ok_or_else(|| DataplaneError::Inconsistent {
                 line: chain.line,
-                message: format!("endpoint chain `{name}` has no DNAT rule"),
+                message: format!("endpoint chain `{}` has no DNAT rule", chain.name),
             })
     }
 
     /// Shares of new connections over the endpoints a load-balancing chain reaches.
-    fn distribution(&self, name: &str, line: usize) -> Result<Vec<Share>, DataplaneError> {
-        let chain = self.chain(name, line)?;
+    fn distribution(&self, id: ChainId, line: usize) -> Result<Vec<Share>, DataplaneError> {
+        let chain = self.chain(id, line)?;
         let mut mass = 1.0_f64;
         let mut raw = Vec::new();
         for rule in &chain.rules {
@@ -374,10 +499,10 @@ impl Program {
                     sticky: false,
                     probability,
                     line,
-                } => match self.role_of(target) {
+                } => match self.role_of(*target) {
                     Role::Endpoint => {
                         let reach = mass * probability.unwrap_or(1.0);
-                        raw.push((self.endpoint(target, *line)?, reach));
+                        raw.push((self.endpoint(*target, *line)?, reach));
                         mass -= reach;
                     }
                     Role::DropSink if probability.is_none() => break,
@@ -390,7 +515,7 @@ impl Program {
                 } => {
                     let slot = mass / (*modulus).max(targets.len()).max(1) as f64;
                     for t in targets {
-                        raw.push((self.endpoint(t, *line)?, slot));
+                        raw.push((self.endpoint(*t, *line)?, slot));
                     }
                     mass = 0.0;
                 }
@@ -411,14 +536,17 @@ impl Program {
     }
 
     /// Walks an external entry chain (`KUBE-EXT-`, `KUBE-XLB-`, `KUBE-FW-`, `external-`).
-    fn external(&self, name: &str, line: usize, depth: usize) -> Result<Paths, DataplaneError> {
+    fn external(&self, id: ChainId, line: usize, depth: usize) -> Result<Paths, DataplaneError> {
+        let chain = self.chain(id, line)?;
         if depth > MAX_DEPTH {
             return Err(DataplaneError::Inconsistent {
                 line,
-                message: format!("jumps nest deeper than {MAX_DEPTH} chains at `{name}` (a loop?)"),
+                message: format!(
+                    "jumps nest deeper than {MAX_DEPTH} chains at `{}` (a loop?)",
+                    chain.name
+                ),
             });
         }
-        let chain = self.chain(name, line)?;
         let mut paths = Paths::default();
         let mut short_circuit = false;
         let mut local_raw: Vec<(Backend, f64)> = Vec::new();
@@ -431,9 +559,9 @@ impl Program {
                     sticky,
                     probability,
                     line,
-                } => match self.role_of(target) {
+                } => match self.role_of(*target) {
                     Role::Cluster => {
-                        paths.cluster = Some(self.distribution(target, *line)?);
+                        paths.cluster = Some(self.distribution(*target, *line)?);
                         if *source_conditional {
                             short_circuit = true;
                         } else {
@@ -442,14 +570,14 @@ impl Program {
                         }
                     }
                     Role::Local => {
-                        paths.local = Some(self.distribution(target, *line)?);
+                        paths.local = Some(self.distribution(*target, *line)?);
                         if !source_conditional {
                             paths.main_is_local = true;
                             break;
                         }
                     }
                     Role::External => {
-                        let sub = self.external(target, *line, depth + 1)?;
+                        let sub = self.external(*target, *line, depth + 1)?;
                         paths.cluster = sub.cluster.or(paths.cluster);
                         paths.local = sub.local.or(paths.local);
                         paths.main_is_local = sub.main_is_local;
@@ -459,7 +587,7 @@ impl Program {
                     Role::Endpoint if !source_conditional && !sticky => {
                         // pre-1.24 KUBE-XLB-: local endpoints listed directly.
                         let reach = mass * probability.unwrap_or(1.0);
-                        local_raw.push((self.endpoint(target, *line)?, reach));
+                        local_raw.push((self.endpoint(*target, *line)?, reach));
                         mass -= reach;
                         if mass <= 0.0 {
                             break;
@@ -482,7 +610,7 @@ impl Program {
                 } => {
                     let slot = mass / (*modulus).max(targets.len()).max(1) as f64;
                     for t in targets {
-                        local_raw.push((self.endpoint(t, *line)?, slot));
+                        local_raw.push((self.endpoint(*t, *line)?, slot));
                     }
                     break;
                 }
@@ -503,25 +631,25 @@ impl Program {
     /// Turns the program into routes.
     pub fn resolve(&self) -> Result<NodeRoutes, DataplaneError> {
         let mut routes: Vec<FrontendRoute> = Vec::new();
-        let mut index: HashMap<Frontend, usize> = HashMap::new();
+        let mut index: FastMap<Frontend, usize> = FastMap::default();
         for d in &self.dispatch {
             if index.contains_key(&d.frontend) {
                 continue;
             }
-            let paths = match self.chain(&d.target, d.line)?.role {
+            let paths = match self.chain(d.target, d.line)?.role {
                 Role::Cluster => Paths {
-                    cluster: Some(self.distribution(&d.target, d.line)?),
+                    cluster: Some(self.distribution(d.target, d.line)?),
                     ..Paths::default()
                 },
                 Role::Local => Paths {
-                    local: Some(self.distribution(&d.target, d.line)?),
+                    local: Some(self.distribution(d.target, d.line)?),
                     main_is_local: true,
                     ..Paths::default()
                 },
-                Role::External => self.external(&d.target, d.line, 0)?,
+                Role::External => self.external(d.target, d.line, 0)?,
                 Role::Endpoint => Paths {
                     cluster: Some(normalize_shares(vec![(
-                        self.endpoint(&d.target, d.line)?,
+                        self.endpoint(d.target, d.line)?,
                         1.0,
                     )])),
                     ..Paths::default()
