@@ -16,7 +16,7 @@ use topo_harness::model::state::{
     AddressType, ClusterState, Endpoint, EndpointPort, EndpointSlice, Service, ServicePort,
     ServiceType, TrafficPolicy, LABEL_SERVICE_NAME,
 };
-use topo_harness::observe::dataplane::{normalize, parse_iptables};
+use topo_harness::observe::dataplane::{normalize, parse_iptables, Normalizer};
 
 fn state(services: &[synth::SynthService]) -> ClusterState {
     let mut st = ClusterState::empty();

@@ -92,11 +92,14 @@ pub(crate) fn tokenize(line: &str, lineno: usize) -> Result<Vec<Cow<'_, str>>, D
                 }
                 owned = Some(buf);
             } else {
-                let c = line[i..].chars().next().unwrap_or(' ');
-                if let Some(buf) = owned.as_mut() {
-                    buf.push(c);
+                // Bytes up to the next quote or blank (both ASCII, so UTF-8 boundaries hold).
+                let seg = i;
+                while i < bytes.len() && bytes[i] != b'"' && !bytes[i].is_ascii_whitespace() {
+                    i += 1;
                 }
-                i += c.len_utf8();
+                if let Some(buf) = owned.as_mut() {
+                    buf.push_str(&line[seg..i]);
+                }
             }
         }
         out.push(match owned {

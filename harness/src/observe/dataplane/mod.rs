@@ -31,7 +31,7 @@ pub use error::DataplaneError;
 pub use iptables::{parse_iptables, parse_iptables_reader};
 pub use ipvs::{parse_ipvs, parse_ipvs_reader, IpvsFormat};
 pub use nftables::{parse_nftables, parse_nftables_reader};
-pub use normalize::{normalize, NamedShare, NormalizedFrontend, NormalizedRoutes};
+pub use normalize::{normalize, NamedShare, NormalizedFrontend, NormalizedRoutes, Normalizer};
 pub use routes::{Backend, Frontend, FrontendKind, FrontendRoute, NodeRoutes, Outcome, Share};
 pub use state_list::{parse_state_list, StateListError};
 

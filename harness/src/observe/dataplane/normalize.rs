@@ -151,16 +151,47 @@ fn name_shares(
 }
 
 /// Names a node's routes against `state` (or only canonicalizes them when `state` is `None`).
+///
+/// Builds the lookups for `state` on every call; to normalize many nodes' routes against one
+/// state, build a [`Normalizer`] once.
 pub fn normalize(routes: &NodeRoutes, state: Option<&ClusterState>) -> NormalizedRoutes {
-    let ids = state
-        .map(EndpointIdentities::from_state)
-        .unwrap_or_default();
-    let index = state.map(FrontendIndex::new);
+    Normalizer::new(state).normalize(routes)
+}
+
+/// The lookups normalization needs for one cluster state (endpoint identities, Service
+/// addresses), built once and shared by every node's routes.
+pub struct Normalizer<'a> {
+    ids: EndpointIdentities,
+    index: Option<FrontendIndex<'a>>,
+}
+
+impl<'a> Normalizer<'a> {
+    /// Indexes `state` (nothing to index when `None`: routes are only canonicalized).
+    pub fn new(state: Option<&'a ClusterState>) -> Self {
+        Normalizer {
+            ids: state
+                .map(EndpointIdentities::from_state)
+                .unwrap_or_default(),
+            index: state.map(FrontendIndex::new),
+        }
+    }
+
+    /// Names one node's routes.
+    pub fn normalize(&self, routes: &NodeRoutes) -> NormalizedRoutes {
+        normalize_with(routes, &self.ids, self.index.as_ref())
+    }
+}
+
+fn normalize_with(
+    routes: &NodeRoutes,
+    ids: &EndpointIdentities,
+    index: Option<&FrontendIndex<'_>>,
+) -> NormalizedRoutes {
     let mut out: Vec<NormalizedFrontend> = routes
         .frontends
         .iter()
         .map(|r| {
-            let matched = index.as_ref().and_then(|ix| ix.find(r));
+            let matched = index.and_then(|ix| ix.find(r));
             let (name, kind, key) = match matched {
                 Some((s, p, kind)) => (
                     format!(
@@ -191,8 +222,8 @@ pub fn normalize(routes: &NodeRoutes, state: Option<&ClusterState>) -> Normalize
             NormalizedFrontend {
                 frontend: name,
                 kind,
-                cluster: name_shares(&cluster, &ids, key.as_ref()),
-                local: name_shares(&local, &ids, key.as_ref()),
+                cluster: name_shares(&cluster, ids, key.as_ref()),
+                local: name_shares(&local, ids, key.as_ref()),
                 outcome: r.outcome,
             }
         })
