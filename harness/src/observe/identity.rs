@@ -23,7 +23,7 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::model::state::{AddressType, ClusterState, EndpointSlice, Service, ServicePort};
 
@@ -98,17 +98,26 @@ impl ServicePortKey {
     }
 }
 
+/// The identities of one Service port's endpoints.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct PortIdentities {
+    /// `"IP:port"` → identity, in `"IP:port"` order.
+    by_text: BTreeMap<String, String>,
+    /// The same, keyed by socket address for lookups.
+    by_addr: HashMap<SocketAddr, String>,
+}
+
 /// Endpoint identities of every Service port of a [`ClusterState`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EndpointIdentities {
-    by_port: BTreeMap<ServicePortKey, BTreeMap<String, String>>,
+    by_port: HashMap<ServicePortKey, PortIdentities>,
 }
 
 impl EndpointIdentities {
     /// Names the endpoints of every Service port in `state` (all endpoints of its
     /// EndpointSlices, whatever their conditions, so names do not move when readiness does).
     pub fn from_state(state: &ClusterState) -> Self {
-        let mut by_port = BTreeMap::new();
+        let mut by_port = HashMap::new();
         let mut slices: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
         for slice in &state.slices {
             if let Some(svc) = slice.service_name.as_deref() {
@@ -125,6 +134,7 @@ impl EndpointIdentities {
             for port in &service.ports {
                 let key = ServicePortKey::new(service, port);
                 let mut eps: Vec<(String, Option<&str>)> = Vec::new();
+                let mut addrs: Vec<(String, SocketAddr)> = Vec::new();
                 for slice in own {
                     if slice.address_type == AddressType::Fqdn {
                         continue;
@@ -140,11 +150,19 @@ impl EndpointIdentities {
                         let Some(addr) = ep.addresses.first() else {
                             continue;
                         };
-                        let addr = canonical(addr);
-                        eps.push((join_host_port(&addr, number), ep.node_name.as_deref()));
+                        let text = join_host_port(&canonical(addr), number);
+                        if let Ok(ip) = addr.parse::<IpAddr>() {
+                            addrs.push((text.clone(), SocketAddr::new(ip, number)));
+                        }
+                        eps.push((text, ep.node_name.as_deref()));
                     }
                 }
-                by_port.insert(key, assign_identities(eps));
+                let by_text = assign_identities(eps);
+                let by_addr = addrs
+                    .into_iter()
+                    .filter_map(|(text, sa)| by_text.get(&text).map(|id| (sa, id.clone())))
+                    .collect();
+                by_port.insert(key, PortIdentities { by_text, by_addr });
             }
         }
         EndpointIdentities { by_port }
@@ -152,9 +170,23 @@ impl EndpointIdentities {
 
     /// The identity of endpoint `ip:port` of a Service port, when the state knows it.
     pub fn identity(&self, key: &ServicePortKey, ip: &str, port: u16) -> Option<&str> {
+        match ip.parse::<IpAddr>() {
+            Ok(addr) => self.identity_addr(key, addr, port),
+            Err(_) => self
+                .by_port
+                .get(key)?
+                .by_text
+                .get(&join_host_port(ip, port))
+                .map(String::as_str),
+        }
+    }
+
+    /// The identity of endpoint `ip:port` of a Service port, when the state knows it.
+    pub fn identity_addr(&self, key: &ServicePortKey, ip: IpAddr, port: u16) -> Option<&str> {
         self.by_port
             .get(key)?
-            .get(&join_host_port(&canonical(ip), port))
+            .by_addr
+            .get(&SocketAddr::new(ip, port))
             .map(String::as_str)
     }
 
@@ -164,12 +196,18 @@ impl EndpointIdentities {
             .map_or_else(|| join_host_port(&canonical(ip), port), str::to_string)
     }
 
+    /// Like [`name`](Self::name) for a parsed address.
+    pub fn name_addr(&self, key: Option<&ServicePortKey>, ip: IpAddr, port: u16) -> String {
+        key.and_then(|k| self.identity_addr(k, ip, port))
+            .map_or_else(|| SocketAddr::new(ip, port).to_string(), str::to_string)
+    }
+
     /// `"IP:port"` → identity for one Service port (empty when unknown), in `"IP:port"` order.
     pub fn endpoints(&self, key: &ServicePortKey) -> impl Iterator<Item = (&str, &str)> {
         self.by_port
             .get(key)
             .into_iter()
-            .flatten()
+            .flat_map(|p| p.by_text.iter())
             .map(|(a, i)| (a.as_str(), i.as_str()))
     }
 }

@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::io::BufRead;
+use std::net::IpAddr;
 
 use super::error::{syntax, DataplaneError};
 use super::routes::{
@@ -356,7 +357,7 @@ fn define(program: &mut Program, name: &str, line: usize) -> ChainId {
     program.define(name, role(name), line)
 }
 
-fn host(dst: Option<(bool, &str)>, line: usize) -> Result<Option<String>, DataplaneError> {
+fn host(dst: Option<(bool, &str)>, line: usize) -> Result<Option<IpAddr>, DataplaneError> {
     match dst {
         Some((false, d)) => canonical_ip(d)
             .map(Some)

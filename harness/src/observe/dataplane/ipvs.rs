@@ -204,10 +204,7 @@ fn address(text: &str, format: IpvsFormat, line: usize) -> Result<Backend, Datap
                     u32::from_str_radix(host, 16).map_err(|_| bad())?,
                 ))
             };
-            Ok(Backend {
-                ip: ip.to_string(),
-                port,
-            })
+            Ok(Backend { ip, port })
         }
     }
 }

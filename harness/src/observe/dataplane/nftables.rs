@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::io::BufRead;
+use std::net::IpAddr;
 
 use super::error::{syntax, DataplaneError};
 use super::iptables::tokenize;
@@ -65,7 +66,7 @@ fn brace_balance(text: &str) -> i64 {
 #[derive(Default)]
 struct State {
     program: Program,
-    cluster_ips: HashSet<String>,
+    cluster_ips: HashSet<IpAddr>,
     seen: bool,
 }
 
@@ -365,7 +366,7 @@ fn port(text: &str, line: usize) -> Result<u16, DataplaneError> {
     })
 }
 
-fn ip(text: &str, line: usize) -> Result<String, DataplaneError> {
+fn ip(text: &str, line: usize) -> Result<IpAddr, DataplaneError> {
     canonical_ip(text).ok_or_else(|| DataplaneError::BadAddress {
         line,
         value: text.to_string(),

@@ -48,18 +48,12 @@ pub struct NormalizedRoutes {
     pub frontends: Vec<NormalizedFrontend>,
 }
 
-/// Canonical text of an address, so `10.0.0.1` and `fd00::1` compare whatever their spelling.
-fn canonical(ip: &str) -> String {
-    ip.parse::<IpAddr>()
-        .map_or_else(|_| ip.to_string(), |a| a.to_string())
-}
-
 type PortRef<'a> = (&'a Service, &'a ServicePort);
 
 /// Where each Service port can be reached, for lookups in O(1) per frontend.
 struct FrontendIndex<'a> {
-    /// (canonical IP, port, lower-case protocol) → Service port and kind.
-    by_address: HashMap<(String, u16, String), (PortRef<'a>, FrontendKind)>,
+    /// (IP, port, lower-case protocol) → Service port and kind.
+    by_address: HashMap<(IpAddr, u16, String), (PortRef<'a>, FrontendKind)>,
     /// (nodePort, lower-case protocol) → Service port.
     by_node_port: HashMap<(u16, String), PortRef<'a>>,
 }
@@ -88,9 +82,9 @@ impl<'a> FrontendIndex<'a> {
                     FrontendKind::LoadBalancer => s.load_balancer_ips.iter().collect(),
                     _ => s.external_ips.iter().collect(),
                 };
-                for ip in ips {
+                for ip in ips.into_iter().filter_map(|ip| ip.parse::<IpAddr>().ok()) {
                     by_address
-                        .entry((canonical(ip), p.port, proto.clone()))
+                        .entry((ip, p.port, proto.clone()))
                         .or_insert(((s, p), kind));
                 }
             }
@@ -121,7 +115,7 @@ impl<'a> FrontendIndex<'a> {
             // IPVS: a node address serving a NodePort.
             Some(ip) => self
                 .by_address
-                .get(&(canonical(ip), f.port, f.protocol.clone()))
+                .get(&(*ip, f.port, f.protocol.clone()))
                 .map(|((s, p), k)| (*s, *p, *k))
                 .or_else(node_port),
         }
@@ -141,7 +135,7 @@ fn name_shares(
         let mut named: Vec<NamedShare> = list
             .iter()
             .map(|s| NamedShare {
-                endpoint: ids.name(key, &s.backend.ip, s.backend.port),
+                endpoint: ids.name_addr(key, s.backend.ip, s.backend.port),
                 probability: round6(s.probability),
             })
             .collect();

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
@@ -69,7 +69,7 @@ pub struct Frontend {
     /// Its kind (as far as the dump tells; normalization corrects it from the cluster state).
     pub kind: FrontendKind,
     /// The address; `None` for a NodePort, which matches every local address.
-    pub ip: Option<String>,
+    pub ip: Option<IpAddr>,
     /// Destination port.
     pub port: u16,
     /// Lower-case protocol (`tcp`, `udp`, `sctp`).
@@ -80,12 +80,7 @@ impl fmt::Display for Frontend {
     /// `ip:port/proto` (`[ip]:port/proto` for IPv6; `*:port/proto` for a NodePort).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.ip {
-            Some(ip) => write!(
-                f,
-                "{}/{}",
-                crate::observe::identity::join_host_port(ip, self.port),
-                self.protocol
-            ),
+            Some(ip) => write!(f, "{}/{}", SocketAddr::new(*ip, self.port), self.protocol),
             None => write!(f, "*:{}/{}", self.port, self.protocol),
         }
     }
@@ -94,8 +89,8 @@ impl fmt::Display for Frontend {
 /// An endpoint address (`IP:port` after DNAT).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Backend {
-    /// Endpoint IP, canonical text form.
-    pub ip: String,
+    /// Endpoint IP.
+    pub ip: IpAddr,
     /// Endpoint (target) port.
     pub port: u16,
 }
@@ -103,9 +98,7 @@ pub struct Backend {
 impl fmt::Display for Backend {
     /// `IP:port`, `[IP]:port` for IPv6 (kube-proxy's endpoint string).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::observe::identity::join_host_port(
-            &self.ip, self.port,
-        ))
+        SocketAddr::new(self.ip, self.port).fmt(f)
     }
 }
 
@@ -141,7 +134,7 @@ pub struct NodeRoutes {
 }
 
 /// Parses an IP in text form (optionally with a `/32` or `/128` host prefix) into canonical text.
-pub(crate) fn canonical_ip(text: &str) -> Option<String> {
+pub(crate) fn canonical_ip(text: &str) -> Option<IpAddr> {
     let (addr, prefix) = match text.split_once('/') {
         Some((a, p)) => (a, Some(p)),
         None => (text, None),
@@ -149,9 +142,7 @@ pub(crate) fn canonical_ip(text: &str) -> Option<String> {
     let addr = addr.trim_start_matches('[').trim_end_matches(']');
     let ip: IpAddr = addr.parse().ok()?;
     match (prefix, ip) {
-        (None, _) | (Some("32"), IpAddr::V4(_)) | (Some("128"), IpAddr::V6(_)) => {
-            Some(ip.to_string())
-        }
+        (None, _) | (Some("32"), IpAddr::V4(_)) | (Some("128"), IpAddr::V6(_)) => Some(ip),
         _ => None,
     }
 }
@@ -165,10 +156,7 @@ pub(crate) fn parse_backend(text: &str) -> Option<Backend> {
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     let ip: IpAddr = host.parse().ok()?;
-    Some(Backend {
-        ip: ip.to_string(),
-        port,
-    })
+    Some(Backend { ip, port })
 }
 
 /// Adds up shares of the same backend and scales them to sum to 1 (an empty list stays empty).
