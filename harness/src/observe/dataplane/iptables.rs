@@ -41,17 +41,43 @@ fn is_kube_chain(name: &str) -> bool {
         || matches!(name, "KUBE-SERVICES" | "KUBE-NODEPORTS" | "KUBE-MARK-MASQ")
 }
 
-/// Splits a rule line into arguments: whitespace separated, `"…"` quoted with `\` escapes.
+/// Splits a rule line into arguments: whitespace separated, `"…"` quoted with `\\` escapes.
 /// Tokens without escapes borrow from the line.
 pub(crate) fn tokenize(line: &str, lineno: usize) -> Result<Vec<Cow<'_, str>>, DataplaneError> {
-    let mut out = Vec::with_capacity(24);
-    let bytes = line.as_bytes();
-    let mut i = 0;
-    let unterminated = || syntax(lineno, "unterminated quote (truncated line?)");
-    while i < bytes.len() {
-        if bytes[i].is_ascii_whitespace() {
+    Tokens::new(line, lineno).collect()
+}
+
+/// The arguments of a rule line, one at a time (no allocation unless a token has escapes or
+/// quotes inside it).
+pub(crate) struct Tokens<'a> {
+    line: &'a str,
+    i: usize,
+    lineno: usize,
+}
+
+impl<'a> Tokens<'a> {
+    pub(crate) fn new(line: &'a str, lineno: usize) -> Self {
+        Tokens { line, i: 0, lineno }
+    }
+
+    fn unterminated(&self) -> DataplaneError {
+        syntax(self.lineno, "unterminated quote (truncated line?)")
+    }
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = Result<Cow<'a, str>, DataplaneError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let line = self.line;
+        let bytes = line.as_bytes();
+        let mut i = self.i;
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
             i += 1;
-            continue;
+        }
+        if i >= bytes.len() {
+            self.i = i;
+            return None;
         }
         let start = i;
         // Fast path: a whole `"…"` token without escapes borrows its inside.
@@ -61,9 +87,8 @@ pub(crate) fn tokenize(line: &str, lineno: usize) -> Result<Vec<Cow<'_, str>>, D
                 if bytes[close] == b'"'
                     && bytes.get(close + 1).is_none_or(|b| b.is_ascii_whitespace())
                 {
-                    out.push(Cow::Borrowed(&line[i + 1..close]));
-                    i = close + 1;
-                    continue;
+                    self.i = close + 1;
+                    return Some(Ok(Cow::Borrowed(&line[i + 1..close])));
                 }
             }
         }
@@ -74,20 +99,22 @@ pub(crate) fn tokenize(line: &str, lineno: usize) -> Result<Vec<Cow<'_, str>>, D
                 i += 1;
                 loop {
                     match bytes.get(i) {
-                        None => return Err(unterminated()),
+                        None => {
+                            self.i = bytes.len();
+                            return Some(Err(self.unterminated()));
+                        }
                         Some(b'"') => {
                             i += 1;
                             break;
                         }
-                        Some(b'\\') => {
-                            let next = line[i + 1..].chars().next().ok_or_else(unterminated)?;
-                            buf.push(next);
-                            i += 1 + next.len_utf8();
-                        }
-                        Some(_) => {
-                            let c = line[i..].chars().next().ok_or_else(unterminated)?;
+                        Some(b) => {
+                            let at = if *b == b'\\' { i + 1 } else { i };
+                            let Some(c) = line[at..].chars().next() else {
+                                self.i = bytes.len();
+                                return Some(Err(self.unterminated()));
+                            };
                             buf.push(c);
-                            i += c.len_utf8();
+                            i = at + c.len_utf8();
                         }
                     }
                 }
@@ -103,70 +130,52 @@ pub(crate) fn tokenize(line: &str, lineno: usize) -> Result<Vec<Cow<'_, str>>, D
                 }
             }
         }
-        out.push(match owned {
+        self.i = i;
+        Some(Ok(match owned {
             Some(buf) => Cow::Owned(buf),
             None => Cow::Borrowed(&line[start..i]),
-        });
+        }))
     }
-    Ok(out)
 }
 
 /// The matches and target of one `-A` rule that matter to routing.
 #[derive(Debug, Default)]
 struct Spec<'a> {
-    source: Option<(bool, &'a str)>,
-    destination: Option<(bool, &'a str)>,
-    protocol: Option<&'a str>,
+    source: Option<(bool, Cow<'a, str>)>,
+    destination: Option<(bool, Cow<'a, str>)>,
+    protocol: Option<Cow<'a, str>>,
     dport: Option<u16>,
-    comment: Option<&'a str>,
+    comment: Option<Cow<'a, str>>,
     probability: Option<f64>,
     rcheck: bool,
     src_local: bool,
     dst_local: bool,
-    target: Option<&'a str>,
-    to_destination: Option<&'a str>,
+    target: Option<Cow<'a, str>>,
+    to_destination: Option<Cow<'a, str>>,
 }
 
-fn parse_spec<'a>(args: &'a [Cow<'a, str>], line: usize) -> Result<Spec<'a>, DataplaneError> {
+fn parse_spec<'a>(tokens: &mut Tokens<'a>, line: usize) -> Result<Spec<'a>, DataplaneError> {
     let mut s = Spec::default();
     let mut negate = false;
-    let mut i = 0;
-    let value = |i: usize| -> Result<&'a str, DataplaneError> {
-        args.get(i + 1)
-            .map(|v| v.as_ref())
-            .ok_or_else(|| syntax(line, format!("`{}` needs a value", args[i])))
-    };
-    while i < args.len() {
-        let a: &str = &args[i];
-        let mut consumed = 1;
-        match a {
+    while let Some(arg) = tokens.next() {
+        let arg = arg?;
+        let mut value = || -> Result<Cow<'a, str>, DataplaneError> {
+            tokens
+                .next()
+                .unwrap_or_else(|| Err(syntax(line, format!("`{arg}` needs a value"))))
+        };
+        match arg.as_ref() {
             "!" => {
                 negate = true;
-                i += 1;
                 continue;
             }
-            "-s" | "--source" | "--src" => {
-                s.source = Some((negate, value(i)?));
-                consumed = 2;
-            }
-            "-d" | "--destination" | "--dst" => {
-                s.destination = Some((negate, value(i)?));
-                consumed = 2;
-            }
-            "-p" | "--protocol" => {
-                s.protocol = Some(value(i)?);
-                consumed = 2;
-            }
-            "--dport" | "--destination-port" => {
-                s.dport = value(i)?.parse().ok();
-                consumed = 2;
-            }
-            "--comment" => {
-                s.comment = Some(value(i)?);
-                consumed = 2;
-            }
+            "-s" | "--source" | "--src" => s.source = Some((negate, value()?)),
+            "-d" | "--destination" | "--dst" => s.destination = Some((negate, value()?)),
+            "-p" | "--protocol" => s.protocol = Some(value()?),
+            "--dport" | "--destination-port" => s.dport = value()?.parse().ok(),
+            "--comment" => s.comment = Some(value()?),
             "--probability" => {
-                let v = value(i)?;
+                let v = value()?;
                 let p: f64 = v.parse().map_err(|_| DataplaneError::BadProbability {
                     line,
                     value: v.to_string(),
@@ -178,29 +187,15 @@ fn parse_spec<'a>(args: &'a [Cow<'a, str>], line: usize) -> Result<Spec<'a>, Dat
                     });
                 }
                 s.probability = Some(p);
-                consumed = 2;
             }
             "--rcheck" | "--update" => s.rcheck = true,
-            "--src-type" => {
-                s.src_local = !negate && value(i)? == "LOCAL";
-                consumed = 2;
-            }
-            "--dst-type" => {
-                s.dst_local = !negate && value(i)? == "LOCAL";
-                consumed = 2;
-            }
-            "-j" | "--jump" | "-g" | "--goto" => {
-                s.target = Some(value(i)?);
-                consumed = 2;
-            }
-            "--to-destination" => {
-                s.to_destination = Some(value(i)?);
-                consumed = 2;
-            }
+            "--src-type" => s.src_local = !negate && value()? == "LOCAL",
+            "--dst-type" => s.dst_local = !negate && value()? == "LOCAL",
+            "-j" | "--jump" | "-g" | "--goto" => s.target = Some(value()?),
+            "--to-destination" => s.to_destination = Some(value()?),
             _ => {}
         }
         negate = false;
-        i += consumed;
     }
     Ok(s)
 }
@@ -318,14 +313,14 @@ impl Parser {
         if !rest.starts_with("KUBE-") || current == Table::Other {
             return Ok(()); // not kube-proxy's
         }
-        let args = tokenize(rest, lineno)?;
-        let Some(chain) = args.first() else {
+        let mut tokens = Tokens::new(rest, lineno);
+        let Some(chain) = tokens.next().transpose()? else {
             return Err(syntax(lineno, "`-A` without a chain"));
         };
-        let spec = parse_spec(&args[1..], lineno)?;
+        let spec = parse_spec(&mut tokens, lineno)?;
         match current {
-            Table::Nat => nat_rule(&mut self.program, chain, spec, lineno),
-            Table::Filter => filter_rule(&mut self.program, chain, spec, lineno),
+            Table::Nat => nat_rule(&mut self.program, &chain, spec, lineno),
+            Table::Filter => filter_rule(&mut self.program, &chain, spec, lineno),
             Table::Other => Ok(()),
         }
     }
@@ -357,7 +352,7 @@ fn define(program: &mut Program, name: &str, line: usize) -> ChainId {
     program.define(name, role(name), line)
 }
 
-fn host(dst: Option<(bool, &str)>, line: usize) -> Result<Option<IpAddr>, DataplaneError> {
+fn host(dst: &Option<(bool, Cow<'_, str>)>, line: usize) -> Result<Option<IpAddr>, DataplaneError> {
     match dst {
         Some((false, d)) => canonical_ip(d)
             .map(Some)
@@ -389,14 +384,15 @@ fn nat_rule(
     s: Spec,
     line: usize,
 ) -> Result<(), DataplaneError> {
-    let Some(target) = s.target else {
+    let Some(target) = s.target.as_deref() else {
         define(program, chain, line);
         return Ok(());
     };
     let target_role = role(target);
     if chain == "KUBE-SERVICES" || chain == "KUBE-NODEPORTS" {
         define(program, chain, line);
-        let (Some(port), Some(protocol)) = (s.dport, s.protocol.map(str::to_ascii_lowercase))
+        let (Some(port), Some(protocol)) =
+            (s.dport, s.protocol.as_deref().map(str::to_ascii_lowercase))
         else {
             return Ok(());
         };
@@ -411,11 +407,11 @@ fn nat_rule(
                 protocol,
             }
         } else {
-            let Some(ip) = host(s.destination, line)? else {
+            let Some(ip) = host(&s.destination, line)? else {
                 return Ok(());
             };
             Frontend {
-                kind: kind_of(s.comment, target),
+                kind: kind_of(s.comment.as_deref(), target),
                 ip: Some(ip),
                 port,
                 protocol,
@@ -431,7 +427,7 @@ fn nat_rule(
     }
     let rule = match target {
         "DNAT" => {
-            let Some(dest) = s.to_destination else {
+            let Some(dest) = s.to_destination.as_deref() else {
                 return Err(syntax(line, "DNAT without --to-destination"));
             };
             Rule::Dnat(
@@ -449,7 +445,7 @@ fn nat_rule(
         }
         _ => Rule::Jump {
             target: program.intern(target, target_role, line),
-            source_conditional: s.source.is_some_and(|(neg, _)| !neg) || s.src_local,
+            source_conditional: s.source.as_ref().is_some_and(|(neg, _)| !neg) || s.src_local,
             sticky: s.rcheck,
             probability: s.probability,
             line,
@@ -472,22 +468,24 @@ fn filter_rule(
     ) {
         return Ok(());
     }
-    let outcome = match s.target {
+    let outcome = match s.target.as_deref() {
         Some("DROP") => Outcome::Drop,
         Some("REJECT") => Outcome::Reject,
         _ => return Ok(()),
     };
-    let (Some(port), Some(protocol)) = (s.dport, s.protocol.map(str::to_ascii_lowercase)) else {
+    let (Some(port), Some(protocol)) =
+        (s.dport, s.protocol.as_deref().map(str::to_ascii_lowercase))
+    else {
         return Ok(());
     };
-    let ip = host(s.destination, line)?;
+    let ip = host(&s.destination, line)?;
     let kind = match (&ip, chain) {
         (None, _) if s.dst_local || chain == "KUBE-NODEPORTS" => FrontendKind::NodePort,
         (None, _) => return Ok(()),
         (Some(_), "KUBE-SERVICES") => FrontendKind::ClusterIp,
         (Some(_), _) => FrontendKind::ExternalIp,
     };
-    let no_local = match s.comment {
+    let no_local = match s.comment.as_deref() {
         Some(c) => c.ends_with("has no local endpoints"),
         None => outcome == Outcome::Drop,
     };
