@@ -159,6 +159,11 @@ fn parse_spec<'a>(tokens: &mut Tokens<'a>, line: usize) -> Result<Spec<'a>, Data
     let mut negate = false;
     while let Some(arg) = tokens.next() {
         let arg = arg?;
+        // Values of options this parser does not read (`-m tcp`, `--name X`): skip fast.
+        if !arg.starts_with(['-', '!']) {
+            negate = false;
+            continue;
+        }
         let mut value = || -> Result<Cow<'a, str>, DataplaneError> {
             tokens
                 .next()
@@ -237,6 +242,10 @@ pub fn parse_iptables_reader(mut reader: impl BufRead) -> Result<NodeRoutes, Dat
 #[derive(Default)]
 struct Parser {
     program: Program,
+    /// The chain of the previous `-A` line: iptables-save groups a chain's rules together.
+    last_chain: Option<(String, ChainId)>,
+    /// First unconditional-looking jump to `KUBE-MARK-MASQ` (skipped rules, target checked).
+    mark_masq: Option<usize>,
     table: Option<(Table, usize)>,
     seen_table: bool,
     lineno: usize,
@@ -313,19 +322,47 @@ impl Parser {
         if !rest.starts_with("KUBE-") || current == Table::Other {
             return Ok(()); // not kube-proxy's
         }
+        // Masquerade marks never change where traffic goes: skip the tokenizing, keep the chain
+        // and the target check.
+        if current == Table::Nat && rest.ends_with(" -j KUBE-MARK-MASQ") && !rest.contains('"') {
+            if let Some(chain) = rest.split_ascii_whitespace().next() {
+                self.chain_id(chain, lineno);
+                self.mark_masq.get_or_insert(lineno);
+                return Ok(());
+            }
+        }
         let mut tokens = Tokens::new(rest, lineno);
         let Some(chain) = tokens.next().transpose()? else {
             return Err(syntax(lineno, "`-A` without a chain"));
         };
         let spec = parse_spec(&mut tokens, lineno)?;
         match current {
-            Table::Nat => nat_rule(&mut self.program, &chain, spec, lineno),
+            Table::Nat => {
+                let id = self.chain_id(&chain, lineno);
+                nat_rule(&mut self.program, id, &chain, spec, lineno)
+            }
             Table::Filter => filter_rule(&mut self.program, &chain, spec, lineno),
             Table::Other => Ok(()),
         }
     }
 
-    fn finish(self) -> Result<NodeRoutes, DataplaneError> {
+    /// Defines the chain of an `-A` line, with a one-entry cache.
+    fn chain_id(&mut self, chain: &str, lineno: usize) -> ChainId {
+        match &self.last_chain {
+            Some((name, id)) if name == chain => *id,
+            _ => {
+                let id = define(&mut self.program, chain, lineno);
+                self.last_chain = Some((chain.to_string(), id));
+                id
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<NodeRoutes, DataplaneError> {
+        if let Some(line) = self.mark_masq {
+            let id = self.program.intern("KUBE-MARK-MASQ", Role::Other, line);
+            self.program.reference(id, line);
+        }
         if let Some((_, start)) = self.table {
             return Err(DataplaneError::Truncated {
                 line: self.lineno,
@@ -380,17 +417,16 @@ fn kind_of(comment: Option<&str>, target: &str) -> FrontendKind {
 
 fn nat_rule(
     program: &mut Program,
+    id: ChainId,
     chain: &str,
     s: Spec,
     line: usize,
 ) -> Result<(), DataplaneError> {
     let Some(target) = s.target.as_deref() else {
-        define(program, chain, line);
         return Ok(());
     };
     let target_role = role(target);
     if chain == "KUBE-SERVICES" || chain == "KUBE-NODEPORTS" {
-        define(program, chain, line);
         let (Some(port), Some(protocol)) =
             (s.dport, s.protocol.as_deref().map(str::to_ascii_lowercase))
         else {
@@ -451,7 +487,6 @@ fn nat_rule(
             line,
         },
     };
-    let id = define(program, chain, line);
     program.push_rule(id, rule);
     Ok(())
 }

@@ -318,7 +318,6 @@ impl<T> Rule<T> {
 /// A chain of the program.
 #[derive(Clone, Debug)]
 pub(crate) struct Chain {
-    pub name: String,
     pub role: Role,
     pub rules: Vec<Rule>,
     /// Line of its definition (or first reference while undefined).
@@ -349,6 +348,8 @@ pub(crate) struct Verdict {
 pub(crate) struct Program {
     names: FastMap<String, ChainId>,
     chains: Vec<Chain>,
+    /// Jumps kept only for [`check_targets`](Self::check_targets) (rules that do not route).
+    references: Vec<(ChainId, usize)>,
     pub dispatch: Vec<Dispatch>,
     pub verdicts: Vec<Verdict>,
 }
@@ -372,7 +373,6 @@ impl Program {
         }
         let id = self.chains.len();
         self.chains.push(Chain {
-            name: name.to_string(),
             role,
             rules: Vec::new(),
             line,
@@ -393,6 +393,11 @@ impl Program {
         id
     }
 
+    /// Records a jump that does not affect routing, so that its target is still checked.
+    pub fn reference(&mut self, target: ChainId, line: usize) {
+        self.references.push((target, line));
+    }
+
     /// Appends a rule to a chain.
     pub fn push_rule(&mut self, chain: ChainId, rule: Rule) {
         if let Some(c) = self.chains.get_mut(chain) {
@@ -405,9 +410,17 @@ impl Program {
             Some(c) if c.defined => Ok(c),
             other => Err(DataplaneError::UndefinedChain {
                 line,
-                chain: other.map_or_else(String::new, |c| c.name.clone()),
+                chain: other.map_or_else(String::new, |_| self.name_of(id)),
             }),
         }
+    }
+
+    /// The name of a chain (a scan: only for error messages and the rare undefined chain).
+    fn name_of(&self, id: ChainId) -> String {
+        self.names
+            .iter()
+            .find(|(_, &i)| i == id)
+            .map_or_else(String::new, |(n, _)| n.clone())
     }
 
     fn role_of(&self, id: ChainId) -> Role {
@@ -425,13 +438,16 @@ impl Program {
             let undefined = self
                 .chains
                 .get(t)
-                .is_some_and(|c| !c.defined && is_kube_chain(&c.name));
+                .is_some_and(|c| !c.defined && is_kube_chain(&self.name_of(t)));
             if undefined && first.is_none_or(|(l, _)| line < l) {
                 first = Some((line, t));
             }
         };
         for d in &self.dispatch {
             consider(d.target, d.line);
+        }
+        for (t, line) in &self.references {
+            consider(*t, *line);
         }
         for chain in &self.chains {
             for rule in &chain.rules {
@@ -449,7 +465,7 @@ impl Program {
         match first {
             Some((line, id)) => Err(DataplaneError::UndefinedChain {
                 line,
-                chain: self.chains[id].name.clone(),
+                chain: self.name_of(id),
             }),
             None => Ok(()),
         }
@@ -467,7 +483,7 @@ impl Program {
             })
             .ok_or_else(|| DataplaneError::Inconsistent {
                 line: chain.line,
-                message: format!("endpoint chain `{}` has no DNAT rule", chain.name),
+                message: format!("endpoint chain `{}` has no DNAT rule", self.name_of(id)),
             })
     }
 
@@ -531,7 +547,7 @@ impl Program {
                 line,
                 message: format!(
                     "jumps nest deeper than {MAX_DEPTH} chains at `{}` (a loop?)",
-                    chain.name
+                    self.name_of(id)
                 ),
             });
         }
