@@ -48,19 +48,24 @@ enum Block {
     Skip,
 }
 
-/// Net count of `{` minus `}` outside quotes.
-fn brace_balance(text: &str) -> i64 {
-    let mut depth = 0;
-    let mut quoted = false;
-    for c in text.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            '{' if !quoted => depth += 1,
-            '}' if !quoted => depth -= 1,
-            _ => {}
+/// Net count of `{` minus `}` outside quotes, scanned incrementally.
+#[derive(Default, Clone, Copy)]
+struct Braces {
+    depth: i64,
+    quoted: bool,
+}
+
+impl Braces {
+    fn scan(&mut self, text: &str) {
+        for b in text.bytes() {
+            match b {
+                b'"' => self.quoted = !self.quoted,
+                b'{' if !self.quoted => self.depth += 1,
+                b'}' if !self.quoted => self.depth -= 1,
+                _ => {}
+            }
         }
     }
-    depth
 }
 
 #[derive(Default)]
@@ -79,7 +84,8 @@ pub fn parse_nftables(text: &str) -> Result<NodeRoutes, DataplaneError> {
 pub fn parse_nftables_reader(reader: impl BufRead) -> Result<NodeRoutes, DataplaneError> {
     let mut st = State::default();
     let mut stack: Vec<Block> = Vec::new();
-    let mut pending: Option<(String, usize)> = None;
+    // A statement still open across lines: its text, first line, and brace scan state.
+    let mut pending: Option<(String, usize, Braces)> = None;
     let mut lineno = 0;
     for line in reader.lines() {
         lineno += 1;
@@ -88,23 +94,29 @@ pub fn parse_nftables_reader(reader: impl BufRead) -> Result<NodeRoutes, Datapla
         if pending.is_none() && (text.is_empty() || text.starts_with('#')) {
             continue;
         }
-        // Join continuation lines until braces balance (multi-line `elements = { … }`).
-        let (stmt, start) = match pending.take() {
-            Some((mut acc, start)) => {
+        // Join continuation lines until braces balance (multi-line `elements = { … }`); the
+        // scan state carries over, so long statements stay linear.
+        let (stmt, start, braces) = match pending.take() {
+            Some((mut acc, start, mut braces)) => {
                 acc.push(' ');
                 acc.push_str(text);
-                (acc, start)
+                braces.scan(text);
+                (acc, start, braces)
             }
-            None => (text.to_string(), lineno),
+            None => {
+                let mut braces = Braces::default();
+                braces.scan(text);
+                (text.to_string(), lineno, braces)
+            }
         };
         let opens_block = stmt.ends_with('{') && is_block_opener(&stmt, stack.last());
-        if !opens_block && brace_balance(&stmt) > 0 {
-            pending = Some((stmt, start));
+        if !opens_block && braces.depth > 0 {
+            pending = Some((stmt, start, braces));
             continue;
         }
         statement(&mut st, &mut stack, &stmt, start, opens_block)?;
     }
-    if let Some((_, start)) = pending {
+    if let Some((_, start, _)) = pending {
         return Err(DataplaneError::Truncated {
             line: lineno,
             inside: format!("the statement started on line {start}"),
