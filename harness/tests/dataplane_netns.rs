@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use synth::{iptables_restore, nft_script, SynthService};
 use topo_harness::observe::dataplane::{
-    normalize, parse_iptables, parse_nftables, NormalizedRoutes,
+    normalize, parse_iptables, parse_nftables, parse_state_list, NormalizedRoutes,
 };
 
 /// A network namespace deleted on drop, whatever happens in the test.
@@ -348,4 +348,85 @@ fn missing_tools_skip_with_a_reason() {
         return; // here a missing tool must fail instead, which the other tests exercise
     }
     assert!(netns_or_skip("self-check", &["topo-no-such-tool"]).is_none());
+}
+
+/// The scenarios' cluster: `hinted` has a third endpoint in zone b (on worker3) that the node's
+/// rules leave out; `etp-local` has two endpoints on `worker` (this node) and one on worker3.
+const SCENARIO_STATE: &str = r#"
+apiVersion: v1
+kind: List
+items:
+- kind: Service
+  metadata: {namespace: demo, name: hinted}
+  spec: {clusterIP: 10.96.0.20, ports: [{name: http, port: 80, protocol: TCP}]}
+- kind: Service
+  metadata: {namespace: demo, name: etp-local}
+  spec:
+    type: NodePort
+    clusterIP: 10.96.0.21
+    externalTrafficPolicy: Local
+    ports: [{port: 8080, protocol: TCP, nodePort: 30021}]
+- kind: Service
+  metadata: {namespace: demo, name: etp-none}
+  spec:
+    type: NodePort
+    clusterIP: 10.96.0.22
+    externalTrafficPolicy: Local
+    ports: [{name: http, port: 80, protocol: TCP, nodePort: 30022}]
+- kind: EndpointSlice
+  metadata: {namespace: demo, name: hinted-1, labels: {kubernetes.io/service-name: hinted}}
+  ports: [{name: http, port: 8080, protocol: TCP}]
+  endpoints:
+  - {addresses: [10.244.1.5], nodeName: worker, zone: a}
+  - {addresses: [10.244.2.7], nodeName: worker2, zone: a}
+  - {addresses: [10.244.3.3], nodeName: worker3, zone: b}
+- kind: EndpointSlice
+  metadata: {namespace: demo, name: etp-local-1, labels: {kubernetes.io/service-name: etp-local}}
+  ports: [{port: 8080, protocol: TCP}]
+  endpoints:
+  - {addresses: [10.244.1.2], nodeName: worker}
+  - {addresses: [10.244.1.10], nodeName: worker}
+  - {addresses: [10.244.3.4], nodeName: worker3}
+- kind: EndpointSlice
+  metadata: {namespace: demo, name: etp-none-1, labels: {kubernetes.io/service-name: etp-none}}
+  ports: [{name: http, port: 8080, protocol: TCP}]
+  endpoints:
+  - {addresses: [10.244.3.9], nodeName: worker3}
+"#;
+
+#[test]
+fn topology_scenarios_named_by_identity_after_read_back() {
+    let tools = ["iptables-nft-restore", "iptables-nft-save"];
+    let Some(ns) = netns_or_skip("topology scenarios by identity", &tools) else {
+        return;
+    };
+    let state = parse_state_list(SCENARIO_STATE).unwrap();
+    ns.exec(&[tools[0]], Some(&iptables_restore(&scenarios())))
+        .unwrap();
+    let saved = ns.exec(&[tools[1]], None).unwrap();
+    let routes = normalize(&parse_iptables(&saved).unwrap(), Some(&state));
+    assert_eq!(
+        scenario_text(&routes),
+        [
+            // eTP=Local: cluster path over all three, local path over this node's two
+            // (numbered in "IP:port" string order: 10.244.1.10 before 10.244.1.2).
+            "demo/etp-local:8080/tcp route worker#1=0.333333,worker#2=0.333333,worker3=0.333333 -",
+            "demo/etp-local:8080/tcp route worker#1=0.333333,worker#2=0.333333,worker3=0.333333 worker#1=0.5,worker#2=0.5",
+            "demo/etp-none:80/tcp route worker3=1 -",
+            "demo/etp-none:80/tcp drop worker3=1 ",
+            // Hints: this node routes to the two zone-a endpoints only.
+            "demo/hinted:80/tcp route worker=0.5,worker2=0.5 -",
+        ]
+    );
+    let nft = Netns::create().unwrap();
+    nft.exec(&["nft", "-f", "-"], Some(&nft_script(&scenarios())))
+        .unwrap();
+    let listed = nft
+        .exec(&["nft", "list", "table", "ip", "kube-proxy"], None)
+        .unwrap();
+    assert_eq!(
+        normalize(&parse_nftables(&listed).unwrap(), Some(&state)),
+        routes,
+        "iptables and nftables agree once named"
+    );
 }

@@ -2,7 +2,7 @@
 //! connections to, with their share, split into the cluster and the local path.
 //!
 //! The iptables and nftables parsers do not build [`NodeRoutes`] themselves: they translate the
-//! dump into a small chain program ([`Program`]) and [`Program::resolve`] walks it, so that
+//! dump into a small chain program (`Program`, crate-internal) and `Program::resolve` walks it, so that
 //! probabilities, short-circuits and drop/reject outcomes are decided in one place.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
