@@ -365,6 +365,49 @@ struct Paths {
 
 const MAX_DEPTH: usize = 8;
 
+/// Probability mass of new connections handed out by a chain's rules, in order.
+struct Balancer {
+    /// Share of connections no rule has taken yet.
+    mass: f64,
+    raw: Vec<(Backend, f64)>,
+}
+
+impl Balancer {
+    fn new() -> Self {
+        Balancer {
+            mass: 1.0,
+            raw: Vec::new(),
+        }
+    }
+
+    fn exhausted(&self) -> bool {
+        self.mass <= 0.0
+    }
+
+    fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// A rule taking `probability` of what is left (`-m statistic`; 1 when unconditional).
+    fn take(&mut self, backend: Backend, probability: f64) {
+        let reach = self.mass * probability;
+        self.raw.push((backend, reach));
+        self.mass -= reach;
+    }
+
+    /// `numgen random mod N`: each listed slot gets `1/N` of what is left; the rest falls
+    /// through unmatched.
+    fn pick(&mut self, backends: Vec<Backend>, modulus: usize) {
+        let slot = self.mass / modulus.max(backends.len()).max(1) as f64;
+        self.raw.extend(backends.into_iter().map(|b| (b, slot)));
+        self.mass = 0.0;
+    }
+
+    fn shares(self) -> Vec<Share> {
+        normalize_shares(self.raw)
+    }
+}
+
 impl Program {
     /// The id of chain `name`, created (undefined) on first mention.
     pub fn intern(&mut self, name: &str, role: Role, line: usize) -> ChainId {
@@ -487,56 +530,60 @@ impl Program {
             })
     }
 
+    /// Applies a load-balancing rule (an unconditional jump to an endpoint chain, a `numgen`
+    /// pick, a DNAT) to `lb`; `false` when the rule is not one.
+    fn balance(&self, rule: &Rule, lb: &mut Balancer) -> Result<bool, DataplaneError> {
+        match rule {
+            Rule::Jump {
+                target,
+                source_conditional: false,
+                sticky: false,
+                probability,
+                line,
+            } if self.role_of(*target) == Role::Endpoint => {
+                lb.take(self.endpoint(*target, *line)?, probability.unwrap_or(1.0));
+            }
+            Rule::Pick {
+                targets,
+                modulus,
+                line,
+            } => {
+                let backends = targets
+                    .iter()
+                    .map(|t| self.endpoint(*t, *line))
+                    .collect::<Result<Vec<_>, _>>()?;
+                lb.pick(backends, *modulus);
+            }
+            Rule::Dnat(b) => lb.take(b.clone(), 1.0),
+            Rule::PickDnat { backends, modulus } => lb.pick(backends.clone(), *modulus),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
     /// Shares of new connections over the endpoints a load-balancing chain reaches.
     fn distribution(&self, id: ChainId, line: usize) -> Result<Vec<Share>, DataplaneError> {
         let chain = self.chain(id, line)?;
-        let mut mass = 1.0_f64;
-        let mut raw = Vec::new();
+        let mut lb = Balancer::new();
         for rule in &chain.rules {
-            if mass <= 0.0 {
-                break;
+            if lb.exhausted() || self.balance(rule, &mut lb)? {
+                continue;
             }
-            match rule {
+            let drops = match rule {
+                Rule::Drop => true,
                 Rule::Jump {
                     target,
+                    probability: None,
                     source_conditional: false,
-                    sticky: false,
-                    probability,
-                    line,
-                } => match self.role_of(*target) {
-                    Role::Endpoint => {
-                        let reach = mass * probability.unwrap_or(1.0);
-                        raw.push((self.endpoint(*target, *line)?, reach));
-                        mass -= reach;
-                    }
-                    Role::DropSink if probability.is_none() => break,
-                    _ => {}
-                },
-                Rule::Pick {
-                    targets,
-                    modulus,
-                    line,
-                } => {
-                    let slot = mass / (*modulus).max(targets.len()).max(1) as f64;
-                    for t in targets {
-                        raw.push((self.endpoint(*t, *line)?, slot));
-                    }
-                    mass = 0.0;
-                }
-                Rule::Dnat(b) => {
-                    raw.push((b.clone(), mass));
-                    mass = 0.0;
-                }
-                Rule::PickDnat { backends, modulus } => {
-                    let slot = mass / (*modulus).max(backends.len()).max(1) as f64;
-                    raw.extend(backends.iter().map(|b| (b.clone(), slot)));
-                    mass = 0.0;
-                }
-                Rule::Drop => break,
-                Rule::Jump { .. } => {}
+                    ..
+                } => self.role_of(*target) == Role::DropSink,
+                _ => false,
+            };
+            if drops {
+                break;
             }
         }
-        Ok(normalize_shares(raw))
+        Ok(lb.shares())
     }
 
     /// Walks an external entry chain (`KUBE-EXT-`, `KUBE-XLB-`, `KUBE-FW-`, `external-`).
@@ -553,16 +600,21 @@ impl Program {
         }
         let mut paths = Paths::default();
         let mut short_circuit = false;
-        let mut local_raw: Vec<(Backend, f64)> = Vec::new();
-        let mut mass = 1.0_f64;
+        // pre-1.24 KUBE-XLB-: local endpoints listed directly in the entry chain.
+        let mut local = Balancer::new();
         for rule in &chain.rules {
+            if local.exhausted() {
+                break;
+            }
+            if self.balance(rule, &mut local)? {
+                continue;
+            }
             match rule {
                 Rule::Jump {
                     target,
                     source_conditional,
-                    sticky,
-                    probability,
                     line,
+                    ..
                 } => match self.role_of(*target) {
                     Role::Cluster => {
                         paths.cluster = Some(self.distribution(*target, *line)?);
@@ -588,15 +640,6 @@ impl Program {
                         paths.dropped = sub.dropped;
                         return Ok(paths);
                     }
-                    Role::Endpoint if !source_conditional && !sticky => {
-                        // pre-1.24 KUBE-XLB-: local endpoints listed directly.
-                        let reach = mass * probability.unwrap_or(1.0);
-                        local_raw.push((self.endpoint(*target, *line)?, reach));
-                        mass -= reach;
-                        if mass <= 0.0 {
-                            break;
-                        }
-                    }
                     Role::DropSink if !source_conditional => {
                         paths.dropped = true;
                         break;
@@ -607,22 +650,11 @@ impl Program {
                     paths.dropped = true;
                     break;
                 }
-                Rule::Pick {
-                    targets,
-                    modulus,
-                    line,
-                } => {
-                    let slot = mass / (*modulus).max(targets.len()).max(1) as f64;
-                    for t in targets {
-                        local_raw.push((self.endpoint(*t, *line)?, slot));
-                    }
-                    break;
-                }
-                Rule::Dnat(_) | Rule::PickDnat { .. } => {}
+                _ => {}
             }
         }
-        if !local_raw.is_empty() {
-            paths.local = Some(normalize_shares(local_raw));
+        if !local.is_empty() {
+            paths.local = Some(local.shares());
             paths.main_is_local = true;
         } else if short_circuit && paths.local.is_none() {
             // eTP=Local without local endpoints: the local path exists and is empty.
