@@ -99,6 +99,18 @@ pub fn explain_loaded(
     loaded: &LoadedState,
     request: &ExplainRequest<'_>,
 ) -> Result<(Analysis, GateNotes), ExplainError> {
+    let (env, notes) = settle_environment(loaded, request)?;
+    let analysis = analyse(&loaded.state, &env, notes.inferred.clone());
+    Ok((analysis, notes))
+}
+
+/// The Kubernetes version and gates to evaluate `loaded` with: `--kubernetes`, else the state
+/// file's version, else the highest kubelet version; gates from the version's defaults, the
+/// file, `--gate`, and inference from the features the input uses.
+pub fn settle_environment(
+    loaded: &LoadedState,
+    request: &ExplainRequest<'_>,
+) -> Result<(Environment, GateNotes), ExplainError> {
     let file = request.file.display().to_string();
     let version = match request.kubernetes {
         Some(text) => text.parse::<KubeVersion>()?,
@@ -131,8 +143,7 @@ pub fn explain_loaded(
     notes.inferred = infer_gates(&loaded.state, &mut gates);
     let mut env = Environment::new(version);
     env.gates = gates;
-    let analysis = analyse(&loaded.state, &env, notes.inferred.clone());
-    Ok((analysis, notes))
+    Ok((env, notes))
 }
 
 /// The JSON contract, borrowed from an [`Analysis`] so large reports stream without copies.

@@ -4,6 +4,7 @@
 //! - [`model`]: the reference semantics of upstream Kubernetes (pure, no I/O);
 //! - [`input`]: reading cluster state from `kubectl` dumps or the compact format;
 //! - [`explain`]: what the model says about a given cluster state, as text or JSON;
+//! - [`observe`]: what a node's dataplane really does (rule dump parsers), named by identity;
 //! - [`cli`]: the command line (the binary only calls [`cli::main`]).
 #![warn(missing_docs)]
 
@@ -11,3 +12,4 @@ pub mod cli;
 pub mod explain;
 pub mod input;
 pub mod model;
+pub mod observe;

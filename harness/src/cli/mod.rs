@@ -2,6 +2,7 @@
 //! [`main`].
 
 mod explain;
+mod rules;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Explain what the reference model expects for a cluster state (hints and per-node routes).
     Explain(explain::ExplainArgs),
+    /// Show the routes a node's rule dump implements (and, with --state --node, compare them
+    /// with the model).
+    Rules(rules::RulesArgs),
 }
 
 /// Parses the process arguments, runs the subcommand and returns the exit code.
@@ -44,5 +48,6 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Explain(args) => explain::run(&args),
+        Command::Rules(args) => rules::run(&args),
     }
 }

@@ -1,0 +1,13 @@
+//! Fuzz target: the ipvs parser and normalization never panic, whatever the input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use topo_harness::observe::dataplane::{normalize, parse, render_json, Mode};
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let mode = Mode::Ipvs;
+    if let Ok(routes) = parse(mode, &text) {
+        let _ = render_json(mode, None, &normalize(&routes, None));
+    }
+});

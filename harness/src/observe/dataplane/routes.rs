@@ -1,0 +1,746 @@
+//! The common result of every parser: per service frontend, the endpoints a node sends new
+//! connections to, with their share, split into the cluster and the local path.
+//!
+//! The iptables and nftables parsers do not build [`NodeRoutes`] themselves: they translate the
+//! dump into a small chain program (`Program`, crate-internal) and `Program::resolve` walks it, so that
+//! probabilities, short-circuits and drop/reject outcomes are decided in one place.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::{IpAddr, SocketAddr};
+
+use serde::Serialize;
+
+use super::error::DataplaneError;
+
+/// What kind of address a frontend is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FrontendKind {
+    /// A Service ClusterIP.
+    ClusterIp,
+    /// A NodePort (any local address of the node).
+    NodePort,
+    /// One of `spec.externalIPs`.
+    ExternalIp,
+    /// A load-balancer ingress IP.
+    LoadBalancer,
+}
+
+impl FrontendKind {
+    /// The JSON spelling (`cluster-ip`, `node-port`, `external-ip`, `load-balancer`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrontendKind::ClusterIp => "cluster-ip",
+            FrontendKind::NodePort => "node-port",
+            FrontendKind::ExternalIp => "external-ip",
+            FrontendKind::LoadBalancer => "load-balancer",
+        }
+    }
+}
+
+/// What happens to a new connection to a frontend on its main path.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// It is DNATed to one of the listed endpoints.
+    Route,
+    /// It is dropped (no (local) endpoints, or nothing to route to).
+    Drop,
+    /// It is rejected (the Service has no endpoints at all).
+    Reject,
+}
+
+impl Outcome {
+    /// The JSON spelling (`route`, `drop`, `reject`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Route => "route",
+            Outcome::Drop => "drop",
+            Outcome::Reject => "reject",
+        }
+    }
+}
+
+/// A destination address (frontend) as the node sees it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Frontend {
+    /// Its kind (as far as the dump tells; normalization corrects it from the cluster state).
+    pub kind: FrontendKind,
+    /// The address; `None` for a NodePort, which matches every local address.
+    pub ip: Option<IpAddr>,
+    /// Destination port.
+    pub port: u16,
+    /// Lower-case protocol (`tcp`, `udp`, `sctp`).
+    pub protocol: String,
+}
+
+impl fmt::Display for Frontend {
+    /// `ip:port/proto` (`[ip]:port/proto` for IPv6; `*:port/proto` for a NodePort).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.ip {
+            Some(ip) => write!(f, "{}/{}", SocketAddr::new(*ip, self.port), self.protocol),
+            None => write!(f, "*:{}/{}", self.port, self.protocol),
+        }
+    }
+}
+
+/// An endpoint address (`IP:port` after DNAT).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Backend {
+    /// Endpoint IP.
+    pub ip: IpAddr,
+    /// Endpoint (target) port.
+    pub port: u16,
+}
+
+impl fmt::Display for Backend {
+    /// `IP:port`, `[IP]:port` for IPv6 (kube-proxy's endpoint string).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        SocketAddr::new(self.ip, self.port).fmt(f)
+    }
+}
+
+/// An endpoint with the share of new connections it receives on one path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Share {
+    /// The endpoint.
+    pub backend: Backend,
+    /// Share of new connections on this path, in `[0, 1]`; the shares of a path sum to 1.
+    pub probability: f64,
+}
+
+/// What one node does with new connections to one frontend.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrontendRoute {
+    /// The destination.
+    pub frontend: Frontend,
+    /// Endpoints of the cluster path (cluster-wide endpoints after topology filtering); `None`
+    /// when the rules have no cluster path for this frontend.
+    pub cluster: Option<Vec<Share>>,
+    /// Endpoints of the local path (node-local endpoints, traffic policy `Local`); `None` when
+    /// the frontend has no local path; empty when it has one with no endpoints.
+    pub local: Option<Vec<Share>>,
+    /// What happens on the main path (local when there is one, else cluster).
+    pub outcome: Outcome,
+}
+
+/// Everything one node's dump says, frontends sorted.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct NodeRoutes {
+    /// One entry per frontend, sorted by frontend.
+    pub frontends: Vec<FrontendRoute>,
+}
+
+/// Parses an IP in text form (optionally with a `/32` or `/128` host prefix) into canonical text.
+pub(crate) fn canonical_ip(text: &str) -> Option<IpAddr> {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text, None),
+    };
+    let addr = addr.trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = addr.parse().ok()?;
+    match (prefix, ip) {
+        (None, _) | (Some("32"), IpAddr::V4(_)) | (Some("128"), IpAddr::V6(_)) => Some(ip),
+        _ => None,
+    }
+}
+
+/// Parses `IP:port` / `[IPv6]:port` into a backend.
+pub(crate) fn parse_backend(text: &str) -> Option<Backend> {
+    let (host, port) = text.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ip: IpAddr = host.parse().ok()?;
+    Some(Backend { ip, port })
+}
+
+/// Adds up shares of the same backend and scales them to sum to 1 (an empty list stays empty).
+pub(crate) fn normalize_shares(raw: Vec<(Backend, f64)>) -> Vec<Share> {
+    let mut merged: BTreeMap<Backend, f64> = BTreeMap::new();
+    for (b, p) in raw {
+        *merged.entry(b).or_insert(0.0) += p;
+    }
+    let total: f64 = merged.values().sum();
+    merged
+        .into_iter()
+        .filter(|(_, p)| *p > 0.0)
+        .map(|(backend, p)| Share {
+            backend,
+            probability: if total > 0.0 { p / total } else { 0.0 },
+        })
+        .collect()
+}
+
+/// Sorts frontends and merges the duplicates a dump may hold (the two NodePort rules, one for
+/// `127.0.0.0/8` and one for every address): the first definition wins.
+pub(crate) fn finish(mut frontends: Vec<FrontendRoute>) -> NodeRoutes {
+    let mut seen = HashSet::new();
+    frontends.retain(|f| seen.insert(f.frontend.clone()));
+    frontends.sort_by(|a, b| a.frontend.cmp(&b.frontend));
+    NodeRoutes { frontends }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chain program shared by the iptables and nftables parsers.
+
+/// A fast, non-cryptographic hasher for chain names (the Fx hash of rustc). Dumps are local
+/// files, so hash flooding is not a concern, and SipHash dominated parse time.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A `HashMap` with [`FxHasher`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// What a chain does in kube-proxy's scheme, from its name.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Load-balances over cluster endpoints (`KUBE-SVC-`, `service-`).
+    Cluster,
+    /// Load-balances over local endpoints (`KUBE-SVL-`, `local-`).
+    Local,
+    /// External entry (`KUBE-EXT-`, `KUBE-XLB-`, `KUBE-FW-`, `external-`).
+    External,
+    /// One endpoint (`KUBE-SEP-`, `endpoint-`).
+    Endpoint,
+    /// A drop sink (`KUBE-MARK-DROP`).
+    DropSink,
+    /// Anything else (marks, masquerading, foreign chains): it returns, and is skipped.
+    Other,
+}
+
+/// Index of a chain in [`Program::chains`].
+pub(crate) type ChainId = usize;
+
+/// One rule of the program; `T` names jump targets (a [`ChainId`] once interned).
+#[derive(Clone, Debug)]
+pub(crate) enum Rule<T = ChainId> {
+    /// Jump or goto another chain.
+    Jump {
+        target: T,
+        /// The rule also matches on the source (pod CIDR, LOCAL source, affinity set): it is a
+        /// short-circuit or an affinity shortcut, not taken by every new connection.
+        source_conditional: bool,
+        /// `-m recent --rcheck` (affinity for known clients only).
+        sticky: bool,
+        /// `-m statistic --probability`.
+        probability: Option<f64>,
+        line: usize,
+    },
+    /// `numgen random mod N vmap { i : goto chain }`: uniform over `modulus` slots.
+    Pick {
+        targets: Vec<T>,
+        modulus: usize,
+        line: usize,
+    },
+    /// DNAT to one endpoint.
+    Dnat(Backend),
+    /// `dnat ... to numgen random mod N map { i : ip . port }`.
+    PickDnat {
+        backends: Vec<Backend>,
+        modulus: usize,
+    },
+    /// An unconditional drop or reject in the chain.
+    Drop,
+}
+
+impl<T> Rule<T> {
+    /// The same rule with its targets renamed.
+    pub fn map_targets<U>(self, mut f: impl FnMut(T) -> U) -> Rule<U> {
+        match self {
+            Rule::Jump {
+                target,
+                source_conditional,
+                sticky,
+                probability,
+                line,
+            } => Rule::Jump {
+                target: f(target),
+                source_conditional,
+                sticky,
+                probability,
+                line,
+            },
+            Rule::Pick {
+                targets,
+                modulus,
+                line,
+            } => Rule::Pick {
+                targets: targets.into_iter().map(f).collect(),
+                modulus,
+                line,
+            },
+            Rule::Dnat(b) => Rule::Dnat(b),
+            Rule::PickDnat { backends, modulus } => Rule::PickDnat { backends, modulus },
+            Rule::Drop => Rule::Drop,
+        }
+    }
+}
+
+/// A chain of the program.
+#[derive(Clone, Debug)]
+pub(crate) struct Chain {
+    pub role: Role,
+    pub rules: Vec<Rule>,
+    /// Line of its definition (or first reference while undefined).
+    pub line: usize,
+    /// Declared or given rules; `false` when only jumped to so far.
+    pub defined: bool,
+}
+
+/// A dispatch entry: traffic to `frontend` goes to chain `target`.
+#[derive(Clone, Debug)]
+pub(crate) struct Dispatch {
+    pub frontend: Frontend,
+    pub target: ChainId,
+    pub line: usize,
+}
+
+/// A filter verdict for a frontend without (local) endpoints.
+#[derive(Clone, Debug)]
+pub(crate) struct Verdict {
+    pub frontend: Frontend,
+    pub outcome: Outcome,
+    /// `true` when it is about local endpoints only (`has no local endpoints`, nft `drop`).
+    pub no_local: bool,
+}
+
+/// A parsed dump in the shape both netfilter backends share.
+#[derive(Debug, Default)]
+pub(crate) struct Program {
+    names: FastMap<String, ChainId>,
+    chains: Vec<Chain>,
+    /// Jumps kept only for [`check_targets`](Self::check_targets) (rules that do not route).
+    references: Vec<(ChainId, usize)>,
+    pub dispatch: Vec<Dispatch>,
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Resolution of an external entry chain.
+#[derive(Default)]
+struct Paths {
+    cluster: Option<Vec<Share>>,
+    local: Option<Vec<Share>>,
+    main_is_local: bool,
+    dropped: bool,
+}
+
+const MAX_DEPTH: usize = 8;
+
+/// Probability mass of new connections handed out by a chain's rules, in order.
+struct Balancer {
+    /// Share of connections no rule has taken yet.
+    mass: f64,
+    raw: Vec<(Backend, f64)>,
+}
+
+impl Balancer {
+    fn new() -> Self {
+        Balancer {
+            mass: 1.0,
+            raw: Vec::new(),
+        }
+    }
+
+    fn exhausted(&self) -> bool {
+        self.mass <= 0.0
+    }
+
+    fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// A rule taking `probability` of what is left (`-m statistic`; 1 when unconditional).
+    fn take(&mut self, backend: Backend, probability: f64) {
+        let reach = self.mass * probability;
+        self.raw.push((backend, reach));
+        self.mass -= reach;
+    }
+
+    /// `numgen random mod N`: each listed slot gets `1/N` of what is left; the rest falls
+    /// through unmatched.
+    fn pick(&mut self, backends: Vec<Backend>, modulus: usize) {
+        let slot = self.mass / modulus.max(backends.len()).max(1) as f64;
+        self.raw.extend(backends.into_iter().map(|b| (b, slot)));
+        self.mass = 0.0;
+    }
+
+    fn shares(self) -> Vec<Share> {
+        normalize_shares(self.raw)
+    }
+}
+
+impl Program {
+    /// The id of chain `name`, created (undefined) on first mention.
+    pub fn intern(&mut self, name: &str, role: Role, line: usize) -> ChainId {
+        if let Some(&id) = self.names.get(name) {
+            return id;
+        }
+        let id = self.chains.len();
+        self.chains.push(Chain {
+            role,
+            rules: Vec::new(),
+            line,
+            defined: false,
+        });
+        self.names.insert(name.to_string(), id);
+        id
+    }
+
+    /// Marks chain `name` as defined (declared, or given a rule) and returns its id.
+    pub fn define(&mut self, name: &str, role: Role, line: usize) -> ChainId {
+        let id = self.intern(name, role, line);
+        let chain = &mut self.chains[id];
+        if !chain.defined {
+            chain.defined = true;
+            chain.line = line;
+        }
+        id
+    }
+
+    /// Records a jump that does not affect routing, so that its target is still checked.
+    pub fn reference(&mut self, target: ChainId, line: usize) {
+        self.references.push((target, line));
+    }
+
+    /// Appends a rule to a chain.
+    pub fn push_rule(&mut self, chain: ChainId, rule: Rule) {
+        if let Some(c) = self.chains.get_mut(chain) {
+            c.rules.push(rule);
+        }
+    }
+
+    fn chain(&self, id: ChainId, line: usize) -> Result<&Chain, DataplaneError> {
+        match self.chains.get(id) {
+            Some(c) if c.defined => Ok(c),
+            other => Err(DataplaneError::UndefinedChain {
+                line,
+                chain: other.map_or_else(String::new, |_| self.name_of(id)),
+            }),
+        }
+    }
+
+    /// The name of a chain (a scan: only for error messages and the rare undefined chain).
+    fn name_of(&self, id: ChainId) -> String {
+        self.names
+            .iter()
+            .find(|(_, &i)| i == id)
+            .map_or_else(String::new, |(n, _)| n.clone())
+    }
+
+    fn role_of(&self, id: ChainId) -> Role {
+        self.chains.get(id).map_or(Role::Other, |c| c.role)
+    }
+
+    /// Checks that every jump to a kube-proxy chain lands on a defined chain; reports the
+    /// first such jump in line order.
+    pub fn check_targets(
+        &self,
+        is_kube_chain: impl Fn(&str) -> bool,
+    ) -> Result<(), DataplaneError> {
+        let mut first: Option<(usize, ChainId)> = None;
+        let mut consider = |t: ChainId, line: usize| {
+            let undefined = self
+                .chains
+                .get(t)
+                .is_some_and(|c| !c.defined && is_kube_chain(&self.name_of(t)));
+            if undefined && first.is_none_or(|(l, _)| line < l) {
+                first = Some((line, t));
+            }
+        };
+        for d in &self.dispatch {
+            consider(d.target, d.line);
+        }
+        for (t, line) in &self.references {
+            consider(*t, *line);
+        }
+        for chain in &self.chains {
+            for rule in &chain.rules {
+                match rule {
+                    Rule::Jump { target, line, .. } => consider(*target, *line),
+                    Rule::Pick { targets, line, .. } => {
+                        for t in targets {
+                            consider(*t, *line);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        match first {
+            Some((line, id)) => Err(DataplaneError::UndefinedChain {
+                line,
+                chain: self.name_of(id),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The endpoint an endpoint chain DNATs to.
+    fn endpoint(&self, id: ChainId, line: usize) -> Result<Backend, DataplaneError> {
+        let chain = self.chain(id, line)?;
+        chain
+            .rules
+            .iter()
+            .find_map(|r| match r {
+                Rule::Dnat(b) => Some(b.clone()),
+                _ => None,
+            })
+            .ok_or_else(|| DataplaneError::Inconsistent {
+                line: chain.line,
+                message: format!("endpoint chain `{}` has no DNAT rule", self.name_of(id)),
+            })
+    }
+
+    /// Applies a load-balancing rule (an unconditional jump to an endpoint chain, a `numgen`
+    /// pick, a DNAT) to `lb`; `false` when the rule is not one.
+    fn balance(&self, rule: &Rule, lb: &mut Balancer) -> Result<bool, DataplaneError> {
+        match rule {
+            Rule::Jump {
+                target,
+                source_conditional: false,
+                sticky: false,
+                probability,
+                line,
+            } if self.role_of(*target) == Role::Endpoint => {
+                lb.take(self.endpoint(*target, *line)?, probability.unwrap_or(1.0));
+            }
+            Rule::Pick {
+                targets,
+                modulus,
+                line,
+            } => {
+                let backends = targets
+                    .iter()
+                    .map(|t| self.endpoint(*t, *line))
+                    .collect::<Result<Vec<_>, _>>()?;
+                lb.pick(backends, *modulus);
+            }
+            Rule::Dnat(b) => lb.take(b.clone(), 1.0),
+            Rule::PickDnat { backends, modulus } => lb.pick(backends.clone(), *modulus),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Shares of new connections over the endpoints a load-balancing chain reaches.
+    fn distribution(&self, id: ChainId, line: usize) -> Result<Vec<Share>, DataplaneError> {
+        let chain = self.chain(id, line)?;
+        let mut lb = Balancer::new();
+        for rule in &chain.rules {
+            if lb.exhausted() || self.balance(rule, &mut lb)? {
+                continue;
+            }
+            let drops = match rule {
+                Rule::Drop => true,
+                Rule::Jump {
+                    target,
+                    probability: None,
+                    source_conditional: false,
+                    ..
+                } => self.role_of(*target) == Role::DropSink,
+                _ => false,
+            };
+            if drops {
+                break;
+            }
+        }
+        Ok(lb.shares())
+    }
+
+    /// Walks an external entry chain (`KUBE-EXT-`, `KUBE-XLB-`, `KUBE-FW-`, `external-`).
+    fn external(&self, id: ChainId, line: usize, depth: usize) -> Result<Paths, DataplaneError> {
+        let chain = self.chain(id, line)?;
+        if depth > MAX_DEPTH {
+            return Err(DataplaneError::Inconsistent {
+                line,
+                message: format!(
+                    "jumps nest deeper than {MAX_DEPTH} chains at `{}` (a loop?)",
+                    self.name_of(id)
+                ),
+            });
+        }
+        let mut paths = Paths::default();
+        let mut short_circuit = false;
+        // pre-1.24 KUBE-XLB-: local endpoints listed directly in the entry chain.
+        let mut local = Balancer::new();
+        for rule in &chain.rules {
+            if local.exhausted() {
+                break;
+            }
+            if self.balance(rule, &mut local)? {
+                continue;
+            }
+            match rule {
+                Rule::Jump {
+                    target,
+                    source_conditional,
+                    line,
+                    ..
+                } => match self.role_of(*target) {
+                    Role::Cluster => {
+                        paths.cluster = Some(self.distribution(*target, *line)?);
+                        if *source_conditional {
+                            short_circuit = true;
+                        } else {
+                            paths.main_is_local = false;
+                            break;
+                        }
+                    }
+                    Role::Local => {
+                        paths.local = Some(self.distribution(*target, *line)?);
+                        if !source_conditional {
+                            paths.main_is_local = true;
+                            break;
+                        }
+                    }
+                    Role::External => {
+                        let sub = self.external(*target, *line, depth + 1)?;
+                        paths.cluster = sub.cluster.or(paths.cluster);
+                        paths.local = sub.local.or(paths.local);
+                        paths.main_is_local = sub.main_is_local;
+                        paths.dropped = sub.dropped;
+                        return Ok(paths);
+                    }
+                    Role::DropSink if !source_conditional => {
+                        paths.dropped = true;
+                        break;
+                    }
+                    _ => {}
+                },
+                Rule::Drop => {
+                    paths.dropped = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        if !local.is_empty() {
+            paths.local = Some(local.shares());
+            paths.main_is_local = true;
+        } else if short_circuit && paths.local.is_none() {
+            // eTP=Local without local endpoints: the local path exists and is empty.
+            paths.local = Some(Vec::new());
+            paths.main_is_local = true;
+        }
+        Ok(paths)
+    }
+
+    /// Turns the program into routes.
+    pub fn resolve(&self) -> Result<NodeRoutes, DataplaneError> {
+        let mut routes: Vec<FrontendRoute> = Vec::new();
+        let mut index: FastMap<Frontend, usize> = FastMap::default();
+        for d in &self.dispatch {
+            if index.contains_key(&d.frontend) {
+                continue;
+            }
+            let paths = match self.chain(d.target, d.line)?.role {
+                Role::Cluster => Paths {
+                    cluster: Some(self.distribution(d.target, d.line)?),
+                    ..Paths::default()
+                },
+                Role::Local => Paths {
+                    local: Some(self.distribution(d.target, d.line)?),
+                    main_is_local: true,
+                    ..Paths::default()
+                },
+                Role::External => self.external(d.target, d.line, 0)?,
+                Role::Endpoint => Paths {
+                    cluster: Some(normalize_shares(vec![(
+                        self.endpoint(d.target, d.line)?,
+                        1.0,
+                    )])),
+                    ..Paths::default()
+                },
+                Role::DropSink => Paths {
+                    dropped: true,
+                    ..Paths::default()
+                },
+                Role::Other => continue,
+            };
+            let main = if paths.main_is_local {
+                &paths.local
+            } else {
+                &paths.cluster
+            };
+            let outcome = if paths.dropped || main.as_ref().is_none_or(|m| m.is_empty()) {
+                Outcome::Drop
+            } else {
+                Outcome::Route
+            };
+            index.insert(d.frontend.clone(), routes.len());
+            routes.push(FrontendRoute {
+                frontend: d.frontend.clone(),
+                cluster: paths.cluster,
+                local: paths.local,
+                outcome,
+            });
+        }
+        for v in &self.verdicts {
+            // A verdict may name the frontend with a guessed kind: match on address first.
+            let found = routes.iter().position(|r| {
+                r.frontend.ip == v.frontend.ip
+                    && r.frontend.port == v.frontend.port
+                    && r.frontend.protocol == v.frontend.protocol
+            });
+            let i = match found {
+                Some(i) => i,
+                None => {
+                    routes.push(FrontendRoute {
+                        frontend: v.frontend.clone(),
+                        cluster: None,
+                        local: None,
+                        outcome: v.outcome,
+                    });
+                    routes.len() - 1
+                }
+            };
+            let r = &mut routes[i];
+            r.outcome = v.outcome;
+            if v.no_local {
+                r.local.get_or_insert_with(Vec::new);
+            } else {
+                r.cluster.get_or_insert_with(Vec::new);
+            }
+        }
+        Ok(finish(routes))
+    }
+}
