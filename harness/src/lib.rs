@@ -9,3 +9,4 @@
 pub mod explain;
 pub mod input;
 pub mod model;
+pub mod case;
