@@ -10,3 +10,6 @@ pub mod explain;
 pub mod input;
 pub mod model;
 pub mod case;
+pub mod backend;
+pub mod check;
+pub mod snapshot;
