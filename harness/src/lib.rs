@@ -13,3 +13,7 @@ pub mod case;
 pub mod backend;
 pub mod check;
 pub mod snapshot;
+pub mod plan;
+pub mod runner;
+pub mod report;
+pub mod cli;

@@ -101,7 +101,7 @@ impl Golden {
         let mut golden = Golden::default();
         let mut step: Option<String> = None;
         let mut current: Option<(Vec<u32>, String)> = None;
-        let mut flush = |golden: &mut Golden, step: &Option<String>, current: &mut Option<(Vec<u32>, String)>| {
+        let flush = |golden: &mut Golden, step: &Option<String>, current: &mut Option<(Vec<u32>, String)>| {
             if let (Some(s), Some(c)) = (step, current.take()) {
                 golden.steps.entry(s.clone()).or_default().push(c);
             }

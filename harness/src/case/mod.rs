@@ -456,3 +456,12 @@ pub fn load_catalog(paths: &[PathBuf]) -> (Vec<Case>, Vec<CaseError>) {
     }
     (cases, errors)
 }
+
+/// The JSON Schema of case files, generated from [`types::CaseFile`] (what
+/// `topo-harness schema` prints and `harness/schema/case.json` holds).
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(types::CaseFile);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}

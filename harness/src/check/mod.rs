@@ -234,8 +234,15 @@ pub fn expectation_checks(expect: &Expect, applied: &Applied, norm: &Normalized)
 
 /// The `model` check: the observed hints are one of the model's acceptable allocations for the
 /// observed state, and every node's observed routes are what the model's proxy programs.
-pub fn model_check(obs: &Observation, gates: &FeatureGates, max_endpoints_per_slice: usize) -> CheckResult {
+/// Also returns how many hint allocations the model accepts (more than one when upstream's
+/// choice depends on Go map order).
+pub fn model_check(
+    obs: &Observation,
+    gates: &FeatureGates,
+    max_endpoints_per_slice: usize,
+) -> (CheckResult, usize) {
     let mut problems = Vec::new();
+    let mut acceptable = 0;
     let env = Environment {
         gates: gates.clone(),
         max_endpoints_per_slice,
@@ -247,6 +254,7 @@ pub fn model_check(obs: &Observation, gates: &FeatureGates, max_endpoints_per_sl
         .find(|s| s.service.ends_with(&format!("/{SERVICE_NAME}")))
     {
         let verdict = &service.hints;
+        acceptable = verdict.allocations.len();
         if verdict.agrees == Some(false) {
             let allowed = if verdict.allocations.is_empty() {
                 format!(
@@ -295,7 +303,10 @@ pub fn model_check(obs: &Observation, gates: &FeatureGates, max_endpoints_per_sl
             }
         }
     }
-    CheckResult::new("model", (!problems.is_empty()).then(|| problems.join("\n")))
+    (
+        CheckResult::new("model", (!problems.is_empty()).then(|| problems.join("\n"))),
+        acceptable,
+    )
 }
 
 #[cfg(test)]
