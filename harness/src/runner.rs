@@ -299,7 +299,12 @@ fn run_suite(
             let norm = normalize(&obs);
             let expect = case.expect_for(i, shape.version);
             checks.extend(expectation_checks(&expect, &applied, &norm));
-            let (model, acceptable) = model_check(&obs, &gates, shape.max_endpoints_per_slice);
+            let (model, acceptable) = model_check(
+                &obs,
+                &gates,
+                shape.max_endpoints_per_slice,
+                expect.hints_may_be_stale == Some(true),
+            );
             checks.push(model);
             let note = (acceptable > 1).then(|| {
                 format!("the model accepts {acceptable} hint allocations here (Go map order); this is the sim's pick")

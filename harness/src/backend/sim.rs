@@ -370,15 +370,15 @@ impl SimCluster {
         }
         self.service = service;
 
-        let old_nodes = self.nodes.clone();
-        for (name, change) in &action.nodes {
-            self.apply_node(name, change);
-        }
         let pods_before: Vec<(String, bool, bool, bool)> = self
             .pods
             .iter()
             .map(|p| (p.name.clone(), p.not_ready, p.terminating, self.node_ready(&p.node)))
             .collect();
+        let old_nodes = self.nodes.clone();
+        for (name, change) in &action.nodes {
+            self.apply_node(name, change);
+        }
         if let Some(endpoints) = &action.endpoints {
             let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
             for name in names {

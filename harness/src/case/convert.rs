@@ -508,6 +508,7 @@ fn expect(ctx: &mut Ctx<'_>, spec: &ExpectSpec) -> GuardedExpect {
                 .as_ref()
                 .map(|m| route_map(ctx, m, "external_routes")),
             slices: spec.slices.clone(),
+            hints_may_be_stale: spec.hints_may_be_stale,
         },
     }
 }

@@ -253,6 +253,8 @@ pub struct Expect {
     pub external_routes: Option<Vec<(String, Vec<String>)>>,
     /// Controller slice sizes, largest first.
     pub slices: Option<Vec<usize>>,
+    /// Hints may be stale: the model check compares routes only.
+    pub hints_may_be_stale: Option<bool>,
 }
 
 impl Expect {
@@ -268,6 +270,7 @@ impl Expect {
         take(&mut self.routes, &other.routes);
         take(&mut self.external_routes, &other.external_routes);
         take(&mut self.slices, &other.slices);
+        take(&mut self.hints_may_be_stale, &other.hints_may_be_stale);
     }
 
     /// Whether nothing is expected.

@@ -383,6 +383,11 @@ pub struct ExpectSpec {
     /// Sizes of the controller's EndpointSlices, largest first.
     #[serde(default)]
     pub slices: Option<Vec<usize>>,
+    /// The controller may legitimately keep hints computed for an earlier state here (upstream
+    /// does not recompute on every change, e.g. allocatable CPU); the `model` check then
+    /// compares routes only.
+    #[serde(default)]
+    pub hints_may_be_stale: Option<bool>,
 }
 
 /// `hints:` — `none` or zone → endpoints.
