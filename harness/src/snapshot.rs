@@ -102,8 +102,10 @@ impl Golden {
         let mut step: Option<String> = None;
         let mut current: Option<(Vec<u32>, String)> = None;
         let flush = |golden: &mut Golden, step: &Option<String>, current: &mut Option<(Vec<u32>, String)>| {
-            if let (Some(s), Some(c)) = (step, current.take()) {
-                golden.steps.entry(s.clone()).or_default().push(c);
+            if let (Some(s), Some((versions, block))) = (step, current.take()) {
+                // Blocks are separated by a blank line that belongs to neither.
+                let block = format!("{}\n", block.trim_end_matches('\n'));
+                golden.steps.entry(s.clone()).or_default().push((versions, block));
             }
         };
         for line in body.lines() {
