@@ -205,7 +205,7 @@ pub fn run(
                 let golden = options
                     .snapshots
                     .as_ref()
-                    .map(|dir| Golden::load(dir, &cell.case.name));
+                    .map(|dir| (dir.join(format!("{}.snap", cell.case.name)), Golden::load(dir, &cell.case.name)));
                 let passed = run_suite(cell.case, shape, &suite, backend, golden, &mut summary, emit);
                 if passed {
                     summary.counts.passed += 1;
@@ -227,7 +227,7 @@ fn run_suite(
     shape: &ClusterShape,
     suite: &SuiteId,
     backend: &mut dyn Backend,
-    golden: Option<Option<Golden>>,
+    golden: Option<(PathBuf, Option<Golden>)>,
     summary: &mut RunSummary,
     emit: &mut dyn FnMut(&Event),
 ) -> bool {
@@ -310,8 +310,8 @@ fn run_suite(
                 format!("the model accepts {acceptable} hint allocations here (Go map order); this is the sim's pick")
             });
             let block = render_step(&applied, &norm, note.as_deref());
-            if let Some(golden) = &golden {
-                checks.push(snapshot_check(golden.as_ref(), case, &step.name, shape.version, &block));
+            if let Some((path, golden)) = &golden {
+                checks.push(snapshot_check(path, golden.as_ref(), &step.name, shape.version, &block));
             }
             summary.rendered.push((
                 suite.clone(),
@@ -349,18 +349,24 @@ fn run_suite(
     passed
 }
 
-fn snapshot_check(golden: Option<&Golden>, case: &Case, step: &str, version: KubeVersion, block: &str) -> CheckResult {
+fn snapshot_check(
+    path: &std::path::Path,
+    golden: Option<&Golden>,
+    step: &str,
+    version: KubeVersion,
+    block: &str,
+) -> CheckResult {
     let fix = "run `cargo test -p topo-harness --test catalog`, then `cargo insta review` to accept";
     let failure = match golden.and_then(|g| g.block(step, version)) {
         Some(g) if g == block => None,
         Some(g) => Some(format!(
-            "differs from fixtures/snapshots/{}.snap (- golden, + observed):\n{}\n{fix}",
-            case.name,
+            "differs from {} (- golden, + observed):\n{}\n{fix}",
+            path.display(),
             line_diff(g, block)
         )),
         None => Some(format!(
-            "no golden snapshot for step {step} on {version} in fixtures/snapshots/{}.snap; {fix}",
-            case.name
+            "no golden snapshot for step {step} on {version} in {}; {fix}",
+            path.display()
         )),
     };
     CheckResult {

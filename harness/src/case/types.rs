@@ -23,12 +23,14 @@ pub const CASE_API_VERSION: &str = "topo-harness/v1alpha1";
 /// A case file: a topology, a Service, and ordered steps.
 #[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "topo-harness case", extend("$id" = "https://topo-harness.dev/schema/case.json"))]
+#[schemars(title = "topo-harness case")]
 pub struct CaseFile {
     /// Always `topo-harness/v1alpha1`.
     #[serde(rename = "apiVersion")]
+    #[schemars(extend("const" = "topo-harness/v1alpha1"))]
     pub api_version: Located<String>,
     /// Always `Case`.
+    #[schemars(extend("const" = "Case"))]
     pub kind: Located<String>,
     /// Unique name of the case (lower-case letters, digits and `-`); names reports and snapshots.
     pub name: Located<String>,
