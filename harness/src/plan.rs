@@ -1,7 +1,7 @@
 //! The run matrix (case × version × proxy mode) and its grouping into cluster shapes: cases
 //! with equal shapes share one cluster on the kind backend.
 
-use crate::case::{format_versions, Case, ClusterShape, ProxyMode};
+use crate::case::{format_versions, Case, ClusterKey, ClusterShape, ProxyMode};
 use crate::model::KubeVersion;
 
 /// Versions run when none are given: 1.21 and the four newest.
@@ -95,28 +95,29 @@ pub fn matrix<'a>(
     out
 }
 
-/// Cases sharing one cluster shape.
+/// Cases sharing one cluster.
 #[derive(Clone, Debug)]
 pub struct ShapeGroup {
-    /// The shape.
-    pub shape: ClusterShape,
+    /// What the cluster is created with.
+    pub shape: ClusterKey,
     /// Names of the cases run on it.
     pub cases: Vec<String>,
 }
 
-/// Groups the runnable cells by shape, in first-seen order.
+/// Groups the runnable cells by cluster key, in first-seen order.
 pub fn group_shapes(planned: &[Planned<'_>]) -> Vec<ShapeGroup> {
     let mut groups: Vec<ShapeGroup> = Vec::new();
     for cell in planned {
         let Ok(shape) = &cell.shape else { continue };
-        match groups.iter_mut().find(|g| &g.shape == shape) {
+        let shape = shape.cluster_key();
+        match groups.iter_mut().find(|g| g.shape == shape) {
             Some(g) => {
                 if !g.cases.contains(&cell.case.name) {
                     g.cases.push(cell.case.name.clone());
                 }
             }
             None => groups.push(ShapeGroup {
-                shape: shape.clone(),
+                shape,
                 cases: vec![cell.case.name.clone()],
             }),
         }
@@ -167,7 +168,8 @@ pub fn list_text(cases: &[Case], versions: &VersionSelection, modes: &[ProxyMode
     out
 }
 
-/// `topo-harness plan` text: shapes, the cases sharing each, and the cluster count.
+/// `topo-harness plan` text: cluster shapes (version, proxy mode, gates, nodes and their
+/// CPU; zones and other labels are set per case), the cases sharing each, the cluster count.
 pub fn plan_text(planned: &[Planned<'_>]) -> String {
     let groups = group_shapes(planned);
     let mut out = String::new();
@@ -176,20 +178,13 @@ pub fn plan_text(planned: &[Planned<'_>]) -> String {
         let nodes: Vec<String> = s
             .nodes
             .iter()
-            .map(|n| {
-                let mut d = n.name.clone();
-                if n.role == crate::case::Role::ControlPlane {
-                    d.push_str("(control-plane)");
+            .map(|(name, role, cpu)| {
+                let mut d = name.clone();
+                if *role == crate::case::Role::ControlPlane {
+                    d.push_str(" (control-plane)");
                 }
-                d.push_str(&format!(" zone={}", n.zone.as_deref().unwrap_or("-")));
-                if let Some(r) = &n.region {
-                    d.push_str(&format!(" region={r}"));
-                }
-                if n.cpu_millis != crate::input::DEFAULT_NODE_CPU_MILLIS {
-                    d.push_str(&format!(" cpu={}m", n.cpu_millis));
-                }
-                if !n.ready {
-                    d.push_str(" not-ready");
+                if *cpu != crate::input::DEFAULT_NODE_CPU_MILLIS {
+                    d.push_str(&format!(" cpu={cpu}m"));
                 }
                 d
             })

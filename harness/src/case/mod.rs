@@ -127,7 +127,39 @@ pub struct ClusterShape {
     pub nodes: Vec<NodeDef>,
 }
 
+/// What a cluster must be created with; everything else in a [`ClusterShape`] (zone and
+/// region labels, extra labels, readiness) is applied per case on a shared cluster and
+/// restored afterwards.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClusterKey {
+    /// Kubernetes version.
+    pub version: KubeVersion,
+    /// Proxy mode.
+    pub proxy_mode: ProxyMode,
+    /// Gate settings.
+    pub feature_gates: Vec<(FeatureGate, bool)>,
+    /// `--max-endpoints-per-slice`.
+    pub max_endpoints_per_slice: usize,
+    /// Node name, role and allocatable CPU (millicores), in order.
+    pub nodes: Vec<(String, Role, u64)>,
+}
+
 impl ClusterShape {
+    /// The part of the shape a cluster is created with.
+    pub fn cluster_key(&self) -> ClusterKey {
+        ClusterKey {
+            version: self.version,
+            proxy_mode: self.proxy_mode,
+            feature_gates: self.feature_gates.clone(),
+            max_endpoints_per_slice: self.max_endpoints_per_slice,
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.role, n.cpu_millis))
+                .collect(),
+        }
+    }
+
     /// The gates in force.
     pub fn gates(&self) -> FeatureGates {
         let mut gates = FeatureGates::defaults(self.version);
@@ -352,6 +384,8 @@ impl Case {
         let mut settings = Vec::new();
         for (gate, on) in &self.feature_gates {
             match gate.status(version) {
+                // Setting a gate to its default changes nothing (and must not split shapes).
+                GateStatus::Default(default) if default == *on => {}
                 GateStatus::Default(_) => settings.push((*gate, *on)),
                 GateStatus::Locked if *on => {}
                 GateStatus::Locked => {
