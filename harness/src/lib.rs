@@ -6,14 +6,14 @@
 //! - [`explain`]: what the model says about a given cluster state, as text or JSON.
 #![warn(missing_docs)]
 
+pub mod backend;
+pub mod case;
+pub mod check;
+pub mod cli;
 pub mod explain;
 pub mod input;
 pub mod model;
-pub mod case;
-pub mod backend;
-pub mod check;
-pub mod snapshot;
 pub mod plan;
-pub mod runner;
 pub mod report;
-pub mod cli;
+pub mod runner;
+pub mod snapshot;

@@ -126,18 +126,37 @@ pub fn group_shapes(planned: &[Planned<'_>]) -> Vec<ShapeGroup> {
 }
 
 /// `topo-harness list` text: each case, the versions it runs on, and why others are skipped.
-pub fn list_text(cases: &[Case], versions: &VersionSelection, modes: &[ProxyMode], filter: Option<&str>) -> String {
+pub fn list_text(
+    cases: &[Case],
+    versions: &VersionSelection,
+    modes: &[ProxyMode],
+    filter: Option<&str>,
+) -> String {
     let mut out = String::new();
     for case in cases {
         if filter.is_some_and(|f| !glob_match(f, &case.name)) {
             continue;
         }
-        out.push_str(&format!("{}  ({})\n  {}\n  source: {}\n", case.name, case.path.display(), case.summary, case.source));
+        out.push_str(&format!(
+            "{}  ({})\n  {}\n  source: {}\n",
+            case.name,
+            case.path.display(),
+            case.summary,
+            case.source
+        ));
         let cells = matrix(std::slice::from_ref(case), versions, modes, None);
-        let runs: Vec<KubeVersion> = cells.iter().filter(|c| c.shape.is_ok()).map(|c| c.version).collect();
+        let runs: Vec<KubeVersion> = cells
+            .iter()
+            .filter(|c| c.shape.is_ok())
+            .map(|c| c.version)
+            .collect();
         out.push_str(&format!(
             "  runs on: {}\n",
-            if runs.is_empty() { "nothing in this matrix".to_string() } else { format_versions(&runs) }
+            if runs.is_empty() {
+                "nothing in this matrix".to_string()
+            } else {
+                format_versions(&runs)
+            }
         ));
         let mut reasons: Vec<(String, Vec<KubeVersion>)> = Vec::new();
         for cell in &cells {
@@ -199,8 +218,16 @@ pub fn plan_text(planned: &[Planned<'_>]) -> String {
             i + 1,
             s.version,
             s.proxy_mode.as_str(),
-            if gates.is_empty() { String::new() } else { format!(", gates {}", gates.join(",")) },
-            if s.max_endpoints_per_slice != 100 { format!(", max-endpoints-per-slice {}", s.max_endpoints_per_slice) } else { String::new() },
+            if gates.is_empty() {
+                String::new()
+            } else {
+                format!(", gates {}", gates.join(","))
+            },
+            if s.max_endpoints_per_slice != 100 {
+                format!(", max-endpoints-per-slice {}", s.max_endpoints_per_slice)
+            } else {
+                String::new()
+            },
             nodes.join(", "),
             g.cases.len(),
             g.cases.join(", ")

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::backend::{
-    wait_for_convergence, Backend, BackendKind, Clock, SystemClock, VirtualClock,
-    WaitOutcome,
+    wait_for_convergence, Backend, BackendKind, Clock, SystemClock, VirtualClock, WaitOutcome,
 };
 use crate::case::{Case, ClusterShape, ProxyMode};
 use crate::check::identity::normalize;
@@ -47,7 +46,12 @@ pub struct SuiteId {
 impl SuiteId {
     /// `case@1.NN/mode`.
     pub fn name(&self) -> String {
-        format!("{}@{}/{}", self.case, self.version, self.proxy_mode.as_str())
+        format!(
+            "{}@{}/{}",
+            self.case,
+            self.version,
+            self.proxy_mode.as_str()
+        )
     }
 }
 
@@ -170,7 +174,12 @@ pub fn run(
     emit: &mut dyn FnMut(&Event),
 ) -> RunSummary {
     let started = Instant::now();
-    let cells = matrix(cases, &options.versions, &options.proxy_modes, options.filter.as_deref());
+    let cells = matrix(
+        cases,
+        &options.versions,
+        &options.proxy_modes,
+        options.filter.as_deref(),
+    );
     let runnable = cells.iter().filter(|c| c.shape.is_ok()).count();
     emit(&Event::RunStarted {
         backend: backend.kind(),
@@ -202,11 +211,21 @@ pub fn run(
                     index,
                     total: runnable,
                 });
-                let golden = options
-                    .snapshots
-                    .as_ref()
-                    .map(|dir| (dir.join(format!("{}.snap", cell.case.name)), Golden::load(dir, &cell.case.name)));
-                let passed = run_suite(cell.case, shape, &suite, backend, golden, &mut summary, emit);
+                let golden = options.snapshots.as_ref().map(|dir| {
+                    (
+                        dir.join(format!("{}.snap", cell.case.name)),
+                        Golden::load(dir, &cell.case.name),
+                    )
+                });
+                let passed = run_suite(
+                    cell.case,
+                    shape,
+                    &suite,
+                    backend,
+                    golden,
+                    &mut summary,
+                    emit,
+                );
                 if passed {
                     summary.counts.passed += 1;
                 } else {
@@ -276,15 +295,27 @@ fn run_suite(
         };
         let waited = wait_for_convergence(|| backend.observe(), |_| true, &policy, clock.as_mut());
         let (obs, outcome) = match waited {
-            Ok(WaitOutcome::Converged { value, polls, .. }) => (Some(value), StepOutcome::Converged { polls }),
-            Ok(WaitOutcome::TimedOut { last, polls, elapsed }) => {
+            Ok(WaitOutcome::Converged { value, polls, .. }) => {
+                (Some(value), StepOutcome::Converged { polls })
+            }
+            Ok(WaitOutcome::TimedOut {
+                last,
+                polls,
+                elapsed,
+            }) => {
                 checks.push(CheckResult {
                     name: "converge".into(),
                     status: CheckStatus::Failed(format!(
                         "timed out after {elapsed:?} ({polls} polls) waiting for a stable observation; checks below ran on the last one"
                     )),
                 });
-                (last, StepOutcome::TimedOut { waited: elapsed, polls })
+                (
+                    last,
+                    StepOutcome::TimedOut {
+                        waited: elapsed,
+                        polls,
+                    },
+                )
             }
             Err(e) => {
                 checks.push(CheckResult {
@@ -311,7 +342,13 @@ fn run_suite(
             });
             let block = render_step(&applied, &norm, note.as_deref());
             if let Some((path, golden)) = &golden {
-                checks.push(snapshot_check(path, golden.as_ref(), &step.name, shape.version, &block));
+                checks.push(snapshot_check(
+                    path,
+                    golden.as_ref(),
+                    &step.name,
+                    shape.version,
+                    &block,
+                ));
             }
             summary.rendered.push((
                 suite.clone(),
@@ -356,7 +393,8 @@ fn snapshot_check(
     version: KubeVersion,
     block: &str,
 ) -> CheckResult {
-    let fix = "run `cargo test -p topo-harness --test catalog`, then `cargo insta review` to accept";
+    let fix =
+        "run `cargo test -p topo-harness --test catalog`, then `cargo insta review` to accept";
     let failure = match golden.and_then(|g| g.block(step, version)) {
         Some(g) if g == block => None,
         Some(g) => Some(format!(

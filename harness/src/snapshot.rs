@@ -81,7 +81,10 @@ pub fn render_case(case: &str, steps: &[String], blocks: &[Rendered]) -> String 
             }
         }
         for (versions, block) in groups {
-            out.push_str(&format!("-- kubernetes: {}\n{block}", format_versions(&versions)));
+            out.push_str(&format!(
+                "-- kubernetes: {}\n{block}",
+                format_versions(&versions)
+            ));
         }
     }
     out
@@ -101,11 +104,17 @@ impl Golden {
         let mut golden = Golden::default();
         let mut step: Option<String> = None;
         let mut current: Option<(Vec<u32>, String)> = None;
-        let flush = |golden: &mut Golden, step: &Option<String>, current: &mut Option<(Vec<u32>, String)>| {
+        let flush = |golden: &mut Golden,
+                     step: &Option<String>,
+                     current: &mut Option<(Vec<u32>, String)>| {
             if let (Some(s), Some((versions, block))) = (step, current.take()) {
                 // Blocks are separated by a blank line that belongs to neither.
                 let block = format!("{}\n", block.trim_end_matches('\n'));
-                golden.steps.entry(s.clone()).or_default().push((versions, block));
+                golden
+                    .steps
+                    .entry(s.clone())
+                    .or_default()
+                    .push((versions, block));
             }
         };
         for line in body.lines() {
@@ -151,7 +160,11 @@ fn strip_insta_header(text: &str) -> &str {
 }
 
 fn parse_versions(text: &str) -> Vec<u32> {
-    let minor = |s: &str| s.trim().strip_prefix("1.").and_then(|m| m.parse::<u32>().ok());
+    let minor = |s: &str| {
+        s.trim()
+            .strip_prefix("1.")
+            .and_then(|m| m.parse::<u32>().ok())
+    };
     let mut out = Vec::new();
     for part in text.split(',') {
         match part.split_once('–') {
@@ -199,9 +212,8 @@ pub fn line_diff(golden: &str, observed: &str) -> String {
     let changed: Vec<bool> = ops.iter().map(|(c, _)| *c != ' ').collect();
     let mut out = Vec::new();
     for (k, (c, line)) in ops.iter().enumerate() {
-        let near = changed[k]
-            || (k > 0 && changed[k - 1])
-            || (k + 1 < changed.len() && changed[k + 1]);
+        let near =
+            changed[k] || (k > 0 && changed[k - 1]) || (k + 1 < changed.len() && changed[k + 1]);
         if near {
             out.push(format!("{c} {line}"));
         }
@@ -216,9 +228,21 @@ mod tests {
     #[test]
     fn golden_round_trip() {
         let blocks = vec![
-            Rendered { step: "s".into(), version: KubeVersion::new(21), block: "x\n".into() },
-            Rendered { step: "s".into(), version: KubeVersion::new(22), block: "y\n".into() },
-            Rendered { step: "s".into(), version: KubeVersion::new(23), block: "y\n".into() },
+            Rendered {
+                step: "s".into(),
+                version: KubeVersion::new(21),
+                block: "x\n".into(),
+            },
+            Rendered {
+                step: "s".into(),
+                version: KubeVersion::new(22),
+                block: "y\n".into(),
+            },
+            Rendered {
+                step: "s".into(),
+                version: KubeVersion::new(23),
+                block: "y\n".into(),
+            },
         ];
         let text = render_case("c", &["s".into()], &blocks);
         assert!(text.contains("-- kubernetes: 1.22–1.23\ny\n"), "{text}");

@@ -85,7 +85,10 @@ fn each_invalid_case_reports_its_problems_with_locations() {
         let expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
         assert_eq!(messages, expected, "{file}");
         for e in &errors {
-            let at = e.location().cloned().unwrap_or_else(|| panic!("{file}: {e} has no location"));
+            let at = e
+                .location()
+                .cloned()
+                .unwrap_or_else(|| panic!("{file}: {e} has no location"));
             assert!(at.line > 0 && at.column > 0, "{file}: {e}");
         }
     }
@@ -124,7 +127,13 @@ fn run_collecting(cases: &[Case], versions: VersionSelection) -> (Vec<String>, b
     };
     let mut failures = Vec::new();
     let mut emit = |event: &Event| {
-        if let Event::StepFinished { suite, step, checks, .. } = event {
+        if let Event::StepFinished {
+            suite,
+            step,
+            checks,
+            ..
+        } = event
+        {
             for c in checks {
                 if let CheckStatus::Failed(message) = &c.status {
                     failures.push(format!("{}/{step}/{}:\n{message}", suite.name(), c.name));
@@ -217,7 +226,11 @@ fn junit_is_deterministic_and_written_to_disk() {
     let written = std::fs::read_to_string(&file).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
     let xml = without_times(&written);
-    assert_eq!(xml.matches("<testsuite ").count(), 10, "5 versions × 2 modes");
+    assert_eq!(
+        xml.matches("<testsuite ").count(),
+        10,
+        "5 versions × 2 modes"
+    );
     assert!(xml.contains("<testcase name=\"wrong-expectation/one-per-node/routes/worker2\""));
     assert!(xml.contains("<property name=\"proxy-mode\" value=\"nftables\"/>"));
     insta::assert_snapshot!("junit-wrong-expectation", xml);

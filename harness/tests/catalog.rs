@@ -30,21 +30,39 @@ fn case(#[files("../cases/*.yaml")] path: PathBuf) {
     };
     let mut failures = Vec::new();
     let mut emit = |event: &Event| match event {
-        Event::StepFinished { suite, step, checks, .. } => {
+        Event::StepFinished {
+            suite,
+            step,
+            checks,
+            ..
+        } => {
             for c in checks {
                 if let CheckStatus::Failed(message) = &c.status {
                     failures.push(format!("{}/{step}/{}:\n{message}", suite.name(), c.name));
                 }
             }
         }
-        Event::SuiteFinished { suite, error: Some(e), .. } => {
+        Event::SuiteFinished {
+            suite,
+            error: Some(e),
+            ..
+        } => {
             failures.push(format!("{}: {e}", suite.name()));
         }
         _ => {}
     };
-    let summary = run(std::slice::from_ref(&case), &mut SimBackend::new(), &options, &mut emit);
+    let summary = run(
+        std::slice::from_ref(&case),
+        &mut SimBackend::new(),
+        &options,
+        &mut emit,
+    );
     let ran = summary.counts.passed + summary.counts.failed;
-    assert!(ran > 0, "{}: ran nothing (every version skipped)", case.name);
+    assert!(
+        ran > 0,
+        "{}: ran nothing (every version skipped)",
+        case.name
+    );
     let steps: Vec<String> = case.steps.iter().map(|s| s.name.clone()).collect();
     let rendered: Vec<Rendered> = summary.rendered.into_iter().map(|(_, r)| r).collect();
     let text = render_case(&case.name, &steps, &rendered);

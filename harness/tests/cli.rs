@@ -40,9 +40,17 @@ fn the_catalog_passes_on_sim_and_writes_reports() {
         &summary.to_string_lossy(),
     ]);
     let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
     let last = stdout.lines().last().unwrap_or_default();
-    assert!(last.contains(" passed, 0 failed, ") && last.contains(" skipped"), "{last}");
+    assert!(
+        last.contains(" passed, 0 failed, ") && last.contains(" skipped"),
+        "{last}"
+    );
     assert!(!stdout.contains('\x1b'), "no colour when not on a TTY");
     let xml = std::fs::read_to_string(&junit).unwrap_or_default();
     assert!(xml.contains("<testsuite name=\"seed-001-kube-dns-two-zones@1.21/iptables\""));
@@ -65,8 +73,14 @@ fn a_failing_case_exits_1() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("FAIL wrong-expectation@1.34/iptables/one-per-node"), "{stdout}");
-    assert!(stdout.contains("unexpected: [worker2, worker3]"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL wrong-expectation@1.34/iptables/one-per-node"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("unexpected: [worker2, worker3]"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -109,7 +123,8 @@ fn list_plan_and_schema() {
     assert!(l.contains("also applies to 1.22–1.33"), "{l}");
 
     let list = topo(&["list", "--filter", "topology-keys"]);
-    assert!(text(&list.stdout).contains("skipped on 1.34–1.37: the case applies to Kubernetes 1.21 only"));
+    assert!(text(&list.stdout)
+        .contains("skipped on 1.34–1.37: the case applies to Kubernetes 1.21 only"));
 
     let plan = topo(&["plan"]);
     assert_eq!(plan.status.code(), Some(0));
@@ -118,6 +133,7 @@ fn list_plan_and_schema() {
 
     let schema = topo(&["schema"]);
     assert_eq!(schema.status.code(), Some(0));
-    let committed = std::fs::read_to_string(root().join("harness/schema/case.json")).unwrap_or_default();
+    let committed =
+        std::fs::read_to_string(root().join("harness/schema/case.json")).unwrap_or_default();
     assert_eq!(text(&schema.stdout), committed);
 }

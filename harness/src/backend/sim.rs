@@ -108,7 +108,11 @@ fn default_service() -> Service {
 
 /// Applies `change` to `service` as the API server would: gated fields are dropped when their
 /// gate is off, invalid values rejected (with the API server's message).
-fn admit(service: &mut Service, change: &ServiceChange, gates: &FeatureGates) -> Result<(), String> {
+fn admit(
+    service: &mut Service,
+    change: &ServiceChange,
+    gates: &FeatureGates,
+) -> Result<(), String> {
     let minor = gates.version().minor;
     for (key, value) in &change.annotations {
         match value {
@@ -173,14 +177,16 @@ fn admit(service: &mut Service, change: &ServiceChange, gates: &FeatureGates) ->
         let supported = if minor <= 32 {
             td == "PreferClose"
         } else {
-            td == "PreferClose" || (same && gates.enabled(FeatureGate::PreferSameTrafficDistribution))
+            td == "PreferClose"
+                || (same && gates.enabled(FeatureGate::PreferSameTrafficDistribution))
         };
         if !supported {
-            let values = if minor <= 32 || !gates.enabled(FeatureGate::PreferSameTrafficDistribution) {
-                "\"PreferClose\""
-            } else {
-                "\"PreferClose\", \"PreferSameZone\", \"PreferSameNode\""
-            };
+            let values =
+                if minor <= 32 || !gates.enabled(FeatureGate::PreferSameTrafficDistribution) {
+                    "\"PreferClose\""
+                } else {
+                    "\"PreferClose\", \"PreferSameZone\", \"PreferSameNode\""
+                };
             return Err(format!(
                 "Service \"{SERVICE_NAME}\" is invalid: spec.trafficDistribution: Unsupported value: \"{td}\": supported values: {values}"
             ));
@@ -278,15 +284,13 @@ impl SimCluster {
 
     fn mark(&mut self, counts: &BTreeMap<String, usize>, terminating: bool) {
         for (node, n) in counts {
-            let mut i = 0;
-            for pod in self.pods.iter_mut().filter(|p| &p.node == node) {
+            for (i, pod) in self.pods.iter_mut().filter(|p| &p.node == node).enumerate() {
                 let on = i < *n;
                 if terminating {
                     pod.terminating = on;
                 } else {
                     pod.not_ready = on;
                 }
-                i += 1;
             }
         }
     }
@@ -373,7 +377,14 @@ impl SimCluster {
         let pods_before: Vec<(String, bool, bool, bool)> = self
             .pods
             .iter()
-            .map(|p| (p.name.clone(), p.not_ready, p.terminating, self.node_ready(&p.node)))
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.not_ready,
+                    p.terminating,
+                    self.node_ready(&p.node),
+                )
+            })
             .collect();
         let old_nodes = self.nodes.clone();
         for (name, change) in &action.nodes {
@@ -398,7 +409,14 @@ impl SimCluster {
         let pods_after: Vec<(String, bool, bool, bool)> = self
             .pods
             .iter()
-            .map(|p| (p.name.clone(), p.not_ready, p.terminating, self.node_ready(&p.node)))
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.not_ready,
+                    p.terminating,
+                    self.node_ready(&p.node),
+                )
+            })
             .collect();
 
         // The controller.
@@ -527,14 +545,18 @@ impl Backend for SimBackend {
     fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
         match &mut self.cluster {
             Some(c) => c.apply(action),
-            None => Err(BackendError::Apply("no cluster: setup was not called".into())),
+            None => Err(BackendError::Apply(
+                "no cluster: setup was not called".into(),
+            )),
         }
     }
 
     fn observe(&mut self) -> Result<Observation, BackendError> {
         match &self.cluster {
             Some(c) => Ok(c.observe()),
-            None => Err(BackendError::Observe("no cluster: setup was not called".into())),
+            None => Err(BackendError::Observe(
+                "no cluster: setup was not called".into(),
+            )),
         }
     }
 

@@ -199,7 +199,14 @@ mod tests {
             &policy(3),
             &mut VirtualClock::default(),
         );
-        assert!(matches!(out, Ok(WaitOutcome::TimedOut { last: Some(31), polls: 31, .. })));
+        assert!(matches!(
+            out,
+            Ok(WaitOutcome::TimedOut {
+                last: Some(31),
+                polls: 31,
+                ..
+            })
+        ));
         let never = wait_for_convergence(
             || -> Result<u32, ()> { Ok(1) },
             |v| *v > 1,

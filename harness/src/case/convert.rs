@@ -16,14 +16,15 @@ use super::{
 use crate::input::{cpu_millis, SourceLocation};
 use crate::model::{
     FeatureGate, KubeVersion, TrafficPolicy, ANNOTATION_TOPOLOGY_AWARE_HINTS,
-    ANNOTATION_TOPOLOGY_MODE, LABEL_CONTROL_PLANE, LABEL_REGION, LABEL_ZONE,
-    MANAGED_BY_CONTROLLER,
+    ANNOTATION_TOPOLOGY_MODE, LABEL_CONTROL_PLANE, LABEL_REGION, LABEL_ZONE, MANAGED_BY_CONTROLLER,
 };
 
 /// Accepted values of the topology annotations.
-pub(crate) const ANNOTATION_VALUES: [&str; 6] = ["Auto", "auto", "Disabled", "disabled", "", "PreferZone"];
+pub(crate) const ANNOTATION_VALUES: [&str; 6] =
+    ["Auto", "auto", "Disabled", "disabled", "", "PreferZone"];
 /// Accepted `trafficDistribution` values.
-pub(crate) const TRAFFIC_DISTRIBUTIONS: [&str; 3] = ["PreferClose", "PreferSameZone", "PreferSameNode"];
+pub(crate) const TRAFFIC_DISTRIBUTIONS: [&str; 3] =
+    ["PreferClose", "PreferSameZone", "PreferSameNode"];
 
 struct Ctx<'a> {
     origin: &'a str,
@@ -61,7 +62,10 @@ impl Ctx<'_> {
         match usize::try_from(value.value) {
             Ok(n) => n,
             Err(_) => {
-                self.err_at(value, format!("{what} must be 0 or more, found {}", value.value));
+                self.err_at(
+                    value,
+                    format!("{what} must be 0 or more, found {}", value.value),
+                );
                 0
             }
         }
@@ -114,16 +118,18 @@ impl Ctx<'_> {
         for item in items {
             let text = item.value.trim();
             let (name, n) = match text.split_once('*').or_else(|| text.split_once('×')) {
-                Some((name, n)) => match n.trim().parse::<usize>() {
-                    Ok(n) => (name.trim(), n),
-                    Err(_) => {
-                        self.err_at(
+                Some((name, n)) => {
+                    match n.trim().parse::<usize>() {
+                        Ok(n) => (name.trim(), n),
+                        Err(_) => {
+                            self.err_at(
                             item,
                             format!("`{text}` is not an endpoint identity; expected `node` or `node*N`"),
                         );
-                        continue;
+                            continue;
+                        }
                     }
-                },
+                }
                 None => (text, 1),
             };
             let located = Located {
@@ -140,11 +146,11 @@ impl Ctx<'_> {
 }
 
 pub(super) fn parse_case(text: &str, origin: &str, path: &Path) -> Result<Case, Vec<CaseError>> {
-    let file: CaseFile =
-        serde_saphyr::from_str_with_options(text, crate::input::parse_options()).map_err(|e| {
-            let (at, message) = crate::input::saphyr_error(origin, &e);
-            vec![CaseError::Invalid { at, message }]
-        })?;
+    let file: CaseFile = serde_saphyr::from_str_with_options(text, crate::input::parse_options())
+        .map_err(|e| {
+        let (at, message) = crate::input::saphyr_error(origin, &e);
+        vec![CaseError::Invalid { at, message }]
+    })?;
     let mut ctx = Ctx {
         origin,
         errors: Vec::new(),
@@ -164,7 +170,9 @@ pub(super) fn parse_case(text: &str, origin: &str, path: &Path) -> Result<Case, 
     }
     check_name(&mut ctx, &file.name, "case name");
     let versions = match &file.kubernetes {
-        Some(text) => ctx.range(text, "kubernetes").unwrap_or_else(VersionRange::any),
+        Some(text) => ctx
+            .range(text, "kubernetes")
+            .unwrap_or_else(VersionRange::any),
         None => VersionRange::any(),
     };
     ctx.case_range = versions.clone();
@@ -223,7 +231,13 @@ pub(super) fn parse_case(text: &str, origin: &str, path: &Path) -> Result<Case, 
     }
     let max = match &file.cluster.max_endpoints_per_slice {
         Some(m) if !(1..=1000).contains(&m.value) => {
-            ctx.err_at(m, format!("max_endpoints_per_slice must be 1 to 1000, found {}", m.value));
+            ctx.err_at(
+                m,
+                format!(
+                    "max_endpoints_per_slice must be 1 to 1000, found {}",
+                    m.value
+                ),
+            );
             100
         }
         Some(m) => usize::try_from(m.value).unwrap_or(100),
@@ -315,7 +329,8 @@ fn policy(p: Option<PolicySpec>) -> Option<TrafficPolicy> {
 fn service_change(ctx: &mut Ctx<'_>, patch: &ServicePatch) -> ServiceChange {
     let mut annotations = Vec::new();
     for (key, value) in patch.annotations.iter() {
-        if [ANNOTATION_TOPOLOGY_MODE, ANNOTATION_TOPOLOGY_AWARE_HINTS].contains(&key.value.as_str()) {
+        if [ANNOTATION_TOPOLOGY_MODE, ANNOTATION_TOPOLOGY_AWARE_HINTS].contains(&key.value.as_str())
+        {
             if let Some(v) = &value.value {
                 if !ANNOTATION_VALUES.contains(&v.as_str()) {
                     let message = format!(
@@ -482,7 +497,9 @@ fn expect(ctx: &mut Ctx<'_>, spec: &ExpectSpec) -> GuardedExpect {
                             line: zone.line,
                             column: zone.column,
                         };
-                        ZoneExpect::Count(ctx.count(&c, &format!("hints for zone `{}`", zone.value)))
+                        ZoneExpect::Count(
+                            ctx.count(&c, &format!("hints for zone `{}`", zone.value)),
+                        )
                     }
                     ZoneHintsSpec::Endpoints(items) => ZoneExpect::Endpoints(ctx.identities(items)),
                 };

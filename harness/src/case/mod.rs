@@ -107,8 +107,9 @@ impl ProxyMode {
 
     /// Why the mode does not exist in `version`, if it does not.
     pub fn unavailable(self, version: KubeVersion) -> Option<String> {
-        (self == ProxyMode::Nftables && version.minor < 29)
-            .then(|| format!("the nftables proxy mode does not exist before 1.29 (this is {version})"))
+        (self == ProxyMode::Nftables && version.minor < 29).then(|| {
+            format!("the nftables proxy mode does not exist before 1.29 (this is {version})")
+        })
     }
 }
 
@@ -362,7 +363,11 @@ impl Case {
         let mut out = Expect::default();
         if let Some(step) = self.steps.get(index) {
             for guarded in &step.expect {
-                if guarded.versions.as_ref().is_none_or(|r| r.contains(version)) {
+                if guarded
+                    .versions
+                    .as_ref()
+                    .is_none_or(|r| r.contains(version))
+                {
                     out.merge(&guarded.expect);
                 }
             }
@@ -439,10 +444,7 @@ pub fn case_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CaseError> {
             })?;
             let mut found: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension()
-                        .is_some_and(|x| x == "yaml" || x == "yml")
-                })
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
                 .collect();
             found.sort();
             files.extend(found);

@@ -32,11 +32,7 @@ pub fn normalize(obs: &Observation) -> Normalized {
     let service = obs.state.services.iter().find(|s| s.name == SERVICE_NAME);
     let Some(service) = service else {
         return Normalized {
-            routes: obs
-                .routes
-                .keys()
-                .map(|n| (n.clone(), Vec::new()))
-                .collect(),
+            routes: obs.routes.keys().map(|n| (n.clone(), Vec::new())).collect(),
             ..Normalized::default()
         };
     };
@@ -54,7 +50,9 @@ pub fn normalize(obs: &Observation) -> Normalized {
                 .clone()
                 .unwrap_or_else(|| NO_NODE.to_string());
             if let Some(address) = endpoint.addresses.first() {
-                identity_of.entry(address.as_str()).or_insert_with(|| id.clone());
+                identity_of
+                    .entry(address.as_str())
+                    .or_insert_with(|| id.clone());
             }
             if let Some(h) = &endpoint.hints {
                 let map = hints.get_or_insert_with(BTreeMap::new);
@@ -92,16 +90,12 @@ pub fn normalize(obs: &Observation) -> Normalized {
         .iter()
         .map(|(n, r)| (n.clone(), ids(&r.internal)))
         .collect();
-    let external_routes = obs
-        .routes
-        .values()
-        .any(|r| r.external.is_some())
-        .then(|| {
-            obs.routes
-                .iter()
-                .map(|(n, r)| (n.clone(), ids(r.external.as_deref().unwrap_or_default())))
-                .collect()
-        });
+    let external_routes = obs.routes.values().any(|r| r.external.is_some()).then(|| {
+        obs.routes
+            .iter()
+            .map(|(n, r)| (n.clone(), ids(r.external.as_deref().unwrap_or_default())))
+            .collect()
+    });
     Normalized {
         service_exists: true,
         hints,

@@ -84,7 +84,10 @@ pub fn multiset_diff(expected: &[String], observed: &[String]) -> Option<String>
     Some(out)
 }
 
-fn hints_diff(expected: &HintsExpect, observed: &Option<BTreeMap<String, Vec<String>>>) -> Option<String> {
+fn hints_diff(
+    expected: &HintsExpect,
+    observed: &Option<BTreeMap<String, Vec<String>>>,
+) -> Option<String> {
     match (expected, observed) {
         (HintsExpect::None, None) => None,
         (HintsExpect::None, Some(obs)) => Some(format!(
@@ -181,17 +184,24 @@ fn route_checks(
 
 /// The expectation checks of one step (`rejected`/`apply`, `hints`, `node_hints`, `slices`,
 /// `routes/<node>`, `external_routes/<node>`).
-pub fn expectation_checks(expect: &Expect, applied: &Applied, norm: &Normalized) -> Vec<CheckResult> {
+pub fn expectation_checks(
+    expect: &Expect,
+    applied: &Applied,
+    norm: &Normalized,
+) -> Vec<CheckResult> {
     let mut out = Vec::new();
     match (&expect.rejected, applied) {
         (Some(text), Applied::Rejected(message)) => out.push(CheckResult::new(
             "rejected",
-            (!message.contains(text.as_str()))
-                .then(|| format!("expected a rejection containing {text:?}\nobserved rejection: {message}")),
+            (!message.contains(text.as_str())).then(|| {
+                format!("expected a rejection containing {text:?}\nobserved rejection: {message}")
+            }),
         )),
         (Some(text), Applied::Ok) => out.push(CheckResult::new(
             "rejected",
-            Some(format!("expected a rejection containing {text:?}\nobserved: the step was accepted")),
+            Some(format!(
+                "expected a rejection containing {text:?}\nobserved: the step was accepted"
+            )),
         )),
         (None, Applied::Rejected(message)) => out.push(CheckResult::new(
             "apply",
@@ -212,22 +222,38 @@ pub fn expectation_checks(expect: &Expect, applied: &Applied, norm: &Normalized)
         }
         for (node, got) in &norm.node_hints {
             if !expected.contains_key(node) {
-                lines.push(format!("node {node}: expected no endpoint, observed {}", format_ids(got)));
+                lines.push(format!(
+                    "node {node}: expected no endpoint, observed {}",
+                    format_ids(got)
+                ));
             }
         }
-        out.push(CheckResult::new("node_hints", (!lines.is_empty()).then(|| lines.join("\n"))));
+        out.push(CheckResult::new(
+            "node_hints",
+            (!lines.is_empty()).then(|| lines.join("\n")),
+        ));
     }
     if let Some(sizes) = &expect.slices {
         out.push(CheckResult::new(
             "slices",
-            (*sizes != norm.slices).then(|| format!("expected slice sizes {sizes:?}\nobserved slice sizes {:?}", norm.slices)),
+            (*sizes != norm.slices).then(|| {
+                format!(
+                    "expected slice sizes {sizes:?}\nobserved slice sizes {:?}",
+                    norm.slices
+                )
+            }),
         ));
     }
     if let Some(routes) = &expect.routes {
         route_checks("routes", routes, Some(&norm.routes), &mut out);
     }
     if let Some(routes) = &expect.external_routes {
-        route_checks("external_routes", routes, norm.external_routes.as_ref(), &mut out);
+        route_checks(
+            "external_routes",
+            routes,
+            norm.external_routes.as_ref(),
+            &mut out,
+        );
     }
     out
 }
@@ -299,14 +325,24 @@ pub fn model_check(
     for (node, want) in &norm_model.routes {
         let got = norm_obs.routes.get(node).cloned().unwrap_or_default();
         if let Some(d) = multiset_diff(want, &got) {
-            problems.push(format!("routes/{node} (expected = model):\n  {}", d.replace('\n', "\n  ")));
+            problems.push(format!(
+                "routes/{node} (expected = model):\n  {}",
+                d.replace('\n', "\n  ")
+            ));
         }
     }
     if let (Some(want), got) = (&norm_model.external_routes, &norm_obs.external_routes) {
         for (node, w) in want {
-            let g = got.as_ref().and_then(|m| m.get(node)).cloned().unwrap_or_default();
+            let g = got
+                .as_ref()
+                .and_then(|m| m.get(node))
+                .cloned()
+                .unwrap_or_default();
             if let Some(d) = multiset_diff(w, &g) {
-                problems.push(format!("external_routes/{node} (expected = model):\n  {}", d.replace('\n', "\n  ")));
+                problems.push(format!(
+                    "external_routes/{node} (expected = model):\n  {}",
+                    d.replace('\n', "\n  ")
+                ));
             }
         }
     }

@@ -11,7 +11,7 @@ use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
 use crate::report::terminal::TerminalReporter;
 use crate::report::{write_file, Reporter};
-use crate::runner::{RunOptions, Event};
+use crate::runner::{Event, RunOptions};
 
 /// Exit code: everything passed.
 pub const EXIT_OK: u8 = 0;
@@ -28,10 +28,7 @@ fn load(select: &SelectArgs) -> Result<Vec<Case>, u8> {
     for e in &errors {
         eprintln!("error: {e}");
     }
-    eprintln!(
-        "{} problem(s) in case files; nothing was run",
-        errors.len()
-    );
+    eprintln!("{} problem(s) in case files; nothing was run", errors.len());
     Err(EXIT_BAD_INPUT)
 }
 
@@ -44,7 +41,11 @@ fn selection(select: &SelectArgs) -> (VersionSelection, Vec<ProxyMode>) {
     let modes = if select.proxy_mode.is_empty() {
         vec![ProxyMode::Iptables]
     } else {
-        select.proxy_mode.iter().map(|m| ProxyMode::from(*m)).collect()
+        select
+            .proxy_mode
+            .iter()
+            .map(|m| ProxyMode::from(*m))
+            .collect()
     };
     (versions, modes)
 }
@@ -61,7 +62,10 @@ pub fn run(args: &RunArgs) -> u8 {
         BackendArg::Kubeconfig => Box::new(Unavailable(BackendKind::Kubeconfig)),
     };
     if backend.kind() != BackendKind::Sim {
-        eprintln!("error: {}", BackendError::NotAvailable(backend.kind().as_str()));
+        eprintln!(
+            "error: {}",
+            BackendError::NotAvailable(backend.kind().as_str())
+        );
         return EXIT_BAD_INPUT;
     }
     let (versions, proxy_modes) = selection(&args.select);
@@ -106,7 +110,10 @@ pub fn list(args: &SelectArgs) -> u8 {
         Err(code) => return code,
     };
     let (versions, modes) = selection(args);
-    print!("{}", list_text(&cases, &versions, &modes, args.filter.as_deref()));
+    print!(
+        "{}",
+        list_text(&cases, &versions, &modes, args.filter.as_deref())
+    );
     EXIT_OK
 }
 

@@ -61,15 +61,24 @@ impl Reporter for JunitReporter {
             Event::SuiteStarted { suite, .. } => {
                 self.current = Some(suite_for(suite));
             }
-            Event::StepFinished { suite, step, outcome, checks, duration } => {
+            Event::StepFinished {
+                suite,
+                step,
+                outcome,
+                checks,
+                duration,
+            } => {
                 let ts = self.current.get_or_insert_with(|| suite_for(suite));
-                let per_check = duration.checked_div(checks.len().max(1) as u32).unwrap_or_default();
+                let per_check = duration
+                    .checked_div(checks.len().max(1) as u32)
+                    .unwrap_or_default();
                 for c in checks {
                     let name = format!("{}/{step}/{}", suite.case, c.name);
                     let status = match &c.status {
                         CheckStatus::Passed => TestCaseStatus::success(),
                         CheckStatus::Failed(message) => {
-                            let timed_out = matches!(outcome, StepOutcome::TimedOut { .. }) && c.name == "converge";
+                            let timed_out = matches!(outcome, StepOutcome::TimedOut { .. })
+                                && c.name == "converge";
                             let mut s = TestCaseStatus::non_success(if timed_out {
                                 NonSuccessKind::Error
                             } else {
@@ -87,7 +96,12 @@ impl Reporter for JunitReporter {
                     ts.add_test_case(tc);
                 }
             }
-            Event::SuiteFinished { suite, error, duration, .. } => {
+            Event::SuiteFinished {
+                suite,
+                error,
+                duration,
+                ..
+            } => {
                 let mut ts = self.current.take().unwrap_or_else(|| suite_for(suite));
                 if let Some(e) = error {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);

@@ -41,7 +41,12 @@ impl Reporter for MarkdownReporter {
             Event::SuiteSkipped { suite, reason } => {
                 self.skipped.push((suite.name(), reason.clone()));
             }
-            Event::StepFinished { suite, step, checks, .. } => {
+            Event::StepFinished {
+                suite,
+                step,
+                checks,
+                ..
+            } => {
                 let failures: Vec<(String, String)> = checks
                     .iter()
                     .filter_map(|c| match &c.status {
@@ -56,9 +61,15 @@ impl Reporter for MarkdownReporter {
                     }
                 }
             }
-            Event::SuiteFinished { suite, passed, error, .. } => {
+            Event::SuiteFinished {
+                suite,
+                passed,
+                error,
+                ..
+            } => {
                 if let Some(e) = error {
-                    self.failed.push((suite.name(), vec![("setup".into(), e.clone())]));
+                    self.failed
+                        .push((suite.name(), vec![("setup".into(), e.clone())]));
                 } else if *passed {
                     self.passed.push(suite.name());
                 }
@@ -97,7 +108,10 @@ impl Reporter for MarkdownReporter {
                     t.push('\n');
                 }
                 if !self.passed.is_empty() {
-                    t.push_str(&format!("<details><summary>Passed ({})</summary>\n\n", self.passed.len()));
+                    t.push_str(&format!(
+                        "<details><summary>Passed ({})</summary>\n\n",
+                        self.passed.len()
+                    ));
                     for name in &self.passed {
                         t.push_str(&format!("- `{name}`\n"));
                     }

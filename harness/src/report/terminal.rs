@@ -44,7 +44,11 @@ impl<W: Write> TerminalReporter<W> {
 
     fn write_event(&mut self, event: &Event) -> std::io::Result<()> {
         match event {
-            Event::RunStarted { backend, suites, skipped } => {
+            Event::RunStarted {
+                backend,
+                suites,
+                skipped,
+            } => {
                 writeln!(
                     self.out,
                     "running {suites} case run(s) on the {} backend ({skipped} skipped)",
@@ -56,7 +60,11 @@ impl<W: Write> TerminalReporter<W> {
                 let tag = self.paint("33", "SKIP");
                 writeln!(self.out, "{tag} {}: {reason}", suite.name())?;
             }
-            Event::SuiteStarted { suite, index, total } => {
+            Event::SuiteStarted {
+                suite,
+                index,
+                total,
+            } => {
                 if self.progress {
                     self.clear_progress()?;
                     write!(self.out, "[{index}/{total}] {}", suite.name())?;
@@ -64,7 +72,13 @@ impl<W: Write> TerminalReporter<W> {
                     self.progress_shown = true;
                 }
             }
-            Event::StepFinished { suite, step, outcome, checks, duration } => {
+            Event::StepFinished {
+                suite,
+                step,
+                outcome,
+                checks,
+                duration,
+            } => {
                 self.clear_progress()?;
                 let failed: Vec<_> = checks.iter().filter(|c| !c.passed()).collect();
                 let tag = if failed.is_empty() {
@@ -93,7 +107,12 @@ impl<W: Write> TerminalReporter<W> {
                     }
                 }
             }
-            Event::SuiteFinished { suite, passed, error, .. } => {
+            Event::SuiteFinished {
+                suite,
+                passed,
+                error,
+                ..
+            } => {
                 self.clear_progress()?;
                 let tag = if *passed {
                     self.paint("32", "PASS")
