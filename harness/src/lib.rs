@@ -3,7 +3,15 @@
 //! Layers, bottom to top (each depends only on the ones before it):
 //! - [`model`]: the reference semantics of upstream Kubernetes (pure, no I/O);
 //! - [`input`]: reading cluster state from `kubectl` dumps or the compact format;
-//! - [`explain`]: what the model says about a given cluster state, as text or JSON.
+//! - [`explain`]: what the model says about a given cluster state, as text or JSON;
+//! - [`case`]: case files (types, strict parsing, validation, catalog loading) and [`plan`]:
+//!   the run matrix and its cluster shapes;
+//! - [`backend`]: where cases run (one trait; the sim backend; convergence waiting);
+//! - [`check`] (normalization to endpoint identities, expectation and model checks) and
+//!   [`snapshot`] (golden snapshots);
+//! - [`runner`]: apply → wait → observe → normalize → check, emitting events;
+//! - [`report`]: terminal, JUnit and Markdown reporters consuming those events;
+//! - [`cli`]: the command line (`main.rs` only parses and dispatches).
 #![warn(missing_docs)]
 
 pub mod backend;
