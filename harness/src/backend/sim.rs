@@ -565,3 +565,132 @@ impl Backend for SimBackend {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::NodeChange;
+    use crate::model::KubeVersion;
+
+    fn shape(minor: u32) -> ClusterShape {
+        let node = |name: &str, zone: &str, role| NodeDef {
+            name: name.into(),
+            role,
+            zone: Some(zone.into()),
+            region: None,
+            cpu_millis: 1000,
+            ready: true,
+            labels: BTreeMap::new(),
+        };
+        ClusterShape {
+            version: KubeVersion::new(minor),
+            proxy_mode: crate::case::ProxyMode::Iptables,
+            feature_gates: Vec::new(),
+            max_endpoints_per_slice: 100,
+            nodes: vec![
+                node("control-plane", "a", Role::ControlPlane),
+                node("worker", "a", Role::Worker),
+                node("worker2", "b", Role::Worker),
+            ],
+        }
+    }
+
+    fn per_node(sim: &SimBackend) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for p in sim.cluster.iter().flat_map(|c| c.pods.iter()) {
+            *out.entry(p.node.clone()).or_insert(0) += 1;
+        }
+        out
+    }
+
+    fn create() -> StepAction {
+        StepAction {
+            create_service: Some(ServiceChange::default()),
+            ..StepAction::default()
+        }
+    }
+
+    #[test]
+    fn scale_spreads_over_workers_and_removes_from_the_fullest() -> Result<(), BackendError> {
+        let mut sim = SimBackend::new();
+        sim.setup(&shape(34))?;
+        sim.apply(&StepAction {
+            scale: Some(5),
+            ..create()
+        })?;
+        let counts = per_node(&sim);
+        assert_eq!(counts.get("worker"), Some(&3));
+        assert_eq!(counts.get("worker2"), Some(&2));
+        assert_eq!(counts.get("control-plane"), None);
+        sim.apply(&StepAction {
+            scale: Some(2),
+            ..StepAction::default()
+        })?;
+        let counts = per_node(&sim);
+        assert_eq!(
+            (counts.get("worker"), counts.get("worker2")),
+            (Some(&1), Some(&1))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_not_ready_node_makes_its_pods_not_ready() -> Result<(), BackendError> {
+        let mut sim = SimBackend::new();
+        sim.setup(&shape(34))?;
+        let endpoints = [("worker".to_string(), 1), ("worker2".to_string(), 1)].into();
+        sim.apply(&StepAction {
+            endpoints: Some(endpoints),
+            ..create()
+        })?;
+        let change = NodeChange {
+            ready: Some(false),
+            ..NodeChange::default()
+        };
+        sim.apply(&StepAction {
+            nodes: vec![("worker2".into(), change)],
+            ..StepAction::default()
+        })?;
+        let obs = sim.observe()?;
+        let ready: Vec<(Option<String>, Option<bool>)> = obs
+            .state
+            .slices
+            .iter()
+            .flat_map(|s| s.endpoints.iter())
+            .map(|e| (e.node_name.clone(), e.ready))
+            .collect();
+        assert!(
+            ready.contains(&(Some("worker2".into()), Some(false))),
+            "{ready:?}"
+        );
+        assert_eq!(obs.routes.get("worker").map(|r| r.internal.len()), Some(1));
+        Ok(())
+    }
+
+    #[test]
+    fn a_rejected_step_changes_nothing() -> Result<(), BackendError> {
+        let mut sim = SimBackend::new();
+        let mut s = shape(21);
+        s.feature_gates = vec![(FeatureGate::ServiceTopology, true)];
+        sim.setup(&s)?;
+        let endpoints: BTreeMap<String, usize> = [("worker".to_string(), 1)].into();
+        sim.apply(&StepAction {
+            endpoints: Some(endpoints),
+            ..create()
+        })?;
+        let before = sim.observe()?;
+        let bad = ServiceChange {
+            topology_keys: Some(vec!["*".into(), "kubernetes.io/hostname".into()]),
+            ..ServiceChange::default()
+        };
+        let more: BTreeMap<String, usize> = [("worker2".to_string(), 3)].into();
+        let applied = sim.apply(&StepAction {
+            service: Some(bad),
+            endpoints: Some(more),
+            ..StepAction::default()
+        })?;
+        assert!(matches!(applied, Applied::Rejected(m) if m.contains("must be the last value")));
+        assert_eq!(sim.observe()?, before);
+        Ok(())
+    }
+}
