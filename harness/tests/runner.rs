@@ -65,7 +65,7 @@ impl Backend for Flapping {
     fn observe(&mut self) -> Result<Observation, BackendError> {
         self.polls += 1;
         let mut obs = self.inner.observe()?;
-        if self.polls % 2 == 0 {
+        if self.polls.is_multiple_of(2) {
             obs.routes.insert("worker".into(), NodeRoutes::default());
         }
         Ok(obs)
