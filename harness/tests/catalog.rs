@@ -23,7 +23,11 @@ fn case(#[files("../cases/*.yaml")] path: PathBuf) {
         }
     };
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-    assert_eq!(stem.as_deref(), Some(case.name.as_str()), "file name must be <name>.yaml");
+    assert_eq!(
+        stem.as_deref(),
+        Some(case.name.as_str()),
+        "file name must be <name>.yaml"
+    );
     let readme = std::fs::read_to_string(path.with_file_name("README.md")).unwrap_or_default();
     assert!(
         readme.contains(&format!("]({}.yaml)", case.name)),

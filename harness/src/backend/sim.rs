@@ -53,6 +53,8 @@ struct SimPod {
 struct SimCluster {
     gates: FeatureGates,
     nodes: Vec<Node>,
+    /// The case's Service definition (kept to create the Service after a rejected creation).
+    definition: Option<ServiceChange>,
     service: Option<Service>,
     pods: Vec<SimPod>,
     pod_counter: usize,
@@ -106,14 +108,8 @@ fn default_service() -> Service {
     }
 }
 
-/// Applies `change` to `service` as the API server would: gated fields are dropped when their
-/// gate is off, invalid values rejected (with the API server's message).
-fn admit(
-    service: &mut Service,
-    change: &ServiceChange,
-    gates: &FeatureGates,
-) -> Result<(), String> {
-    let minor = gates.version().minor;
+/// Applies the fields of `change` to `service`.
+fn apply_fields(service: &mut Service, change: &ServiceChange) {
     for (key, value) in &change.annotations {
         match value {
             Some(v) => {
@@ -152,6 +148,12 @@ fn admit(
     if let Some(selector) = change.selector {
         service.selector = selector.then(|| [("app".to_string(), SERVICE_NAME.to_string())].into());
     }
+}
+
+/// What the API server does with a Service: fields whose gate is off are dropped, invalid
+/// values rejected (with the API server's message).
+fn admit(service: &mut Service, gates: &FeatureGates) -> Result<(), String> {
+    let minor = gates.version().minor;
     // Fields of removed or disabled features are dropped by the API server.
     if minor > 21 || !gates.enabled(FeatureGate::ServiceTopology) {
         service.topology_keys.clear();
@@ -203,6 +205,7 @@ impl SimCluster {
         SimCluster {
             gates,
             nodes,
+            definition: None,
             service: None,
             pods: Vec::new(),
             pod_counter: 0,
@@ -362,17 +365,32 @@ impl SimCluster {
 
     fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
         // The API server first: a rejected Service rejects the whole step.
-        let mut service = self.service.clone();
+        if let Some(definition) = &action.create_service {
+            self.definition = Some(definition.clone());
+        }
         let mut service_changed = false;
-        for change in action.create_service.iter().chain(action.service.iter()) {
-            let mut candidate = service.clone().unwrap_or_else(default_service);
-            if let Err(message) = admit(&mut candidate, change, &self.gates) {
+        if action.create_service.is_some() || action.service.is_some() {
+            // A Service whose creation was rejected is created by the next change, from its
+            // definition plus that change.
+            let mut candidate = match (&self.service, &action.create_service) {
+                (Some(existing), None) => existing.clone(),
+                _ => {
+                    let mut fresh = default_service();
+                    if let Some(definition) = &self.definition {
+                        apply_fields(&mut fresh, definition);
+                    }
+                    fresh
+                }
+            };
+            if let Some(change) = &action.service {
+                apply_fields(&mut candidate, change);
+            }
+            if let Err(message) = admit(&mut candidate, &self.gates) {
                 return Ok(Applied::Rejected(message));
             }
-            service = Some(candidate);
+            self.service = Some(candidate);
             service_changed = true;
         }
-        self.service = service;
 
         let pods_before: Vec<(String, bool, bool, bool)> = self
             .pods
@@ -691,6 +709,41 @@ mod tests {
         })?;
         assert!(matches!(applied, Applied::Rejected(m) if m.contains("must be the last value")));
         assert_eq!(sim.observe()?, before);
+        Ok(())
+    }
+
+    #[test]
+    fn a_rejected_creation_is_retried_from_the_definition() -> Result<(), BackendError> {
+        let mut sim = SimBackend::new();
+        let mut s = shape(21);
+        s.feature_gates = vec![(FeatureGate::ServiceTopology, true)];
+        sim.setup(&s)?;
+        let definition = ServiceChange {
+            annotations: vec![("example.com/owner".into(), Some("team".into()))],
+            topology_keys: Some(vec!["*".into(), "kubernetes.io/hostname".into()]),
+            ..ServiceChange::default()
+        };
+        let first = sim.apply(&StepAction {
+            create_service: Some(definition),
+            ..StepAction::default()
+        })?;
+        assert!(matches!(first, Applied::Rejected(_)));
+        assert!(sim.observe()?.state.services.is_empty());
+        let fix = ServiceChange {
+            topology_keys: Some(vec!["kubernetes.io/hostname".into()]),
+            ..ServiceChange::default()
+        };
+        let second = sim.apply(&StepAction {
+            service: Some(fix),
+            ..StepAction::default()
+        })?;
+        assert_eq!(second, Applied::Ok);
+        let obs = sim.observe()?;
+        let annotations = obs.state.services.first().map(|s| s.annotations.clone());
+        assert_eq!(
+            annotations.and_then(|a| a.get("example.com/owner").cloned()),
+            Some("team".to_string())
+        );
         Ok(())
     }
 }
