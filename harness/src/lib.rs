@@ -5,11 +5,25 @@
 //! - [`input`]: reading cluster state from `kubectl` dumps or the compact format;
 //! - [`explain`]: what the model says about a given cluster state, as text or JSON;
 //! - [`observe`]: what a node's dataplane really does (rule dump parsers), named by identity;
-//! - [`cli`]: the command line (the binary only calls [`cli::main`]).
+//! - [`case`]: case files (types, strict parsing, validation, catalog loading) and [`plan`]:
+//!   the run matrix and its cluster shapes;
+//! - [`backend`]: where cases run (one trait; the sim backend; convergence waiting);
+//! - [`check`] (normalization to endpoint identities, expectation and model checks) and
+//!   [`snapshot`] (golden snapshots);
+//! - [`runner`]: apply → wait → observe → normalize → check, emitting events;
+//! - [`report`]: terminal, JUnit and Markdown reporters consuming those events;
+//! - [`cli`]: the command line (`main.rs` only parses and dispatches).
 #![warn(missing_docs)]
 
+pub mod backend;
+pub mod case;
+pub mod check;
 pub mod cli;
 pub mod explain;
 pub mod input;
 pub mod model;
 pub mod observe;
+pub mod plan;
+pub mod report;
+pub mod runner;
+pub mod snapshot;

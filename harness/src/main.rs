@@ -1,5 +1,7 @@
-//! The `topo-harness` binary: everything lives in the library's `cli` module.
+//! The `topo-harness` binary: parse the command line, run it, exit with its code.
 
-fn main() {
-    std::process::exit(topo_harness::cli::main());
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    topo_harness::cli::dispatch(topo_harness::cli::Cli::parse())
 }

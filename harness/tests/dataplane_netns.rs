@@ -374,6 +374,7 @@ items:
     externalTrafficPolicy: Local
     ports: [{name: http, port: 80, protocol: TCP, nodePort: 30022}]
 - kind: EndpointSlice
+  addressType: IPv4
   metadata: {namespace: demo, name: hinted-1, labels: {kubernetes.io/service-name: hinted}}
   ports: [{name: http, port: 8080, protocol: TCP}]
   endpoints:
@@ -381,6 +382,7 @@ items:
   - {addresses: [10.244.2.7], nodeName: worker2, zone: a}
   - {addresses: [10.244.3.3], nodeName: worker3, zone: b}
 - kind: EndpointSlice
+  addressType: IPv4
   metadata: {namespace: demo, name: etp-local-1, labels: {kubernetes.io/service-name: etp-local}}
   ports: [{port: 8080, protocol: TCP}]
   endpoints:
@@ -388,6 +390,7 @@ items:
   - {addresses: [10.244.1.10], nodeName: worker}
   - {addresses: [10.244.3.4], nodeName: worker3}
 - kind: EndpointSlice
+  addressType: IPv4
   metadata: {namespace: demo, name: etp-none-1, labels: {kubernetes.io/service-name: etp-none}}
   ports: [{name: http, port: 8080, protocol: TCP}]
   endpoints:

@@ -1,30 +1,48 @@
-//! The command line: argument types and one function per subcommand. `main.rs` only calls
-//! [`main`].
+//! The command line: clap definitions and one function per subcommand. `main.rs` only parses
+//! and maps the result to an exit code: 0 all passed, 1 a check failed or timed out, 2 bad
+//! input (case files, flags) or a backend that is not available.
 
 mod explain;
 mod rules;
+mod run;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::case::ProxyMode;
+use crate::model::KubeVersion;
+
+pub use run::{list, plan, run, schema};
 
 /// Exit code: everything passed.
 pub const EXIT_OK: i32 = 0;
-/// Exit code: a check failed or timed out.
+/// Exit code: a check failed or timed out (or a dump disagrees with the model).
 pub const EXIT_FAILED: i32 = 1;
 /// Exit code: bad input (files, flags).
 pub const EXIT_BAD_INPUT: i32 = 2;
 
-/// Conformance and end-to-end test harness for Kubernetes topology-aware routing.
+/// Conformance and end-to-end tests for Kubernetes topology-aware routing.
 #[derive(Debug, Parser)]
 #[command(name = "topo-harness", version, about)]
 pub struct Cli {
-    /// The subcommand.
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// The subcommands.
+/// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run cases and write reports.
+    Run(RunArgs),
+    /// List cases, the versions they run on, and why others are skipped.
+    List(SelectArgs),
+    /// Show the cluster shapes a run needs and which cases share each.
+    Plan(SelectArgs),
+    /// Print the JSON Schema of case files.
+    Schema(SchemaArgs),
     /// Explain what the reference model expects for a cluster state (hints and per-node routes).
     Explain(explain::ExplainArgs),
     /// Show the routes a node's rule dump implements (and, with --state --node, compare them
@@ -32,22 +50,100 @@ pub enum Command {
     Rules(rules::RulesArgs),
 }
 
-/// Parses the process arguments, runs the subcommand and returns the exit code.
-pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                EXIT_BAD_INPUT
-            } else {
-                EXIT_OK
-            };
-            let _ = e.print();
-            return code;
+/// `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// The embedded reference cluster (the model).
+    Sim,
+    /// kind clusters (not available yet).
+    Kind,
+    /// An existing cluster (not available yet).
+    Kubeconfig,
+}
+
+/// `--proxy-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProxyModeArg {
+    /// iptables.
+    Iptables,
+    /// nftables.
+    Nftables,
+    /// IPVS.
+    Ipvs,
+}
+
+impl From<ProxyModeArg> for ProxyMode {
+    fn from(m: ProxyModeArg) -> Self {
+        match m {
+            ProxyModeArg::Iptables => ProxyMode::Iptables,
+            ProxyModeArg::Nftables => ProxyMode::Nftables,
+            ProxyModeArg::Ipvs => ProxyMode::Ipvs,
         }
-    };
-    match cli.command {
-        Command::Explain(args) => explain::run(&args),
-        Command::Rules(args) => rules::run(&args),
     }
+}
+
+fn parse_version(s: &str) -> Result<KubeVersion, String> {
+    s.parse::<KubeVersion>().map_err(|e| e.to_string())
+}
+
+/// Which cases and versions.
+#[derive(Debug, clap::Args)]
+pub struct SelectArgs {
+    /// Case files or directories.
+    #[arg(default_value = "cases")]
+    pub cases: Vec<PathBuf>,
+    /// Kubernetes versions (repeatable); default: 1.21 and 1.34–1.37, where each case applies.
+    #[arg(long = "kubernetes", value_name = "1.NN", value_parser = parse_version)]
+    pub kubernetes: Vec<KubeVersion>,
+    /// Proxy modes (repeatable); default iptables.
+    #[arg(long = "proxy-mode", value_enum)]
+    pub proxy_mode: Vec<ProxyModeArg>,
+    /// Only cases whose name matches this glob (`*`, `?`).
+    #[arg(long, value_name = "GLOB")]
+    pub filter: Option<String>,
+}
+
+/// `run` arguments.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Cases and versions.
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Where the cases run.
+    #[arg(long, value_enum, default_value_t = BackendArg::Sim)]
+    pub backend: BackendArg,
+    /// JUnit XML report.
+    #[arg(long, value_name = "PATH", default_value = "reports/junit.xml")]
+    pub junit: PathBuf,
+    /// Markdown summary.
+    #[arg(long, value_name = "PATH", default_value = "reports/summary.md")]
+    pub summary: PathBuf,
+    /// Golden snapshots directory.
+    #[arg(long, value_name = "DIR", default_value = "fixtures/snapshots")]
+    pub snapshots: PathBuf,
+}
+
+/// `schema` arguments.
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn dispatch(cli: Cli) -> ExitCode {
+    let code = match cli.command {
+        Command::Run(args) => run(&args),
+        Command::List(args) => list(&args),
+        Command::Plan(args) => plan(&args),
+        Command::Schema(args) => schema(&args),
+        Command::Explain(args) => exit_code(explain::run(&args)),
+        Command::Rules(args) => exit_code(rules::run(&args)),
+    };
+    ExitCode::from(code)
+}
+
+fn exit_code(code: i32) -> u8 {
+    u8::try_from(code).unwrap_or(1)
 }

@@ -234,7 +234,7 @@ fn is_compact(doc: &TreeNode) -> bool {
     }
 }
 
-fn parse_options() -> serde_saphyr::Options {
+pub(crate) fn parse_options() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
     // Real cluster dumps are large; keep the depth limit (it protects the stack).
     budget.max_events = 50_000_000;
@@ -248,7 +248,7 @@ fn parse_options() -> serde_saphyr::Options {
 }
 
 /// The location and bare message of a parser error (without its " at line …" suffix).
-fn saphyr_error(origin: &str, e: &serde_saphyr::Error) -> (SourceLocation, String) {
+pub(crate) fn saphyr_error(origin: &str, e: &serde_saphyr::Error) -> (SourceLocation, String) {
     let (line, column) = e.location().map_or((0, 0), |l| {
         (
             u32::try_from(l.line()).unwrap_or(u32::MAX),

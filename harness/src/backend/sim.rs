@@ -1,0 +1,749 @@
+//! The sim backend: an embedded reference cluster. The model's [`Reconciler`] plays the
+//! EndpointSlice controller (keeping its slices and topology cache between steps, as upstream
+//! does) and [`node_routes`] plays every node's kube-proxy. The API server's part is small:
+//! dropping fields whose gate is off and rejecting invalid `topologyKeys`/`trafficDistribution`.
+//!
+//! Pod placement is exact (the harness pins pods to nodes), pod IPs come from 10.244.0.0/16,
+//! hand-written endpoints from 10.250.0.0/16. A NotReady node's pods become not ready (the
+//! node lifecycle controller's `MarkPodsNotReady`).
+
+use std::collections::BTreeMap;
+
+use super::{Applied, Backend, BackendError, BackendKind, NodeRoutes, Observation, WaitPolicy};
+use crate::case::{
+    ClusterShape, HandSlice, NodeChange, NodeDef, Role, ServiceChange, StepAction, NAMESPACE,
+    SERVICE_NAME,
+};
+use crate::model::analysis::node_routes;
+use crate::model::choice::FirstChoice;
+use crate::model::controller::reconciler::{Pod, Reconciler};
+use crate::model::proxy::{validate_topology_keys, ProxyEndpoint, ProxyService};
+use crate::model::{
+    AddressType, ClusterState, Endpoint, EndpointPort, EndpointSlice, FeatureGate, FeatureGates,
+    Hints, Node, Service, ServicePort, ServiceType, TrafficPolicy, LABEL_CONTROL_PLANE,
+    LABEL_HOSTNAME, LABEL_REGION, LABEL_ZONE,
+};
+
+/// The node port the sim allocates for `type: NodePort`.
+pub const SIM_NODE_PORT: u16 = 30080;
+
+/// The embedded reference cluster.
+#[derive(Debug, Default)]
+pub struct SimBackend {
+    cluster: Option<SimCluster>,
+}
+
+impl SimBackend {
+    /// A backend with no cluster yet.
+    pub fn new() -> Self {
+        SimBackend::default()
+    }
+}
+
+#[derive(Clone, Debug)]
+struct SimPod {
+    name: String,
+    node: String,
+    ip: String,
+    not_ready: bool,
+    terminating: bool,
+}
+
+#[derive(Debug)]
+struct SimCluster {
+    gates: FeatureGates,
+    nodes: Vec<Node>,
+    /// The case's Service definition (kept to create the Service after a rejected creation).
+    definition: Option<ServiceChange>,
+    service: Option<Service>,
+    pods: Vec<SimPod>,
+    pod_counter: usize,
+    reconciler: Reconciler,
+    controller_slices: Vec<EndpointSlice>,
+    hand_slices: Vec<EndpointSlice>,
+}
+
+fn node_of(def: &NodeDef, shape: &ClusterShape) -> Node {
+    let mut labels = def.labels.clone();
+    labels.insert(LABEL_HOSTNAME.to_string(), def.name.clone());
+    if let Some(zone) = &def.zone {
+        labels.insert(LABEL_ZONE.to_string(), zone.clone());
+    }
+    if let Some(region) = &def.region {
+        labels.insert(LABEL_REGION.to_string(), region.clone());
+    }
+    if def.role == Role::ControlPlane {
+        labels.insert(LABEL_CONTROL_PLANE.to_string(), String::new());
+    }
+    Node {
+        name: def.name.clone(),
+        labels,
+        allocatable_cpu_millis: Some(def.cpu_millis),
+        ready: def.ready,
+        kubelet_version: Some(shape.version),
+    }
+}
+
+fn default_service() -> Service {
+    Service {
+        namespace: NAMESPACE.to_string(),
+        name: SERVICE_NAME.to_string(),
+        annotations: BTreeMap::new(),
+        selector: Some([("app".to_string(), SERVICE_NAME.to_string())].into()),
+        service_type: ServiceType::ClusterIp,
+        cluster_ip: Some("10.96.0.10".to_string()),
+        ports: vec![ServicePort {
+            name: "http".to_string(),
+            port: 80,
+            protocol: "TCP".to_string(),
+            node_port: 0,
+        }],
+        internal_traffic_policy: TrafficPolicy::Cluster,
+        external_traffic_policy: TrafficPolicy::Cluster,
+        traffic_distribution: None,
+        topology_keys: Vec::new(),
+        publish_not_ready_addresses: false,
+        external_ips: Vec::new(),
+        load_balancer_ips: Vec::new(),
+    }
+}
+
+/// Applies the fields of `change` to `service`.
+fn apply_fields(service: &mut Service, change: &ServiceChange) {
+    for (key, value) in &change.annotations {
+        match value {
+            Some(v) => {
+                service.annotations.insert(key.clone(), v.clone());
+            }
+            None => {
+                service.annotations.remove(key);
+            }
+        }
+    }
+    if let Some(td) = &change.traffic_distribution {
+        service.traffic_distribution = td.clone();
+    }
+    if let Some(p) = change.internal_traffic_policy {
+        service.internal_traffic_policy = p;
+    }
+    if let Some(p) = change.external_traffic_policy {
+        service.external_traffic_policy = p;
+    }
+    if let Some(keys) = &change.topology_keys {
+        service.topology_keys = keys.clone();
+    }
+    if let Some(p) = change.publish_not_ready_addresses {
+        service.publish_not_ready_addresses = p;
+    }
+    if let Some(node_port) = change.node_port {
+        service.service_type = if node_port {
+            ServiceType::NodePort
+        } else {
+            ServiceType::ClusterIp
+        };
+        for port in &mut service.ports {
+            port.node_port = if node_port { SIM_NODE_PORT } else { 0 };
+        }
+    }
+    if let Some(selector) = change.selector {
+        service.selector = selector.then(|| [("app".to_string(), SERVICE_NAME.to_string())].into());
+    }
+}
+
+/// What the API server does with a Service: fields whose gate is off are dropped, invalid
+/// values rejected (with the API server's message).
+fn admit(service: &mut Service, gates: &FeatureGates) -> Result<(), String> {
+    let minor = gates.version().minor;
+    // Fields of removed or disabled features are dropped by the API server.
+    if minor > 21 || !gates.enabled(FeatureGate::ServiceTopology) {
+        service.topology_keys.clear();
+    }
+    if !gates.enabled(FeatureGate::ServiceInternalTrafficPolicy) && minor < 22 {
+        service.internal_traffic_policy = TrafficPolicy::Cluster;
+    }
+    let td_exists = match minor {
+        ..=29 => false,
+        30..=35 => gates.enabled(FeatureGate::ServiceTrafficDistribution),
+        _ => true,
+    };
+    if !td_exists {
+        service.traffic_distribution = None;
+    }
+    // Validation.
+    if !service.topology_keys.is_empty() {
+        validate_topology_keys(&service.topology_keys, service.external_traffic_policy)
+            .map_err(|e| format!("Service \"{SERVICE_NAME}\" is invalid: {e}"))?;
+    }
+    if let Some(td) = &service.traffic_distribution {
+        let same = td == "PreferSameZone" || td == "PreferSameNode";
+        let supported = if minor <= 32 {
+            td == "PreferClose"
+        } else {
+            td == "PreferClose"
+                || (same && gates.enabled(FeatureGate::PreferSameTrafficDistribution))
+        };
+        if !supported {
+            let values =
+                if minor <= 32 || !gates.enabled(FeatureGate::PreferSameTrafficDistribution) {
+                    "\"PreferClose\""
+                } else {
+                    "\"PreferClose\", \"PreferSameZone\", \"PreferSameNode\""
+                };
+            return Err(format!(
+                "Service \"{SERVICE_NAME}\" is invalid: spec.trafficDistribution: Unsupported value: \"{td}\": supported values: {values}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl SimCluster {
+    fn new(shape: &ClusterShape) -> Self {
+        let gates = shape.gates();
+        let nodes: Vec<Node> = shape.nodes.iter().map(|n| node_of(n, shape)).collect();
+        let reconciler = Reconciler::new(gates.clone(), shape.max_endpoints_per_slice, &nodes);
+        SimCluster {
+            gates,
+            nodes,
+            definition: None,
+            service: None,
+            pods: Vec::new(),
+            pod_counter: 0,
+            reconciler,
+            controller_slices: Vec::new(),
+            hand_slices: Vec::new(),
+        }
+    }
+
+    fn node_ready(&self, name: &str) -> bool {
+        self.nodes.iter().any(|n| n.name == name && n.ready)
+    }
+
+    fn new_pod(&mut self, node: &str) -> SimPod {
+        let k = self.pod_counter;
+        self.pod_counter += 1;
+        SimPod {
+            name: format!("{SERVICE_NAME}-{k:04}"),
+            node: node.to_string(),
+            ip: format!("10.244.{}.{}", k / 250, k % 250 + 2),
+            not_ready: false,
+            terminating: false,
+        }
+    }
+
+    fn count_on(&self, node: &str) -> usize {
+        self.pods.iter().filter(|p| p.node == node).count()
+    }
+
+    /// Sets the pods of `node` to `want`, keeping the oldest.
+    fn place(&mut self, node: &str, want: usize) {
+        let mut seen = 0;
+        self.pods.retain(|p| {
+            if p.node != node {
+                return true;
+            }
+            seen += 1;
+            seen <= want
+        });
+        for _ in self.count_on(node)..want {
+            let pod = self.new_pod(node);
+            self.pods.push(pod);
+        }
+    }
+
+    fn scale(&mut self, want: usize) {
+        let workers: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| !n.is_control_plane())
+            .map(|n| n.name.clone())
+            .collect();
+        while self.pods.len() > want {
+            // Remove from the node with the most pods (last in node order on ties).
+            let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+            let mut best: Option<(usize, String)> = None;
+            for name in &names {
+                let c = self.count_on(name);
+                if c > 0 && best.as_ref().is_none_or(|(b, _)| c >= *b) {
+                    best = Some((c, name.clone()));
+                }
+            }
+            let Some((c, name)) = best else { break };
+            self.place(&name, c - 1);
+        }
+        while self.pods.len() < want {
+            let mut best: Option<(usize, String)> = None;
+            for name in &workers {
+                let c = self.count_on(name);
+                if best.as_ref().is_none_or(|(b, _)| c < *b) {
+                    best = Some((c, name.clone()));
+                }
+            }
+            let Some((_, name)) = best else { break };
+            let pod = self.new_pod(&name);
+            self.pods.push(pod);
+        }
+    }
+
+    fn mark(&mut self, counts: &BTreeMap<String, usize>, terminating: bool) {
+        for (node, n) in counts {
+            for (i, pod) in self.pods.iter_mut().filter(|p| &p.node == node).enumerate() {
+                let on = i < *n;
+                if terminating {
+                    pod.terminating = on;
+                } else {
+                    pod.not_ready = on;
+                }
+            }
+        }
+    }
+
+    fn hand_slice(&self, spec: &HandSlice, first_ip: &mut usize) -> EndpointSlice {
+        let endpoints = spec
+            .endpoints
+            .iter()
+            .map(|e| {
+                let k = *first_ip;
+                *first_ip += 1;
+                let zone = self
+                    .nodes
+                    .iter()
+                    .find(|n| n.name == e.node)
+                    .and_then(|n| n.zone())
+                    .map(str::to_string);
+                let hints = match (&e.zone_hints, e.node_hints.is_empty()) {
+                    (None, true) => None,
+                    (zones, _) => Some(Hints {
+                        for_zones: zones.clone().unwrap_or_default(),
+                        for_nodes: e.node_hints.clone(),
+                    }),
+                };
+                Endpoint {
+                    addresses: vec![format!("10.250.{}.{}", k / 250, k % 250 + 2)],
+                    ready: e.ready,
+                    serving: e.serving,
+                    terminating: e.terminating,
+                    node_name: Some(e.node.clone()),
+                    zone,
+                    hints,
+                    topology: BTreeMap::new(),
+                    pod: None,
+                }
+            })
+            .collect();
+        EndpointSlice {
+            namespace: NAMESPACE.to_string(),
+            name: spec.name.clone(),
+            service_name: Some(SERVICE_NAME.to_string()),
+            managed_by: Some(spec.managed_by.clone()),
+            address_type: AddressType::IPv4,
+            ports: vec![EndpointPort {
+                name: Some("http".to_string()),
+                port: Some(80),
+                protocol: "TCP".to_string(),
+            }],
+            endpoints,
+        }
+    }
+
+    fn apply_node(&mut self, name: &str, change: &NodeChange) {
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.name == name) {
+            if let Some(zone) = &change.zone {
+                match zone {
+                    Some(z) => node.labels.insert(LABEL_ZONE.to_string(), z.clone()),
+                    None => node.labels.remove(LABEL_ZONE),
+                };
+            }
+            if let Some(ready) = change.ready {
+                node.ready = ready;
+            }
+            if let Some(cpu) = change.cpu_millis {
+                node.allocatable_cpu_millis = Some(cpu);
+            }
+        }
+    }
+
+    fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
+        // The API server first: a rejected Service rejects the whole step.
+        if let Some(definition) = &action.create_service {
+            self.definition = Some(definition.clone());
+        }
+        let mut service_changed = false;
+        if action.create_service.is_some() || action.service.is_some() {
+            // A Service whose creation was rejected is created by the next change, from its
+            // definition plus that change.
+            let mut candidate = match (&self.service, &action.create_service) {
+                (Some(existing), None) => existing.clone(),
+                _ => {
+                    let mut fresh = default_service();
+                    if let Some(definition) = &self.definition {
+                        apply_fields(&mut fresh, definition);
+                    }
+                    fresh
+                }
+            };
+            if let Some(change) = &action.service {
+                apply_fields(&mut candidate, change);
+            }
+            if let Err(message) = admit(&mut candidate, &self.gates) {
+                return Ok(Applied::Rejected(message));
+            }
+            self.service = Some(candidate);
+            service_changed = true;
+        }
+
+        let pods_before: Vec<(String, bool, bool, bool)> = self
+            .pods
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.not_ready,
+                    p.terminating,
+                    self.node_ready(&p.node),
+                )
+            })
+            .collect();
+        let old_nodes = self.nodes.clone();
+        for (name, change) in &action.nodes {
+            self.apply_node(name, change);
+        }
+        if let Some(endpoints) = &action.endpoints {
+            let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+            for name in names {
+                let want = endpoints.get(&name).copied().unwrap_or(0);
+                self.place(&name, want);
+            }
+        }
+        if let Some(n) = action.scale {
+            self.scale(n);
+        }
+        self.mark(&action.not_ready, false);
+        self.mark(&action.terminating, true);
+        if let Some(slices) = &action.slices {
+            let mut ip = 0;
+            self.hand_slices = slices.iter().map(|s| self.hand_slice(s, &mut ip)).collect();
+        }
+        let pods_after: Vec<(String, bool, bool, bool)> = self
+            .pods
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.not_ready,
+                    p.terminating,
+                    self.node_ready(&p.node),
+                )
+            })
+            .collect();
+
+        // The controller.
+        let mut resync = service_changed || pods_before != pods_after;
+        let node_trigger = old_nodes.len() != self.nodes.len()
+            || old_nodes
+                .iter()
+                .zip(&self.nodes)
+                .any(|(old, new)| self.reconciler.node_update_triggers(old, new));
+        if node_trigger {
+            let overloaded = self.reconciler.set_nodes(&self.nodes);
+            if let Some(service) = &self.service {
+                resync |= overloaded.contains(&service.key());
+            }
+        }
+        if resync {
+            self.sync();
+        }
+        Ok(Applied::Ok)
+    }
+
+    fn sync(&mut self) {
+        let Some(service) = &self.service else {
+            self.controller_slices.clear();
+            return;
+        };
+        if service.selector.is_none() {
+            self.controller_slices.clear();
+            return;
+        }
+        let pods: Vec<Pod> = self
+            .pods
+            .iter()
+            .map(|p| Pod {
+                name: p.name.clone(),
+                node: Some(p.node.clone()),
+                ip: Some(p.ip.clone()),
+                ready: !p.not_ready && self.node_ready(&p.node),
+                terminating: p.terminating,
+            })
+            .collect();
+        let result = self.reconciler.sync(
+            service,
+            &pods,
+            &self.controller_slices,
+            &self.nodes,
+            &mut FirstChoice,
+        );
+        self.controller_slices = result.slices;
+    }
+
+    fn observe(&self) -> Observation {
+        let mut slices = self.controller_slices.clone();
+        slices.extend(self.hand_slices.iter().cloned());
+        let state = ClusterState {
+            nodes: self.nodes.clone(),
+            services: self.service.iter().cloned().collect(),
+            slices,
+        };
+        let routes = model_routes(&state, &self.gates);
+        Observation { state, routes }
+    }
+}
+
+/// What every node's kube-proxy programs for the case's Service, by the model: internal
+/// traffic uses the local set when `internalTrafficPolicy: Local` is in force, else the
+/// cluster set; external traffic the local set when `externalTrafficPolicy: Local`.
+pub fn model_routes(state: &ClusterState, gates: &FeatureGates) -> BTreeMap<String, NodeRoutes> {
+    let service = state.services.iter().find(|s| s.name == SERVICE_NAME);
+    let mut routes = BTreeMap::new();
+    for node in &state.nodes {
+        let entry = match service {
+            Some(service) if service.is_proxied() => match service.ports.first() {
+                Some(port) => {
+                    let c = node_routes(state, service, port, &node.name, gates);
+                    let view = ProxyService::of(service, port, gates);
+                    let ips = |set: &Option<Vec<ProxyEndpoint>>| {
+                        let mut v: Vec<String> =
+                            set.iter().flatten().map(|e| e.ip.clone()).collect();
+                        v.sort();
+                        v
+                    };
+                    NodeRoutes {
+                        internal: if view.internal_local {
+                            ips(&c.local)
+                        } else {
+                            ips(&c.cluster)
+                        },
+                        external: view.externally_accessible.then(|| {
+                            if view.external_local {
+                                ips(&c.local)
+                            } else {
+                                ips(&c.cluster)
+                            }
+                        }),
+                    }
+                }
+                None => NodeRoutes::default(),
+            },
+            _ => NodeRoutes::default(),
+        };
+        routes.insert(node.name.clone(), entry);
+    }
+    routes
+}
+
+impl Backend for SimBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Sim
+    }
+
+    fn wait_policy(&self) -> WaitPolicy {
+        WaitPolicy {
+            deadline: std::time::Duration::from_secs(60),
+            stable_window: std::time::Duration::ZERO,
+            interval: std::time::Duration::from_secs(1),
+            virtual_time: true,
+        }
+    }
+
+    fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
+        self.cluster = Some(SimCluster::new(shape));
+        Ok(())
+    }
+
+    fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
+        match &mut self.cluster {
+            Some(c) => c.apply(action),
+            None => Err(BackendError::Apply(
+                "no cluster: setup was not called".into(),
+            )),
+        }
+    }
+
+    fn observe(&mut self) -> Result<Observation, BackendError> {
+        match &self.cluster {
+            Some(c) => Ok(c.observe()),
+            None => Err(BackendError::Observe(
+                "no cluster: setup was not called".into(),
+            )),
+        }
+    }
+
+    fn cleanup(&mut self) -> Result<(), BackendError> {
+        self.cluster = None;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::NodeChange;
+    use crate::model::KubeVersion;
+
+    fn shape(minor: u32) -> ClusterShape {
+        let node = |name: &str, zone: &str, role| NodeDef {
+            name: name.into(),
+            role,
+            zone: Some(zone.into()),
+            region: None,
+            cpu_millis: 1000,
+            ready: true,
+            labels: BTreeMap::new(),
+        };
+        ClusterShape {
+            version: KubeVersion::new(minor),
+            proxy_mode: crate::case::ProxyMode::Iptables,
+            feature_gates: Vec::new(),
+            max_endpoints_per_slice: 100,
+            nodes: vec![
+                node("control-plane", "a", Role::ControlPlane),
+                node("worker", "a", Role::Worker),
+                node("worker2", "b", Role::Worker),
+            ],
+        }
+    }
+
+    fn per_node(sim: &SimBackend) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for p in sim.cluster.iter().flat_map(|c| c.pods.iter()) {
+            *out.entry(p.node.clone()).or_insert(0) += 1;
+        }
+        out
+    }
+
+    fn create() -> StepAction {
+        StepAction {
+            create_service: Some(ServiceChange::default()),
+            ..StepAction::default()
+        }
+    }
+
+    #[test]
+    fn scale_spreads_over_workers_and_removes_from_the_fullest() -> Result<(), BackendError> {
+        let mut sim = SimBackend::new();
+        sim.setup(&shape(34))?;
+        sim.apply(&StepAction {
+            scale: Some(5),
+            ..create()
+        })?;
+        let counts = per_node(&sim);
+        assert_eq!(counts.get("worker"), Some(&3));
+        assert_eq!(counts.get("worker2"), Some(&2));
+        assert_eq!(counts.get("control-plane"), None);
+        sim.apply(&StepAction {
+            scale: Some(2),
+            ..StepAction::default()
+        })?;
+        let counts = per_node(&sim);
+        assert_eq!(
+            (counts.get("worker"), counts.get("worker2")),
+            (Some(&1), Some(&1))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_not_ready_node_makes_its_pods_not_ready() -> Result<(), BackendError> {
+        let mut sim = SimBackend::new();
+        sim.setup(&shape(34))?;
+        let endpoints = [("worker".to_string(), 1), ("worker2".to_string(), 1)].into();
+        sim.apply(&StepAction {
+            endpoints: Some(endpoints),
+            ..create()
+        })?;
+        let change = NodeChange {
+            ready: Some(false),
+            ..NodeChange::default()
+        };
+        sim.apply(&StepAction {
+            nodes: vec![("worker2".into(), change)],
+            ..StepAction::default()
+        })?;
+        let obs = sim.observe()?;
+        let ready: Vec<(Option<String>, Option<bool>)> = obs
+            .state
+            .slices
+            .iter()
+            .flat_map(|s| s.endpoints.iter())
+            .map(|e| (e.node_name.clone(), e.ready))
+            .collect();
+        assert!(
+            ready.contains(&(Some("worker2".into()), Some(false))),
+            "{ready:?}"
+        );
+        assert_eq!(obs.routes.get("worker").map(|r| r.internal.len()), Some(1));
+        Ok(())
+    }
+
+    #[test]
+    fn a_rejected_step_changes_nothing() -> Result<(), BackendError> {
+        let mut sim = SimBackend::new();
+        let mut s = shape(21);
+        s.feature_gates = vec![(FeatureGate::ServiceTopology, true)];
+        sim.setup(&s)?;
+        let endpoints: BTreeMap<String, usize> = [("worker".to_string(), 1)].into();
+        sim.apply(&StepAction {
+            endpoints: Some(endpoints),
+            ..create()
+        })?;
+        let before = sim.observe()?;
+        let bad = ServiceChange {
+            topology_keys: Some(vec!["*".into(), "kubernetes.io/hostname".into()]),
+            ..ServiceChange::default()
+        };
+        let more: BTreeMap<String, usize> = [("worker2".to_string(), 3)].into();
+        let applied = sim.apply(&StepAction {
+            service: Some(bad),
+            endpoints: Some(more),
+            ..StepAction::default()
+        })?;
+        assert!(matches!(applied, Applied::Rejected(m) if m.contains("must be the last value")));
+        assert_eq!(sim.observe()?, before);
+        Ok(())
+    }
+
+    #[test]
+    fn a_rejected_creation_is_retried_from_the_definition() -> Result<(), BackendError> {
+        let mut sim = SimBackend::new();
+        let mut s = shape(21);
+        s.feature_gates = vec![(FeatureGate::ServiceTopology, true)];
+        sim.setup(&s)?;
+        let definition = ServiceChange {
+            annotations: vec![("example.com/owner".into(), Some("team".into()))],
+            topology_keys: Some(vec!["*".into(), "kubernetes.io/hostname".into()]),
+            ..ServiceChange::default()
+        };
+        let first = sim.apply(&StepAction {
+            create_service: Some(definition),
+            ..StepAction::default()
+        })?;
+        assert!(matches!(first, Applied::Rejected(_)));
+        assert!(sim.observe()?.state.services.is_empty());
+        let fix = ServiceChange {
+            topology_keys: Some(vec!["kubernetes.io/hostname".into()]),
+            ..ServiceChange::default()
+        };
+        let second = sim.apply(&StepAction {
+            service: Some(fix),
+            ..StepAction::default()
+        })?;
+        assert_eq!(second, Applied::Ok);
+        let obs = sim.observe()?;
+        let annotations = obs.state.services.first().map(|s| s.annotations.clone());
+        assert_eq!(
+            annotations.and_then(|a| a.get("example.com/owner").cloned()),
+            Some("team".to_string())
+        );
+        Ok(())
+    }
+}

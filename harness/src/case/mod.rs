@@ -1,0 +1,506 @@
+//! Case files: the written format ([`types`]), validation and conversion into [`Case`], and
+//! loading a catalog (all files, all errors at once).
+//!
+//! Adding a field: add it to [`types`] (documented: the schema is generated from it), convert
+//! and validate it in `convert.rs`, carry it in [`Case`]/[`StepAction`]/[`Expect`], then run
+//! `cargo run -p topo-harness -- schema --output harness/schema/case.json`.
+
+mod convert;
+pub mod located;
+pub mod range;
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::input::SourceLocation;
+use crate::model::{FeatureGate, FeatureGates, GateStatus, KubeVersion, TrafficPolicy};
+
+pub use range::{format_versions, VersionRange};
+
+/// Namespace the harness creates its Services in.
+pub const NAMESPACE: &str = "topo-harness";
+/// Name of the Service a case tests.
+pub const SERVICE_NAME: &str = "web";
+/// `managed-by` value of hand-written slices that do not name one.
+pub const MANAGED_BY_HAND: &str = "topo-harness";
+
+/// Why a case file is bad input (exit code 2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaseError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {message}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
+    /// The file is not a valid case.
+    #[error("{at}: {message}")]
+    Invalid {
+        /// Where.
+        at: SourceLocation,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+}
+
+impl CaseError {
+    /// The location the error points at, when it has one.
+    pub fn location(&self) -> Option<&SourceLocation> {
+        match self {
+            CaseError::Read { .. } => None,
+            CaseError::Invalid { at, .. } => Some(at),
+        }
+    }
+}
+
+/// A node's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Worker.
+    Worker,
+    /// Control plane.
+    ControlPlane,
+}
+
+/// A node of a cluster shape.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeDef {
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Zone label.
+    pub zone: Option<String>,
+    /// Region label.
+    pub region: Option<String>,
+    /// Allocatable CPU in millicores.
+    pub cpu_millis: u64,
+    /// Ready at the start.
+    pub ready: bool,
+    /// Extra labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// kube-proxy mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProxyMode {
+    /// iptables.
+    Iptables,
+    /// nftables (1.29+).
+    Nftables,
+    /// IPVS.
+    Ipvs,
+}
+
+impl ProxyMode {
+    /// The `--proxy-mode` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyMode::Iptables => "iptables",
+            ProxyMode::Nftables => "nftables",
+            ProxyMode::Ipvs => "ipvs",
+        }
+    }
+
+    /// Why the mode does not exist in `version`, if it does not.
+    pub fn unavailable(self, version: KubeVersion) -> Option<String> {
+        (self == ProxyMode::Nftables && version.minor < 29).then(|| {
+            format!("the nftables proxy mode does not exist before 1.29 (this is {version})")
+        })
+    }
+}
+
+/// What a backend needs to create (or reuse) a cluster: never the expectations.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClusterShape {
+    /// Kubernetes version.
+    pub version: KubeVersion,
+    /// Proxy mode.
+    pub proxy_mode: ProxyMode,
+    /// Explicit gate settings that apply in this version.
+    pub feature_gates: Vec<(FeatureGate, bool)>,
+    /// `--max-endpoints-per-slice`.
+    pub max_endpoints_per_slice: usize,
+    /// Nodes.
+    pub nodes: Vec<NodeDef>,
+}
+
+/// What a cluster must be created with; everything else in a [`ClusterShape`] (zone and
+/// region labels, extra labels, readiness) is applied per case on a shared cluster and
+/// restored afterwards.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClusterKey {
+    /// Kubernetes version.
+    pub version: KubeVersion,
+    /// Proxy mode.
+    pub proxy_mode: ProxyMode,
+    /// Gate settings.
+    pub feature_gates: Vec<(FeatureGate, bool)>,
+    /// `--max-endpoints-per-slice`.
+    pub max_endpoints_per_slice: usize,
+    /// Node name, role and allocatable CPU (millicores), in order.
+    pub nodes: Vec<(String, Role, u64)>,
+}
+
+impl ClusterShape {
+    /// The part of the shape a cluster is created with.
+    pub fn cluster_key(&self) -> ClusterKey {
+        ClusterKey {
+            version: self.version,
+            proxy_mode: self.proxy_mode,
+            feature_gates: self.feature_gates.clone(),
+            max_endpoints_per_slice: self.max_endpoints_per_slice,
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.role, n.cpu_millis))
+                .collect(),
+        }
+    }
+
+    /// The gates in force.
+    pub fn gates(&self) -> FeatureGates {
+        let mut gates = FeatureGates::defaults(self.version);
+        for (gate, on) in &self.feature_gates {
+            // Only settable gates are kept in a shape (see `Case::shape`).
+            let _ = gates.set(*gate, *on);
+        }
+        gates
+    }
+}
+
+/// Changes to the Service (also its definition, applied to the defaults).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceChange {
+    /// Annotations to set (`Some`) or remove (`None`).
+    pub annotations: Vec<(String, Option<String>)>,
+    /// `trafficDistribution` to set or remove.
+    pub traffic_distribution: Option<Option<String>>,
+    /// `internalTrafficPolicy`.
+    pub internal_traffic_policy: Option<TrafficPolicy>,
+    /// `externalTrafficPolicy`.
+    pub external_traffic_policy: Option<TrafficPolicy>,
+    /// `topologyKeys`.
+    pub topology_keys: Option<Vec<String>>,
+    /// `publishNotReadyAddresses`.
+    pub publish_not_ready_addresses: Option<bool>,
+    /// `type: NodePort` (`Some(true)`) or `ClusterIP`.
+    pub node_port: Option<bool>,
+    /// Whether the Service has a selector.
+    pub selector: Option<bool>,
+}
+
+/// A change to a node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeChange {
+    /// New zone label (`Some(None)` removes it).
+    pub zone: Option<Option<String>>,
+    /// Ready or not.
+    pub ready: Option<bool>,
+    /// Allocatable CPU in millicores.
+    pub cpu_millis: Option<u64>,
+}
+
+/// A hand-written EndpointSlice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandSlice {
+    /// Name.
+    pub name: String,
+    /// `managed-by` label.
+    pub managed_by: String,
+    /// Endpoints.
+    pub endpoints: Vec<HandEndpoint>,
+}
+
+/// One hand-written endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandEndpoint {
+    /// `nodeName`.
+    pub node: String,
+    /// `conditions.ready`.
+    pub ready: Option<bool>,
+    /// `conditions.serving`.
+    pub serving: Option<bool>,
+    /// `conditions.terminating`.
+    pub terminating: Option<bool>,
+    /// `hints.forZones` (`None` = no hints).
+    pub zone_hints: Option<Vec<String>>,
+    /// `hints.forNodes`.
+    pub node_hints: Vec<String>,
+}
+
+/// What a step changes: all a backend sees of a step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepAction {
+    /// Create the Service with this definition (the first step).
+    pub create_service: Option<ServiceChange>,
+    /// Change the Service.
+    pub service: Option<ServiceChange>,
+    /// Node changes, in order.
+    pub nodes: Vec<(String, NodeChange)>,
+    /// Pods per node (nodes not listed get none).
+    pub endpoints: Option<BTreeMap<String, usize>>,
+    /// Scale to this many pods.
+    pub scale: Option<usize>,
+    /// Node → number of not-ready pods.
+    pub not_ready: BTreeMap<String, usize>,
+    /// Node → number of terminating pods.
+    pub terminating: BTreeMap<String, usize>,
+    /// Replace the hand-written slices.
+    pub slices: Option<Vec<HandSlice>>,
+}
+
+/// Expected hints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HintsExpect {
+    /// No endpoint has hints.
+    None,
+    /// Zone → endpoints.
+    Zones(BTreeMap<String, ZoneExpect>),
+}
+
+/// The endpoints expected for one zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ZoneExpect {
+    /// How many.
+    Count(usize),
+    /// Which (sorted identities).
+    Endpoints(Vec<String>),
+}
+
+/// What must hold after a step, for one version.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expect {
+    /// Expected rejection text.
+    pub rejected: Option<String>,
+    /// Expected hints.
+    pub hints: Option<HintsExpect>,
+    /// Expected `forNodes` hints: node → sorted identities.
+    pub node_hints: Option<BTreeMap<String, Vec<String>>>,
+    /// Node (or `*`) → sorted identities, internal traffic.
+    pub routes: Option<Vec<(String, Vec<String>)>>,
+    /// Node (or `*`) → sorted identities, external traffic.
+    pub external_routes: Option<Vec<(String, Vec<String>)>>,
+    /// Controller slice sizes, largest first.
+    pub slices: Option<Vec<usize>>,
+    /// Hints may be stale: the model check compares routes only.
+    pub hints_may_be_stale: Option<bool>,
+}
+
+impl Expect {
+    fn merge(&mut self, other: &Expect) {
+        fn take<T: Clone>(dst: &mut Option<T>, src: &Option<T>) {
+            if src.is_some() {
+                dst.clone_from(src);
+            }
+        }
+        take(&mut self.rejected, &other.rejected);
+        take(&mut self.hints, &other.hints);
+        take(&mut self.node_hints, &other.node_hints);
+        take(&mut self.routes, &other.routes);
+        take(&mut self.external_routes, &other.external_routes);
+        take(&mut self.slices, &other.slices);
+        take(&mut self.hints_may_be_stale, &other.hints_may_be_stale);
+    }
+
+    /// Whether nothing is expected.
+    pub fn is_empty(&self) -> bool {
+        *self == Expect::default()
+    }
+}
+
+/// An expectation with its version guard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuardedExpect {
+    /// The versions it applies to (`None` = all).
+    pub versions: Option<VersionRange>,
+    /// What it expects.
+    pub expect: Expect,
+}
+
+/// One step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub summary: Option<String>,
+    /// Changes.
+    pub action: StepAction,
+    /// Expectations.
+    pub expect: Vec<GuardedExpect>,
+}
+
+/// A validated case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Case {
+    /// Name.
+    pub name: String,
+    /// Summary.
+    pub summary: String,
+    /// Source.
+    pub source: String,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Versions it applies to.
+    pub versions: VersionRange,
+    /// Nodes.
+    pub nodes: Vec<NodeDef>,
+    /// Gate settings.
+    pub feature_gates: Vec<(FeatureGate, bool)>,
+    /// `--max-endpoints-per-slice`.
+    pub max_endpoints_per_slice: usize,
+    /// Steps.
+    pub steps: Vec<Step>,
+}
+
+impl Case {
+    /// The merged expectation of step `index` for `version`.
+    pub fn expect_for(&self, index: usize, version: KubeVersion) -> Expect {
+        let mut out = Expect::default();
+        if let Some(step) = self.steps.get(index) {
+            for guarded in &step.expect {
+                if guarded
+                    .versions
+                    .as_ref()
+                    .is_none_or(|r| r.contains(version))
+                {
+                    out.merge(&guarded.expect);
+                }
+            }
+        }
+        out
+    }
+
+    /// The cluster shape for `version` and `mode`, or why the case cannot run there.
+    pub fn shape(&self, version: KubeVersion, mode: ProxyMode) -> Result<ClusterShape, String> {
+        if !self.versions.contains(version) {
+            return Err(format!(
+                "the case applies to Kubernetes {} only",
+                self.versions
+            ));
+        }
+        if let Some(why) = mode.unavailable(version) {
+            return Err(why);
+        }
+        let mut settings = Vec::new();
+        for (gate, on) in &self.feature_gates {
+            match gate.status(version) {
+                // Setting a gate to its default changes nothing (and must not split shapes).
+                GateStatus::Default(default) if default == *on => {}
+                GateStatus::Default(_) => settings.push((*gate, *on)),
+                GateStatus::Locked if *on => {}
+                GateStatus::Locked => {
+                    return Err(format!(
+                        "feature gate {gate} is locked on in {version}; the case sets it to false"
+                    ))
+                }
+                GateStatus::Absent if gate.default_enabled(version) == *on => {}
+                GateStatus::Absent => {
+                    return Err(format!(
+                        "feature gate {gate} does not exist in {version}; the case sets it to {on}"
+                    ))
+                }
+            }
+        }
+        Ok(ClusterShape {
+            version,
+            proxy_mode: mode,
+            feature_gates: settings,
+            max_endpoints_per_slice: self.max_endpoints_per_slice,
+            nodes: self.nodes.clone(),
+        })
+    }
+}
+
+/// Parses and validates one case file's text; every problem found is returned.
+pub fn parse_case(text: &str, origin: &str, path: &Path) -> Result<Case, Vec<CaseError>> {
+    convert::parse_case(text, origin, path)
+}
+
+/// Reads one case file.
+pub fn load_case_file(path: &Path) -> Result<Case, Vec<CaseError>> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![CaseError::Read {
+            path: origin.clone(),
+            message: e.to_string(),
+        }]
+    })?;
+    parse_case(&text, &origin, path)
+}
+
+/// The case files under `paths` (files as given, directories: their `*.yaml`/`*.yml`, sorted).
+pub fn case_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CaseError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|e| CaseError::Read {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// Loads every case under `paths`: the cases that are valid and every error of every file
+/// (a bad file does not hide the others), including duplicate case names.
+pub fn load_catalog(paths: &[PathBuf]) -> (Vec<Case>, Vec<CaseError>) {
+    let mut cases: Vec<Case> = Vec::new();
+    let mut errors = Vec::new();
+    let files = match case_files(paths) {
+        Ok(f) => f,
+        Err(e) => return (cases, vec![e]),
+    };
+    if files.is_empty() {
+        errors.push(CaseError::Read {
+            path: paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            message: "no case files (*.yaml) found".into(),
+        });
+    }
+    for file in files {
+        match load_case_file(&file) {
+            Ok(case) => {
+                if let Some(first) = cases.iter().find(|c| c.name == case.name) {
+                    errors.push(CaseError::Invalid {
+                        at: SourceLocation::new(&file.display().to_string(), 0, 0),
+                        message: format!(
+                            "duplicate case name `{}` (also in {})",
+                            case.name,
+                            first.path.display()
+                        ),
+                    });
+                } else {
+                    cases.push(case);
+                }
+            }
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    (cases, errors)
+}
+
+/// The JSON Schema of case files, generated from [`types::CaseFile`] (what
+/// `topo-harness schema` prints and `harness/schema/case.json` holds).
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(types::CaseFile);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,372 @@
+//! Checks: the case's expectations, the model, and golden snapshots, each compared with what
+//! was observed. A failure message shows only what differs.
+
+pub mod identity;
+
+use std::collections::BTreeMap;
+
+use crate::backend::sim::model_routes;
+use crate::backend::{Applied, Observation};
+use crate::case::{Expect, HintsExpect, ZoneExpect, SERVICE_NAME};
+use crate::model::analysis::analyse;
+use crate::model::{Environment, FeatureGates};
+
+use identity::{format_ids, normalize, Normalized};
+
+/// How a check ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckStatus {
+    /// It held.
+    Passed,
+    /// It did not; the message shows what differs.
+    Failed(String),
+}
+
+/// One check's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckResult {
+    /// `hints`, `routes/<node>`, `model`, `snapshot`, …
+    pub name: String,
+    /// The outcome.
+    pub status: CheckStatus,
+}
+
+impl CheckResult {
+    fn new(name: impl Into<String>, failure: Option<String>) -> Self {
+        CheckResult {
+            name: name.into(),
+            status: match failure {
+                None => CheckStatus::Passed,
+                Some(m) => CheckStatus::Failed(m),
+            },
+        }
+    }
+
+    /// Whether it passed.
+    pub fn passed(&self) -> bool {
+        self.status == CheckStatus::Passed
+    }
+}
+
+/// Compares two sorted multisets; `None` when equal, else the difference.
+pub fn multiset_diff(expected: &[String], observed: &[String]) -> Option<String> {
+    if expected == observed {
+        return None;
+    }
+    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+    for e in expected {
+        *counts.entry(e).or_insert(0) += 1;
+    }
+    for o in observed {
+        *counts.entry(o).or_insert(0) -= 1;
+    }
+    let mut missing = Vec::new();
+    let mut unexpected = Vec::new();
+    for (id, n) in counts {
+        for _ in 0..n.max(0) {
+            missing.push(id.to_string());
+        }
+        for _ in 0..(-n).max(0) {
+            unexpected.push(id.to_string());
+        }
+    }
+    let mut out = format!(
+        "expected {}\nobserved {}",
+        format_ids(expected),
+        format_ids(observed)
+    );
+    if !missing.is_empty() {
+        out.push_str(&format!("\n  missing:    {}", format_ids(&missing)));
+    }
+    if !unexpected.is_empty() {
+        out.push_str(&format!("\n  unexpected: {}", format_ids(&unexpected)));
+    }
+    Some(out)
+}
+
+fn hints_diff(
+    expected: &HintsExpect,
+    observed: &Option<BTreeMap<String, Vec<String>>>,
+) -> Option<String> {
+    match (expected, observed) {
+        (HintsExpect::None, None) => None,
+        (HintsExpect::None, Some(obs)) => Some(format!(
+            "expected no hints\nobserved hints: {}",
+            format_zone_map(obs)
+        )),
+        (HintsExpect::Zones(_), None) => Some(format!(
+            "expected hints {}\nobserved no hints",
+            format_expected_zones(expected)
+        )),
+        (HintsExpect::Zones(zones), Some(obs)) => {
+            let mut lines = Vec::new();
+            for (zone, want) in zones {
+                let got = obs.get(zone).cloned().unwrap_or_default();
+                match want {
+                    ZoneExpect::Count(n) if *n != got.len() => lines.push(format!(
+                        "zone {zone}: expected {n} endpoint(s), observed {} {}",
+                        got.len(),
+                        format_ids(&got)
+                    )),
+                    ZoneExpect::Endpoints(ids) => {
+                        if let Some(d) = multiset_diff(ids, &got) {
+                            lines.push(format!("zone {zone}:\n  {}", d.replace('\n', "\n  ")));
+                        }
+                    }
+                    ZoneExpect::Count(_) => {}
+                }
+            }
+            for (zone, got) in obs {
+                if !zones.contains_key(zone) && !got.is_empty() {
+                    lines.push(format!(
+                        "zone {zone}: expected no endpoint, observed {}",
+                        format_ids(got)
+                    ));
+                }
+            }
+            (!lines.is_empty()).then(|| lines.join("\n"))
+        }
+    }
+}
+
+fn format_zone_map(map: &BTreeMap<String, Vec<String>>) -> String {
+    let parts: Vec<String> = map
+        .iter()
+        .map(|(z, ids)| format!("{z}: {}", format_ids(ids)))
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+fn format_expected_zones(expected: &HintsExpect) -> String {
+    match expected {
+        HintsExpect::None => "none".into(),
+        HintsExpect::Zones(z) => {
+            let parts: Vec<String> = z
+                .iter()
+                .map(|(zone, e)| match e {
+                    ZoneExpect::Count(n) => format!("{zone}: {n}"),
+                    ZoneExpect::Endpoints(ids) => format!("{zone}: {}", format_ids(ids)),
+                })
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+    }
+}
+
+fn route_checks(
+    prefix: &str,
+    expected: &[(String, Vec<String>)],
+    observed: Option<&BTreeMap<String, Vec<String>>>,
+    out: &mut Vec<CheckResult>,
+) {
+    let empty = BTreeMap::new();
+    let observed = observed.unwrap_or(&empty);
+    let explicit: Vec<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+    for (node, ids) in expected {
+        let nodes: Vec<String> = if node == "*" {
+            observed
+                .keys()
+                .filter(|n| !explicit.contains(&n.as_str()))
+                .cloned()
+                .collect()
+        } else {
+            vec![node.clone()]
+        };
+        for n in nodes {
+            let failure = match observed.get(&n) {
+                Some(got) => multiset_diff(ids, got),
+                None => Some(format!("node {n} was not observed")),
+            };
+            out.push(CheckResult::new(format!("{prefix}/{n}"), failure));
+        }
+    }
+}
+
+/// The expectation checks of one step (`rejected`/`apply`, `hints`, `node_hints`, `slices`,
+/// `routes/<node>`, `external_routes/<node>`).
+pub fn expectation_checks(
+    expect: &Expect,
+    applied: &Applied,
+    norm: &Normalized,
+) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    match (&expect.rejected, applied) {
+        (Some(text), Applied::Rejected(message)) => out.push(CheckResult::new(
+            "rejected",
+            (!message.contains(text.as_str())).then(|| {
+                format!("expected a rejection containing {text:?}\nobserved rejection: {message}")
+            }),
+        )),
+        (Some(text), Applied::Ok) => out.push(CheckResult::new(
+            "rejected",
+            Some(format!(
+                "expected a rejection containing {text:?}\nobserved: the step was accepted"
+            )),
+        )),
+        (None, Applied::Rejected(message)) => out.push(CheckResult::new(
+            "apply",
+            Some(format!("the cluster rejected the step: {message}")),
+        )),
+        (None, Applied::Ok) => {}
+    }
+    if let Some(h) = &expect.hints {
+        out.push(CheckResult::new("hints", hints_diff(h, &norm.hints)));
+    }
+    if let Some(expected) = &expect.node_hints {
+        let mut lines = Vec::new();
+        for (node, ids) in expected {
+            let got = norm.node_hints.get(node).cloned().unwrap_or_default();
+            if let Some(d) = multiset_diff(ids, &got) {
+                lines.push(format!("node {node}:\n  {}", d.replace('\n', "\n  ")));
+            }
+        }
+        for (node, got) in &norm.node_hints {
+            if !expected.contains_key(node) {
+                lines.push(format!(
+                    "node {node}: expected no endpoint, observed {}",
+                    format_ids(got)
+                ));
+            }
+        }
+        out.push(CheckResult::new(
+            "node_hints",
+            (!lines.is_empty()).then(|| lines.join("\n")),
+        ));
+    }
+    if let Some(sizes) = &expect.slices {
+        out.push(CheckResult::new(
+            "slices",
+            (*sizes != norm.slices).then(|| {
+                format!(
+                    "expected slice sizes {sizes:?}\nobserved slice sizes {:?}",
+                    norm.slices
+                )
+            }),
+        ));
+    }
+    if let Some(routes) = &expect.routes {
+        route_checks("routes", routes, Some(&norm.routes), &mut out);
+    }
+    if let Some(routes) = &expect.external_routes {
+        route_checks(
+            "external_routes",
+            routes,
+            norm.external_routes.as_ref(),
+            &mut out,
+        );
+    }
+    out
+}
+
+/// The `model` check: the observed hints are one of the model's acceptable allocations for the
+/// observed state, and every node's observed routes are what the model's proxy programs.
+/// Also returns how many hint allocations the model accepts (more than one when upstream's
+/// choice depends on Go map order).
+pub fn model_check(
+    obs: &Observation,
+    gates: &FeatureGates,
+    max_endpoints_per_slice: usize,
+    hints_may_be_stale: bool,
+) -> (CheckResult, usize) {
+    let mut problems = Vec::new();
+    let mut acceptable = 0;
+    let env = Environment {
+        gates: gates.clone(),
+        max_endpoints_per_slice,
+    };
+    // The controller's output is judged on its own slices: `analysis` counts observed hints
+    // over every slice of the Service but allocations over the controller's endpoints only,
+    // so hand-written (other managed-by) slices are left out of the hint comparison.
+    let mut own = obs.state.clone();
+    own.slices
+        .retain(|s| s.is_controller_managed() || s.managed_by.is_none());
+    let analysis = analyse(&own, &env, Vec::new());
+    if let Some(service) = analysis
+        .services
+        .iter()
+        .find(|s| s.service.ends_with(&format!("/{SERVICE_NAME}")))
+    {
+        let verdict = &service.hints;
+        acceptable = verdict.allocations.len();
+        if verdict.agrees == Some(false) && !hints_may_be_stale {
+            let allowed = if verdict.allocations.is_empty() {
+                format!(
+                    "no hints ({})",
+                    verdict
+                        .detail
+                        .clone()
+                        .or_else(|| verdict.reason.clone())
+                        .unwrap_or_default()
+                )
+            } else {
+                verdict
+                    .allocations
+                    .iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            };
+            problems.push(format!(
+                "hints: observed {} per zone; the model accepts {allowed}",
+                verdict
+                    .observed
+                    .as_ref()
+                    .map(|o| format!("{o:?}"))
+                    .unwrap_or_else(|| "none".into())
+            ));
+        }
+    }
+    let expected = model_routes(&obs.state, gates);
+    let norm_obs = normalize(obs);
+    let norm_model = normalize(&Observation {
+        state: obs.state.clone(),
+        routes: expected,
+    });
+    for (node, want) in &norm_model.routes {
+        let got = norm_obs.routes.get(node).cloned().unwrap_or_default();
+        if let Some(d) = multiset_diff(want, &got) {
+            problems.push(format!(
+                "routes/{node} (expected = model):\n  {}",
+                d.replace('\n', "\n  ")
+            ));
+        }
+    }
+    if let (Some(want), got) = (&norm_model.external_routes, &norm_obs.external_routes) {
+        for (node, w) in want {
+            let g = got
+                .as_ref()
+                .and_then(|m| m.get(node))
+                .cloned()
+                .unwrap_or_default();
+            if let Some(d) = multiset_diff(w, &g) {
+                problems.push(format!(
+                    "external_routes/{node} (expected = model):\n  {}",
+                    d.replace('\n', "\n  ")
+                ));
+            }
+        }
+    }
+    (
+        CheckResult::new("model", (!problems.is_empty()).then(|| problems.join("\n"))),
+        acceptable,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn multiset_diff_shows_only_the_difference() {
+        assert_eq!(multiset_diff(&ids(&["a", "b"]), &ids(&["a", "b"])), None);
+        let d = multiset_diff(&ids(&["a", "a", "b"]), &ids(&["a", "c"])).unwrap_or_default();
+        assert_eq!(
+            d,
+            "expected [a*2, b]\nobserved [a, c]\n  missing:    [a, b]\n  unexpected: [c]"
+        );
+    }
+}

@@ -1,0 +1,260 @@
+//! The run matrix (case × version × proxy mode) and its grouping into cluster shapes: cases
+//! with equal shapes share one cluster on the kind backend.
+
+use crate::case::{format_versions, Case, ClusterKey, ClusterShape, ProxyMode};
+use crate::model::KubeVersion;
+
+/// Versions run when none are given: 1.21 and the four newest.
+pub const DEFAULT_VERSIONS: [u32; 5] = [21, 34, 35, 36, 37];
+
+/// Which versions to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VersionSelection {
+    /// [`DEFAULT_VERSIONS`].
+    Default,
+    /// Exactly these.
+    Explicit(Vec<KubeVersion>),
+    /// Every supported version each case applies to (what `cargo test` runs).
+    EveryApplicable,
+}
+
+impl VersionSelection {
+    /// The versions tried for `case`.
+    pub fn for_case(&self, case: &Case) -> Vec<KubeVersion> {
+        match self {
+            VersionSelection::Default => DEFAULT_VERSIONS.map(KubeVersion::new).to_vec(),
+            VersionSelection::Explicit(v) => v.clone(),
+            VersionSelection::EveryApplicable => case.versions.supported(),
+        }
+    }
+}
+
+/// A glob over case names: `*` any run of characters, `?` one character.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// One cell of the matrix.
+#[derive(Clone, Debug)]
+pub struct Planned<'a> {
+    /// The case.
+    pub case: &'a Case,
+    /// The version.
+    pub version: KubeVersion,
+    /// The proxy mode.
+    pub proxy_mode: ProxyMode,
+    /// The shape to run on, or why the cell is skipped.
+    pub shape: Result<ClusterShape, String>,
+}
+
+/// The matrix of `cases` (those matching `filter`) × versions × modes.
+pub fn matrix<'a>(
+    cases: &'a [Case],
+    versions: &VersionSelection,
+    modes: &[ProxyMode],
+    filter: Option<&str>,
+) -> Vec<Planned<'a>> {
+    let mut out = Vec::new();
+    for case in cases {
+        if filter.is_some_and(|f| !glob_match(f, &case.name)) {
+            continue;
+        }
+        for version in versions.for_case(case) {
+            for mode in modes {
+                out.push(Planned {
+                    case,
+                    version,
+                    proxy_mode: *mode,
+                    shape: case.shape(version, *mode),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Cases sharing one cluster.
+#[derive(Clone, Debug)]
+pub struct ShapeGroup {
+    /// What the cluster is created with.
+    pub shape: ClusterKey,
+    /// Names of the cases run on it.
+    pub cases: Vec<String>,
+}
+
+/// Groups the runnable cells by cluster key, in first-seen order.
+pub fn group_shapes(planned: &[Planned<'_>]) -> Vec<ShapeGroup> {
+    let mut groups: Vec<ShapeGroup> = Vec::new();
+    for cell in planned {
+        let Ok(shape) = &cell.shape else { continue };
+        let shape = shape.cluster_key();
+        match groups.iter_mut().find(|g| g.shape == shape) {
+            Some(g) => {
+                if !g.cases.contains(&cell.case.name) {
+                    g.cases.push(cell.case.name.clone());
+                }
+            }
+            None => groups.push(ShapeGroup {
+                shape,
+                cases: vec![cell.case.name.clone()],
+            }),
+        }
+    }
+    groups
+}
+
+/// `topo-harness list` text: each case, the versions it runs on, and why others are skipped.
+pub fn list_text(
+    cases: &[Case],
+    versions: &VersionSelection,
+    modes: &[ProxyMode],
+    filter: Option<&str>,
+) -> String {
+    let mut out = String::new();
+    for case in cases {
+        if filter.is_some_and(|f| !glob_match(f, &case.name)) {
+            continue;
+        }
+        out.push_str(&format!(
+            "{}  ({})\n  {}\n  source: {}\n",
+            case.name,
+            case.path.display(),
+            case.summary,
+            case.source
+        ));
+        let cells = matrix(std::slice::from_ref(case), versions, modes, None);
+        let runs: Vec<KubeVersion> = cells
+            .iter()
+            .filter(|c| c.shape.is_ok())
+            .map(|c| c.version)
+            .collect();
+        out.push_str(&format!(
+            "  runs on: {}\n",
+            if runs.is_empty() {
+                "nothing in this matrix".to_string()
+            } else {
+                format_versions(&runs)
+            }
+        ));
+        let mut reasons: Vec<(String, Vec<KubeVersion>)> = Vec::new();
+        for cell in &cells {
+            if let Err(why) = &cell.shape {
+                let why = why.replace(&cell.version.to_string(), "this version");
+                match reasons.iter_mut().find(|(w, _)| *w == why) {
+                    Some((_, v)) => v.push(cell.version),
+                    None => reasons.push((why, vec![cell.version])),
+                }
+            }
+        }
+        for (why, v) in reasons {
+            out.push_str(&format!("  skipped on {}: {why}\n", format_versions(&v)));
+        }
+        let elsewhere: Vec<KubeVersion> = case
+            .versions
+            .supported()
+            .into_iter()
+            .filter(|v| !runs.contains(v))
+            .collect();
+        if !elsewhere.is_empty() {
+            out.push_str(&format!(
+                "  also applies to {} (not in this matrix; pass --kubernetes)\n",
+                format_versions(&elsewhere)
+            ));
+        }
+    }
+    out
+}
+
+/// `topo-harness plan` text: cluster shapes (version, proxy mode, gates, nodes and their
+/// CPU; zones and other labels are set per case), the cases sharing each, the cluster count.
+pub fn plan_text(planned: &[Planned<'_>]) -> String {
+    let groups = group_shapes(planned);
+    let mut out = String::new();
+    for (i, g) in groups.iter().enumerate() {
+        let s = &g.shape;
+        let nodes: Vec<String> = s
+            .nodes
+            .iter()
+            .map(|(name, role, cpu)| {
+                let mut d = name.clone();
+                if *role == crate::case::Role::ControlPlane {
+                    d.push_str(" (control-plane)");
+                }
+                if *cpu != crate::input::DEFAULT_NODE_CPU_MILLIS {
+                    d.push_str(&format!(" cpu={cpu}m"));
+                }
+                d
+            })
+            .collect();
+        let gates: Vec<String> = s
+            .feature_gates
+            .iter()
+            .map(|(g, on)| format!("{g}={on}"))
+            .collect();
+        out.push_str(&format!(
+            "shape {}: Kubernetes {}, {} proxy{}{}\n  nodes: {}\n  cases ({}): {}\n",
+            i + 1,
+            s.version,
+            s.proxy_mode.as_str(),
+            if gates.is_empty() {
+                String::new()
+            } else {
+                format!(", gates {}", gates.join(","))
+            },
+            if s.max_endpoints_per_slice != 100 {
+                format!(", max-endpoints-per-slice {}", s.max_endpoints_per_slice)
+            } else {
+                String::new()
+            },
+            nodes.join(", "),
+            g.cases.len(),
+            g.cases.join(", ")
+        ));
+    }
+    let runnable = planned.iter().filter(|c| c.shape.is_ok()).count();
+    out.push_str(&format!(
+        "\n{} case runs on {} cluster shape(s): the kind backend would create {} cluster(s); {} cell(s) skipped\n",
+        runnable,
+        groups.len(),
+        groups.len(),
+        planned.len() - runnable
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("seed-*", "seed-001"));
+        assert!(glob_match("*zone*", "three-zones"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("a?c", "abbc"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("x*", "seed"));
+    }
+}

@@ -1,0 +1,126 @@
+//! The JUnit reporter: one `<testsuite>` per case × version × proxy mode, one `<testcase>`
+//! per step × check named `<case>/<step>/<check>`, properties for version, proxy mode and
+//! backend; skipped suites carry their reason; failures carry the diff. Written when the run
+//! finishes, in run order (deterministic).
+
+use std::path::PathBuf;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::{write_file, ReportError, Reporter};
+use crate::check::CheckStatus;
+use crate::runner::{Event, StepOutcome, SuiteId};
+
+/// Builds `junit.xml`.
+pub struct JunitReporter {
+    path: Option<PathBuf>,
+    report: Report,
+    current: Option<TestSuite>,
+}
+
+impl JunitReporter {
+    /// A reporter writing to `path` when the run finishes (`None`: keep in memory only).
+    pub fn new(path: Option<PathBuf>) -> Self {
+        JunitReporter {
+            path,
+            report: Report::new("topo-harness"),
+            current: None,
+        }
+    }
+
+    /// The XML so far.
+    pub fn to_xml(&self) -> Result<String, ReportError> {
+        self.report
+            .to_string()
+            .map_err(|e| ReportError::Junit(e.to_string()))
+    }
+}
+
+fn suite_for(suite: &SuiteId) -> TestSuite {
+    let mut ts = TestSuite::new(suite.name());
+    ts.add_property(("kubernetes", suite.version.to_string().as_str()));
+    ts.add_property(("proxy-mode", suite.proxy_mode.as_str()));
+    ts.add_property(("backend", suite.backend.as_str()));
+    ts.add_property(("source", suite.source.as_str()));
+    ts
+}
+
+impl Reporter for JunitReporter {
+    fn event(&mut self, event: &Event) -> Result<(), ReportError> {
+        match event {
+            Event::RunStarted { .. } => {}
+            Event::SuiteSkipped { suite, reason } => {
+                let mut ts = suite_for(suite);
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(reason.as_str());
+                let mut tc = TestCase::new(suite.case.as_str(), status);
+                tc.set_classname(suite.name());
+                ts.add_test_case(tc);
+                self.report.add_test_suite(ts);
+            }
+            Event::SuiteStarted { suite, .. } => {
+                self.current = Some(suite_for(suite));
+            }
+            Event::StepFinished {
+                suite,
+                step,
+                outcome,
+                checks,
+                duration,
+            } => {
+                let ts = self.current.get_or_insert_with(|| suite_for(suite));
+                let per_check = duration
+                    .checked_div(checks.len().max(1) as u32)
+                    .unwrap_or_default();
+                for c in checks {
+                    let name = format!("{}/{step}/{}", suite.case, c.name);
+                    let status = match &c.status {
+                        CheckStatus::Passed => TestCaseStatus::success(),
+                        CheckStatus::Failed(message) => {
+                            let timed_out = matches!(outcome, StepOutcome::TimedOut { .. })
+                                && c.name == "converge";
+                            let mut s = TestCaseStatus::non_success(if timed_out {
+                                NonSuccessKind::Error
+                            } else {
+                                NonSuccessKind::Failure
+                            });
+                            s.set_message(message.lines().next().unwrap_or_default());
+                            s.set_type(if timed_out { "timeout" } else { "check" });
+                            s.set_description(message.as_str());
+                            s
+                        }
+                    };
+                    let mut tc = TestCase::new(name, status);
+                    tc.set_classname(suite.name());
+                    tc.set_time(per_check);
+                    ts.add_test_case(tc);
+                }
+            }
+            Event::SuiteFinished {
+                suite,
+                error,
+                duration,
+                ..
+            } => {
+                let mut ts = self.current.take().unwrap_or_else(|| suite_for(suite));
+                if let Some(e) = error {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    s.set_message(e.as_str());
+                    let mut tc = TestCase::new(format!("{}/setup", suite.case), s);
+                    tc.set_classname(suite.name());
+                    ts.add_test_case(tc);
+                }
+                ts.set_time(*duration);
+                self.report.add_test_suite(ts);
+            }
+            Event::RunFinished { duration, .. } => {
+                self.report.set_time(*duration);
+                if let Some(path) = &self.path {
+                    let xml = self.to_xml()?;
+                    write_file(path, &xml)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! The terminal reporter: one line per case and step with pass/fail, the diff of each failed
+//! check, progress on a TTY, colour only on a TTY, and a final count line.
+
+use std::io::Write;
+
+use super::{ReportError, Reporter};
+use crate::check::CheckStatus;
+use crate::runner::{Event, StepOutcome};
+
+/// Writes human-readable progress.
+pub struct TerminalReporter<W: Write> {
+    out: W,
+    color: bool,
+    progress: bool,
+    progress_shown: bool,
+}
+
+impl<W: Write> TerminalReporter<W> {
+    /// A reporter writing to `out`; `tty` turns on colour and progress.
+    pub fn new(out: W, tty: bool) -> Self {
+        TerminalReporter {
+            out,
+            color: tty,
+            progress: tty,
+            progress_shown: false,
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn clear_progress(&mut self) -> std::io::Result<()> {
+        if self.progress_shown {
+            write!(self.out, "\r\x1b[2K")?;
+            self.progress_shown = false;
+        }
+        Ok(())
+    }
+
+    fn write_event(&mut self, event: &Event) -> std::io::Result<()> {
+        match event {
+            Event::RunStarted {
+                backend,
+                suites,
+                skipped,
+            } => {
+                writeln!(
+                    self.out,
+                    "running {suites} case run(s) on the {} backend ({skipped} skipped)",
+                    backend.as_str()
+                )?;
+            }
+            Event::SuiteSkipped { suite, reason } => {
+                self.clear_progress()?;
+                let tag = self.paint("33", "SKIP");
+                writeln!(self.out, "{tag} {}: {reason}", suite.name())?;
+            }
+            Event::SuiteStarted {
+                suite,
+                index,
+                total,
+            } => {
+                if self.progress {
+                    self.clear_progress()?;
+                    write!(self.out, "[{index}/{total}] {}", suite.name())?;
+                    self.out.flush()?;
+                    self.progress_shown = true;
+                }
+            }
+            Event::StepFinished {
+                suite,
+                step,
+                outcome,
+                checks,
+                duration,
+            } => {
+                self.clear_progress()?;
+                let failed: Vec<_> = checks.iter().filter(|c| !c.passed()).collect();
+                let tag = if failed.is_empty() {
+                    self.paint("32", "PASS")
+                } else {
+                    self.paint("31", "FAIL")
+                };
+                let note = match outcome {
+                    StepOutcome::Converged { .. } => String::new(),
+                    StepOutcome::TimedOut { waited, .. } => format!(", timed out after {waited:?}"),
+                    StepOutcome::BackendFailed(e) => format!(", backend error: {e}"),
+                };
+                writeln!(
+                    self.out,
+                    "{tag} {}/{step} ({} checks{note}, {:.1} ms)",
+                    suite.name(),
+                    checks.len(),
+                    duration.as_secs_f64() * 1000.0
+                )?;
+                for c in failed {
+                    if let CheckStatus::Failed(message) = &c.status {
+                        writeln!(self.out, "     {} {}", self.paint("31", "✗"), c.name)?;
+                        for line in message.lines() {
+                            writeln!(self.out, "       {line}")?;
+                        }
+                    }
+                }
+            }
+            Event::SuiteFinished {
+                suite,
+                passed,
+                error,
+                ..
+            } => {
+                self.clear_progress()?;
+                let tag = if *passed {
+                    self.paint("32", "PASS")
+                } else {
+                    self.paint("31", "FAIL")
+                };
+                match error {
+                    Some(e) => writeln!(self.out, "{tag} {}: {e}", suite.name())?,
+                    None => writeln!(self.out, "{tag} {}", suite.name())?,
+                }
+            }
+            Event::RunFinished { counts, duration } => {
+                self.clear_progress()?;
+                let line = format!(
+                    "{} passed, {} failed, {} skipped",
+                    counts.passed, counts.failed, counts.skipped
+                );
+                let line = if counts.failed > 0 {
+                    self.paint("31;1", &line)
+                } else {
+                    self.paint("32;1", &line)
+                };
+                writeln!(
+                    self.out,
+                    "{line} ({} checks passed, {} failed; {:.2} s)",
+                    counts.checks_passed,
+                    counts.checks_failed,
+                    duration.as_secs_f64()
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Reporter for TerminalReporter<W> {
+    fn event(&mut self, event: &Event) -> Result<(), ReportError> {
+        self.write_event(event).map_err(ReportError::Terminal)
+    }
+}

@@ -1,0 +1,417 @@
+//! The runner: for every cell of the matrix, set up a cluster, and for every step apply →
+//! wait for convergence → observe → normalize → check, emitting [`Event`]s that reporters
+//! consume. It knows nothing of terminals or file formats.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::backend::{
+    wait_for_convergence, Backend, BackendKind, Clock, SystemClock, VirtualClock, WaitOutcome,
+};
+use crate::case::{Case, ClusterShape, ProxyMode};
+use crate::check::identity::normalize;
+use crate::check::{expectation_checks, model_check, CheckResult, CheckStatus};
+use crate::model::KubeVersion;
+use crate::plan::{matrix, VersionSelection};
+use crate::snapshot::{line_diff, render_step, Golden, Rendered};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Versions.
+    pub versions: VersionSelection,
+    /// Proxy modes.
+    pub proxy_modes: Vec<ProxyMode>,
+    /// Case-name glob.
+    pub filter: Option<String>,
+    /// Directory of golden snapshots; `None` skips the `snapshot` check.
+    pub snapshots: Option<PathBuf>,
+}
+
+/// One case × version × proxy mode on a backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuiteId {
+    /// Case name.
+    pub case: String,
+    /// Where the case comes from (its `source`).
+    pub source: String,
+    /// Version.
+    pub version: KubeVersion,
+    /// Proxy mode.
+    pub proxy_mode: ProxyMode,
+    /// Backend.
+    pub backend: BackendKind,
+}
+
+impl SuiteId {
+    /// `case@1.NN/mode`.
+    pub fn name(&self) -> String {
+        format!(
+            "{}@{}/{}",
+            self.case,
+            self.version,
+            self.proxy_mode.as_str()
+        )
+    }
+}
+
+/// How a step ended before its checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// Applied and converged.
+    Converged {
+        /// Polls needed.
+        polls: usize,
+    },
+    /// The deadline passed; the checks ran on the last observation (if any).
+    TimedOut {
+        /// Time waited.
+        waited: Duration,
+        /// Polls made.
+        polls: usize,
+    },
+    /// The backend failed.
+    BackendFailed(String),
+}
+
+/// Totals, by suite (case × version × mode) and by check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Suites whose checks all passed.
+    pub passed: usize,
+    /// Suites with a failed check, a timeout or a backend error.
+    pub failed: usize,
+    /// Suites skipped (version or mode not applicable).
+    pub skipped: usize,
+    /// Checks passed.
+    pub checks_passed: usize,
+    /// Checks failed.
+    pub checks_failed: usize,
+}
+
+/// What the runner reports.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// The run begins.
+    RunStarted {
+        /// Backend.
+        backend: BackendKind,
+        /// Suites to run.
+        suites: usize,
+        /// Suites skipped.
+        skipped: usize,
+    },
+    /// A suite is skipped.
+    SuiteSkipped {
+        /// Which.
+        suite: SuiteId,
+        /// Why.
+        reason: String,
+    },
+    /// A suite begins.
+    SuiteStarted {
+        /// Which.
+        suite: SuiteId,
+        /// Its position (1-based) among the suites run.
+        index: usize,
+        /// How many suites run.
+        total: usize,
+    },
+    /// A step finished, with every check's result.
+    StepFinished {
+        /// Suite.
+        suite: SuiteId,
+        /// Step name.
+        step: String,
+        /// How it ended.
+        outcome: StepOutcome,
+        /// The checks.
+        checks: Vec<CheckResult>,
+        /// Wall time.
+        duration: Duration,
+    },
+    /// A suite finished.
+    SuiteFinished {
+        /// Which.
+        suite: SuiteId,
+        /// Whether everything passed.
+        passed: bool,
+        /// A setup or cleanup failure.
+        error: Option<String>,
+        /// Wall time.
+        duration: Duration,
+    },
+    /// The run finished.
+    RunFinished {
+        /// Totals.
+        counts: Counts,
+        /// Wall time.
+        duration: Duration,
+    },
+}
+
+/// The result of a run.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    /// Totals.
+    pub counts: Counts,
+    /// Every step's snapshot block, per suite.
+    pub rendered: Vec<(SuiteId, Rendered)>,
+}
+
+impl RunSummary {
+    /// Whether everything run passed.
+    pub fn success(&self) -> bool {
+        self.counts.failed == 0
+    }
+}
+
+/// Runs `cases` on `backend`, sending events to `emit`.
+pub fn run(
+    cases: &[Case],
+    backend: &mut dyn Backend,
+    options: &RunOptions,
+    emit: &mut dyn FnMut(&Event),
+) -> RunSummary {
+    let started = Instant::now();
+    let cells = matrix(
+        cases,
+        &options.versions,
+        &options.proxy_modes,
+        options.filter.as_deref(),
+    );
+    let runnable = cells.iter().filter(|c| c.shape.is_ok()).count();
+    emit(&Event::RunStarted {
+        backend: backend.kind(),
+        suites: runnable,
+        skipped: cells.len() - runnable,
+    });
+    let mut summary = RunSummary::default();
+    let mut index = 0;
+    for cell in &cells {
+        let suite = SuiteId {
+            case: cell.case.name.clone(),
+            source: cell.case.source.clone(),
+            version: cell.version,
+            proxy_mode: cell.proxy_mode,
+            backend: backend.kind(),
+        };
+        match &cell.shape {
+            Err(reason) => {
+                summary.counts.skipped += 1;
+                emit(&Event::SuiteSkipped {
+                    suite,
+                    reason: reason.clone(),
+                });
+            }
+            Ok(shape) => {
+                index += 1;
+                emit(&Event::SuiteStarted {
+                    suite: suite.clone(),
+                    index,
+                    total: runnable,
+                });
+                let golden = options.snapshots.as_ref().map(|dir| {
+                    (
+                        dir.join(format!("{}.snap", cell.case.name)),
+                        Golden::load(dir, &cell.case.name),
+                    )
+                });
+                let passed = run_suite(
+                    cell.case,
+                    shape,
+                    &suite,
+                    backend,
+                    golden,
+                    &mut summary,
+                    emit,
+                );
+                if passed {
+                    summary.counts.passed += 1;
+                } else {
+                    summary.counts.failed += 1;
+                }
+            }
+        }
+    }
+    emit(&Event::RunFinished {
+        counts: summary.counts,
+        duration: started.elapsed(),
+    });
+    summary
+}
+
+fn run_suite(
+    case: &Case,
+    shape: &ClusterShape,
+    suite: &SuiteId,
+    backend: &mut dyn Backend,
+    golden: Option<(PathBuf, Option<Golden>)>,
+    summary: &mut RunSummary,
+    emit: &mut dyn FnMut(&Event),
+) -> bool {
+    let started = Instant::now();
+    if let Err(e) = backend.setup(shape) {
+        emit(&Event::SuiteFinished {
+            suite: suite.clone(),
+            passed: false,
+            error: Some(e.to_string()),
+            duration: started.elapsed(),
+        });
+        return false;
+    }
+    let gates = shape.gates();
+    let mut passed = true;
+    for (i, step) in case.steps.iter().enumerate() {
+        let step_started = Instant::now();
+        let mut checks = Vec::new();
+        let finish = |outcome, checks: Vec<CheckResult>, emit: &mut dyn FnMut(&Event)| {
+            emit(&Event::StepFinished {
+                suite: suite.clone(),
+                step: step.name.clone(),
+                outcome,
+                checks,
+                duration: step_started.elapsed(),
+            });
+        };
+        let applied = match backend.apply(&step.action) {
+            Ok(a) => a,
+            Err(e) => {
+                passed = false;
+                summary.counts.checks_failed += 1;
+                let check = CheckResult {
+                    name: "apply".into(),
+                    status: CheckStatus::Failed(e.to_string()),
+                };
+                finish(StepOutcome::BackendFailed(e.to_string()), vec![check], emit);
+                break;
+            }
+        };
+        let policy = backend.wait_policy();
+        let mut clock: Box<dyn Clock> = if policy.virtual_time {
+            Box::new(VirtualClock::default())
+        } else {
+            Box::new(SystemClock::new())
+        };
+        let waited = wait_for_convergence(|| backend.observe(), |_| true, &policy, clock.as_mut());
+        let (obs, outcome) = match waited {
+            Ok(WaitOutcome::Converged { value, polls, .. }) => {
+                (Some(value), StepOutcome::Converged { polls })
+            }
+            Ok(WaitOutcome::TimedOut {
+                last,
+                polls,
+                elapsed,
+            }) => {
+                checks.push(CheckResult {
+                    name: "converge".into(),
+                    status: CheckStatus::Failed(format!(
+                        "timed out after {elapsed:?} ({polls} polls) waiting for a stable observation; checks below ran on the last one"
+                    )),
+                });
+                (
+                    last,
+                    StepOutcome::TimedOut {
+                        waited: elapsed,
+                        polls,
+                    },
+                )
+            }
+            Err(e) => {
+                checks.push(CheckResult {
+                    name: "observe".into(),
+                    status: CheckStatus::Failed(e.to_string()),
+                });
+                (None, StepOutcome::BackendFailed(e.to_string()))
+            }
+        };
+        let timed_out = !matches!(outcome, StepOutcome::Converged { .. });
+        if let Some(obs) = obs {
+            let norm = normalize(&obs);
+            let expect = case.expect_for(i, shape.version);
+            checks.extend(expectation_checks(&expect, &applied, &norm));
+            let (model, acceptable) = model_check(
+                &obs,
+                &gates,
+                shape.max_endpoints_per_slice,
+                expect.hints_may_be_stale == Some(true),
+            );
+            checks.push(model);
+            let note = (acceptable > 1).then(|| {
+                format!("the model accepts {acceptable} hint allocations here (Go map order); this is the sim's pick")
+            });
+            let block = render_step(&applied, &norm, note.as_deref());
+            if let Some((path, golden)) = &golden {
+                checks.push(snapshot_check(
+                    path,
+                    golden.as_ref(),
+                    &step.name,
+                    shape.version,
+                    &block,
+                ));
+            }
+            summary.rendered.push((
+                suite.clone(),
+                Rendered {
+                    step: step.name.clone(),
+                    version: shape.version,
+                    block,
+                },
+            ));
+        }
+        for c in &checks {
+            if c.passed() {
+                summary.counts.checks_passed += 1;
+            } else {
+                summary.counts.checks_failed += 1;
+                passed = false;
+            }
+        }
+        finish(outcome, checks, emit);
+        if timed_out {
+            passed = false;
+            break;
+        }
+    }
+    let error = backend.cleanup().err().map(|e| e.to_string());
+    if error.is_some() {
+        passed = false;
+    }
+    emit(&Event::SuiteFinished {
+        suite: suite.clone(),
+        passed,
+        error,
+        duration: started.elapsed(),
+    });
+    passed
+}
+
+fn snapshot_check(
+    path: &std::path::Path,
+    golden: Option<&Golden>,
+    step: &str,
+    version: KubeVersion,
+    block: &str,
+) -> CheckResult {
+    let fix =
+        "run `cargo test -p topo-harness --test catalog`, then `cargo insta review` to accept";
+    let failure = match golden.and_then(|g| g.block(step, version)) {
+        Some(g) if g == block => None,
+        Some(g) => Some(format!(
+            "differs from {} (- golden, + observed):\n{}\n{fix}",
+            path.display(),
+            line_diff(g, block)
+        )),
+        None => Some(format!(
+            "no golden snapshot for step {step} on {version} in {}; {fix}",
+            path.display()
+        )),
+    };
+    CheckResult {
+        name: "snapshot".into(),
+        status: match failure {
+            None => CheckStatus::Passed,
+            Some(m) => CheckStatus::Failed(m),
+        },
+    }
+}

@@ -1,0 +1,139 @@
+//! The binary: exit codes (0 passed, 1 failed, 2 bad input), reports on disk, `list`, `plan`,
+//! `schema`, and the not-yet-available backends.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn topo(args: &[&str]) -> Output {
+    match Command::new(env!("CARGO_BIN_EXE_topo-harness"))
+        .args(args)
+        .current_dir(root())
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => panic!("cannot run topo-harness: {e}"),
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("topo-harness-cli-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn the_catalog_passes_on_sim_and_writes_reports() {
+    let dir = temp("reports");
+    let junit = dir.join("junit.xml");
+    let summary = dir.join("summary.md");
+    let out = topo(&[
+        "run",
+        "--junit",
+        &junit.to_string_lossy(),
+        "--summary",
+        &summary.to_string_lossy(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(" passed, 0 failed, ") && last.contains(" skipped"),
+        "{last}"
+    );
+    assert!(!stdout.contains('\x1b'), "no colour when not on a TTY");
+    let xml = std::fs::read_to_string(&junit).unwrap_or_default();
+    assert!(xml.contains("<testsuite name=\"seed-001-kube-dns-two-zones@1.21/iptables\""));
+    assert!(xml.contains("seed-001-kube-dns-two-zones/one-per-node/routes/worker2"));
+    let md = std::fs::read_to_string(&summary).unwrap_or_default();
+    assert!(md.starts_with("# topo-harness summary"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_failing_case_exits_1() {
+    let dir = temp("failing");
+    let out = topo(&[
+        "run",
+        "harness/tests/fixtures/wrong-cases",
+        "--junit",
+        &dir.join("j.xml").to_string_lossy(),
+        "--summary",
+        &dir.join("s.md").to_string_lossy(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("FAIL wrong-expectation@1.34/iptables/one-per-node"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("unexpected: [worker2, worker3]"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_input_exits_2_before_running_and_reports_every_file() {
+    let out = topo(&["run", "harness/tests/fixtures/invalid-cases", "cases"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stdout).is_empty(), "nothing may run");
+    let stderr = text(&out.stderr);
+    for file in [
+        "invalid-yaml.yaml:8:6",
+        "invalid-unknown-field.yaml:11:5",
+        "invalid-unknown-node.yaml:12:29",
+        "invalid-negative-count.yaml:11:26",
+        "invalid-annotation-mode.yaml:10:55",
+        "invalid-version-range.yaml:6:13",
+    ] {
+        assert!(stderr.contains(file), "{file} missing in:\n{stderr}");
+    }
+    let bad_flag = topo(&["run", "--kubernetes", "1.99"]);
+    assert_eq!(bad_flag.status.code(), Some(2));
+}
+
+#[test]
+fn kind_and_kubeconfig_are_not_available_yet() {
+    for backend in ["kind", "kubeconfig"] {
+        let out = topo(&["run", "--backend", backend]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).contains(&format!("the {backend} backend is not available yet")));
+    }
+}
+
+#[test]
+fn list_plan_and_schema() {
+    let list = topo(&["list", "--filter", "seed-*"]);
+    assert_eq!(list.status.code(), Some(0));
+    let l = text(&list.stdout);
+    assert!(l.contains("seed-001-kube-dns-two-zones"), "{l}");
+    assert!(l.contains("runs on: 1.21, 1.34–1.37"), "{l}");
+    assert!(l.contains("also applies to 1.22–1.33"), "{l}");
+
+    let list = topo(&["list", "--filter", "topology-keys"]);
+    assert!(text(&list.stdout)
+        .contains("skipped on 1.34–1.37: the case applies to Kubernetes 1.21 only"));
+
+    let plan = topo(&["plan"]);
+    assert_eq!(plan.status.code(), Some(0));
+    let p = text(&plan.stdout);
+    assert!(p.contains("the kind backend would create"), "{p}");
+
+    let schema = topo(&["schema"]);
+    assert_eq!(schema.status.code(), Some(0));
+    let committed =
+        std::fs::read_to_string(root().join("harness/schema/case.json")).unwrap_or_default();
+    assert_eq!(text(&schema.stdout), committed);
+}

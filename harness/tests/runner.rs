@@ -1,0 +1,186 @@
+//! The runner against backends other than sim: a backend that never converges times out (its
+//! own outcome, reported as a failed `converge` check and a JUnit error), a backend error
+//! fails the run without panicking. Shows the trait is all a backend needs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use topo_harness::backend::sim::SimBackend;
+use topo_harness::backend::{
+    Applied, Backend, BackendError, BackendKind, NodeRoutes, Observation, WaitPolicy,
+};
+use topo_harness::case::{parse_case, ClusterShape, ProxyMode, StepAction};
+use topo_harness::check::CheckStatus;
+use topo_harness::plan::VersionSelection;
+use topo_harness::report::junit::JunitReporter;
+use topo_harness::report::Reporter;
+use topo_harness::runner::{run, Event, RunOptions, StepOutcome};
+
+const CASE: &str = r#"
+apiVersion: topo-harness/v1alpha1
+kind: Case
+name: flaky
+summary: Two nodes, one endpoint each.
+source: test
+kubernetes: "1.34"
+cluster:
+  nodes:
+    - { name: worker, zone: a }
+    - { name: worker2, zone: b }
+service:
+  annotations: { service.kubernetes.io/topology-mode: Auto }
+steps:
+  - name: one-each
+    endpoints: { worker: 1, worker2: 1 }
+    expect: { routes: { "*": [worker, worker2] } }
+  - name: never-reached
+    endpoints: { worker: 2 }
+"#;
+
+/// The sim, except that every observation differs from the previous one (a routes flap).
+struct Flapping {
+    inner: SimBackend,
+    polls: usize,
+}
+
+impl Backend for Flapping {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Kind
+    }
+    fn wait_policy(&self) -> WaitPolicy {
+        WaitPolicy {
+            deadline: Duration::from_secs(30),
+            stable_window: Duration::from_secs(5),
+            interval: Duration::from_secs(1),
+            virtual_time: true,
+        }
+    }
+    fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
+        self.inner.setup(shape)
+    }
+    fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
+        self.inner.apply(action)
+    }
+    fn observe(&mut self) -> Result<Observation, BackendError> {
+        self.polls += 1;
+        let mut obs = self.inner.observe()?;
+        if self.polls.is_multiple_of(2) {
+            obs.routes.insert("worker".into(), NodeRoutes::default());
+        }
+        Ok(obs)
+    }
+    fn cleanup(&mut self) -> Result<(), BackendError> {
+        self.inner.cleanup()
+    }
+}
+
+/// Fails to observe.
+struct Broken;
+
+impl Backend for Broken {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Kubeconfig
+    }
+    fn wait_policy(&self) -> WaitPolicy {
+        WaitPolicy::default()
+    }
+    fn setup(&mut self, _: &ClusterShape) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn apply(&mut self, _: &StepAction) -> Result<Applied, BackendError> {
+        Ok(Applied::Ok)
+    }
+    fn observe(&mut self) -> Result<Observation, BackendError> {
+        Err(BackendError::Observe("connection refused".into()))
+    }
+    fn cleanup(&mut self) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+fn options() -> RunOptions {
+    RunOptions {
+        versions: VersionSelection::EveryApplicable,
+        proxy_modes: vec![ProxyMode::Iptables],
+        filter: None,
+        snapshots: None,
+    }
+}
+
+#[test]
+fn a_backend_that_never_settles_times_out() {
+    let case =
+        parse_case(CASE, "flaky.yaml", Path::new("flaky.yaml")).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut backend = Flapping {
+        inner: SimBackend::new(),
+        polls: 0,
+    };
+    let mut steps = Vec::new();
+    let mut junit = JunitReporter::new(None);
+    let mut emit = |e: &Event| {
+        if let Err(err) = junit.event(e) {
+            panic!("{err}");
+        }
+        if let Event::StepFinished {
+            step,
+            outcome,
+            checks,
+            ..
+        } = e
+        {
+            steps.push((step.clone(), outcome.clone(), checks.clone()));
+        }
+    };
+    let summary = run(
+        std::slice::from_ref(&case),
+        &mut backend,
+        &options(),
+        &mut emit,
+    );
+    assert!(!summary.success());
+    assert_eq!(steps.len(), 1, "the suite stops at the timed-out step");
+    let (step, outcome, checks) = &steps[0];
+    assert_eq!(step, "one-each");
+    assert!(
+        matches!(outcome, StepOutcome::TimedOut { polls: 31, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(checks[0].name, "converge");
+    assert!(
+        matches!(&checks[0].status, CheckStatus::Failed(m) if m.contains("timed out after 30s"))
+    );
+    let xml = junit.to_xml().unwrap_or_default();
+    assert!(
+        xml.contains("<error message=\"timed out after 30s"),
+        "{xml}"
+    );
+    assert!(xml.contains("type=\"timeout\""), "{xml}");
+}
+
+#[test]
+fn a_backend_error_fails_the_run_with_its_message() {
+    let case =
+        parse_case(CASE, "flaky.yaml", Path::new("flaky.yaml")).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut messages = BTreeMap::new();
+    let mut emit = |e: &Event| {
+        if let Event::StepFinished { step, checks, .. } = e {
+            for c in checks {
+                if let CheckStatus::Failed(m) = &c.status {
+                    messages.insert(format!("{step}/{}", c.name), m.clone());
+                }
+            }
+        }
+    };
+    let summary = run(
+        std::slice::from_ref(&case),
+        &mut Broken,
+        &options(),
+        &mut emit,
+    );
+    assert!(!summary.success());
+    assert_eq!(
+        messages.get("one-each/observe").map(String::as_str),
+        Some("cannot observe the cluster: connection refused")
+    );
+}
