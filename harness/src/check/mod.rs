@@ -274,13 +274,9 @@ pub fn model_check(
         gates: gates.clone(),
         max_endpoints_per_slice,
     };
-    // The controller's output is judged on its own slices: `analysis` counts observed hints
-    // over every slice of the Service but allocations over the controller's endpoints only,
-    // so hand-written (other managed-by) slices are left out of the hint comparison.
-    let mut own = obs.state.clone();
-    own.slices
-        .retain(|s| s.is_controller_managed() || s.managed_by.is_none());
-    let analysis = analyse(&own, &env, Vec::new());
+    // Hand-written slices (another managed-by) are not the controller's output; the analysis
+    // judges the controller on its own slices.
+    let analysis = analyse(&obs.state, &env, Vec::new());
     if let Some(service) = analysis
         .services
         .iter()
@@ -288,7 +284,7 @@ pub fn model_check(
     {
         let verdict = &service.hints;
         acceptable = verdict.allocations.len();
-        if verdict.agrees == Some(false) && !hints_may_be_stale {
+        if !verdict.acceptable() && !hints_may_be_stale {
             let allowed = if verdict.allocations.is_empty() {
                 format!(
                     "no hints ({})",

@@ -305,11 +305,25 @@ pub fn analyse_service(
     }
 }
 
-/// Observed `forZones` hint counts of the Service's slices; `None` when no endpoint has hints.
+/// The slices the EndpointSlice controller writes for `service` (its own, or unlabeled ones).
+/// A Service without a selector has no controller slices: all of its slices count.
+fn controller_slices<'a>(
+    state: &'a ClusterState,
+    service: &'a Service,
+) -> impl Iterator<Item = &'a crate::model::state::EndpointSlice> {
+    let selector = service.selector.is_some();
+    state
+        .slices_of(service)
+        .filter(move |s| !selector || s.is_controller_managed() || s.managed_by.is_none())
+}
+
+/// Observed `forZones` hint counts of the Service's slices (the controller's own slices for a
+/// Service with a selector: hand-written slices under another `managed-by` are not its output);
+/// `None` when no endpoint has hints.
 pub fn observed_hints(state: &ClusterState, service: &Service) -> Option<ZoneCounts> {
     let mut any = false;
     let mut counts = ZoneCounts::new();
-    for slice in state.slices_of(service) {
+    for slice in controller_slices(state, service) {
         for endpoint in &slice.endpoints {
             if let Some(h) = &endpoint.hints {
                 any = true;
@@ -351,9 +365,7 @@ fn hint_verdict(
         return verdict(HintOutcome::None, None, Some(why.to_string()), Vec::new());
     }
     // The controller's view: endpoints of its own slices, per address type.
-    let endpoints: Vec<&Endpoint> = state
-        .slices_of(service)
-        .filter(|s| s.is_controller_managed() || s.managed_by.is_none())
+    let endpoints: Vec<&Endpoint> = controller_slices(state, service)
         .filter(|s| s.address_type != AddressType::Fqdn)
         .flat_map(|s| s.endpoints.iter())
         .collect();
