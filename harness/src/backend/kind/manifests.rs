@@ -35,7 +35,7 @@ pub enum ManifestError {
 }
 
 fn to_yaml(value: &Value) -> Result<String, ManifestError> {
-    serde_saphyr::to_string(value).map_err(|e| ManifestError::Serialize(e.to_string()))
+    super::config::to_yaml(value).map_err(ManifestError::Serialize)
 }
 
 fn managed_labels(extra: &[(&str, &str)]) -> Value {
@@ -115,7 +115,7 @@ pub fn echo_deployment(
                         "readinessProbe": {
                             "httpGet": {"path": "/hostname", "port": ECHO_HTTP_PORT},
                             "periodSeconds": 1,
-                            "failureThreshold": 1
+                            "failureThreshold": 3
                         }
                     }]
                 }
