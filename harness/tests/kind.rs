@@ -31,33 +31,49 @@ fn shapes() -> Vec<(&'static str, &'static str, KindClusterSpec)> {
         (
             "config-1.21-iptables-service-topology",
             "v0.33.0",
-            KindClusterSpec::new("topo-121-iptables", KubeVersion::new(21), ProxyMode::Iptables)
-                .node(KindNodeSpec::control_plane())
-                .node(KindNodeSpec::worker().zone("zone-a"))
-                .node(KindNodeSpec::worker().zone("zone-b").reserve_cpu_millis(200))
-                .node(KindNodeSpec::worker().zone("zone-c"))
-                .gate("ServiceTopology", true)
-                .gate("TopologyAwareHints", true)
-                .with_image(IMAGE_1_21),
+            KindClusterSpec::new(
+                "topo-121-iptables",
+                KubeVersion::new(21),
+                ProxyMode::Iptables,
+            )
+            .node(KindNodeSpec::control_plane())
+            .node(KindNodeSpec::worker().zone("zone-a"))
+            .node(
+                KindNodeSpec::worker()
+                    .zone("zone-b")
+                    .reserve_cpu_millis(200),
+            )
+            .node(KindNodeSpec::worker().zone("zone-c"))
+            .gate("ServiceTopology", true)
+            .gate("TopologyAwareHints", true)
+            .with_image(IMAGE_1_21),
         ),
         (
             "config-1.33-nftables",
             "v0.32.0",
-            KindClusterSpec::new("topo-133-nftables", KubeVersion::new(33), ProxyMode::Nftables)
-                .node(KindNodeSpec::control_plane().zone("a"))
-                .node(KindNodeSpec::worker().zone("a"))
-                .node(KindNodeSpec::worker().zone("a"))
-                .node(KindNodeSpec::worker().zone("b"))
-                .node(KindNodeSpec::worker().zone("b"))
-                .gate("PreferSameTrafficDistribution", true)
-                // Removed after 1.22: left out of the config, named in its header.
-                .gate("ServiceTopology", true),
+            KindClusterSpec::new(
+                "topo-133-nftables",
+                KubeVersion::new(33),
+                ProxyMode::Nftables,
+            )
+            .node(KindNodeSpec::control_plane().zone("a"))
+            .node(KindNodeSpec::worker().zone("a"))
+            .node(KindNodeSpec::worker().zone("a"))
+            .node(KindNodeSpec::worker().zone("b"))
+            .node(KindNodeSpec::worker().zone("b"))
+            .gate("PreferSameTrafficDistribution", true)
+            // Removed after 1.22: left out of the config, named in its header.
+            .gate("ServiceTopology", true),
         ),
         (
             "config-1.36-cpu-reservation",
             "v0.33.0",
             KindClusterSpec::new("topo-136-cpu", KubeVersion::new(36), ProxyMode::Iptables)
-                .node(KindNodeSpec::control_plane().zone("a").reserve_cpu_millis(100))
+                .node(
+                    KindNodeSpec::control_plane()
+                        .zone("a")
+                        .reserve_cpu_millis(100),
+                )
                 .node(KindNodeSpec::worker().zone("a").reserve_cpu_millis(500))
                 .node(KindNodeSpec::worker().zone("b"))
                 .node(
@@ -280,10 +296,7 @@ fn allow_list_catches_unknown_fields() {
 
 #[test]
 fn gates_follow_the_version() {
-    let by_name: BTreeMap<_, _> = shapes()
-        .into_iter()
-        .map(|(n, r, s)| (n, (r, s)))
-        .collect();
+    let by_name: BTreeMap<_, _> = shapes().into_iter().map(|(n, r, s)| (n, (r, s))).collect();
     let (release, spec) = &by_name["config-1.21-iptables-service-topology"];
     let r = config::render(spec, &images(), release).expect("1.21");
     assert_eq!(
@@ -356,13 +369,27 @@ fn lifecycle_command_sequence() {
         .ok(&["kind", "get", "clusters"], "other\ntopo\n");
     for node in ["topo-control-plane", "topo-worker", "topo-worker2"] {
         runner.ok(
-            &["docker", "exec", node, "curl", "--silent", "127.0.0.1:10249/proxyMode"],
+            &[
+                "docker",
+                "exec",
+                node,
+                "curl",
+                "--silent",
+                "127.0.0.1:10249/proxyMode",
+            ],
             "iptables",
         );
     }
     runner
         .ok(
-            &["docker", "exec", "topo-worker", "iptables-save", "-t", "nat"],
+            &[
+                "docker",
+                "exec",
+                "topo-worker",
+                "iptables-save",
+                "-t",
+                "nat",
+            ],
             "*nat\nCOMMIT\n",
         )
         .ok(
@@ -370,7 +397,16 @@ fn lifecycle_command_sequence() {
             "*filter\nCOMMIT\n",
         )
         .ok(
-            &["docker", "exec", "topo-worker", "nft", "list", "table", "ip", "kube-proxy"],
+            &[
+                "docker",
+                "exec",
+                "topo-worker",
+                "nft",
+                "list",
+                "table",
+                "ip",
+                "kube-proxy",
+            ],
             "table ip kube-proxy {\n}\n",
         )
         .ok(
@@ -378,7 +414,14 @@ fn lifecycle_command_sequence() {
             "IP Virtual Server version 1.2.1 (size=4096)\n",
         )
         .ok(
-            &["kind", "export", "logs", "reports/run1/topo/logs", "--name", "topo"],
+            &[
+                "kind",
+                "export",
+                "logs",
+                "reports/run1/topo/logs",
+                "--name",
+                "topo",
+            ],
             "",
         )
         .ok(&["kind", "delete", "cluster", "--name", "topo"], "");
@@ -388,13 +431,18 @@ fn lifecycle_command_sequence() {
     cluster
         .create(Path::new(cfg), Path::new(kubeconfig))
         .expect("create");
-    assert!(cluster.get_kubeconfig().expect("kubeconfig").contains("kind: Config"));
+    assert!(cluster
+        .get_kubeconfig()
+        .expect("kubeconfig")
+        .contains("kind: Config"));
     assert!(cluster.exists().expect("list"));
     for node in cluster.nodes() {
         assert_eq!(cluster.proxy_mode(node).expect("mode"), ProxyMode::Iptables);
     }
     assert_eq!(
-        cluster.iptables_save("topo-worker", Some("nat")).expect("nat"),
+        cluster
+            .iptables_save("topo-worker", Some("nat"))
+            .expect("nat"),
         "*nat\nCOMMIT\n"
     );
     cluster.iptables_save("topo-worker2", None).expect("all");
@@ -448,7 +496,11 @@ fn failed_create_exports_logs_then_deletes() {
         "kc",
     ];
     runner
-        .fail(&create, 1, "ERROR: failed to create cluster: kubeadm init failed")
+        .fail(
+            &create,
+            1,
+            "ERROR: failed to create cluster: kubeadm init failed",
+        )
         .ok(&["kind", "export", "logs", "logs", "--name", "topo"], "")
         .ok(&["kind", "delete", "cluster", "--name", "topo"], "");
     let spec = three_node_spec();
@@ -463,7 +515,10 @@ fn failed_create_exports_logs_then_deletes() {
         .unwrap_err();
     assert!(matches!(err, ClusterError::Create { logs: Some(_), .. }));
     let text = err.to_string();
-    assert!(text.contains("creating kind cluster topo failed (node logs in logs)"), "{text}");
+    assert!(
+        text.contains("creating kind cluster topo failed (node logs in logs)"),
+        "{text}"
+    );
     assert!(text.contains("kubeadm init failed"), "{text}");
     assert_eq!(
         runner.call_lines(),
@@ -496,7 +551,14 @@ fn provider_choice_reaches_kind_and_exec() {
     let runner = RecordingRunner::new();
     runner
         .ok(
-            &["podman", "exec", "topo-worker", "curl", "--silent", "127.0.0.1:10249/proxyMode"],
+            &[
+                "podman",
+                "exec",
+                "topo-worker",
+                "curl",
+                "--silent",
+                "127.0.0.1:10249/proxyMode",
+            ],
             "nftables\n",
         )
         .ok(&["kind", "delete", "cluster", "--name", "topo"], "");
@@ -530,8 +592,17 @@ fn unexpected_commands_fail_loudly() {
     assert!(err.contains("kind get clusters"), "{err}");
     // Garbage from /proxyMode is an error, not a default.
     runner.on(
-        &["docker", "exec", "topo-worker", "curl", "--silent", "127.0.0.1:10249/proxyMode"],
-        Reply::Success(topo_harness::backend::kind::Output::stdout("404 page not found")),
+        &[
+            "docker",
+            "exec",
+            "topo-worker",
+            "curl",
+            "--silent",
+            "127.0.0.1:10249/proxyMode",
+        ],
+        Reply::Success(topo_harness::backend::kind::Output::stdout(
+            "404 page not found",
+        )),
     );
     assert!(cluster.proxy_mode("topo-worker").is_err());
 }
@@ -586,13 +657,29 @@ fn dry_run_golden() {
     });
 
     // --keep drops the teardown; a missing image fails the whole dry run clearly.
-    let keep = dry_run(&specs, &images(), "v0.33.0", &layout, ContainerCli::Docker, true)
-        .expect("keep");
+    let keep = dry_run(
+        &specs,
+        &images(),
+        "v0.33.0",
+        &layout,
+        ContainerCli::Docker,
+        true,
+    )
+    .expect("keep");
     assert!(keep.commands.iter().all(|c| c.phase != Phase::Teardown));
-    let old = vec![KindClusterSpec::new("old", KubeVersion::new(30), ProxyMode::Iptables)
-        .node(KindNodeSpec::control_plane())];
-    let err = dry_run(&old, &images(), "v0.33.0", &layout, ContainerCli::Docker, false)
-        .unwrap_err();
+    let old = vec![
+        KindClusterSpec::new("old", KubeVersion::new(30), ProxyMode::Iptables)
+            .node(KindNodeSpec::control_plane()),
+    ];
+    let err = dry_run(
+        &old,
+        &images(),
+        "v0.33.0",
+        &layout,
+        ContainerCli::Docker,
+        false,
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "no kindest/node image for 1.30 in kind v0.33.0; pass --image"
@@ -659,12 +746,18 @@ fn manifest_goldens() {
         ..service_under_test()
     };
     let cases = [
-        ("manifest-namespace", manifests::namespace("topo-e2e").expect("ns")),
+        (
+            "manifest-namespace",
+            manifests::namespace("topo-e2e").expect("ns"),
+        ),
         (
             "manifest-echo-deployments",
             manifests::echo_deployments("topo-e2e", "echo", &endpoints).expect("deploy"),
         ),
-        ("manifest-service", manifests::service(&svc, "echo").expect("svc")),
+        (
+            "manifest-service",
+            manifests::service(&svc, "echo").expect("svc"),
+        ),
         (
             "manifest-service-topology-keys",
             manifests::service(&topology_keys, "echo").expect("svc"),
@@ -691,8 +784,7 @@ fn manifest_goldens() {
 fn echo_deployments_pin_and_tolerate() {
     let endpoints = BTreeMap::from([("n1".to_string(), 3)]);
     let text = manifests::echo_deployments("ns", "echo", &endpoints).expect("deploy");
-    let doc: Value =
-        serde_saphyr::from_str(text.trim_start_matches("---\n")).expect("yaml");
+    let doc: Value = serde_saphyr::from_str(text.trim_start_matches("---\n")).expect("yaml");
     let pod = &doc["spec"]["template"]["spec"];
     assert_eq!(doc["spec"]["replicas"], 3);
     assert_eq!(pod["nodeSelector"]["kubernetes.io/hostname"], "n1");
@@ -756,7 +848,9 @@ fn github_workflow_has_matrix_and_steps() {
         .collect();
     assert_eq!(proxies, ["iptables", "nftables", "ipvs"]);
     assert_eq!(job["strategy"]["fail-fast"], false);
-    let coe = job["continue-on-error"].as_str().expect("continue-on-error");
+    let coe = job["continue-on-error"]
+        .as_str()
+        .expect("continue-on-error");
     assert!(coe.contains("ipvs"), "ipvs must be optional: {coe}");
 
     // The kind it installs is the table's default release.

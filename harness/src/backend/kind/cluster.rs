@@ -77,7 +77,7 @@ pub enum ClusterError {
         logs: Option<PathBuf>,
         /// The create failure.
         #[source]
-        source: CommandError,
+        source: Box<CommandError>,
     },
     /// `KIND_EXPERIMENTAL_PROVIDER` has a value kind does not know.
     #[error("{PROVIDER_ENV}={0} is not a kind provider; expected docker, podman, nerdctl, finch or nerdctl.lima")]
@@ -245,7 +245,7 @@ impl<'r> KindCluster<'r> {
         Err(ClusterError::Create {
             cluster: self.name.clone(),
             logs,
-            source,
+            source: Box::new(source),
         })
     }
 
@@ -268,7 +268,7 @@ impl<'r> KindCluster<'r> {
 
     /// Whether a cluster of this name exists (`kind get clusters`).
     pub fn exists(&self) -> Result<bool, ClusterError> {
-        Ok(list(self.runner, self.cli)?.iter().any(|c| *c == self.name))
+        Ok(list(self.runner, self.cli)?.contains(&self.name))
     }
 
     /// Runs a command in a node container and returns its stdout.
@@ -542,7 +542,10 @@ mod tests {
 
     #[test]
     fn provider_values() {
-        assert_eq!(ContainerCli::from_value(None).unwrap(), ContainerCli::Docker);
+        assert_eq!(
+            ContainerCli::from_value(None).unwrap(),
+            ContainerCli::Docker
+        );
         assert_eq!(
             ContainerCli::from_value(Some("podman")).unwrap(),
             ContainerCli::Podman

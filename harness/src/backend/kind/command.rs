@@ -442,9 +442,7 @@ mod tests {
             .run(&Command::new("sh").args(["-c", "echo partial; exit 3"]))
             .unwrap_err();
         match &err {
-            CommandError::Failed {
-                status, stdout, ..
-            } => {
+            CommandError::Failed { status, stdout, .. } => {
                 assert_eq!(status, "exit status 3");
                 assert_eq!(stdout, "partial\n");
             }
@@ -453,7 +451,11 @@ mod tests {
         assert_eq!(err.command(), "sh -c 'echo partial; exit 3'");
 
         let env = DuctRunner
-            .run(&Command::new("sh").args(["-c", "echo $TOPO_X"]).env("TOPO_X", "y"))
+            .run(
+                &Command::new("sh")
+                    .args(["-c", "echo $TOPO_X"])
+                    .env("TOPO_X", "y"),
+            )
             .unwrap();
         assert_eq!(env.stdout, "y\n");
 

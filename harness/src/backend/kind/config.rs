@@ -246,7 +246,9 @@ pub fn render(
         kubeadm_api.api_version(),
     );
     if spec.image.is_none() {
-        yaml.push_str(&format!("# node image from kind/images.yaml, kind {release}\n"));
+        yaml.push_str(&format!(
+            "# node image from kind/images.yaml, kind {release}\n"
+        ));
     } else {
         yaml.push_str("# node image given with --image\n");
     }
@@ -320,7 +322,11 @@ mod tests {
     #[test]
     fn round_trips_through_the_strict_parser() {
         let spec = KindClusterSpec::new("rt", KubeVersion::new(36), ProxyMode::Iptables)
-            .node(KindNodeSpec::control_plane().zone("a").reserve_cpu_millis(250))
+            .node(
+                KindNodeSpec::control_plane()
+                    .zone("a")
+                    .reserve_cpu_millis(250),
+            )
             .node(KindNodeSpec::worker().zone("b").reserve_cpu_millis(500));
         let r = render(&spec, &images(), "v0.33.0").unwrap();
         assert_eq!(parse(&r.yaml).unwrap(), r.cluster);

@@ -185,7 +185,10 @@ mod tests {
             let image = t.image(release, KubeVersion::new(minor)).unwrap();
             let (name, digest) = image.split_once("@sha256:").unwrap();
             assert_eq!(name, format!("kindest/node:{tag}"));
-            assert!(digest.starts_with(head) && digest.ends_with(tail), "{image}");
+            assert!(
+                digest.starts_with(head) && digest.ends_with(tail),
+                "{image}"
+            );
         }
     }
 
