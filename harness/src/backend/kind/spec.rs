@@ -402,7 +402,8 @@ impl KindClusterSpec {
 
     /// The canonical text the fingerprint is computed over: one `key=value` line per fact,
     /// in a fixed order. The cluster name is left out (it names the cluster, it is not its
-    /// shape); the image override is in, since it changes what runs.
+    /// shape), and so are gates absent in the version (kind never sees them); the image
+    /// override is in, since it changes what runs.
     pub fn canonical(&self) -> String {
         let mut out = String::from("topo-harness/kind-shape/v1\n");
         out.push_str(&format!("kubernetes={}\n", self.version));
@@ -410,7 +411,11 @@ impl KindClusterSpec {
         if let Some(image) = &self.image {
             out.push_str(&format!("image={image}\n"));
         }
-        for (name, on) in &self.feature_gates {
+        // Gates absent in the version change nothing on the cluster: hash what kind gets.
+        let gates = self
+            .effective_gates()
+            .unwrap_or_else(|_| self.feature_gates.clone());
+        for (name, on) in &gates {
             out.push_str(&format!("gate.{name}={on}\n"));
         }
         for (i, node) in self.nodes.iter().enumerate() {
@@ -566,6 +571,9 @@ mod tests {
         assert_ne!(a.shape_hash(), b.shape_hash());
         let c = spec().gate("PreferSameTrafficDistribution", true);
         assert_ne!(a.shape_hash(), c.shape_hash());
+        // A gate the version does not have is not part of the shape.
+        let e = spec().gate("ServiceTopology", true);
+        assert_eq!(a.shape_hash(), e.shape_hash());
         let mut d = spec();
         d.nodes[1].reserve_cpu_millis = Some(500);
         assert_ne!(a.shape_hash(), d.shape_hash());
