@@ -6,6 +6,7 @@
 //! it a [`WaitPolicy`] that suits it (the runner's [`wait::wait_for_convergence`] does the
 //! waiting), and map its failures to [`BackendError`].
 
+pub mod kind;
 pub mod sim;
 pub mod wait;
 

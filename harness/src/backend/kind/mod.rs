@@ -1,0 +1,30 @@
+//! The kind-specific layer of the kind backend.
+//!
+//! - [`spec`]: [`KindClusterSpec`], the harness's own description of a cluster shape
+//!   (version, proxy mode, nodes with zones/regions/labels/CPU reservation, feature gates)
+//!   and its fingerprint;
+//! - [`config`]: kind's `kind.x-k8s.io/v1alpha4` `Cluster` config generated from a spec;
+//! - [`images`]: the node image table (`kind/images.yaml`, pinned by digest per kind release);
+//! - [`command`]: commands, the [`CommandRunner`] trait, the real [`DuctRunner`] and the
+//!   scripted [`RecordingRunner`];
+//! - [`cluster`]: the kind CLI lifecycle ([`KindCluster`]), node reads and [`dry_run`];
+//! - [`manifests`]: the workload (namespace, per-node echo Deployments, Service, clients).
+//!
+//! Nothing here talks to the Kubernetes API; that is the kube client's job.
+//!
+//! Adding a kind config field: add it to [`config::Cluster`] (or `Node`), to the allow-list
+//! in `harness/tests/kind.rs` (only if kind's v1alpha4 has it), and regenerate the goldens
+//! with `cargo insta review`.
+
+pub mod cluster;
+pub mod command;
+pub mod config;
+pub mod images;
+pub mod manifests;
+pub mod spec;
+
+pub use cluster::{dry_run, ClusterError, ContainerCli, DryRun, KindCluster, RunLayout};
+pub use command::{Command, CommandError, CommandRunner, DuctRunner, Output, RecordingRunner};
+pub use config::{render, write_config, ConfigError, KubeadmApi, RenderedConfig};
+pub use images::{ImageError, ImageTable};
+pub use spec::{KindClusterSpec, KindNodeSpec, NodeRole, ProxyMode, SpecError};
