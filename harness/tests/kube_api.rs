@@ -254,6 +254,57 @@ async fn applies_namespace_service_and_deployment_and_records_them() {
 }
 
 #[tokio::test]
+async fn applies_pods_and_hand_written_endpointslices() {
+    let (api, server) = mock_api();
+    let mut ledger = Ledger::new();
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web-0", "namespace": "topo-1", "labels": {"app": "web"}},
+        "spec": {"nodeName": "worker", "containers": [{"name": "web", "image": "registry.k8s.io/pause:3.9"}]}
+    });
+    let mut by_hand = slice("web-custom", "1", &[("10.244.1.9", "worker", "a")]);
+    by_hand["apiVersion"] = json!("discovery.k8s.io/v1");
+    by_hand["kind"] = json!("EndpointSlice");
+    by_hand["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] = json!("topo-harness");
+    let (pod_stored, slice_stored) = (stored(&pod, "2"), stored(&by_hand, "3"));
+    let pod_again = stored(&pod, "4");
+    let (pod_sent, slice_sent) = (apply_body(&pod), apply_body(&by_hand));
+    let result = scenario(
+        server,
+        |mut server| async move {
+            script_namespace(&mut server).await;
+            let body = server
+                .answer("PATCH", &format!("{NS_PATH}/pods/web-0{APPLY_QUERY}"), 201, pod_stored)
+                .await;
+            assert_eq!(body, pod_sent);
+            let body = server
+                .answer(
+                    "PATCH",
+                    &format!("/apis/discovery.k8s.io/v1/namespaces/topo-1/endpointslices/web-custom{APPLY_QUERY}"),
+                    201,
+                    slice_stored,
+                )
+                .await;
+            assert_eq!(body, slice_sent);
+            // Applying again an object the harness created: no lookup, same apply.
+            server
+                .answer("PATCH", &format!("{NS_PATH}/pods/web-0{APPLY_QUERY}"), 200, pod_again)
+                .await;
+            server
+        },
+        async {
+            api.apply(&mut ledger, &namespace()).await?;
+            api.apply(&mut ledger, &pod).await?;
+            api.apply(&mut ledger, &by_hand).await?;
+            api.apply(&mut ledger, &pod).await
+        },
+    )
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(ledger.entries().len(), 3);
+}
+
+#[tokio::test]
 async fn refuses_to_change_an_object_it_did_not_create() {
     let (api, server) = mock_api();
     let mut ledger = Ledger::new();
@@ -840,7 +891,7 @@ fn two_hinted_endpoints(state: &ClusterState) -> bool {
 #[tokio::test]
 async fn watch_that_ends_is_resumed_and_then_converges() {
     let (api, server) = mock_api();
-    let (parked_tx, parked_rx) = tokio::sync::oneshot::channel::<Reply>();
+    let (parked_tx, parked_rx) = std::sync::mpsc::channel::<Reply>();
     let state = scenario(
         server,
         |mut server| async move {
@@ -880,7 +931,7 @@ async fn watch_that_ends_is_resumed_and_then_converges() {
 #[tokio::test]
 async fn watch_gone_relists_then_converges() {
     let (api, server) = mock_api();
-    let (parked_tx, parked_rx) = tokio::sync::oneshot::channel::<Reply>();
+    let (parked_tx, parked_rx) = std::sync::mpsc::channel::<Reply>();
     let state = scenario(
         server,
         |mut server| async move {
@@ -913,7 +964,7 @@ async fn watch_gone_relists_then_converges() {
 #[tokio::test]
 async fn wait_that_times_out_returns_the_last_state() {
     let (api, server) = mock_api();
-    let (parked_tx, parked_rx) = tokio::sync::oneshot::channel::<Reply>();
+    let (parked_tx, parked_rx) = std::sync::mpsc::channel::<Reply>();
     let result = scenario(
         server,
         |mut server| async move {
