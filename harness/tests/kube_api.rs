@@ -704,6 +704,62 @@ async fn cleanup_deletes_in_reverse_order_and_reports_what_is_left() {
 }
 
 #[tokio::test]
+async fn abort_during_cleanup_says_what_is_left() {
+    let (api, server) = mock_api();
+    let mut ledger = Ledger::new();
+    let (abort_tx, abort_rx) = futures::channel::oneshot::channel::<()>();
+    let (parked_tx, parked_rx) = std::sync::mpsc::channel::<Reply>();
+    let report = scenario(
+        server,
+        |mut server| async move {
+            script_namespace(&mut server).await;
+            server
+                .answer(
+                    "GET",
+                    "/api/v1/nodes/worker",
+                    200,
+                    node("worker", Some("a"), "5"),
+                )
+                .await;
+            server
+                .answer(
+                    "PATCH",
+                    "/api/v1/nodes/worker?",
+                    200,
+                    node("worker", Some("b"), "6"),
+                )
+                .await;
+            // Cleanup starts with the labels; the second Ctrl-C comes while that is in flight.
+            let (_, reply) = server.expect("PATCH", "/api/v1/nodes/worker?").await;
+            let _ = parked_tx.send(reply);
+            let _ = abort_tx.send(());
+            server
+        },
+        async {
+            api.apply(&mut ledger, &namespace()).await?;
+            let zone = BTreeMap::from([(ZONE.to_string(), Some("b".to_string()))]);
+            api.relabel_node(&mut ledger, "worker", &zone).await?;
+            let abort = async {
+                let _ = abort_rx.await;
+            };
+            Ok::<_, KubeApiError>(ledger.cleanup_or_abort(&api, abort).await)
+        },
+    )
+    .await
+    .expect("setup");
+    drop(parked_rx);
+    assert!(report.aborted && report.done.is_empty());
+    assert_eq!(report.left.len(), 2, "{report}");
+    assert_eq!(ledger.entries(), report.left.as_slice());
+    assert_eq!(
+        report.to_string(),
+        "cleanup aborted\n\
+         left behind: created Namespace topo-1\n\
+         left behind: labels of node worker (originally topology.kubernetes.io/zone=a)\n"
+    );
+}
+
+#[tokio::test]
 async fn cleanup_failure_leaves_the_entry() {
     let (api, server) = mock_api();
     let mut ledger = Ledger::new();
