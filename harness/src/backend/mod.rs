@@ -7,6 +7,7 @@
 //! waiting), and map its failures to [`BackendError`].
 
 pub mod kind;
+pub mod kube_api;
 pub mod sim;
 pub mod wait;
 
