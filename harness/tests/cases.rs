@@ -235,3 +235,106 @@ fn junit_is_deterministic_and_written_to_disk() {
     assert!(xml.contains("<property name=\"proxy-mode\" value=\"nftables\"/>"));
     insta::assert_snapshot!("junit-wrong-expectation", xml);
 }
+
+/// Attributes each element may carry in the common JUnit schema (Jenkins xunit-plugin's
+/// `junit-10.xsd`), and the ones it requires.
+const JUNIT_10: &[(&str, &[&str], &[&str])] = &[
+    (
+        "testsuites",
+        &["name", "time", "tests", "failures", "errors"],
+        &[],
+    ),
+    (
+        "testsuite",
+        &[
+            "name",
+            "tests",
+            "failures",
+            "errors",
+            "group",
+            "time",
+            "skipped",
+            "timestamp",
+            "hostname",
+            "id",
+            "package",
+            "file",
+            "log",
+            "url",
+        ],
+        &["name", "tests", "failures", "errors"],
+    ),
+    ("properties", &[], &[]),
+    ("property", &["name", "value"], &["name", "value"]),
+    (
+        "testcase",
+        &["name", "time", "classname", "group"],
+        &["name"],
+    ),
+    ("failure", &["type", "message"], &[]),
+    ("error", &["type", "message"], &[]),
+    ("skipped", &["type", "message"], &[]),
+    ("system-out", &[], &[]),
+    ("system-err", &[], &[]),
+];
+
+#[test]
+fn junit_report_fits_the_common_junit_schema() {
+    let paths = vec![
+        manifest().join("tests/fixtures/wrong-cases/wrong-expectation.yaml"),
+        manifest().join("../cases/seed-001-kube-dns-two-zones.yaml"),
+    ];
+    let (cases, _) = load_catalog(&paths);
+    let mut junit = JunitReporter::new(None);
+    let options = RunOptions {
+        versions: VersionSelection::Default,
+        proxy_modes: vec![ProxyMode::Iptables],
+        filter: None,
+        snapshots: None,
+    };
+    let mut emit = |event: &Event| {
+        if let Err(e) = junit.event(event) {
+            panic!("{e}");
+        }
+    };
+    run(&cases, &mut SimBackend::new(), &options, &mut emit);
+    let xml = junit.to_xml().expect("xml");
+    let mut elements = 0;
+    for tag in xml.split('<').skip(1) {
+        if tag.starts_with('/') || tag.starts_with('?') {
+            continue;
+        }
+        let head = tag
+            .split('>')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('/');
+        let mut parts = head.split_whitespace();
+        let name = parts.next().unwrap_or_default();
+        let (_, allowed, required) = JUNIT_10
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .unwrap_or_else(|| panic!("element <{name}> is not in junit-10.xsd"));
+        let attrs: Vec<&str> = head
+            .split('"')
+            .step_by(2)
+            .filter_map(|chunk| chunk.trim().strip_suffix('='))
+            .map(|a| a.rsplit(' ').next().unwrap_or(a))
+            .collect();
+        for a in &attrs {
+            assert!(
+                allowed.contains(a),
+                "<{name}> may not carry `{a}` in junit-10.xsd"
+            );
+        }
+        for r in *required {
+            assert!(attrs.contains(r), "<{name}> lacks required `{r}`");
+        }
+        elements += 1;
+    }
+    assert!(elements > 50, "only {elements} elements checked");
+    assert!(
+        xml.contains("<failure"),
+        "the wrong expectation must show as a failure"
+    );
+}
