@@ -7,9 +7,8 @@ use topo_harness::model::analysis::{analyse, HintOutcome};
 use topo_harness::model::choice::Chooser;
 use topo_harness::model::controller::reconciler::{Pod, Reconciler};
 use topo_harness::model::{
-    ClusterState, Environment, FeatureGate, KubeVersion, Node, Service, ServicePort, ServiceType,
-    TrafficPolicy, ANNOTATION_TOPOLOGY_AWARE_HINTS, ANNOTATION_TOPOLOGY_MODE, LABEL_CONTROL_PLANE,
-    LABEL_ZONE,
+    ClusterState, Environment, FeatureGate, KubeVersion, Node, Service, ServicePort, TrafficPolicy,
+    ANNOTATION_TOPOLOGY_AWARE_HINTS, ANNOTATION_TOPOLOGY_MODE, LABEL_CONTROL_PLANE, LABEL_ZONE,
 };
 
 /// xorshift64*: deterministic, dependency-free randomness.
@@ -87,11 +86,8 @@ fn random_case(rng: &mut Rng) -> (Environment, Vec<Node>, Service, Vec<Pod>) {
         _ => traffic_distribution = Some("PreferSameNode".to_string()),
     }
     let service = Service {
-        namespace: "ns".into(),
-        name: "svc".into(),
         annotations,
         selector: Some([("app".to_string(), "svc".to_string())].into()),
-        service_type: ServiceType::ClusterIp,
         cluster_ip: Some("10.96.0.10".into()),
         ports: vec![ServicePort {
             name: "http".into(),
@@ -99,13 +95,9 @@ fn random_case(rng: &mut Rng) -> (Environment, Vec<Node>, Service, Vec<Pod>) {
             protocol: "TCP".into(),
             node_port: 0,
         }],
-        internal_traffic_policy: TrafficPolicy::Cluster,
         external_traffic_policy: TrafficPolicy::Cluster,
         traffic_distribution,
-        topology_keys: Vec::new(),
-        publish_not_ready_addresses: false,
-        external_ips: Vec::new(),
-        load_balancer_ips: Vec::new(),
+        ..Service::new("ns", "svc")
     };
     let pod_count = rng.below(30);
     let pods = (0..pod_count)

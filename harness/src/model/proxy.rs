@@ -958,15 +958,8 @@ mod tests {
 
     #[test]
     fn ingestion_merges_by_ip_port_and_sorts_as_strings() {
-        use crate::model::state::{
-            AddressType, Endpoint, EndpointPort, EndpointSlice, ServiceType,
-        };
+        use crate::model::state::{AddressType, Endpoint, EndpointPort, EndpointSlice};
         let service = Service {
-            namespace: "ns".into(),
-            name: "s".into(),
-            annotations: BTreeMap::new(),
-            selector: None,
-            service_type: ServiceType::ClusterIp,
             cluster_ip: Some("10.96.0.1".into()),
             ports: vec![ServicePort {
                 name: "p".into(),
@@ -974,13 +967,7 @@ mod tests {
                 protocol: "TCP".into(),
                 node_port: 0,
             }],
-            internal_traffic_policy: TrafficPolicy::Cluster,
-            external_traffic_policy: TrafficPolicy::Cluster,
-            traffic_distribution: None,
-            topology_keys: Vec::new(),
-            publish_not_ready_addresses: false,
-            external_ips: Vec::new(),
-            load_balancer_ips: Vec::new(),
+            ..Service::new("ns", "s")
         };
         let endpoint = |ip: &str, terminating: Option<bool>| Endpoint {
             addresses: vec![ip.into()],

@@ -175,6 +175,27 @@ pub struct Service {
 }
 
 impl Service {
+    /// A ClusterIP Service with no selector, ports, annotations or policies set; fill in the
+    /// rest with struct update syntax.
+    pub fn new(namespace: &str, name: &str) -> Self {
+        Service {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            annotations: BTreeMap::new(),
+            selector: None,
+            service_type: ServiceType::ClusterIp,
+            cluster_ip: None,
+            ports: Vec::new(),
+            internal_traffic_policy: TrafficPolicy::Cluster,
+            external_traffic_policy: TrafficPolicy::Cluster,
+            traffic_distribution: None,
+            topology_keys: Vec::new(),
+            publish_not_ready_addresses: false,
+            external_ips: Vec::new(),
+            load_balancer_ips: Vec::new(),
+        }
+    }
+
     /// `namespace/name`.
     pub fn key(&self) -> String {
         format!("{}/{}", self.namespace, self.name)

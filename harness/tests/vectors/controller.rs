@@ -14,7 +14,7 @@ use topo_harness::model::controller::topology::{
 use topo_harness::model::controller::{hints_enabled as controller_hints_enabled, trafficdist};
 use topo_harness::model::{
     AddressType, Endpoint, EndpointSlice, FeatureGates, Hints, KubeVersion, Node, Service,
-    ServicePort, ServiceType, TrafficPolicy, LABEL_CONTROL_PLANE, LABEL_ZONE,
+    ServicePort, LABEL_CONTROL_PLANE, LABEL_ZONE,
 };
 
 use crate::support::{check, decode, floats_match, place};
@@ -561,11 +561,8 @@ struct ReconcileExpected {
 
 fn vector_service(input: &ReconcileInput) -> Service {
     Service {
-        namespace: "ns".into(),
-        name: "foo".into(),
         annotations: input.service_annotations.clone(),
         selector: Some(BTreeMap::new()),
-        service_type: ServiceType::ClusterIp,
         cluster_ip: Some("10.96.0.1".into()),
         ports: vec![ServicePort {
             name: "foo".into(),
@@ -573,13 +570,8 @@ fn vector_service(input: &ReconcileInput) -> Service {
             protocol: "TCP".into(),
             node_port: 0,
         }],
-        internal_traffic_policy: TrafficPolicy::Cluster,
-        external_traffic_policy: TrafficPolicy::Cluster,
         traffic_distribution: input.traffic_distribution.clone(),
-        topology_keys: Vec::new(),
-        publish_not_ready_addresses: false,
-        external_ips: Vec::new(),
-        load_balancer_ips: Vec::new(),
+        ..Service::new("ns", "foo")
     }
 }
 

@@ -600,16 +600,12 @@ fn equal_beyond_hash(a: &Endpoint, b: &Endpoint) -> bool {
 mod tests {
     use super::*;
     use crate::model::choice::FirstChoice;
-    use crate::model::state::{ServicePort, ServiceType, TrafficPolicy};
+    use crate::model::state::ServicePort;
     use crate::model::version::KubeVersion;
 
     fn service() -> Service {
         Service {
-            namespace: "ns".into(),
-            name: "svc".into(),
-            annotations: BTreeMap::new(),
             selector: Some(BTreeMap::new()),
-            service_type: ServiceType::ClusterIp,
             cluster_ip: Some("10.96.0.10".into()),
             ports: vec![ServicePort {
                 name: "http".into(),
@@ -617,13 +613,7 @@ mod tests {
                 protocol: "TCP".into(),
                 node_port: 0,
             }],
-            internal_traffic_policy: TrafficPolicy::Cluster,
-            external_traffic_policy: TrafficPolicy::Cluster,
-            traffic_distribution: None,
-            topology_keys: Vec::new(),
-            publish_not_ready_addresses: false,
-            external_ips: Vec::new(),
-            load_balancer_ips: Vec::new(),
+            ..Service::new("ns", "svc")
         }
     }
 
