@@ -8,6 +8,7 @@
 
 pub mod kind;
 pub mod kube_api;
+pub mod live;
 pub mod sim;
 pub mod wait;
 
