@@ -433,6 +433,10 @@ impl Backend for KindBackend {
         super::live_wait_policy()
     }
 
+    fn case_started(&mut self, case: &str) {
+        self.set_case_name(case);
+    }
+
     fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
         check_interrupt().map_err(|e| BackendError::Setup(e.to_string()))?;
         let spec = kind_spec(shape, self.options.host_cpu_millis)?;

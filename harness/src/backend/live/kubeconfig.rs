@@ -189,6 +189,10 @@ impl Backend for KubeconfigBackend {
         super::live_wait_policy()
     }
 
+    fn case_started(&mut self, case: &str) {
+        self.set_case_name(case);
+    }
+
     fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
         check_interrupt().map_err(|e| BackendError::Setup(e.to_string()))?;
         if self.api.is_none() {
