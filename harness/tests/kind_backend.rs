@@ -315,6 +315,8 @@ fn kind_backend_runs_a_tiny_case_against_fakes() {
     options.reports_dir = reports.clone();
     options.host_cpu_millis = 2000;
     options.cli = Default::default();
+    // No waiting for pods: the mock API serves no watch.
+    options.settle = None;
     let mut backend = KindBackend::new(Box::new(Shared(runner.clone())), options)
         .expect("backend")
         .with_api_factory(factory);

@@ -128,6 +128,9 @@ pub struct KindOptions {
     pub reports_dir: PathBuf,
     /// Check kube-proxy's `/proxyMode` on every node after creation.
     pub check_proxy_mode: bool,
+    /// How long a step waits for its pods to be ready and node conditions to follow a
+    /// stopped/started kubelet (`None`: no waiting, for fakes).
+    pub settle: Option<std::time::Duration>,
 }
 
 impl KindOptions {
@@ -144,6 +147,7 @@ impl KindOptions {
             kind_dir: PathBuf::from("kind"),
             reports_dir: PathBuf::from("reports"),
             check_proxy_mode: true,
+            settle: Some(std::time::Duration::from_secs(120)),
         }
     }
 
@@ -389,9 +393,11 @@ impl KindBackend {
                 .collect(),
         );
         let ns = namespace_name(&self.case_name, self.runs);
+        let mut workload = Workload::new(ns, map, shape);
+        workload.settle = self.options.settle;
         let mut run = CaseRun {
             shape: shape.clone(),
-            workload: Workload::new(ns, map, shape),
+            workload,
             ledger: Ledger::new(),
         };
         let nodes = KindNodes {

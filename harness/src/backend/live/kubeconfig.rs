@@ -218,9 +218,11 @@ impl Backend for KubeconfigBackend {
             .map_err(|why| BackendError::Setup(format!("skipped on this cluster: {why}")))?;
         self.runs += 1;
         let ns = namespace_name(&self.case_name, self.runs);
+        let mut workload = Workload::new(ns, map, shape);
+        workload.settle = Some(std::time::Duration::from_secs(120));
         let mut run = CaseRun {
             shape: shape.clone(),
-            workload: Workload::new(ns, map, shape),
+            workload,
             ledger: Ledger::new(),
         };
         let result = self.rt.block_on(run.workload.begin(

@@ -4,6 +4,7 @@
 //! "rejected step changes nothing" order, same hand-written slice addresses).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -146,6 +147,9 @@ pub struct Workload {
     zones: BTreeMap<String, Option<String>>,
     /// Cluster nodes whose kubelet the harness stopped.
     pub stopped_kubelets: BTreeSet<String>,
+    /// How long `apply` waits for pods and node conditions to follow a step (`None`: it does
+    /// not wait; the fakes in the tests).
+    pub settle: Option<Duration>,
 }
 
 impl Workload {
@@ -166,6 +170,81 @@ impl Workload {
                 .map(|n| (n.name.clone(), n.zone.clone()))
                 .collect(),
             stopped_kubelets: BTreeSet::new(),
+            settle: None,
+        }
+    }
+
+    /// Whether the controller's slices show what the step asked for: on every node with a
+    /// running kubelet exactly its count of ready, non-terminating endpoints; on stopped nodes
+    /// none ready.
+    pub fn slices_settled(&self, state: &ClusterState) -> bool {
+        let mut ready: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut terminating: BTreeMap<&str, usize> = BTreeMap::new();
+        for slice in state.slices.iter().filter(|s| s.is_controller_managed()) {
+            for e in &slice.endpoints {
+                let Some(node) = e.node_name.as_deref() else {
+                    continue;
+                };
+                if e.terminating == Some(true) {
+                    *terminating.entry(node).or_insert(0) += 1;
+                } else if e.ready != Some(false) {
+                    *ready.entry(node).or_insert(0) += 1;
+                }
+            }
+        }
+        self.counts.iter().all(|(case, count)| {
+            let Some(real) = self.nodes.real(case) else {
+                return true;
+            };
+            let r = ready.get(real).copied().unwrap_or(0);
+            if self.stopped_kubelets.contains(real) {
+                r == 0
+            } else {
+                r == *count && terminating.get(real).copied().unwrap_or(0) == 0
+            }
+        })
+    }
+
+    /// Waits (up to the settle time) until node `real` reports Ready = `ready`: the node
+    /// lifecycle controller takes its grace period (40–50 s) to notice a stopped kubelet.
+    async fn wait_node(&self, api: &ClusterApi, real: &str, ready: bool) {
+        let Some(limit) = self.settle else { return };
+        let start = tokio::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(state) = api.observe(&self.namespace).await {
+                if state
+                    .nodes
+                    .iter()
+                    .any(|n| n.name == real && n.ready == ready)
+                {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        eprintln!(
+            "warning: node {real} did not become {} within {limit:?}",
+            if ready { "Ready" } else { "NotReady" }
+        );
+    }
+
+    /// Waits (up to the settle time) until the pods of the step are ready in the slices, so
+    /// the runner's stable window does not close over a rollout in progress.
+    async fn wait_pods(&self, api: &ClusterApi) {
+        let Some(limit) = self.settle else { return };
+        if self.service.as_ref().is_none_or(|s| s.selector.is_none()) {
+            return;
+        }
+        if let Err(e) = api
+            .wait_for_slices(
+                &self.namespace,
+                |state| self.slices_settled(state),
+                limit,
+                Duration::from_secs(1),
+            )
+            .await
+        {
+            eprintln!("warning: {e}");
         }
     }
 
@@ -401,8 +480,9 @@ impl Workload {
                 if ready {
                     self.stopped_kubelets.remove(&real);
                 } else {
-                    self.stopped_kubelets.insert(real);
+                    self.stopped_kubelets.insert(real.clone());
                 }
+                self.wait_node(api, &real, ready).await;
             }
         }
         let before = self.counts.clone();
@@ -445,6 +525,7 @@ impl Workload {
             }
             self.hand_slices = wanted;
         }
+        self.wait_pods(api).await;
         Ok(Applied::Ok)
     }
 
@@ -549,6 +630,61 @@ mod tests {
             (w.counts().get("worker"), w.counts().get("worker2")),
             (Some(&1), Some(&1))
         );
+    }
+
+    #[test]
+    fn slices_settle_when_every_running_node_has_its_ready_endpoints() {
+        use crate::model::{AddressType, Endpoint, EndpointSlice, MANAGED_BY_CONTROLLER};
+        let map = NodeMap::new(vec![
+            ("control-plane".into(), "c-control-plane".into()),
+            ("worker".into(), "c-worker".into()),
+            ("worker2".into(), "c-worker2".into()),
+        ]);
+        let mut w = Workload::new("ns".into(), map, &shape());
+        w.counts.insert("worker".into(), 2);
+        w.counts.insert("worker2".into(), 1);
+        let endpoint = |node: &str, ready: bool, terminating: bool| Endpoint {
+            addresses: vec!["10.244.1.2".into()],
+            ready: Some(ready),
+            serving: Some(ready),
+            terminating: Some(terminating),
+            node_name: Some(node.into()),
+            zone: None,
+            hints: None,
+            topology: BTreeMap::new(),
+            pod: None,
+        };
+        let state = |endpoints: Vec<Endpoint>| {
+            let mut s = ClusterState::empty();
+            s.slices.push(EndpointSlice {
+                namespace: "ns".into(),
+                name: "web-1".into(),
+                service_name: Some("web".into()),
+                managed_by: Some(MANAGED_BY_CONTROLLER.into()),
+                address_type: AddressType::IPv4,
+                ports: Vec::new(),
+                endpoints,
+            });
+            s
+        };
+        let two_and_one = vec![
+            endpoint("c-worker", true, false),
+            endpoint("c-worker", true, false),
+            endpoint("c-worker2", true, false),
+        ];
+        assert!(w.slices_settled(&state(two_and_one.clone())));
+        let mut rolling = two_and_one.clone();
+        rolling[1] = endpoint("c-worker", false, false);
+        assert!(!w.slices_settled(&state(rolling)));
+        let mut leaving = two_and_one.clone();
+        leaving.push(endpoint("c-worker2", false, true));
+        assert!(!w.slices_settled(&state(leaving)));
+        // A stopped kubelet: its endpoints must be not ready.
+        w.stopped_kubelets.insert("c-worker2".into());
+        assert!(!w.slices_settled(&state(two_and_one.clone())));
+        let mut stopped = two_and_one;
+        stopped[2] = endpoint("c-worker2", false, false);
+        assert!(w.slices_settled(&state(stopped)));
     }
 
     #[test]
