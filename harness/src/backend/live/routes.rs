@@ -62,11 +62,15 @@ pub fn service_routes(
             && f.frontend.port == port.port
             && f.frontend.protocol == protocol
     });
+    // iptables and nftables write one NodePort rule for every local address (no IP); IPVS
+    // has one virtual server per node address, which the dump cannot tell from a ClusterIP.
     let node_port = parsed.frontends.iter().find(|f| {
         port.node_port != 0
             && f.frontend.port == port.node_port
             && f.frontend.protocol == protocol
-            && (f.frontend.ip.is_none() || f.frontend.kind == FrontendKind::NodePort)
+            && (f.frontend.ip.is_none()
+                || f.frontend.kind == FrontendKind::NodePort
+                || f.frontend.ip != cluster_ip)
     });
     NodeRoutes {
         internal: path(cluster, view.internal_local),
