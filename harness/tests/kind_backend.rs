@@ -440,3 +440,23 @@ fn too_much_cpu_fails_before_any_command() {
     assert!(runner.calls().is_empty());
     let _ = PathBuf::new();
 }
+
+/// The shape → spec → kind config mapping for a catalog case, as a golden file: roles in
+/// order, no zones (they are per case), CPU reservations of host − wanted.
+#[test]
+fn catalog_shape_maps_to_a_golden_kind_config() {
+    use topo_harness::backend::kind::{config, ImageTable};
+    use topo_harness::backend::live::kind_spec;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let case = topo_harness::case::load_case_file(&root.join("cases/cpu-proportional.yaml"))
+        .expect("case");
+    let shape = case
+        .shape(KubeVersion::new(36), ProxyMode::Iptables)
+        .expect("shape");
+    let spec = kind_spec(&shape, 4000).expect("spec");
+    let images = ImageTable::embedded().expect("images");
+    let rendered = config::render(&spec, &images, images.default_release()).expect("render");
+    insta::with_settings!({snapshot_path => "../../fixtures/snapshots/kind", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("backend-cpu-proportional-1.36", rendered.yaml);
+    });
+}

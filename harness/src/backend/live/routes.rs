@@ -133,6 +133,62 @@ mod tests {
         assert!(seen > 0, "no service routed anywhere");
     }
 
+    /// The upstream "overall" fixtures were taken on node-a: the routes read from them are the
+    /// model's routes for node-a, for every Service, in every dump format.
+    #[test]
+    fn recorded_dumps_agree_with_the_model_on_node_a() {
+        use crate::model::analysis::node_routes;
+        use crate::model::proxy::ProxyEndpoint;
+        let state = load_state_str(&fixture("state/valid-overall.yaml"), "valid-overall.yaml")
+            .expect("state")
+            .state;
+        let gates = FeatureGates::defaults(KubeVersion::new(31));
+        for (mode, file) in [
+            (Mode::Iptables, "iptables/valid-overall.iptables"),
+            (Mode::Nftables, "nftables/valid-overall.nft"),
+            (Mode::Nftables, "nftables/valid-overall-listed.nft"),
+        ] {
+            let parsed = parse(mode, &fixture(file)).expect("dump");
+            let mut checked = 0;
+            for service in state.services.iter().filter(|s| s.is_proxied()) {
+                let Some(port) = service.ports.first() else {
+                    continue;
+                };
+                let view = ProxyService::of(service, port, &gates);
+                let model = node_routes(&state, service, port, "node-a", &gates);
+                let ips = |set: &Option<Vec<ProxyEndpoint>>| {
+                    let mut v: Vec<String> = set.iter().flatten().map(|e| e.ip.clone()).collect();
+                    v.sort();
+                    v
+                };
+                let internal = if view.internal_local {
+                    ips(&model.local)
+                } else {
+                    ips(&model.cluster)
+                };
+                let external = (view.externally_accessible && port.node_port != 0).then(|| {
+                    if view.external_local {
+                        ips(&model.local)
+                    } else {
+                        ips(&model.cluster)
+                    }
+                });
+                let got = service_routes(service, &gates, &parsed);
+                assert_eq!(got.internal, internal, "{file}: {} internal", service.name);
+                if let Some(external) = external {
+                    assert_eq!(
+                        got.external,
+                        Some(external),
+                        "{file}: {} external",
+                        service.name
+                    );
+                }
+                checked += 1;
+            }
+            assert!(checked >= 3, "{file}: only {checked} services checked");
+        }
+    }
+
     #[test]
     fn a_service_without_rules_routes_nowhere() {
         let state_text = fixture("state/valid-overall.yaml");
