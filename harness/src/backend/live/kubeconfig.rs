@@ -101,7 +101,12 @@ pub fn map_nodes(shape: &ClusterShape, real: &[Node], by_zone: bool) -> Result<N
         }
         pairs.push((def.name.clone(), node.name.clone()));
     }
-    Ok(NodeMap::new(pairs))
+    let map = NodeMap::new(pairs);
+    Ok(if by_zone {
+        map.with_zones(zones.into_iter().collect())
+    } else {
+        map
+    })
 }
 
 struct NoNodeAccess;
@@ -359,6 +364,23 @@ mod tests {
         assert_eq!(map.real("control-plane"), Some("cp"));
         assert_eq!(map.real("worker"), Some("n2"));
         assert_eq!(map.real("worker2"), Some("n1"));
+        // The observation shows the case's zone names.
+        let mut state = crate::model::ClusterState::empty();
+        state.nodes = nodes;
+        map.rename_state(&mut state);
+        let zones: Vec<(&str, Option<&str>)> = state
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.zone()))
+            .collect();
+        assert_eq!(
+            zones,
+            [
+                ("control-plane", Some("a")),
+                ("worker2", Some("b")),
+                ("worker", Some("a"))
+            ]
+        );
     }
 
     #[test]

@@ -44,12 +44,38 @@ pub fn namespace_name(case: &str, n: usize) -> String {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeMap {
     pairs: Vec<(String, String)>,
+    zones: Vec<(String, String)>,
 }
 
 impl NodeMap {
     /// From `(case name, cluster name)` pairs.
     pub fn new(pairs: Vec<(String, String)>) -> Self {
-        NodeMap { pairs }
+        NodeMap {
+            pairs,
+            zones: Vec::new(),
+        }
+    }
+
+    /// Also maps zones: `(case zone, cluster zone)` pairs, for clusters whose nodes keep their
+    /// own zone labels (the observation then shows the case's zone names).
+    pub fn with_zones(mut self, zones: Vec<(String, String)>) -> Self {
+        self.zones = zones;
+        self
+    }
+
+    /// The cluster's name for a case zone (itself when zones are not mapped).
+    pub fn real_zone<'a>(&'a self, case: &'a str) -> &'a str {
+        self.zones
+            .iter()
+            .find(|(c, _)| c == case)
+            .map_or(case, |(_, r)| r.as_str())
+    }
+
+    fn case_zone(&self, real: &str) -> Option<&str> {
+        self.zones
+            .iter()
+            .find(|(_, r)| r == real)
+            .map(|(c, _)| c.as_str())
     }
 
     /// The pairs, in case order.
@@ -86,17 +112,31 @@ impl NodeMap {
                 *name = case.to_string();
             }
         };
+        let rezone = |zone: &mut String| {
+            if let Some(case) = self.case_zone(zone) {
+                *zone = case.to_string();
+            }
+        };
         for node in &mut state.nodes {
             rename(&mut node.name);
+            if let Some(zone) = node.labels.get_mut(LABEL_ZONE) {
+                rezone(zone);
+            }
         }
         for slice in &mut state.slices {
             for endpoint in &mut slice.endpoints {
                 if let Some(n) = endpoint.node_name.as_mut() {
                     rename(n);
                 }
+                if let Some(z) = endpoint.zone.as_mut() {
+                    rezone(z);
+                }
                 if let Some(h) = endpoint.hints.as_mut() {
                     for n in &mut h.for_nodes {
                         rename(n);
+                    }
+                    for z in &mut h.for_zones {
+                        rezone(z);
                     }
                 }
             }
@@ -209,23 +249,32 @@ impl Workload {
     /// lifecycle controller takes its grace period (40–50 s) to notice a stopped kubelet.
     async fn wait_node(&self, api: &ClusterApi, real: &str, ready: bool) {
         let Some(limit) = self.settle else { return };
-        let start = tokio::time::Instant::now();
-        while start.elapsed() < limit {
-            if let Ok(state) = api.observe(&self.namespace).await {
-                if state
-                    .nodes
-                    .iter()
-                    .any(|n| n.name == real && n.ready == ready)
-                {
-                    return;
+        let wait = async {
+            let start = tokio::time::Instant::now();
+            while start.elapsed() < limit {
+                if let Ok(state) = api.observe(&self.namespace).await {
+                    if state
+                        .nodes
+                        .iter()
+                        .any(|n| n.name == real && n.ready == ready)
+                    {
+                        return true;
+                    }
                 }
+                tokio::time::sleep(Duration::from_secs(2)).await;
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            false
+        };
+        let reached = tokio::select! {
+            reached = wait => reached,
+            () = super::interrupted(1) => true,
+        };
+        if !reached {
+            eprintln!(
+                "warning: node {real} did not become {} within {limit:?}",
+                if ready { "Ready" } else { "NotReady" }
+            );
         }
-        eprintln!(
-            "warning: node {real} did not become {} within {limit:?}",
-            if ready { "Ready" } else { "NotReady" }
-        );
     }
 
     /// Waits (up to the settle time) until the pods of the step are ready in the slices, so
@@ -235,16 +284,19 @@ impl Workload {
         if self.service.as_ref().is_none_or(|s| s.selector.is_none()) {
             return;
         }
-        if let Err(e) = api
-            .wait_for_slices(
-                &self.namespace,
-                |state| self.slices_settled(state),
-                limit,
-                Duration::from_secs(1),
-            )
-            .await
-        {
-            eprintln!("warning: {e}");
+        let wait = api.wait_for_slices(
+            &self.namespace,
+            |state| self.slices_settled(state),
+            limit,
+            Duration::from_secs(1),
+        );
+        tokio::select! {
+            result = wait => {
+                if let Err(e) = result {
+                    eprintln!("warning: {e}");
+                }
+            }
+            () = super::interrupted(1) => {}
         }
     }
 
@@ -276,7 +328,8 @@ impl Workload {
             }
             if !def.ready {
                 control.set_kubelet(&real, false)?;
-                self.stopped_kubelets.insert(real);
+                self.stopped_kubelets.insert(real.clone());
+                self.wait_node(api, &real, false).await;
             }
         }
         Ok(())
@@ -387,7 +440,7 @@ impl Workload {
                 let real = self.nodes.real(&e.node).unwrap_or(&e.node).to_string();
                 endpoint.insert("nodeName".into(), real.into());
                 if let Some(Some(zone)) = self.zones.get(&e.node) {
-                    endpoint.insert("zone".into(), zone.clone().into());
+                    endpoint.insert("zone".into(), self.nodes.real_zone(zone).into());
                 }
                 if e.zone_hints.is_some() || !e.node_hints.is_empty() {
                     let mut hints = serde_json::Map::new();
@@ -395,7 +448,7 @@ impl Workload {
                         .zone_hints
                         .iter()
                         .flatten()
-                        .map(|z| json!({ "name": z }))
+                        .map(|z| json!({ "name": self.nodes.real_zone(z) }))
                         .collect();
                     hints.insert("forZones".into(), zones.into());
                     if !e.node_hints.is_empty() {
