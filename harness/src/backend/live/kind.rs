@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::workload::{routes_from_dump, NodeControl, NodeMap, Workload};
+use super::workload::{routes_from_dump, NodeControl, NodeMap, Workload, NOT_READY_FILE};
 use super::{check_interrupt, interrupted, interrupts, namespace_name, runtime};
 use crate::backend::kind::spec::{fnv1a64, NodeRole};
 use crate::backend::kind::{
@@ -94,6 +94,11 @@ pub fn kind_spec(shape: &ClusterShape, host_cpu: u64) -> Result<KindClusterSpec,
     if shape.proxy_mode == ProxyMode::Nftables && shape.version.minor < 31 {
         spec = spec.gate("NFTablesProxyMode", true);
     }
+    if !has_control_plane(shape) {
+        // kind needs one; the case does not know it (it is left out of the node mapping, and
+        // the model ignores control-plane nodes for hints).
+        spec = spec.node(KindNodeSpec::control_plane());
+    }
     for node in &shape.nodes {
         let mut kind_node = KindNodeSpec::new(match node.role {
             Role::ControlPlane => NodeRole::ControlPlane,
@@ -105,6 +110,22 @@ pub fn kind_spec(shape: &ClusterShape, host_cpu: u64) -> Result<KindClusterSpec,
         spec = spec.node(kind_node);
     }
     Ok(spec)
+}
+
+fn has_control_plane(shape: &ClusterShape) -> bool {
+    shape.nodes.iter().any(|n| n.role == Role::ControlPlane)
+}
+
+/// `(case node, kind node)` pairs: kind names nodes by role and order; a control plane the
+/// harness added for a case without one is skipped.
+pub fn node_pairs(shape: &ClusterShape, spec: &KindClusterSpec) -> Vec<(String, String)> {
+    let skip = usize::from(!has_control_plane(shape));
+    shape
+        .nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .zip(spec.node_names().into_iter().skip(skip))
+        .collect()
 }
 
 /// Options of the kind backend.
@@ -217,6 +238,50 @@ impl NodeControl for KindNodes<'_> {
             .exec(node, &["systemctl", verb, "kubelet"])
             .map(|_| ())
             .map_err(|e| BackendError::Apply(format!("{verb} the kubelet on {node}: {e}")))
+    }
+
+    fn set_not_ready(&self, node: &str, namespace: &str, count: usize) -> Result<(), BackendError> {
+        let ns_label = format!("io.kubernetes.pod.namespace={namespace}");
+        let listed = self
+            .cluster
+            .exec(
+                node,
+                &[
+                    "crictl",
+                    "ps",
+                    "-q",
+                    "--label",
+                    &ns_label,
+                    "--label",
+                    "io.kubernetes.container.name=echo",
+                ],
+            )
+            .map_err(|e| BackendError::Apply(format!("listing echo containers on {node}: {e}")))?;
+        let mut ids: Vec<&str> = listed
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        ids.sort_unstable();
+        if ids.len() < count {
+            return Err(BackendError::Apply(format!(
+                "node {node} runs {} echo pod(s); cannot make {count} not ready",
+                ids.len()
+            )));
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let result = if i < count {
+                self.cluster
+                    .exec(node, &["crictl", "exec", id, "touch", NOT_READY_FILE])
+            } else {
+                self.cluster
+                    .exec(node, &["crictl", "exec", id, "rm", "-f", NOT_READY_FILE])
+            };
+            result.map_err(|e| {
+                BackendError::Apply(format!("setting pod readiness on {node}: {e}"))
+            })?;
+        }
+        Ok(())
     }
 
     fn read_routes(
@@ -383,15 +448,7 @@ impl KindBackend {
             return Err(BackendError::Setup("no cluster".into()));
         };
         self.runs += 1;
-        let names = current.spec.node_names();
-        let map = NodeMap::new(
-            shape
-                .nodes
-                .iter()
-                .map(|n| n.name.clone())
-                .zip(names)
-                .collect(),
-        );
+        let map = NodeMap::new(node_pairs(shape, &current.spec));
         let ns = namespace_name(&self.case_name, self.runs);
         let mut workload = Workload::new(ns, map, shape);
         workload.settle = self.options.settle;
@@ -598,6 +655,86 @@ mod tests {
         assert_eq!(shape_cluster_name(&other), spec.name);
         assert_ne!(shape_cluster_name(&shape(&[1000, 1000, 1000])), spec.name);
         assert!(kind_spec(&shape(&[1000, 8000]), 4000).is_err());
+    }
+
+    #[test]
+    fn a_case_without_control_plane_gets_one_outside_the_mapping() {
+        let mut s = shape(&[1000, 1000, 1000]);
+        s.nodes.remove(0);
+        let spec = kind_spec(&s, 2000).expect("spec");
+        assert_eq!(spec.nodes.len(), 3);
+        assert_eq!(spec.nodes[0].role, NodeRole::ControlPlane);
+        assert_eq!(spec.nodes[0].reserve_cpu_millis, None);
+        let pairs = node_pairs(&s, &spec);
+        let names: Vec<(&str, String)> = pairs
+            .iter()
+            .map(|(c, r)| (c.as_str(), r.trim_start_matches(&spec.name).to_string()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("worker", "-worker".to_string()),
+                ("worker2", "-worker2".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn not_ready_marks_the_first_pods_by_container_id() {
+        use crate::backend::kind::RecordingRunner;
+        let runner = RecordingRunner::new();
+        let spec = kind_spec(&shape(&[1000, 1000]), 2000).expect("spec");
+        let node = format!("{}-worker", spec.name);
+        runner.ok(
+            &[
+                "docker",
+                "exec",
+                &node,
+                "crictl",
+                "ps",
+                "-q",
+                "--label",
+                "io.kubernetes.pod.namespace=ns",
+                "--label",
+                "io.kubernetes.container.name=echo",
+            ],
+            "bbb\naaa\n",
+        );
+        runner.ok(
+            &[
+                "docker",
+                "exec",
+                &node,
+                "crictl",
+                "exec",
+                "aaa",
+                "touch",
+                NOT_READY_FILE,
+            ],
+            "",
+        );
+        runner.ok(
+            &[
+                "docker",
+                "exec",
+                &node,
+                "crictl",
+                "exec",
+                "bbb",
+                "rm",
+                "-f",
+                NOT_READY_FILE,
+            ],
+            "",
+        );
+        let nodes = KindNodes {
+            cluster: KindCluster::new(&runner, &spec, ContainerCli::Docker),
+            mode: ProxyMode::Iptables,
+        };
+        nodes.set_not_ready(&node, "ns", 1).expect("marked");
+        assert!(runner.unused().is_empty(), "{:?}", runner.unused());
+        let too_many = nodes.set_not_ready(&node, "ns", 3);
+        assert!(too_many.is_err());
     }
 
     #[test]

@@ -118,6 +118,17 @@ impl NodeControl for NoNodeAccess {
         )))
     }
 
+    fn set_not_ready(
+        &self,
+        node: &str,
+        _namespace: &str,
+        _count: usize,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::Apply(format!(
+            "not supported on an existing cluster: making echo pods on node {node} not ready (needs node access)"
+        )))
+    }
+
     fn read_routes(
         &self,
         _node: &str,

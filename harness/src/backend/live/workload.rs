@@ -18,6 +18,9 @@ use crate::model::{
     ClusterState, FeatureGates, Service, LABEL_MANAGED_BY, LABEL_REGION, LABEL_ZONE,
 };
 
+/// The file whose presence makes an echo pod not ready (its readiness probe tests it).
+pub const NOT_READY_FILE: &str = "/tmp/topo-harness-not-ready";
+
 /// The label that ties an EndpointSlice to its Service.
 const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
 
@@ -149,6 +152,9 @@ impl NodeMap {
 pub trait NodeControl {
     /// Stops (`running = false`) or starts the kubelet of cluster node `node`.
     fn set_kubelet(&self, node: &str, running: bool) -> Result<(), BackendError>;
+    /// Makes exactly `count` of the echo pods of `namespace` on cluster node `node` not ready
+    /// (the others ready), through the file their readiness probe tests.
+    fn set_not_ready(&self, node: &str, namespace: &str, count: usize) -> Result<(), BackendError>;
     /// The dataplane routes of the case's Service on cluster node `node`, if the backend can
     /// read them.
     fn read_routes(
@@ -187,6 +193,8 @@ pub struct Workload {
     zones: BTreeMap<String, Option<String>>,
     /// Cluster nodes whose kubelet the harness stopped.
     pub stopped_kubelets: BTreeSet<String>,
+    /// Case node → echo pods made not ready there.
+    not_ready: BTreeMap<String, usize>,
     /// How long `apply` waits for pods and node conditions to follow a step (`None`: it does
     /// not wait; the fakes in the tests).
     pub settle: Option<Duration>,
@@ -210,6 +218,7 @@ impl Workload {
                 .map(|n| (n.name.clone(), n.zone.clone()))
                 .collect(),
             stopped_kubelets: BTreeSet::new(),
+            not_ready: BTreeMap::new(),
             settle: None,
         }
     }
@@ -237,10 +246,17 @@ impl Workload {
                 return true;
             };
             let r = ready.get(real).copied().unwrap_or(0);
+            let unready = self.not_ready.get(case).copied().unwrap_or(0).min(*count);
+            let publish = self
+                .service
+                .as_ref()
+                .is_some_and(|s| s.publish_not_ready_addresses);
             if self.stopped_kubelets.contains(real) {
-                r == 0
-            } else {
+                publish || r == 0
+            } else if publish {
                 r == *count && terminating.get(real).copied().unwrap_or(0) == 0
+            } else {
+                r == *count - unready && terminating.get(real).copied().unwrap_or(0) == 0
             }
         })
     }
@@ -340,11 +356,6 @@ impl Workload {
         if let Some((node, _)) = action.nodes.iter().find(|(_, c)| c.cpu_millis.is_some()) {
             return Err(BackendError::Apply(format!(
                 "not supported on {backend}: changing the allocatable CPU of running node {node} (the kubelet reservation is fixed when the cluster is created)"
-            )));
-        }
-        if !action.not_ready.is_empty() {
-            return Err(BackendError::Apply(format!(
-                "not supported on {backend}: forcing endpoints not ready (`not_ready`) needs the pods' cooperation"
             )));
         }
         if !action.terminating.is_empty() {
@@ -554,12 +565,13 @@ impl Workload {
                     continue;
                 }
                 let replicas = u32::try_from(count).unwrap_or(u32::MAX);
-                let object = yaml_value(manifests::echo_deployment(
+                let mut object = yaml_value(manifests::echo_deployment(
                     &self.namespace,
                     SERVICE_NAME,
                     &real,
                     replicas,
                 ))?;
+                with_file_readiness(&mut object);
                 api.apply(ledger, &object).await.map_err(api_error)?;
                 self.deployments.insert(real);
             }
@@ -577,6 +589,21 @@ impl Workload {
                 api.apply(ledger, &object).await.map_err(api_error)?;
             }
             self.hand_slices = wanted;
+        }
+        for (case, count) in self.counts.clone() {
+            let unready = self.not_ready.get(&case).copied().unwrap_or(0);
+            if unready > count {
+                self.not_ready.insert(case, count);
+            }
+        }
+        if !action.not_ready.is_empty() {
+            // The pods must run before their readiness can be changed.
+            self.wait_pods(api).await;
+            for (case, n) in &action.not_ready {
+                let real = self.nodes.real_or_err(case)?.to_string();
+                control.set_not_ready(&real, &self.namespace, *n)?;
+                self.not_ready.insert(case.clone(), *n);
+            }
         }
         self.wait_pods(api).await;
         Ok(Applied::Ok)
@@ -610,6 +637,19 @@ impl Workload {
         }
         self.nodes.rename_state(&mut state);
         Ok(Observation { state, routes })
+    }
+}
+
+/// Replaces the echo container's readiness probe by one the harness controls: ready while
+/// [`NOT_READY_FILE`] does not exist.
+fn with_file_readiness(deployment: &mut Value) {
+    if let Some(container) = deployment.pointer_mut("/spec/template/spec/containers/0") {
+        container["readinessProbe"] = json!({
+            "exec": {"command": ["sh", "-c", format!("test ! -e {NOT_READY_FILE}")]},
+            "periodSeconds": 1,
+            "failureThreshold": 1,
+            "successThreshold": 1
+        });
     }
 }
 
@@ -743,7 +783,7 @@ mod tests {
     #[test]
     fn unsupported_actions_are_refused_clearly() {
         let mut action = StepAction::default();
-        action.not_ready.insert("worker".into(), 1);
+        action.terminating.insert("worker".into(), 1);
         let err = Workload::check_supported(&action, "kind")
             .err()
             .map(|e| e.to_string());
