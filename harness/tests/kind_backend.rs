@@ -460,3 +460,80 @@ fn catalog_shape_maps_to_a_golden_kind_config() {
         insta::assert_snapshot!("backend-cpu-proportional-1.36", rendered.yaml);
     });
 }
+
+/// A cluster this run created but cannot use (kube-proxy in another mode) is not left behind:
+/// its logs are exported and it is deleted.
+#[test]
+fn a_created_cluster_that_fails_its_checks_is_deleted() {
+    let shape = shape();
+    let name = shape_cluster_name(&shape);
+    let cp = format!("{name}-control-plane");
+    let dir = std::env::temp_dir().join(format!("topo-kind-bad-{}", std::process::id()));
+    let kind_dir = dir.join("kind");
+    let reports = dir.join("reports");
+    let runner = Arc::new(RecordingRunner::new());
+    runner.ok(&["kind", "get", "clusters"], "");
+    let config = kind_dir.join(format!("{name}.yaml")).display().to_string();
+    let kubeconfig = reports
+        .join("run-test")
+        .join(&name)
+        .join("kubeconfig")
+        .display()
+        .to_string();
+    let logs = reports
+        .join("run-test")
+        .join(&name)
+        .join("logs")
+        .display()
+        .to_string();
+    runner.ok(
+        &[
+            "kind",
+            "create",
+            "cluster",
+            "--name",
+            &name,
+            "--config",
+            &config,
+            "--retain",
+            "--wait",
+            "1m",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+        "",
+    );
+    runner.ok(&["kind", "get", "kubeconfig", "--name", &name], "k");
+    runner.ok(
+        &[
+            "docker",
+            "exec",
+            &cp,
+            "curl",
+            "--silent",
+            "127.0.0.1:10249/proxyMode",
+        ],
+        "ipvs",
+    );
+    runner.ok(&["kind", "export", "logs", &logs, "--name", &name], "");
+    runner.ok(&["kind", "delete", "cluster", "--name", &name], "");
+    let mut options = KindOptions::new("run-test");
+    options.kind_dir = kind_dir;
+    options.reports_dir = reports;
+    options.host_cpu_millis = 2000;
+    options.cli = Default::default();
+    let mut backend = KindBackend::new(Box::new(Shared(runner.clone())), options).expect("backend");
+    let err = backend
+        .setup(&shape)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("kube-proxy runs in ipvs mode, iptables was asked for"),
+        "{err}"
+    );
+    assert!(err.contains("node logs in"), "{err}");
+    drop(backend);
+    assert!(runner.unused().is_empty(), "{:?}", runner.unused());
+    let _ = std::fs::remove_dir_all(dir);
+}

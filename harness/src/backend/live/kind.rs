@@ -25,6 +25,9 @@ use crate::case::{ClusterShape, ProxyMode, Role, StepAction};
 use crate::model::{FeatureGates, Service};
 use crate::observe::dataplane::Mode;
 
+/// How often kube-proxy's `/proxyMode` is asked (2 s apart) before setup gives up.
+const PROXY_MODE_ATTEMPTS: u32 = 30;
+
 /// The host's CPUs in millicores (`std::thread::available_parallelism`); kind nodes are
 /// containers sharing them, so each node's capacity is this.
 pub fn host_cpu_millis() -> u64 {
@@ -391,12 +394,60 @@ impl KindBackend {
                 .map_err(setup_err)?;
         }
         let created = !reused;
+        let connected = self.connect(&cluster, &spec, &kubeconfig);
+        match connected {
+            Ok(api) => {
+                self.current = Some(Current { spec, api, created });
+                Ok(())
+            }
+            Err(e) => {
+                // A cluster this run created and cannot use is not left behind.
+                if created && !self.options.keep {
+                    let logs = layout.logs(&spec.name);
+                    let exported = cluster.export_logs(&logs).is_ok();
+                    let deleted = cluster.delete();
+                    let mut message = e.to_string();
+                    if exported {
+                        message.push_str(&format!(" (node logs in {})", logs.display()));
+                    }
+                    if let Err(d) = deleted {
+                        message.push_str(&format!("; deleting the cluster failed too: {d}"));
+                    }
+                    return Err(BackendError::Setup(
+                        message
+                            .trim_start_matches("cannot set up the cluster: ")
+                            .to_string(),
+                    ));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the kubeconfig, checks every node's proxy mode and connects to `kind-<name>`.
+    fn connect(
+        &self,
+        cluster: &KindCluster<'_>,
+        spec: &KindClusterSpec,
+        kubeconfig: &Path,
+    ) -> Result<ClusterApi, BackendError> {
         let text = cluster.get_kubeconfig().map_err(setup_err)?;
-        std::fs::write(&kubeconfig, text)
+        std::fs::write(kubeconfig, text)
             .map_err(|e| setup_err(format!("{}: {e}", kubeconfig.display())))?;
         if self.options.check_proxy_mode {
             for node in cluster.nodes() {
-                let mode = cluster.proxy_mode(node).map_err(setup_err)?;
+                // kube-proxy may still be starting on workers right after `kind create`.
+                let mut attempt = 0;
+                let mode = loop {
+                    attempt += 1;
+                    match cluster.proxy_mode(node) {
+                        Ok(mode) => break mode,
+                        Err(e) if attempt >= PROXY_MODE_ATTEMPTS || interrupts() > 0 => {
+                            return Err(setup_err(e))
+                        }
+                        Err(_) => std::thread::sleep(std::time::Duration::from_secs(2)),
+                    }
+                };
                 if mode != spec.proxy_mode {
                     return Err(BackendError::Setup(format!(
                         "node {node}: kube-proxy runs in {mode} mode, {} was asked for",
@@ -406,9 +457,7 @@ impl KindBackend {
             }
         }
         let context = format!("kind-{}", spec.name);
-        let api = (self.api_factory)(&self.rt, &kubeconfig, &context).map_err(setup_err)?;
-        self.current = Some(Current { spec, api, created });
-        Ok(())
+        (self.api_factory)(&self.rt, kubeconfig, &context).map_err(setup_err)
     }
 
     /// Deletes the current cluster when this run created it (unless `--keep` or `--reuse`);
