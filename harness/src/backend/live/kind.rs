@@ -25,6 +25,9 @@ use crate::case::{ClusterShape, ProxyMode, Role, StepAction};
 use crate::model::{FeatureGates, Service};
 use crate::observe::dataplane::Mode;
 
+/// kube-controller-manager's default `--max-endpoints-per-slice`.
+const DEFAULT_MAX_ENDPOINTS_PER_SLICE: usize = 100;
+
 /// How often kube-proxy's `/proxyMode` is asked (2 s apart) before setup gives up.
 const PROXY_MODE_ATTEMPTS: u32 = 30;
 
@@ -93,6 +96,15 @@ pub fn kind_spec(shape: &ClusterShape, host_cpu: u64) -> Result<KindClusterSpec,
     );
     for (gate, on) in &shape.feature_gates {
         spec = spec.gate(gate.name(), *on);
+    }
+    if shape.max_endpoints_per_slice != DEFAULT_MAX_ENDPOINTS_PER_SLICE {
+        spec.max_endpoints_per_slice =
+            Some(u32::try_from(shape.max_endpoints_per_slice).map_err(|_| {
+                BackendError::Setup(format!(
+                    "max_endpoints_per_slice {} is out of range",
+                    shape.max_endpoints_per_slice
+                ))
+            })?);
     }
     if shape.proxy_mode == ProxyMode::Nftables && shape.version.minor < 31 {
         spec = spec.gate("NFTablesProxyMode", true);
@@ -784,6 +796,32 @@ mod tests {
         assert!(runner.unused().is_empty(), "{:?}", runner.unused());
         let too_many = nodes.set_not_ready(&node, "ns", 3);
         assert!(too_many.is_err());
+    }
+
+    #[test]
+    fn max_endpoints_per_slice_reaches_the_controller_manager() {
+        let mut s = shape(&[1000, 1000]);
+        let plain = kind_spec(&s, 2000).expect("spec");
+        assert_eq!(plain.max_endpoints_per_slice, None);
+        s.max_endpoints_per_slice = 2;
+        let spec = kind_spec(&s, 2000).expect("spec");
+        assert_eq!(spec.max_endpoints_per_slice, Some(2));
+        assert_ne!(shape_cluster_name(&s), plain.name);
+        let images = ImageTable::embedded().expect("images");
+        let rendered =
+            crate::backend::kind::config::render(&spec, &images, images.default_release())
+                .expect("render");
+        assert!(
+            rendered.yaml.contains("kind: ClusterConfiguration"),
+            "{}",
+            rendered.yaml
+        );
+        assert!(
+            rendered.yaml.contains("max-endpoints-per-slice: \"2\""),
+            "{}",
+            rendered.yaml
+        );
+        assert_ne!(spec.shape_hash(), plain.shape_hash());
     }
 
     #[test]
