@@ -80,7 +80,14 @@ pub fn run(args: &RunArgs) -> u8 {
             let mut options = KindOptions::new(run_id());
             options.reuse = args.reuse;
             options.keep = args.keep;
-            KindBackend::new(Box::new(DuctRunner), options).map(|b| Box::new(b) as Box<dyn Backend>)
+            match kind::ContainerCli::from_env() {
+                Ok(cli) => {
+                    options.cli = cli;
+                    KindBackend::new(Box::new(DuctRunner), options)
+                        .map(|b| Box::new(b) as Box<dyn Backend>)
+                }
+                Err(e) => Err(BackendError::Setup(e.to_string())),
+            }
         }
         BackendArg::Kubeconfig => {
             install_ctrl_c_handler();

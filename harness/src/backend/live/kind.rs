@@ -170,8 +170,9 @@ pub struct KindOptions {
 }
 
 impl KindOptions {
-    /// Defaults: no reuse, no keep, docker (or `KIND_EXPERIMENTAL_PROVIDER`), this host's CPUs,
-    /// `kind/` and `reports/`.
+    /// Defaults: no reuse, no keep, docker (or a valid `KIND_EXPERIMENTAL_PROVIDER`; the CLI
+    /// rejects an invalid one before building the backend), this host's CPUs, `kind/` and
+    /// `reports/`.
     pub fn new(run_id: impl Into<String>) -> Self {
         KindOptions {
             reuse: false,
