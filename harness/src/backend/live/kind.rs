@@ -8,9 +8,12 @@
 //! its recorded shape hash matches), writes `reports/<run>/<name>/kubeconfig` and connects to
 //! context `kind-<name>` only.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::workload::{routes_from_dump, NodeControl, NodeMap, Workload, NOT_READY_FILE};
+use super::workload::{
+    routes_from_dump, NodeControl, NodeMap, Workload, HOLD_FILE, NOT_READY_FILE,
+};
 use super::{check_interrupt, interrupted, interrupts, namespace_name, runtime};
 use crate::backend::kind::spec::{fnv1a64, NodeRole};
 use crate::backend::kind::{
@@ -300,6 +303,86 @@ impl NodeControl for KindNodes<'_> {
         Ok(())
     }
 
+    fn hold_pods(
+        &self,
+        node: &str,
+        namespace: &str,
+        count: usize,
+        exclude: &BTreeSet<String>,
+    ) -> Result<Vec<String>, BackendError> {
+        let ns_label = format!("io.kubernetes.pod.namespace={namespace}");
+        let listed = self
+            .cluster
+            .exec(
+                node,
+                &[
+                    "crictl",
+                    "ps",
+                    "-o",
+                    "json",
+                    "--label",
+                    &ns_label,
+                    "--label",
+                    "io.kubernetes.container.name=echo",
+                ],
+            )
+            .map_err(|e| BackendError::Apply(format!("listing echo containers on {node}: {e}")))?;
+        let mut found = echo_containers(&listed)
+            .map_err(|e| BackendError::Apply(format!("crictl ps on {node}: {e}")))?;
+        found.retain(|(_, pod)| !exclude.contains(pod));
+        found.sort_by(|a, b| a.1.cmp(&b.1));
+        if found.len() < count {
+            return Err(BackendError::Apply(format!(
+                "node {node} runs {} echo pod(s) not yet terminating; cannot hold {count}",
+                found.len()
+            )));
+        }
+        let mut pods = Vec::new();
+        for (id, pod) in found.into_iter().take(count) {
+            self.cluster
+                .exec(node, &["crictl", "exec", &id, "touch", HOLD_FILE])
+                .map_err(|e| BackendError::Apply(format!("holding pod {pod}: {e}")))?;
+            pods.push(pod);
+        }
+        Ok(pods)
+    }
+
+    fn release_pods(&self, node: &str, namespace: &str) -> Result<(), BackendError> {
+        let ns_label = format!("io.kubernetes.pod.namespace={namespace}");
+        let listed = self
+            .cluster
+            .exec(
+                node,
+                &[
+                    "crictl",
+                    "ps",
+                    "-q",
+                    "--label",
+                    &ns_label,
+                    "--label",
+                    "io.kubernetes.container.name=echo",
+                ],
+            )
+            .map_err(|e| BackendError::Setup(format!("listing echo containers on {node}: {e}")))?;
+        let mut failed = Vec::new();
+        for id in listed.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if let Err(e) = self
+                .cluster
+                .exec(node, &["crictl", "exec", id, "rm", "-f", HOLD_FILE])
+            {
+                failed.push(e.to_string());
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(BackendError::Setup(format!(
+                "releasing held pods on {node}: {}",
+                failed.join("; ")
+            )))
+        }
+    }
+
     fn read_routes(
         &self,
         node: &str,
@@ -314,6 +397,29 @@ impl NodeControl for KindNodes<'_> {
         .map_err(|e| BackendError::Observe(format!("reading the dataplane of {node}: {e}")))?;
         routes_from_dump(dump_mode(self.mode), &dump, node, service, gates).map(Some)
     }
+}
+
+/// `(container id, pod name)` of every container in `crictl ps -o json` output.
+fn echo_containers(json: &str) -> Result<Vec<(String, String)>, String> {
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let containers = value
+        .get("containers")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    containers
+        .iter()
+        .map(|c| {
+            let id = c.get("id").and_then(serde_json::Value::as_str);
+            let pod = c
+                .pointer("/labels/io.kubernetes.pod.name")
+                .and_then(serde_json::Value::as_str);
+            match (id, pod) {
+                (Some(id), Some(pod)) => Ok((id.to_string(), pod.to_string())),
+                _ => Err("a container without id or io.kubernetes.pod.name label".to_string()),
+            }
+        })
+        .collect()
 }
 
 impl KindBackend {
@@ -616,6 +722,17 @@ impl Backend for KindBackend {
                 problems.push(format!("restarting the kubelet on {node}: {e}"));
             }
         }
+        if !self.options.keep {
+            let nodes = KindNodes {
+                cluster: KindCluster::new(self.runner.as_ref(), &current.spec, self.options.cli),
+                mode: run.shape.proxy_mode,
+            };
+            for node in run.workload.held_nodes() {
+                if let Err(e) = nodes.release_pods(&node, &run.workload.namespace) {
+                    problems.push(e.to_string());
+                }
+            }
+        }
         if self.options.keep {
             eprintln!("kept (--keep); inspect and undo with:");
             for line in run.ledger.keep_commands(&current.api.kubectl()) {
@@ -823,6 +940,67 @@ mod tests {
             rendered.yaml
         );
         assert_ne!(spec.shape_hash(), plain.shape_hash());
+    }
+
+    #[test]
+    fn hold_takes_running_pods_not_yet_held_in_name_order() {
+        use crate::backend::kind::RecordingRunner;
+        let runner = RecordingRunner::new();
+        let spec = kind_spec(&shape(&[1000, 1000]), 2000).expect("spec");
+        let node = format!("{}-worker", spec.name);
+        let json = r#"{"containers": [
+            {"id": "c3", "labels": {"io.kubernetes.pod.name": "web-c"}},
+            {"id": "c1", "labels": {"io.kubernetes.pod.name": "web-a"}},
+            {"id": "c2", "labels": {"io.kubernetes.pod.name": "web-b"}}
+        ]}"#;
+        runner.ok(
+            &[
+                "docker",
+                "exec",
+                &node,
+                "crictl",
+                "ps",
+                "-o",
+                "json",
+                "--label",
+                "io.kubernetes.pod.namespace=ns",
+                "--label",
+                "io.kubernetes.container.name=echo",
+            ],
+            json,
+        );
+        runner.ok(
+            &[
+                "docker", "exec", &node, "crictl", "exec", "c2", "touch", HOLD_FILE,
+            ],
+            "",
+        );
+        let nodes = KindNodes {
+            cluster: KindCluster::new(&runner, &spec, ContainerCli::Docker),
+            mode: ProxyMode::Iptables,
+        };
+        let exclude = BTreeSet::from(["web-a".to_string()]);
+        let held = nodes.hold_pods(&node, "ns", 1, &exclude).expect("held");
+        assert_eq!(held, ["web-b"]);
+        assert!(runner.unused().is_empty(), "{:?}", runner.unused());
+    }
+
+    #[test]
+    fn crictl_json_gives_container_ids_and_pod_names() {
+        let json = r#"{"containers": [
+            {"id": "c2", "labels": {"io.kubernetes.pod.name": "web-x-2", "io.kubernetes.container.name": "echo"}},
+            {"id": "c1", "labels": {"io.kubernetes.pod.name": "web-x-1"}}
+        ]}"#;
+        assert_eq!(
+            echo_containers(json),
+            Ok(vec![
+                ("c2".to_string(), "web-x-2".to_string()),
+                ("c1".to_string(), "web-x-1".to_string())
+            ])
+        );
+        assert!(echo_containers("{\"containers\": [{\"id\": \"c\"}]}").is_err());
+        assert!(echo_containers("not json").is_err());
+        assert_eq!(echo_containers("{}"), Ok(Vec::new()));
     }
 
     #[test]

@@ -129,6 +129,22 @@ impl NodeControl for NoNodeAccess {
         )))
     }
 
+    fn hold_pods(
+        &self,
+        node: &str,
+        _namespace: &str,
+        _count: usize,
+        _exclude: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<String>, BackendError> {
+        Err(BackendError::Apply(format!(
+            "not supported on an existing cluster: holding echo pods on node {node} terminating (needs node access)"
+        )))
+    }
+
+    fn release_pods(&self, _node: &str, _namespace: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
+
     fn read_routes(
         &self,
         _node: &str,

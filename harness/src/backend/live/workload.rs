@@ -21,6 +21,16 @@ use crate::model::{
 /// The file whose presence makes an echo pod not ready (its readiness probe tests it).
 pub const NOT_READY_FILE: &str = "/tmp/topo-harness-not-ready";
 
+/// The file whose presence keeps a terminating echo pod in its preStop hook (terminating but
+/// still serving) until the harness removes it or the grace period ends.
+pub const HOLD_FILE: &str = "/tmp/topo-harness-hold";
+
+/// How long a held pod may stay terminating.
+const HOLD_GRACE_SECONDS: u64 = 3600;
+
+/// The annotation that makes the ReplicaSet delete a pod first on scale-down.
+const DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
+
 /// The label that ties an EndpointSlice to its Service.
 const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
 
@@ -155,6 +165,19 @@ pub trait NodeControl {
     /// Makes exactly `count` of the echo pods of `namespace` on cluster node `node` not ready
     /// (the others ready), through the file their readiness probe tests.
     fn set_not_ready(&self, node: &str, namespace: &str, count: usize) -> Result<(), BackendError>;
+    /// Creates [`HOLD_FILE`] in `count` echo pods of `namespace` on cluster node `node` that are
+    /// not in `exclude` (pod names), so their preStop hook keeps them terminating once deleted;
+    /// returns their pod names.
+    fn hold_pods(
+        &self,
+        node: &str,
+        namespace: &str,
+        count: usize,
+        exclude: &BTreeSet<String>,
+    ) -> Result<Vec<String>, BackendError>;
+    /// Removes [`HOLD_FILE`] from every echo pod of `namespace` on cluster node `node`, so held
+    /// pods finish terminating.
+    fn release_pods(&self, node: &str, namespace: &str) -> Result<(), BackendError>;
     /// The dataplane routes of the case's Service on cluster node `node`, if the backend can
     /// read them.
     fn read_routes(
@@ -195,6 +218,8 @@ pub struct Workload {
     pub stopped_kubelets: BTreeSet<String>,
     /// Case node → echo pods made not ready there.
     not_ready: BTreeMap<String, usize>,
+    /// Case node → pods held terminating there.
+    held: BTreeMap<String, BTreeSet<String>>,
     /// How long `apply` waits for pods and node conditions to follow a step (`None`: it does
     /// not wait; the fakes in the tests).
     pub settle: Option<Duration>,
@@ -219,6 +244,7 @@ impl Workload {
                 .collect(),
             stopped_kubelets: BTreeSet::new(),
             not_ready: BTreeMap::new(),
+            held: BTreeMap::new(),
             settle: None,
         }
     }
@@ -253,10 +279,10 @@ impl Workload {
                 .is_some_and(|s| s.publish_not_ready_addresses);
             if self.stopped_kubelets.contains(real) {
                 publish || r == 0
-            } else if publish {
-                r == *count && terminating.get(real).copied().unwrap_or(0) == 0
             } else {
-                r == *count - unready && terminating.get(real).copied().unwrap_or(0) == 0
+                let held = self.held.get(case).map_or(0, BTreeSet::len);
+                let want_ready = if publish { *count } else { *count - unready };
+                r == want_ready && terminating.get(real).copied().unwrap_or(0) == held
             }
         })
     }
@@ -356,11 +382,6 @@ impl Workload {
         if let Some((node, _)) = action.nodes.iter().find(|(_, c)| c.cpu_millis.is_some()) {
             return Err(BackendError::Apply(format!(
                 "not supported on {backend}: changing the allocatable CPU of running node {node} (the kubelet reservation is fixed when the cluster is created)"
-            )));
-        }
-        if !action.terminating.is_empty() {
-            return Err(BackendError::Apply(format!(
-                "not supported on {backend}: holding endpoints terminating (`terminating`) needs the pods' cooperation"
             )));
         }
         Ok(())
@@ -571,7 +592,7 @@ impl Workload {
                     &real,
                     replicas,
                 ))?;
-                with_file_readiness(&mut object);
+                harness_controlled(&mut object);
                 api.apply(ledger, &object).await.map_err(api_error)?;
                 self.deployments.insert(real);
             }
@@ -605,8 +626,81 @@ impl Workload {
                 self.not_ready.insert(case.clone(), *n);
             }
         }
+        if !action.terminating.is_empty() {
+            self.wait_pods(api).await;
+            for (case, n) in &action.terminating {
+                self.hold(api, ledger, control, case, *n, backend).await?;
+            }
+        }
         self.wait_pods(api).await;
         Ok(Applied::Ok)
+    }
+
+    /// Makes `n` pods on case node `case` terminating (as the sim marks them): the wanted
+    /// number of running pods get [`HOLD_FILE`] and the lowest deletion cost, then the node's
+    /// Deployment is scaled down by as many, so the ReplicaSet deletes exactly those and
+    /// their preStop hook keeps them terminating (serving while ready).
+    async fn hold(
+        &mut self,
+        api: &ClusterApi,
+        ledger: &mut Ledger,
+        control: &dyn NodeControl,
+        case: &str,
+        n: usize,
+        backend: &str,
+    ) -> Result<(), BackendError> {
+        let real = self.nodes.real_or_err(case)?.to_string();
+        let already = self.held.get(case).cloned().unwrap_or_default();
+        if n < already.len() {
+            return Err(BackendError::Apply(format!(
+                "not supported on {backend}: ending a pod's termination (node {case} has {} terminating, the step asks for {n})",
+                already.len()
+            )));
+        }
+        let more = n - already.len();
+        if more == 0 {
+            return Ok(());
+        }
+        let running = self.counts.get(case).copied().unwrap_or(0);
+        if running < more {
+            return Err(BackendError::Apply(format!(
+                "node {case} runs {running} pod(s); cannot make {more} more terminating"
+            )));
+        }
+        let pods = control.hold_pods(&real, &self.namespace, more, &already)?;
+        for pod in &pods {
+            let object = json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": pod,
+                    "namespace": self.namespace,
+                    "annotations": {DELETION_COST: "-1000"},
+                },
+            });
+            api.apply(ledger, &object).await.map_err(api_error)?;
+        }
+        let left = running - more;
+        self.counts.insert(case.to_string(), left);
+        let mut object = yaml_value(manifests::echo_deployment(
+            &self.namespace,
+            SERVICE_NAME,
+            &real,
+            u32::try_from(left).unwrap_or(u32::MAX),
+        ))?;
+        harness_controlled(&mut object);
+        api.apply(ledger, &object).await.map_err(api_error)?;
+        self.held.entry(case.to_string()).or_default().extend(pods);
+        Ok(())
+    }
+
+    /// Cluster nodes where pods are held terminating (cleanup releases them).
+    pub fn held_nodes(&self) -> Vec<String> {
+        self.held
+            .iter()
+            .filter(|(_, pods)| !pods.is_empty())
+            .filter_map(|(case, _)| self.nodes.real(case).map(str::to_string))
+            .collect()
     }
 
     /// Observes the namespace and every node's dataplane, with case node names.
@@ -640,15 +734,23 @@ impl Workload {
     }
 }
 
-/// Replaces the echo container's readiness probe by one the harness controls: ready while
-/// [`NOT_READY_FILE`] does not exist.
-fn with_file_readiness(deployment: &mut Value) {
+/// Gives the echo pods the hooks the harness controls: ready while [`NOT_READY_FILE`] does
+/// not exist; once deleted, terminating while [`HOLD_FILE`] exists (up to an hour).
+fn harness_controlled(deployment: &mut Value) {
+    if let Some(spec) = deployment.pointer_mut("/spec/template/spec") {
+        spec["terminationGracePeriodSeconds"] = json!(HOLD_GRACE_SECONDS);
+    }
     if let Some(container) = deployment.pointer_mut("/spec/template/spec/containers/0") {
         container["readinessProbe"] = json!({
             "exec": {"command": ["sh", "-c", format!("test ! -e {NOT_READY_FILE}")]},
             "periodSeconds": 1,
             "failureThreshold": 1,
             "successThreshold": 1
+        });
+        container["lifecycle"] = json!({
+            "preStop": {"exec": {"command": [
+                "sh", "-c", format!("while [ -e {HOLD_FILE} ]; do sleep 1; done")
+            ]}}
         });
     }
 }
@@ -784,10 +886,7 @@ mod tests {
     fn unsupported_actions_are_refused_clearly() {
         let mut action = StepAction::default();
         action.terminating.insert("worker".into(), 1);
-        let err = Workload::check_supported(&action, "kind")
-            .err()
-            .map(|e| e.to_string());
-        assert!(err.is_some_and(|e| e.contains("not supported on kind")));
+        assert!(Workload::check_supported(&action, "kind").is_ok());
         let cpu = StepAction {
             nodes: vec![(
                 "worker".into(),
