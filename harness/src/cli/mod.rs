@@ -48,7 +48,7 @@ pub enum Command {
     /// Show the routes a node's rule dump implements (and, with --state --node, compare them
     /// with the model).
     Rules(rules::RulesArgs),
-    /// Print (and write to kind/<shape>.yaml) the kind config(s) for a case's cluster shape(s).
+    /// Print (and write to kind/NAME.yaml) the kind config(s) for a case's cluster shape(s).
     KindConfig(KindConfigArgs),
 }
 

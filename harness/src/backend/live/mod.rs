@@ -1,7 +1,7 @@
 //! The live backends: [`KindBackend`] (kind clusters per shape) and [`KubeconfigBackend`]
 //! (a cluster the user already has). Both drive the API through
 //! [`ClusterApi`](crate::backend::kube_api::ClusterApi) and share the per-case
-//! [`Workload`]: the translation of each [`StepAction`] into API objects, interpreted exactly
+//! [`Workload`]: the translation of each [`StepAction`](crate::case::StepAction) into API objects, interpreted exactly
 //! as the sim backend interprets it.
 //!
 //! The [`Backend`](crate::backend::Backend) trait is synchronous; each live backend owns a

@@ -1,4 +1,4 @@
-//! From a node's parsed rule dump to the [`NodeRoutes`](crate::backend::NodeRoutes) an
+//! From a node's parsed rule dump to the [`NodeRoutes`] an
 //! [`Observation`](crate::backend::Observation) carries: the endpoint addresses internal
 //! (ClusterIP) traffic from that node reaches, and those external (NodePort) traffic arriving
 //! there reaches. Pure, so it is tested on recorded dumps.
