@@ -251,6 +251,7 @@ fn run_suite(
     emit: &mut dyn FnMut(&Event),
 ) -> bool {
     let started = Instant::now();
+    backend.case_started(&case.name);
     if let Err(e) = backend.setup(shape) {
         emit(&Event::SuiteFinished {
             suite: suite.clone(),

@@ -1,5 +1,5 @@
 //! The binary: exit codes (0 passed, 1 failed, 2 bad input), reports on disk, `list`, `plan`,
-//! `schema`, and the not-yet-available backends.
+//! `schema`, the kind dry run, `kind-config`, and the kubeconfig backend's errors.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -105,12 +105,100 @@ fn bad_input_exits_2_before_running_and_reports_every_file() {
 }
 
 #[test]
-fn kind_and_kubeconfig_are_not_available_yet() {
-    for backend in ["kind", "kubeconfig"] {
-        let out = topo(&["run", "--backend", backend]);
-        assert_eq!(out.status.code(), Some(2));
-        assert!(text(&out.stderr).contains(&format!("the {backend} backend is not available yet")));
-    }
+fn kind_dry_run_prints_the_commands_and_touches_nothing() {
+    let out = topo(&[
+        "run",
+        "--backend",
+        "kind",
+        "--dry-run",
+        "--filter",
+        "current-two-zones-auto",
+        "--kubernetes",
+        "1.34",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("shape 1: Kubernetes 1.34, iptables proxy"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("kind create cluster --name topo-"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("-worker4 iptables-save"), "{stdout}");
+    assert!(
+        stdout.contains("kind delete cluster --name topo-"),
+        "{stdout}"
+    );
+    // --keep drops the teardown.
+    let kept = topo(&[
+        "run",
+        "--backend",
+        "kind",
+        "--dry-run",
+        "--keep",
+        "--filter",
+        "current-two-zones-auto",
+        "--kubernetes",
+        "1.34",
+    ]);
+    assert!(!text(&kept.stdout).contains("kind delete cluster"));
+    // --dry-run is a kind flag.
+    let sim = topo(&["run", "--dry-run"]);
+    assert_eq!(sim.status.code(), Some(2));
+}
+
+#[test]
+fn kubeconfig_backend_names_a_missing_kubeconfig() {
+    let dir = temp("kubeconfig");
+    let out = topo(&[
+        "run",
+        "--backend",
+        "kubeconfig",
+        "--kubeconfig",
+        "/nonexistent/kubeconfig",
+        "--filter",
+        "current-two-zones-auto",
+        "--kubernetes",
+        "1.34",
+        "--junit",
+        &dir.join("junit.xml").to_string_lossy(),
+        "--summary",
+        &dir.join("summary.md").to_string_lossy(),
+    ]);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("/nonexistent/kubeconfig"), "{all}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn kind_config_prints_and_writes_the_config() {
+    let dir = temp("kind-config");
+    let out = topo(&[
+        "kind-config",
+        "current-two-zones-auto",
+        "--kubernetes",
+        "1.34",
+        "--output",
+        &dir.to_string_lossy(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("apiVersion: kind.x-k8s.io/v1alpha4"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("kubeProxyMode: iptables"), "{stdout}");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.count())
+        .into_iter()
+        .collect();
+    assert_eq!(files, [1]);
+    let missing = topo(&["kind-config", "no-such-case"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

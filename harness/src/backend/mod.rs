@@ -1,5 +1,6 @@
 //! Backends: where a case runs. One trait, several implementations: [`sim::SimBackend`] (the
-//! reference model plays controller and proxies) today; kind and kubeconfig later.
+//! reference model plays controller and proxies), [`live::KindBackend`] (kind clusters) and
+//! [`live::KubeconfigBackend`] (an existing cluster).
 //!
 //! A backend never sees expectations or snapshots: it gets a [`ClusterShape`] and
 //! [`StepAction`]s and reports what it observes. Adding a backend: implement [`Backend`], give
@@ -8,6 +9,7 @@
 
 pub mod kind;
 pub mod kube_api;
+pub mod live;
 pub mod sim;
 pub mod wait;
 
@@ -93,6 +95,10 @@ pub trait Backend {
 
     /// How to wait for this backend to converge after a step.
     fn wait_policy(&self) -> WaitPolicy;
+
+    /// Names the case the next [`setup`](Self::setup) is for (live backends name the case's
+    /// namespace after it). Does nothing by default.
+    fn case_started(&mut self, _case: &str) {}
 
     /// Creates (or reuses, and resets) a cluster of `shape` for one case run.
     fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError>;

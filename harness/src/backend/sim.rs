@@ -84,7 +84,7 @@ fn node_of(def: &NodeDef, shape: &ClusterShape) -> Node {
     }
 }
 
-fn default_service() -> Service {
+pub(crate) fn default_service() -> Service {
     Service {
         namespace: NAMESPACE.to_string(),
         name: SERVICE_NAME.to_string(),
@@ -109,7 +109,7 @@ fn default_service() -> Service {
 }
 
 /// Applies the fields of `change` to `service`.
-fn apply_fields(service: &mut Service, change: &ServiceChange) {
+pub(crate) fn apply_fields(service: &mut Service, change: &ServiceChange) {
     for (key, value) in &change.annotations {
         match value {
             Some(v) => {

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::case::ProxyMode;
 use crate::model::KubeVersion;
 
-pub use run::{list, plan, run, schema};
+pub use run::{kind_config, list, plan, run, schema};
 
 /// Exit code: everything passed.
 pub const EXIT_OK: i32 = 0;
@@ -48,6 +48,8 @@ pub enum Command {
     /// Show the routes a node's rule dump implements (and, with --state --node, compare them
     /// with the model).
     Rules(rules::RulesArgs),
+    /// Print (and write to kind/NAME.yaml) the kind config(s) for a case's cluster shape(s).
+    KindConfig(KindConfigArgs),
 }
 
 /// `--backend`.
@@ -55,9 +57,9 @@ pub enum Command {
 pub enum BackendArg {
     /// The embedded reference cluster (the model).
     Sim,
-    /// kind clusters (not available yet).
+    /// kind clusters created per cluster shape (needs kind and docker/podman).
     Kind,
-    /// An existing cluster (not available yet).
+    /// An existing cluster from a kubeconfig (--kubeconfig, --context).
     Kubeconfig,
 }
 
@@ -121,6 +123,41 @@ pub struct RunArgs {
     /// Golden snapshots directory.
     #[arg(long, value_name = "DIR", default_value = "fixtures/snapshots")]
     pub snapshots: PathBuf,
+    /// kind: use an existing cluster of the same name when its recorded shape matches (and
+    /// keep it at the end).
+    #[arg(long)]
+    pub reuse: bool,
+    /// kind/kubeconfig: keep clusters and case namespaces; print how to inspect and delete them.
+    #[arg(long)]
+    pub keep: bool,
+    /// kind: print the plan and every command the run would make, touch nothing, exit 0.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// kubeconfig: the kubeconfig file (default $KUBECONFIG, else ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig: the context (default: the file's current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// kubeconfig: let the harness relabel nodes to the case's zones (restored afterwards).
+    #[arg(long)]
+    pub allow_node_changes: bool,
+}
+
+/// `kind-config` arguments.
+#[derive(Debug, clap::Args)]
+pub struct KindConfigArgs {
+    /// A case file, or the name of a case in `cases/`.
+    pub case: String,
+    /// Kubernetes versions (repeatable); default: where the case applies among the defaults.
+    #[arg(long = "kubernetes", value_name = "1.NN", value_parser = parse_version)]
+    pub kubernetes: Vec<KubeVersion>,
+    /// Proxy modes (repeatable); default iptables.
+    #[arg(long = "proxy-mode", value_enum)]
+    pub proxy_mode: Vec<ProxyModeArg>,
+    /// Directory to write the configs to.
+    #[arg(long, value_name = "DIR", default_value = "kind")]
+    pub output: PathBuf,
 }
 
 /// `schema` arguments.
@@ -140,6 +177,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Schema(args) => schema(&args),
         Command::Explain(args) => exit_code(explain::run(&args)),
         Command::Rules(args) => exit_code(rules::run(&args)),
+        Command::KindConfig(args) => kind_config(&args),
     };
     ExitCode::from(code)
 }

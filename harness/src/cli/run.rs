@@ -2,10 +2,17 @@
 
 use std::io::IsTerminal;
 
-use super::{BackendArg, RunArgs, SchemaArgs, SelectArgs};
+use std::path::{Path, PathBuf};
+
+use super::{BackendArg, KindConfigArgs, RunArgs, SchemaArgs, SelectArgs};
+use crate::backend::kind::{self, config, DuctRunner, ImageTable, KindClusterSpec, RunLayout};
+use crate::backend::live::{
+    host_cpu_millis, install_ctrl_c_handler, kind_spec, KindBackend, KindOptions,
+    KubeconfigBackend, KubeconfigOptions,
+};
 use crate::backend::sim::SimBackend;
-use crate::backend::{Backend, BackendError, BackendKind, Unavailable};
-use crate::case::{load_catalog, schema_json, Case, ProxyMode};
+use crate::backend::{Backend, BackendError};
+use crate::case::{load_case_file, load_catalog, schema_json, Case, ProxyMode};
 use crate::plan::{list_text, matrix, plan_text, VersionSelection};
 use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
@@ -56,19 +63,50 @@ pub fn run(args: &RunArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let mut backend: Box<dyn Backend> = match args.backend {
-        BackendArg::Sim => Box::new(SimBackend::new()),
-        BackendArg::Kind => Box::new(Unavailable(BackendKind::Kind)),
-        BackendArg::Kubeconfig => Box::new(Unavailable(BackendKind::Kubeconfig)),
-    };
-    if backend.kind() != BackendKind::Sim {
-        eprintln!(
-            "error: {}",
-            BackendError::NotAvailable(backend.kind().as_str())
-        );
-        return EXIT_BAD_INPUT;
-    }
     let (versions, proxy_modes) = selection(&args.select);
+    if args.dry_run {
+        return match args.backend {
+            BackendArg::Kind => kind_dry_run(&cases, &versions, &proxy_modes, args),
+            other => {
+                eprintln!("error: --dry-run is for --backend kind (this is {other:?})");
+                EXIT_BAD_INPUT
+            }
+        };
+    }
+    let built: Result<Box<dyn Backend>, BackendError> = match args.backend {
+        BackendArg::Sim => Ok(Box::new(SimBackend::new())),
+        BackendArg::Kind => {
+            install_ctrl_c_handler();
+            let mut options = KindOptions::new(run_id());
+            options.reuse = args.reuse;
+            options.keep = args.keep;
+            match kind::ContainerCli::from_env() {
+                Ok(cli) => {
+                    options.cli = cli;
+                    KindBackend::new(Box::new(DuctRunner), options)
+                        .map(|b| Box::new(b) as Box<dyn Backend>)
+                }
+                Err(e) => Err(BackendError::Setup(e.to_string())),
+            }
+        }
+        BackendArg::Kubeconfig => {
+            install_ctrl_c_handler();
+            KubeconfigBackend::new(KubeconfigOptions {
+                kubeconfig: args.kubeconfig.clone(),
+                context: args.context.clone(),
+                allow_node_changes: args.allow_node_changes,
+                keep: args.keep,
+            })
+            .map(|b| Box::new(b) as Box<dyn Backend>)
+        }
+    };
+    let mut backend = match built {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
     let options = RunOptions {
         versions,
         proxy_modes,
@@ -101,6 +139,172 @@ pub fn run(args: &RunArgs) -> u8 {
     } else {
         EXIT_FAILED
     }
+}
+
+/// `run-<unix seconds>`: the directory under `reports/` of a live run.
+fn run_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("run-{secs}")
+}
+
+/// The kind specs of every runnable cell (one per cluster, first-seen order), with the cells
+/// that cannot run on this host.
+fn kind_specs(
+    cases: &[Case],
+    versions: &VersionSelection,
+    modes: &[ProxyMode],
+    filter: Option<&str>,
+) -> (Vec<KindClusterSpec>, Vec<String>) {
+    let host = host_cpu_millis();
+    let mut specs: Vec<KindClusterSpec> = Vec::new();
+    let mut problems = Vec::new();
+    for cell in matrix(cases, versions, modes, filter) {
+        let Ok(shape) = &cell.shape else { continue };
+        match kind_spec(shape, host) {
+            Ok(spec) => {
+                if !specs.iter().any(|s| s.name == spec.name) {
+                    specs.push(spec);
+                }
+            }
+            Err(e) => problems.push(format!(
+                "{}@{}/{}: {e}",
+                cell.case.name,
+                cell.version,
+                cell.proxy_mode.as_str()
+            )),
+        }
+    }
+    (specs, problems)
+}
+
+fn kind_dry_run(
+    cases: &[Case],
+    versions: &VersionSelection,
+    modes: &[ProxyMode],
+    args: &RunArgs,
+) -> u8 {
+    let planned = matrix(cases, versions, modes, args.select.filter.as_deref());
+    print!("{}", plan_text(&planned));
+    let (specs, problems) = kind_specs(cases, versions, modes, args.select.filter.as_deref());
+    for p in &problems {
+        println!("# cannot run here: {p}");
+    }
+    let images = match ImageTable::embedded() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let cli = match kind::ContainerCli::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let release = images.default_release().to_string();
+    let layout = RunLayout::new("<run>");
+    println!();
+    println!("# dry run: nothing below is executed");
+    // One spec at a time, so a shape kind cannot build (no image for the version) is named
+    // and the others are still listed.
+    for spec in specs {
+        match kind::dry_run(
+            std::slice::from_ref(&spec),
+            &images,
+            &release,
+            &layout,
+            cli,
+            args.keep || args.reuse,
+        ) {
+            Ok(plan) => print!("{}", plan.render()),
+            Err(e) => println!("# cluster {}: cannot be created: {e}\n", spec.name),
+        }
+    }
+    EXIT_OK
+}
+
+fn find_case(name: &str) -> Result<Case, String> {
+    let path = Path::new(name);
+    if path.is_file() {
+        return load_case_file(path).map_err(|errors| {
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+    }
+    let (cases, _) = load_catalog(&[PathBuf::from("cases")]);
+    cases
+        .into_iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| format!("{name}: no such case file, and no case of that name in cases/"))
+}
+
+/// `topo-harness kind-config`.
+pub fn kind_config(args: &KindConfigArgs) -> u8 {
+    let case = match find_case(&args.case) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let select = SelectArgs {
+        cases: Vec::new(),
+        kubernetes: args.kubernetes.clone(),
+        proxy_mode: args.proxy_mode.clone(),
+        filter: None,
+    };
+    let (versions, modes) = selection(&select);
+    let cases = [case];
+    let (specs, problems) = kind_specs(&cases, &versions, &modes, None);
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
+    let images = match ImageTable::embedded() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let release = images.default_release().to_string();
+    let mut code = if problems.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_BAD_INPUT
+    };
+    if specs.is_empty() && problems.is_empty() {
+        eprintln!("error: the case runs on none of the selected versions and proxy modes");
+        return EXIT_BAD_INPUT;
+    }
+    for spec in specs {
+        let rendered = match config::render(&spec, &images, &release) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                code = EXIT_BAD_INPUT;
+                continue;
+            }
+        };
+        match config::write_config(&args.output, &spec.name, &rendered) {
+            Ok(path) => {
+                println!("# {}", path.display());
+                print!("{}", rendered.yaml);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                code = EXIT_BAD_INPUT;
+            }
+        }
+    }
+    code
 }
 
 /// `topo-harness list`.

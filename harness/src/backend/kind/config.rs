@@ -116,6 +116,26 @@ impl KubeadmApi {
         }
         out
     }
+
+    /// A merge patch adding kube-controller-manager flags to kubeadm's
+    /// `ClusterConfiguration`, in this API's shape.
+    pub fn controller_manager_args_patch(self, args: &[(&str, String)]) -> String {
+        let mut out = format!(
+            "apiVersion: {}\nkind: ClusterConfiguration\ncontrollerManager:\n  extraArgs:\n",
+            self.api_version()
+        );
+        for (name, value) in args {
+            match self {
+                KubeadmApi::V1beta2 | KubeadmApi::V1beta3 => {
+                    out.push_str(&format!("    {name}: \"{value}\"\n"))
+                }
+                KubeadmApi::V1beta4 => {
+                    out.push_str(&format!("  - name: {name}\n    value: \"{value}\"\n"))
+                }
+            }
+        }
+        out
+    }
 }
 
 /// A generated config and what went into it.
@@ -204,7 +224,7 @@ pub fn render(
             if n.role == NodeRole::ControlPlane {
                 first_control_plane = false;
             }
-            let kubeadm_config_patches = n
+            let mut kubeadm_config_patches: Vec<String> = n
                 .reserve_cpu_millis
                 .map(|cpu| {
                     let kind = if init {
@@ -216,6 +236,13 @@ pub fn render(
                         .kubelet_args_patch(kind, &[("system-reserved", format!("cpu={cpu}m"))])]
                 })
                 .unwrap_or_default();
+            // The first control plane's kubeadm config holds the ClusterConfiguration.
+            if let (true, Some(max)) = (init, spec.max_endpoints_per_slice) {
+                kubeadm_config_patches.push(kubeadm_api.controller_manager_args_patch(&[(
+                    "max-endpoints-per-slice",
+                    max.to_string(),
+                )]));
+            }
             Node {
                 role: n.role.as_str().to_string(),
                 image: image.clone(),

@@ -174,6 +174,8 @@ pub struct KindClusterSpec {
     pub feature_gates: BTreeMap<String, bool>,
     /// Node image override (`--image`); `None` uses the image table.
     pub image: Option<String>,
+    /// kube-controller-manager `--max-endpoints-per-slice` (`None`: its default, 100).
+    pub max_endpoints_per_slice: Option<u32>,
 }
 
 /// Why a spec cannot be turned into a kind config.
@@ -250,6 +252,7 @@ impl KindClusterSpec {
             nodes: Vec::new(),
             feature_gates: BTreeMap::new(),
             image: None,
+            max_endpoints_per_slice: None,
         }
     }
 
@@ -417,6 +420,9 @@ impl KindClusterSpec {
             .unwrap_or_else(|_| self.feature_gates.clone());
         for (name, on) in &gates {
             out.push_str(&format!("gate.{name}={on}\n"));
+        }
+        if let Some(n) = self.max_endpoints_per_slice {
+            out.push_str(&format!("max_endpoints_per_slice={n}\n"));
         }
         for (i, node) in self.nodes.iter().enumerate() {
             out.push_str(&format!("node.{i}.role={}\n", node.role));

@@ -1,0 +1,1014 @@
+//! [`KindBackend`]: one kind cluster per [`ClusterKey`](crate::case::ClusterKey), shared by
+//! every case of that key in a run; each case gets its own namespace and its own node labels
+//! (restored afterwards).
+//!
+//! Setup maps the shape to a [`KindClusterSpec`] (name `topo-<hash8>` from the cluster key,
+//! roles, allocatable-CPU shaping as a kubelet `system-reserved` reservation of host CPUs −
+//! wanted), writes `kind/<name>.yaml`, creates the cluster (or reuses one with `--reuse` when
+//! its recorded shape hash matches), writes `reports/<run>/<name>/kubeconfig` and connects to
+//! context `kind-<name>` only.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::workload::{
+    routes_from_dump, NodeControl, NodeMap, Workload, HOLD_FILE, NOT_READY_FILE,
+};
+use super::{check_interrupt, interrupted, interrupts, namespace_name, runtime};
+use crate::backend::kind::spec::{fnv1a64, NodeRole};
+use crate::backend::kind::{
+    cluster, config, ClusterError, CommandRunner, ContainerCli, ImageTable, KindCluster,
+    KindClusterSpec, KindNodeSpec, ProxyMode as KindProxyMode, RunLayout,
+};
+use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger};
+use crate::backend::{
+    Applied, Backend, BackendError, BackendKind, NodeRoutes, Observation, WaitPolicy,
+};
+use crate::case::{ClusterShape, ProxyMode, Role, StepAction};
+use crate::model::{FeatureGates, Service};
+use crate::observe::dataplane::Mode;
+
+/// kube-controller-manager's default `--max-endpoints-per-slice`.
+const DEFAULT_MAX_ENDPOINTS_PER_SLICE: usize = 100;
+
+/// How often kube-proxy's `/proxyMode` is asked (2 s apart) before setup gives up.
+const PROXY_MODE_ATTEMPTS: u32 = 30;
+
+/// The host's CPUs in millicores (`std::thread::available_parallelism`); kind nodes are
+/// containers sharing them, so each node's capacity is this.
+pub fn host_cpu_millis() -> u64 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u64 * 1000)
+        .unwrap_or(1000)
+}
+
+/// The `system-reserved` CPU that leaves a node with `wanted` millicores allocatable on a host
+/// with `host` millicores: `None` when nothing needs reserving, an error when the host has
+/// fewer CPUs than wanted.
+pub fn reservation_millis(node: &str, wanted: u64, host: u64) -> Result<Option<u32>, BackendError> {
+    if wanted > host {
+        return Err(BackendError::Setup(format!(
+            "node {node} wants {wanted}m allocatable CPU but the host has only {host}m; kind nodes share the host's CPUs (lower the case's cpu or run on a bigger machine)"
+        )));
+    }
+    let reserve = host - wanted;
+    if reserve == 0 {
+        return Ok(None);
+    }
+    u32::try_from(reserve).map(Some).map_err(|_| {
+        BackendError::Setup(format!(
+            "node {node}: CPU reservation {reserve}m is too large"
+        ))
+    })
+}
+
+/// `topo-<hash8>`: the cluster name of a shape, from its cluster key (so shapes that differ
+/// only in per-case labels share a cluster).
+pub fn shape_cluster_name(shape: &ClusterShape) -> String {
+    let key = format!("{:?}", shape.cluster_key());
+    format!("topo-{:016x}", fnv1a64(key.as_bytes()))
+        .chars()
+        .take(13)
+        .collect()
+}
+
+fn kind_mode(mode: ProxyMode) -> KindProxyMode {
+    match mode {
+        ProxyMode::Iptables => KindProxyMode::Iptables,
+        ProxyMode::Nftables => KindProxyMode::Nftables,
+        ProxyMode::Ipvs => KindProxyMode::Ipvs,
+    }
+}
+
+fn dump_mode(mode: ProxyMode) -> Mode {
+    match mode {
+        ProxyMode::Iptables => Mode::Iptables,
+        ProxyMode::Nftables => Mode::Nftables,
+        ProxyMode::Ipvs => Mode::Ipvs,
+    }
+}
+
+/// The kind cluster spec for `shape` on a host with `host_cpu` millicores: name from the
+/// cluster key, roles, gates, and CPU reservations. Zones, regions and extra labels are not in
+/// it: they are applied per case by relabeling (see [`ClusterKey`](crate::case::ClusterKey)).
+pub fn kind_spec(shape: &ClusterShape, host_cpu: u64) -> Result<KindClusterSpec, BackendError> {
+    let mut spec = KindClusterSpec::new(
+        shape_cluster_name(shape),
+        shape.version,
+        kind_mode(shape.proxy_mode),
+    );
+    for (gate, on) in &shape.feature_gates {
+        spec = spec.gate(gate.name(), *on);
+    }
+    if shape.max_endpoints_per_slice != DEFAULT_MAX_ENDPOINTS_PER_SLICE {
+        spec.max_endpoints_per_slice =
+            Some(u32::try_from(shape.max_endpoints_per_slice).map_err(|_| {
+                BackendError::Setup(format!(
+                    "max_endpoints_per_slice {} is out of range",
+                    shape.max_endpoints_per_slice
+                ))
+            })?);
+    }
+    if shape.proxy_mode == ProxyMode::Nftables && shape.version.minor < 31 {
+        spec = spec.gate("NFTablesProxyMode", true);
+    }
+    if !has_control_plane(shape) {
+        // kind needs one; the case does not know it (it is left out of the node mapping, and
+        // the model ignores control-plane nodes for hints).
+        spec = spec.node(KindNodeSpec::control_plane());
+    }
+    for node in &shape.nodes {
+        let mut kind_node = KindNodeSpec::new(match node.role {
+            Role::ControlPlane => NodeRole::ControlPlane,
+            Role::Worker => NodeRole::Worker,
+        });
+        if let Some(reserve) = reservation_millis(&node.name, node.cpu_millis, host_cpu)? {
+            kind_node = kind_node.reserve_cpu_millis(reserve);
+        }
+        spec = spec.node(kind_node);
+    }
+    Ok(spec)
+}
+
+fn has_control_plane(shape: &ClusterShape) -> bool {
+    shape.nodes.iter().any(|n| n.role == Role::ControlPlane)
+}
+
+/// `(case node, kind node)` pairs: kind names nodes by role and order; a control plane the
+/// harness added for a case without one is skipped.
+pub fn node_pairs(shape: &ClusterShape, spec: &KindClusterSpec) -> Vec<(String, String)> {
+    let skip = usize::from(!has_control_plane(shape));
+    shape
+        .nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .zip(spec.node_names().into_iter().skip(skip))
+        .collect()
+}
+
+/// Options of the kind backend.
+#[derive(Clone, Debug)]
+pub struct KindOptions {
+    /// Reuse a cluster of the same name when its recorded shape matches, and keep it at the end.
+    pub reuse: bool,
+    /// Keep clusters and case namespaces (print how to inspect and delete them).
+    pub keep: bool,
+    /// The run id (`reports/<run>/…`).
+    pub run_id: String,
+    /// kind release of the image table.
+    pub release: Option<String>,
+    /// The container CLI (from `KIND_EXPERIMENTAL_PROVIDER`).
+    pub cli: ContainerCli,
+    /// Host CPUs in millicores (see [`host_cpu_millis`]).
+    pub host_cpu_millis: u64,
+    /// The `kind/` directory for generated configs.
+    pub kind_dir: PathBuf,
+    /// The `reports/` directory.
+    pub reports_dir: PathBuf,
+    /// Check kube-proxy's `/proxyMode` on every node after creation.
+    pub check_proxy_mode: bool,
+    /// How long a step waits for its pods to be ready and node conditions to follow a
+    /// stopped/started kubelet (`None`: no waiting, for fakes).
+    pub settle: Option<std::time::Duration>,
+}
+
+impl KindOptions {
+    /// Defaults: no reuse, no keep, docker (or a valid `KIND_EXPERIMENTAL_PROVIDER`; the CLI
+    /// rejects an invalid one before building the backend), this host's CPUs, `kind/` and
+    /// `reports/`.
+    pub fn new(run_id: impl Into<String>) -> Self {
+        KindOptions {
+            reuse: false,
+            keep: false,
+            run_id: run_id.into(),
+            release: None,
+            cli: ContainerCli::from_env().unwrap_or_default(),
+            host_cpu_millis: host_cpu_millis(),
+            kind_dir: PathBuf::from("kind"),
+            reports_dir: PathBuf::from("reports"),
+            check_proxy_mode: true,
+            settle: Some(std::time::Duration::from_secs(120)),
+        }
+    }
+
+    fn layout(&self) -> RunLayout {
+        RunLayout {
+            kind_dir: self.kind_dir.clone(),
+            run_dir: self.reports_dir.join(&self.run_id),
+        }
+    }
+}
+
+/// Builds the API client for a kubeconfig file and context (tests replace it).
+pub type ApiFactory =
+    Box<dyn Fn(&tokio::runtime::Runtime, &Path, &str) -> Result<ClusterApi, KubeApiError>>;
+
+struct Current {
+    spec: KindClusterSpec,
+    api: ClusterApi,
+    /// Whether this run created it (else it was reused).
+    created: bool,
+}
+
+struct CaseRun {
+    shape: ClusterShape,
+    workload: Workload,
+    ledger: Ledger,
+}
+
+/// Kind clusters per shape.
+pub struct KindBackend {
+    runner: Box<dyn CommandRunner>,
+    options: KindOptions,
+    images: ImageTable,
+    rt: tokio::runtime::Runtime,
+    api_factory: ApiFactory,
+    current: Option<Current>,
+    case: Option<CaseRun>,
+    case_name: String,
+    runs: usize,
+}
+
+impl std::fmt::Debug for KindBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KindBackend")
+            .field("options", &self.options)
+            .field(
+                "cluster",
+                &self.current.as_ref().map(|c| c.spec.name.clone()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn setup_err(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Setup(e.to_string())
+}
+
+struct KindNodes<'a> {
+    cluster: KindCluster<'a>,
+    mode: ProxyMode,
+}
+
+impl NodeControl for KindNodes<'_> {
+    fn set_kubelet(&self, node: &str, running: bool) -> Result<(), BackendError> {
+        let verb = if running { "start" } else { "stop" };
+        self.cluster
+            .exec(node, &["systemctl", verb, "kubelet"])
+            .map(|_| ())
+            .map_err(|e| BackendError::Apply(format!("{verb} the kubelet on {node}: {e}")))
+    }
+
+    fn set_not_ready(&self, node: &str, namespace: &str, count: usize) -> Result<(), BackendError> {
+        let ns_label = format!("io.kubernetes.pod.namespace={namespace}");
+        let listed = self
+            .cluster
+            .exec(
+                node,
+                &[
+                    "crictl",
+                    "ps",
+                    "-q",
+                    "--label",
+                    &ns_label,
+                    "--label",
+                    "io.kubernetes.container.name=echo",
+                ],
+            )
+            .map_err(|e| BackendError::Apply(format!("listing echo containers on {node}: {e}")))?;
+        let mut ids: Vec<&str> = listed
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        ids.sort_unstable();
+        if ids.len() < count {
+            return Err(BackendError::Apply(format!(
+                "node {node} runs {} echo pod(s); cannot make {count} not ready",
+                ids.len()
+            )));
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let result = if i < count {
+                self.cluster
+                    .exec(node, &["crictl", "exec", id, "touch", NOT_READY_FILE])
+            } else {
+                self.cluster
+                    .exec(node, &["crictl", "exec", id, "rm", "-f", NOT_READY_FILE])
+            };
+            result.map_err(|e| {
+                BackendError::Apply(format!("setting pod readiness on {node}: {e}"))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn hold_pods(
+        &self,
+        node: &str,
+        namespace: &str,
+        count: usize,
+        exclude: &BTreeSet<String>,
+    ) -> Result<Vec<String>, BackendError> {
+        let ns_label = format!("io.kubernetes.pod.namespace={namespace}");
+        let listed = self
+            .cluster
+            .exec(
+                node,
+                &[
+                    "crictl",
+                    "ps",
+                    "-o",
+                    "json",
+                    "--label",
+                    &ns_label,
+                    "--label",
+                    "io.kubernetes.container.name=echo",
+                ],
+            )
+            .map_err(|e| BackendError::Apply(format!("listing echo containers on {node}: {e}")))?;
+        let mut found = echo_containers(&listed)
+            .map_err(|e| BackendError::Apply(format!("crictl ps on {node}: {e}")))?;
+        found.retain(|(_, pod)| !exclude.contains(pod));
+        found.sort_by(|a, b| a.1.cmp(&b.1));
+        if found.len() < count {
+            return Err(BackendError::Apply(format!(
+                "node {node} runs {} echo pod(s) not yet terminating; cannot hold {count}",
+                found.len()
+            )));
+        }
+        let mut pods = Vec::new();
+        for (id, pod) in found.into_iter().take(count) {
+            self.cluster
+                .exec(node, &["crictl", "exec", &id, "touch", HOLD_FILE])
+                .map_err(|e| BackendError::Apply(format!("holding pod {pod}: {e}")))?;
+            pods.push(pod);
+        }
+        Ok(pods)
+    }
+
+    fn release_pods(&self, node: &str, namespace: &str) -> Result<(), BackendError> {
+        let ns_label = format!("io.kubernetes.pod.namespace={namespace}");
+        let listed = self
+            .cluster
+            .exec(
+                node,
+                &[
+                    "crictl",
+                    "ps",
+                    "-q",
+                    "--label",
+                    &ns_label,
+                    "--label",
+                    "io.kubernetes.container.name=echo",
+                ],
+            )
+            .map_err(|e| BackendError::Setup(format!("listing echo containers on {node}: {e}")))?;
+        let mut failed = Vec::new();
+        for id in listed.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if let Err(e) = self
+                .cluster
+                .exec(node, &["crictl", "exec", id, "rm", "-f", HOLD_FILE])
+            {
+                failed.push(e.to_string());
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(BackendError::Setup(format!(
+                "releasing held pods on {node}: {}",
+                failed.join("; ")
+            )))
+        }
+    }
+
+    fn read_routes(
+        &self,
+        node: &str,
+        service: &Service,
+        gates: &FeatureGates,
+    ) -> Result<Option<NodeRoutes>, BackendError> {
+        let dump = match self.mode {
+            ProxyMode::Iptables => self.cluster.iptables_save(node, None),
+            ProxyMode::Nftables => self.cluster.nft_kube_proxy(node),
+            ProxyMode::Ipvs => self.cluster.ip_vs(node),
+        }
+        .map_err(|e| BackendError::Observe(format!("reading the dataplane of {node}: {e}")))?;
+        routes_from_dump(dump_mode(self.mode), &dump, node, service, gates).map(Some)
+    }
+}
+
+/// `(container id, pod name)` of every container in `crictl ps -o json` output.
+fn echo_containers(json: &str) -> Result<Vec<(String, String)>, String> {
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let containers = value
+        .get("containers")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    containers
+        .iter()
+        .map(|c| {
+            let id = c.get("id").and_then(serde_json::Value::as_str);
+            let pod = c
+                .pointer("/labels/io.kubernetes.pod.name")
+                .and_then(serde_json::Value::as_str);
+            match (id, pod) {
+                (Some(id), Some(pod)) => Ok((id.to_string(), pod.to_string())),
+                _ => Err("a container without id or io.kubernetes.pod.name label".to_string()),
+            }
+        })
+        .collect()
+}
+
+impl KindBackend {
+    /// A backend running commands through `runner` (the real [`DuctRunner`](crate::backend::kind::DuctRunner)
+    /// or a recording fake).
+    pub fn new(runner: Box<dyn CommandRunner>, options: KindOptions) -> Result<Self, BackendError> {
+        let images = ImageTable::embedded().map_err(setup_err)?;
+        Ok(KindBackend {
+            runner,
+            options,
+            images,
+            rt: runtime()?,
+            api_factory: Box::new(|rt, path, context| {
+                rt.block_on(ClusterApi::from_kubeconfig(path, Some(context)))
+            }),
+            current: None,
+            case: None,
+            case_name: "case".to_string(),
+            runs: 0,
+        })
+    }
+
+    /// Replaces how the API client is built (tests connect a mock).
+    pub fn with_api_factory(mut self, factory: ApiFactory) -> Self {
+        self.api_factory = factory;
+        self
+    }
+
+    fn release(&self) -> String {
+        self.options
+            .release
+            .clone()
+            .unwrap_or_else(|| self.images.default_release().to_string())
+    }
+
+    fn cluster<'a>(&'a self, spec: &KindClusterSpec) -> KindCluster<'a> {
+        KindCluster::new(self.runner.as_ref(), spec, self.options.cli)
+    }
+
+    /// Brings up (or reuses) the cluster for `spec` and connects to it.
+    fn ensure_cluster(&mut self, spec: KindClusterSpec) -> Result<(), BackendError> {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.spec.name == spec.name)
+        {
+            return Ok(());
+        }
+        self.shutdown()?;
+        let layout = self.options.layout();
+        let rendered = config::render(&spec, &self.images, &self.release()).map_err(setup_err)?;
+        let config_path =
+            config::write_config(&layout.kind_dir, &spec.name, &rendered).map_err(setup_err)?;
+        let kubeconfig = layout.kubeconfig(&spec.name);
+        if let Some(dir) = kubeconfig.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| setup_err(format!("{}: {e}", dir.display())))?;
+        }
+        let existing = cluster::list(self.runner.as_ref(), self.options.cli).map_err(setup_err)?;
+        let cluster = self.cluster(&spec);
+        let mut reused = false;
+        if existing.contains(&spec.name) {
+            if !self.options.reuse {
+                return Err(BackendError::Setup(format!(
+                    "a kind cluster named {0} already exists and was not created by this run; pass --reuse to use it, or delete it with `kind delete cluster --name {0}`",
+                    spec.name
+                )));
+            }
+            let first = cluster.nodes().first().cloned().unwrap_or_default();
+            let recorded = cluster.recorded_shape(&first).map_err(setup_err)?;
+            if recorded.as_deref() == Some(rendered.shape_hash.as_str()) {
+                reused = true;
+            } else {
+                eprintln!(
+                    "kind cluster {} has shape {} but {} is wanted: recreating it",
+                    spec.name,
+                    recorded.as_deref().unwrap_or("(none)"),
+                    rendered.shape_hash
+                );
+                cluster.delete().map_err(setup_err)?;
+            }
+        }
+        if !reused {
+            cluster
+                .create_or_collect(
+                    &config_path,
+                    &kubeconfig,
+                    &layout.logs(&spec.name),
+                    self.options.keep,
+                )
+                .map_err(setup_err)?;
+        }
+        let created = !reused;
+        let connected = self.connect(&cluster, &spec, &kubeconfig);
+        match connected {
+            Ok(api) => {
+                self.current = Some(Current { spec, api, created });
+                Ok(())
+            }
+            Err(e) => {
+                // A cluster this run created and cannot use is not left behind.
+                if created && !self.options.keep {
+                    let logs = layout.logs(&spec.name);
+                    let exported = cluster.export_logs(&logs).is_ok();
+                    let deleted = cluster.delete();
+                    let mut message = e.to_string();
+                    if exported {
+                        message.push_str(&format!(" (node logs in {})", logs.display()));
+                    }
+                    if let Err(d) = deleted {
+                        message.push_str(&format!("; deleting the cluster failed too: {d}"));
+                    }
+                    return Err(BackendError::Setup(
+                        message
+                            .trim_start_matches("cannot set up the cluster: ")
+                            .to_string(),
+                    ));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the kubeconfig, checks every node's proxy mode and connects to `kind-<name>`.
+    fn connect(
+        &self,
+        cluster: &KindCluster<'_>,
+        spec: &KindClusterSpec,
+        kubeconfig: &Path,
+    ) -> Result<ClusterApi, BackendError> {
+        let text = cluster.get_kubeconfig().map_err(setup_err)?;
+        std::fs::write(kubeconfig, text)
+            .map_err(|e| setup_err(format!("{}: {e}", kubeconfig.display())))?;
+        if self.options.check_proxy_mode {
+            for node in cluster.nodes() {
+                // kube-proxy may still be starting on workers right after `kind create`.
+                let mut attempt = 0;
+                let mode = loop {
+                    attempt += 1;
+                    match cluster.proxy_mode(node) {
+                        Ok(mode) => break mode,
+                        Err(e) if attempt >= PROXY_MODE_ATTEMPTS || interrupts() > 0 => {
+                            return Err(setup_err(e))
+                        }
+                        Err(_) => std::thread::sleep(std::time::Duration::from_secs(2)),
+                    }
+                };
+                if mode != spec.proxy_mode {
+                    return Err(BackendError::Setup(format!(
+                        "node {node}: kube-proxy runs in {mode} mode, {} was asked for",
+                        spec.proxy_mode
+                    )));
+                }
+            }
+        }
+        let context = format!("kind-{}", spec.name);
+        (self.api_factory)(&self.rt, kubeconfig, &context).map_err(setup_err)
+    }
+
+    /// Deletes the current cluster when this run created it (unless `--keep` or `--reuse`);
+    /// with `--keep`, prints how to delete it. Called when the shape changes and at the end.
+    pub fn shutdown(&mut self) -> Result<(), BackendError> {
+        let Some(current) = self.current.take() else {
+            return Ok(());
+        };
+        if self.options.keep || self.options.reuse || !current.created {
+            if self.options.keep {
+                eprintln!(
+                    "kept kind cluster {0}; delete it with: kind delete cluster --name {0}",
+                    current.spec.name
+                );
+            }
+            return Ok(());
+        }
+        if interrupts() >= 2 {
+            eprintln!(
+                "left behind: kind cluster {0} (delete it with: kind delete cluster --name {0})",
+                current.spec.name
+            );
+            return Ok(());
+        }
+        self.cluster(&current.spec)
+            .delete()
+            .map_err(|e: ClusterError| BackendError::Setup(format!("deleting the cluster: {e}")))
+    }
+
+    /// The name the next case run uses for its namespace (`topo-<case>-<n>`).
+    pub fn set_case_name(&mut self, name: &str) {
+        self.case_name = name.to_string();
+    }
+
+    fn begin_case(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
+        let Some(current) = &self.current else {
+            return Err(BackendError::Setup("no cluster".into()));
+        };
+        self.runs += 1;
+        let map = NodeMap::new(node_pairs(shape, &current.spec));
+        let ns = namespace_name(&self.case_name, self.runs);
+        let mut workload = Workload::new(ns, map, shape);
+        workload.settle = self.options.settle;
+        let mut run = CaseRun {
+            shape: shape.clone(),
+            workload,
+            ledger: Ledger::new(),
+        };
+        let nodes = KindNodes {
+            cluster: self.cluster(&current.spec),
+            mode: shape.proxy_mode,
+        };
+        let result =
+            self.rt.block_on(
+                run.workload
+                    .begin(&current.api, &mut run.ledger, &nodes, true),
+            );
+        self.case = Some(run);
+        if let Err(e) = result {
+            // The runner does not call cleanup after a failed setup: undo what was done.
+            let _ = self.cleanup();
+            return Err(BackendError::Setup(e.to_string()));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for KindBackend {
+    fn drop(&mut self) {
+        if self.case.is_some() {
+            let _ = self.cleanup();
+        }
+        if let Err(e) = self.shutdown() {
+            eprintln!("warning: {e}");
+        }
+    }
+}
+
+impl Backend for KindBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Kind
+    }
+
+    fn wait_policy(&self) -> WaitPolicy {
+        super::live_wait_policy()
+    }
+
+    fn case_started(&mut self, case: &str) {
+        self.set_case_name(case);
+    }
+
+    fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
+        check_interrupt().map_err(|e| BackendError::Setup(e.to_string()))?;
+        let spec = kind_spec(shape, self.options.host_cpu_millis)?;
+        self.ensure_cluster(spec)?;
+        self.begin_case(shape)
+    }
+
+    fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
+        check_interrupt()?;
+        let (Some(current), Some(run)) = (&self.current, &mut self.case) else {
+            return Err(BackendError::Apply(
+                "no cluster: setup was not called".into(),
+            ));
+        };
+        let nodes = KindNodes {
+            cluster: KindCluster::new(self.runner.as_ref(), &current.spec, self.options.cli),
+            mode: run.shape.proxy_mode,
+        };
+        self.rt.block_on(
+            run.workload
+                .apply(&current.api, &mut run.ledger, &nodes, action, "kind"),
+        )
+    }
+
+    fn observe(&mut self) -> Result<Observation, BackendError> {
+        check_interrupt().map_err(|e| BackendError::Observe(e.to_string()))?;
+        let (Some(current), Some(run)) = (&self.current, &self.case) else {
+            return Err(BackendError::Observe(
+                "no cluster: setup was not called".into(),
+            ));
+        };
+        let nodes = KindNodes {
+            cluster: KindCluster::new(self.runner.as_ref(), &current.spec, self.options.cli),
+            mode: run.shape.proxy_mode,
+        };
+        let gates = run.shape.gates();
+        self.rt
+            .block_on(run.workload.observe(&current.api, &nodes, &gates))
+    }
+
+    fn cleanup(&mut self) -> Result<(), BackendError> {
+        let Some(mut run) = self.case.take() else {
+            return Ok(());
+        };
+        let Some(current) = &self.current else {
+            return Ok(());
+        };
+        let cluster = KindCluster::new(self.runner.as_ref(), &current.spec, self.options.cli);
+        let mut problems = Vec::new();
+        for node in std::mem::take(&mut run.workload.stopped_kubelets) {
+            if let Err(e) = cluster.exec(&node, &["systemctl", "start", "kubelet"]) {
+                problems.push(format!("restarting the kubelet on {node}: {e}"));
+            }
+        }
+        if !self.options.keep {
+            let nodes = KindNodes {
+                cluster: KindCluster::new(self.runner.as_ref(), &current.spec, self.options.cli),
+                mode: run.shape.proxy_mode,
+            };
+            for node in run.workload.held_nodes() {
+                if let Err(e) = nodes.release_pods(&node, &run.workload.namespace) {
+                    problems.push(e.to_string());
+                }
+            }
+        }
+        if self.options.keep {
+            eprintln!("kept (--keep); inspect and undo with:");
+            for line in run.ledger.keep_commands(&current.api.kubectl()) {
+                eprintln!("  {line}");
+            }
+        } else {
+            let report = self
+                .rt
+                .block_on(run.ledger.cleanup_or_abort(&current.api, interrupted(2)));
+            if !report.is_complete() {
+                problems.push(report.to_string().trim_end().to_string());
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(BackendError::Setup(format!(
+                "cleanup incomplete:\n{}",
+                problems.join("\n")
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::NodeDef;
+    use crate::model::KubeVersion;
+    use std::collections::BTreeMap;
+
+    fn shape(cpus: &[u64]) -> ClusterShape {
+        let nodes = cpus
+            .iter()
+            .enumerate()
+            .map(|(i, cpu)| NodeDef {
+                name: if i == 0 {
+                    "control-plane".into()
+                } else {
+                    format!(
+                        "worker{}",
+                        if i == 1 { String::new() } else { i.to_string() }
+                    )
+                },
+                role: if i == 0 {
+                    Role::ControlPlane
+                } else {
+                    Role::Worker
+                },
+                zone: Some(if i % 2 == 0 { "a" } else { "b" }.into()),
+                region: None,
+                cpu_millis: *cpu,
+                ready: true,
+                labels: BTreeMap::new(),
+            })
+            .collect();
+        ClusterShape {
+            version: KubeVersion::new(34),
+            proxy_mode: ProxyMode::Iptables,
+            feature_gates: Vec::new(),
+            max_endpoints_per_slice: 100,
+            nodes,
+        }
+    }
+
+    #[test]
+    fn reservation_is_host_minus_wanted() {
+        assert_eq!(reservation_millis("n", 1000, 2000).ok(), Some(Some(1000)));
+        assert_eq!(reservation_millis("n", 2000, 2000).ok(), Some(None));
+        assert_eq!(reservation_millis("n", 500, 4000).ok(), Some(Some(3500)));
+        let err = reservation_millis("worker", 4000, 2000)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("cannot set up the cluster: node worker wants 4000m allocatable CPU but the host has only 2000m; kind nodes share the host's CPUs (lower the case's cpu or run on a bigger machine)")
+        );
+    }
+
+    #[test]
+    fn spec_from_shape() {
+        let spec = kind_spec(&shape(&[1000, 2000, 1000]), 4000).expect("spec");
+        assert!(
+            spec.name.starts_with("topo-") && spec.name.len() == 13,
+            "{}",
+            spec.name
+        );
+        let reserved: Vec<Option<u32>> = spec.nodes.iter().map(|n| n.reserve_cpu_millis).collect();
+        assert_eq!(reserved, vec![Some(3000), Some(2000), Some(3000)]);
+        let roles: Vec<NodeRole> = spec.nodes.iter().map(|n| n.role).collect();
+        assert_eq!(
+            roles,
+            vec![NodeRole::ControlPlane, NodeRole::Worker, NodeRole::Worker]
+        );
+        // Zones are per case: not in the spec, and not in the name.
+        assert!(spec.nodes.iter().all(|n| n.zone.is_none()));
+        let mut other = shape(&[1000, 2000, 1000]);
+        other.nodes[1].zone = Some("z".into());
+        assert_eq!(shape_cluster_name(&other), spec.name);
+        assert_ne!(shape_cluster_name(&shape(&[1000, 1000, 1000])), spec.name);
+        assert!(kind_spec(&shape(&[1000, 8000]), 4000).is_err());
+    }
+
+    #[test]
+    fn a_case_without_control_plane_gets_one_outside_the_mapping() {
+        let mut s = shape(&[1000, 1000, 1000]);
+        s.nodes.remove(0);
+        let spec = kind_spec(&s, 2000).expect("spec");
+        assert_eq!(spec.nodes.len(), 3);
+        assert_eq!(spec.nodes[0].role, NodeRole::ControlPlane);
+        assert_eq!(spec.nodes[0].reserve_cpu_millis, None);
+        let pairs = node_pairs(&s, &spec);
+        let names: Vec<(&str, String)> = pairs
+            .iter()
+            .map(|(c, r)| (c.as_str(), r.trim_start_matches(&spec.name).to_string()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("worker", "-worker".to_string()),
+                ("worker2", "-worker2".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn not_ready_marks_the_first_pods_by_container_id() {
+        use crate::backend::kind::RecordingRunner;
+        let runner = RecordingRunner::new();
+        let spec = kind_spec(&shape(&[1000, 1000]), 2000).expect("spec");
+        let node = format!("{}-worker", spec.name);
+        runner.ok(
+            &[
+                "docker",
+                "exec",
+                &node,
+                "crictl",
+                "ps",
+                "-q",
+                "--label",
+                "io.kubernetes.pod.namespace=ns",
+                "--label",
+                "io.kubernetes.container.name=echo",
+            ],
+            "bbb\naaa\n",
+        );
+        runner.ok(
+            &[
+                "docker",
+                "exec",
+                &node,
+                "crictl",
+                "exec",
+                "aaa",
+                "touch",
+                NOT_READY_FILE,
+            ],
+            "",
+        );
+        runner.ok(
+            &[
+                "docker",
+                "exec",
+                &node,
+                "crictl",
+                "exec",
+                "bbb",
+                "rm",
+                "-f",
+                NOT_READY_FILE,
+            ],
+            "",
+        );
+        let nodes = KindNodes {
+            cluster: KindCluster::new(&runner, &spec, ContainerCli::Docker),
+            mode: ProxyMode::Iptables,
+        };
+        nodes.set_not_ready(&node, "ns", 1).expect("marked");
+        assert!(runner.unused().is_empty(), "{:?}", runner.unused());
+        let too_many = nodes.set_not_ready(&node, "ns", 3);
+        assert!(too_many.is_err());
+    }
+
+    #[test]
+    fn max_endpoints_per_slice_reaches_the_controller_manager() {
+        let mut s = shape(&[1000, 1000]);
+        let plain = kind_spec(&s, 2000).expect("spec");
+        assert_eq!(plain.max_endpoints_per_slice, None);
+        s.max_endpoints_per_slice = 2;
+        let spec = kind_spec(&s, 2000).expect("spec");
+        assert_eq!(spec.max_endpoints_per_slice, Some(2));
+        assert_ne!(shape_cluster_name(&s), plain.name);
+        let images = ImageTable::embedded().expect("images");
+        let rendered =
+            crate::backend::kind::config::render(&spec, &images, images.default_release())
+                .expect("render");
+        assert!(
+            rendered.yaml.contains("kind: ClusterConfiguration"),
+            "{}",
+            rendered.yaml
+        );
+        assert!(
+            rendered.yaml.contains("max-endpoints-per-slice: \"2\""),
+            "{}",
+            rendered.yaml
+        );
+        assert_ne!(spec.shape_hash(), plain.shape_hash());
+    }
+
+    #[test]
+    fn hold_takes_running_pods_not_yet_held_in_name_order() {
+        use crate::backend::kind::RecordingRunner;
+        let runner = RecordingRunner::new();
+        let spec = kind_spec(&shape(&[1000, 1000]), 2000).expect("spec");
+        let node = format!("{}-worker", spec.name);
+        let json = r#"{"containers": [
+            {"id": "c3", "labels": {"io.kubernetes.pod.name": "web-c"}},
+            {"id": "c1", "labels": {"io.kubernetes.pod.name": "web-a"}},
+            {"id": "c2", "labels": {"io.kubernetes.pod.name": "web-b"}}
+        ]}"#;
+        runner.ok(
+            &[
+                "docker",
+                "exec",
+                &node,
+                "crictl",
+                "ps",
+                "-o",
+                "json",
+                "--label",
+                "io.kubernetes.pod.namespace=ns",
+                "--label",
+                "io.kubernetes.container.name=echo",
+            ],
+            json,
+        );
+        runner.ok(
+            &[
+                "docker", "exec", &node, "crictl", "exec", "c2", "touch", HOLD_FILE,
+            ],
+            "",
+        );
+        let nodes = KindNodes {
+            cluster: KindCluster::new(&runner, &spec, ContainerCli::Docker),
+            mode: ProxyMode::Iptables,
+        };
+        let exclude = BTreeSet::from(["web-a".to_string()]);
+        let held = nodes.hold_pods(&node, "ns", 1, &exclude).expect("held");
+        assert_eq!(held, ["web-b"]);
+        assert!(runner.unused().is_empty(), "{:?}", runner.unused());
+    }
+
+    #[test]
+    fn crictl_json_gives_container_ids_and_pod_names() {
+        let json = r#"{"containers": [
+            {"id": "c2", "labels": {"io.kubernetes.pod.name": "web-x-2", "io.kubernetes.container.name": "echo"}},
+            {"id": "c1", "labels": {"io.kubernetes.pod.name": "web-x-1"}}
+        ]}"#;
+        assert_eq!(
+            echo_containers(json),
+            Ok(vec![
+                ("c2".to_string(), "web-x-2".to_string()),
+                ("c1".to_string(), "web-x-1".to_string())
+            ])
+        );
+        assert!(echo_containers("{\"containers\": [{\"id\": \"c\"}]}").is_err());
+        assert!(echo_containers("not json").is_err());
+        assert_eq!(echo_containers("{}"), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn nftables_before_131_gets_its_gate() {
+        let mut s = shape(&[1000, 1000]);
+        s.version = KubeVersion::new(30);
+        s.proxy_mode = ProxyMode::Nftables;
+        let spec = kind_spec(&s, 2000).expect("spec");
+        assert_eq!(spec.feature_gates.get("NFTablesProxyMode"), Some(&true));
+    }
+}

@@ -1,0 +1,76 @@
+//! One small case of the catalog through the real `KindBackend` (kind + docker/podman), gated
+//! on `TOPO_BACKEND=kind`:
+//!
+//! ```sh
+//! TOPO_BACKEND=kind cargo test --test catalog_kind -- --nocapture
+//! ```
+//!
+//! Optional: `TOPO_KIND_CASE=cases/<file>.yaml` (default `cases/current-two-zones-auto.yaml`),
+//! `TOPO_KIND_KUBERNETES=1.NN` (default: the newest version of the default kind release),
+//! `TOPO_KIND_KEEP=1` (keep the cluster and namespace for debugging).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use topo_harness::backend::kind::{DuctRunner, ImageTable};
+use topo_harness::backend::live::{install_ctrl_c_handler, KindBackend, KindOptions};
+use topo_harness::case::{load_case_file, ProxyMode};
+use topo_harness::model::KubeVersion;
+use topo_harness::plan::VersionSelection;
+use topo_harness::runner::{run, Event, RunOptions};
+
+fn say(message: &str) {
+    let _ = writeln!(std::io::stderr(), "{message}");
+}
+
+#[test]
+fn one_case_on_a_real_kind_cluster() {
+    if std::env::var("TOPO_BACKEND").as_deref() != Ok("kind") {
+        say("skipped: set TOPO_BACKEND=kind to run a case on a real kind cluster (needs kind and a container runtime)");
+        return;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let case_path = std::env::var("TOPO_KIND_CASE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("cases/current-two-zones-auto.yaml"));
+    let case = load_case_file(&case_path).expect("case file");
+    let images = ImageTable::embedded().expect("image table");
+    let version: KubeVersion = match std::env::var("TOPO_KIND_KUBERNETES") {
+        Ok(v) => v.parse().expect("TOPO_KIND_KUBERNETES"),
+        Err(_) => *images
+            .versions(images.default_release())
+            .expect("versions")
+            .iter()
+            .max()
+            .expect("a version"),
+    };
+    install_ctrl_c_handler();
+    let mut options = KindOptions::new(format!("catalog-kind-{}", std::process::id()));
+    options.kind_dir = root.join("kind");
+    options.reports_dir = root.join("reports");
+    options.keep = std::env::var("TOPO_KIND_KEEP").is_ok();
+    let mut backend = KindBackend::new(Box::new(DuctRunner), options).expect("backend");
+    let run_options = RunOptions {
+        versions: VersionSelection::Explicit(vec![version]),
+        proxy_modes: vec![ProxyMode::Iptables],
+        filter: None,
+        snapshots: Some(root.join("fixtures/snapshots")),
+    };
+    let mut log = |event: &Event| say(&format!("{event:?}"));
+    let summary = run(
+        std::slice::from_ref(&case),
+        &mut backend,
+        &run_options,
+        &mut log,
+    );
+    let shutdown = backend.shutdown();
+    drop(backend);
+    shutdown.expect("cluster deleted");
+    assert!(
+        summary.success(),
+        "case {} failed on kind {version}: {:?}",
+        case.name,
+        summary.counts
+    );
+    assert_eq!(summary.counts.passed, 1, "{:?}", summary.counts);
+}
