@@ -180,7 +180,14 @@ pub fn run(
         &options.proxy_modes,
         options.filter.as_deref(),
     );
-    let runnable = cells.iter().filter(|c| c.shape.is_ok()).count();
+    let runnable = cells
+        .iter()
+        .filter(|c| {
+            c.shape
+                .as_ref()
+                .is_ok_and(|shape| backend.supports(c.case, shape).is_ok())
+        })
+        .count();
     emit(&Event::RunStarted {
         backend: backend.kind(),
         suites: runnable,
@@ -196,7 +203,14 @@ pub fn run(
             proxy_mode: cell.proxy_mode,
             backend: backend.kind(),
         };
-        match &cell.shape {
+        // A backend that cannot run the case at all (not a failure of what is tested) skips it.
+        let shape = cell.shape.clone().and_then(|shape| {
+            backend
+                .supports(cell.case, &shape)
+                .map(|()| shape)
+                .map_err(|why| format!("{} backend: {why}", backend.kind().as_str()))
+        });
+        match &shape {
             Err(reason) => {
                 summary.counts.skipped += 1;
                 emit(&Event::SuiteSkipped {

@@ -184,3 +184,65 @@ fn a_backend_error_fails_the_run_with_its_message() {
         Some("cannot observe the cluster: connection refused")
     );
 }
+
+/// The sim, except that it cannot run steps placing more than one endpoint on a node.
+struct Limited(SimBackend);
+
+impl Backend for Limited {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Kind
+    }
+    fn wait_policy(&self) -> WaitPolicy {
+        self.0.wait_policy()
+    }
+    fn supports(&self, case: &topo_harness::case::Case, _: &ClusterShape) -> Result<(), String> {
+        match case.steps.iter().find(|s| {
+            s.action
+                .endpoints
+                .iter()
+                .flat_map(|e| e.values())
+                .any(|n| *n > 1)
+        }) {
+            Some(step) => Err(format!("step {} places two pods on a node", step.name)),
+            None => Ok(()),
+        }
+    }
+    fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
+        self.0.setup(shape)
+    }
+    fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
+        self.0.apply(action)
+    }
+    fn observe(&mut self) -> Result<Observation, BackendError> {
+        self.0.observe()
+    }
+    fn cleanup(&mut self) -> Result<(), BackendError> {
+        self.0.cleanup()
+    }
+}
+
+#[test]
+fn a_case_the_backend_cannot_run_is_skipped_with_the_reason() {
+    let case =
+        parse_case(CASE, "flaky.yaml", Path::new("flaky.yaml")).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut reasons = Vec::new();
+    let mut started = 0;
+    let mut emit = |e: &Event| match e {
+        Event::SuiteSkipped { reason, .. } => reasons.push(reason.clone()),
+        Event::SuiteStarted { .. } => started += 1,
+        _ => {}
+    };
+    let summary = run(
+        std::slice::from_ref(&case),
+        &mut Limited(SimBackend::new()),
+        &options(),
+        &mut emit,
+    );
+    assert!(summary.success(), "a skip is not a failure");
+    assert_eq!(started, 0);
+    assert_eq!(summary.counts.skipped, 1);
+    assert_eq!(
+        reasons,
+        vec!["kind backend: step never-reached places two pods on a node".to_string()]
+    );
+}

@@ -15,7 +15,7 @@ pub mod wait;
 
 use std::collections::BTreeMap;
 
-use crate::case::{ClusterShape, StepAction};
+use crate::case::{Case, ClusterShape, StepAction};
 use crate::model::ClusterState;
 
 pub use wait::{wait_for_convergence, Clock, SystemClock, VirtualClock, WaitOutcome, WaitPolicy};
@@ -95,6 +95,13 @@ pub trait Backend {
 
     /// How to wait for this backend to converge after a step.
     fn wait_policy(&self) -> WaitPolicy;
+
+    /// Whether this backend can run `case` on `shape` at all; `Err(reason)` makes the runner
+    /// report the suite as skipped (e.g. kind cannot change a running node's allocatable CPU)
+    /// instead of failing half-way. Everything is supported by default.
+    fn supports(&self, _case: &Case, _shape: &ClusterShape) -> Result<(), String> {
+        Ok(())
+    }
 
     /// Names the case the next [`setup`](Self::setup) is for (live backends name the case's
     /// namespace after it). Does nothing by default.

@@ -664,6 +664,14 @@ impl Backend for KindBackend {
         super::live_wait_policy()
     }
 
+    fn supports(&self, case: &crate::case::Case, shape: &ClusterShape) -> Result<(), String> {
+        kind_spec(shape, self.options.host_cpu_millis).map_err(|e| e.to_string())?;
+        for step in &case.steps {
+            Workload::check_supported(&step.action, "kind").map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     fn case_started(&mut self, case: &str) {
         self.set_case_name(case);
     }

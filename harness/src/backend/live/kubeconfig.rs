@@ -271,6 +271,29 @@ impl Backend for KubeconfigBackend {
         Ok(())
     }
 
+    fn supports(&self, case: &crate::case::Case, _shape: &ClusterShape) -> Result<(), String> {
+        for step in &case.steps {
+            let a = &step.action;
+            Workload::check_supported(a, "an existing cluster").map_err(|e| e.to_string())?;
+            if a.nodes.iter().any(|(_, c)| c.ready.is_some())
+                || !a.not_ready.is_empty()
+                || !a.terminating.is_empty()
+            {
+                return Err(format!(
+                    "step {} needs node access (stopping kubelets, holding pods)",
+                    step.name
+                ));
+            }
+            if !self.options.allow_node_changes && a.nodes.iter().any(|(_, c)| c.zone.is_some()) {
+                return Err(format!(
+                    "step {} relabels nodes; pass --allow-node-changes to let the harness change (and restore) node labels",
+                    step.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
         check_interrupt()?;
         let (Some(api), Some(run)) = (&self.api, &mut self.case) else {
