@@ -250,19 +250,11 @@ struct KindNodes<'a> {
     mode: ProxyMode,
 }
 
-impl NodeControl for KindNodes<'_> {
-    fn set_kubelet(&self, node: &str, running: bool) -> Result<(), BackendError> {
-        let verb = if running { "start" } else { "stop" };
-        self.cluster
-            .exec(node, &["systemctl", verb, "kubelet"])
-            .map(|_| ())
-            .map_err(|e| BackendError::Apply(format!("{verb} the kubelet on {node}: {e}")))
-    }
-
-    fn set_not_ready(&self, node: &str, namespace: &str, count: usize) -> Result<(), BackendError> {
+impl KindNodes<'_> {
+    /// `crictl ps -q` of the echo containers of `namespace` on `node`.
+    fn list_echo_containers(&self, node: &str, namespace: &str) -> Result<String, String> {
         let ns_label = format!("io.kubernetes.pod.namespace={namespace}");
-        let listed = self
-            .cluster
+        self.cluster
             .exec(
                 node,
                 &[
@@ -275,7 +267,23 @@ impl NodeControl for KindNodes<'_> {
                     "io.kubernetes.container.name=echo",
                 ],
             )
-            .map_err(|e| BackendError::Apply(format!("listing echo containers on {node}: {e}")))?;
+            .map_err(|e| format!("listing echo containers on {node}: {e}"))
+    }
+}
+
+impl NodeControl for KindNodes<'_> {
+    fn set_kubelet(&self, node: &str, running: bool) -> Result<(), BackendError> {
+        let verb = if running { "start" } else { "stop" };
+        self.cluster
+            .exec(node, &["systemctl", verb, "kubelet"])
+            .map(|_| ())
+            .map_err(|e| BackendError::Apply(format!("{verb} the kubelet on {node}: {e}")))
+    }
+
+    fn set_not_ready(&self, node: &str, namespace: &str, count: usize) -> Result<(), BackendError> {
+        let listed = self
+            .list_echo_containers(node, namespace)
+            .map_err(BackendError::Apply)?;
         let mut ids: Vec<&str> = listed
             .lines()
             .map(str::trim)
@@ -348,22 +356,9 @@ impl NodeControl for KindNodes<'_> {
     }
 
     fn release_pods(&self, node: &str, namespace: &str) -> Result<(), BackendError> {
-        let ns_label = format!("io.kubernetes.pod.namespace={namespace}");
         let listed = self
-            .cluster
-            .exec(
-                node,
-                &[
-                    "crictl",
-                    "ps",
-                    "-q",
-                    "--label",
-                    &ns_label,
-                    "--label",
-                    "io.kubernetes.container.name=echo",
-                ],
-            )
-            .map_err(|e| BackendError::Setup(format!("listing echo containers on {node}: {e}")))?;
+            .list_echo_containers(node, namespace)
+            .map_err(BackendError::Setup)?;
         let mut failed = Vec::new();
         for id in listed.lines().map(str::trim).filter(|l| !l.is_empty()) {
             if let Err(e) = self
