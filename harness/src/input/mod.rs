@@ -1,4 +1,4 @@
-//! Reading a [`ClusterState`](crate::model::ClusterState) from files.
+//! Reading a [`ClusterState`] from files.
 //!
 //! Two formats, in YAML or JSON (detected from the content, not the file name):
 //! - **kubectl dumps**: the output of `kubectl get nodes,services,endpointslices -A -o yaml`
