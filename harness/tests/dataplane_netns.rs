@@ -112,7 +112,12 @@ fn netns_or_skip(test: &str, tools: &[&str]) -> Option<Netns> {
     if std::env::var("TOPO_REQUIRE_NETNS").as_deref() == Ok("1") {
         panic!("{test}: TOPO_REQUIRE_NETNS=1 but {why}");
     }
-    println!("skipped: {test}: {why}");
+    // Straight to stderr: libtest captures the print macros of passing tests, and a skip
+    // must never be silent.
+    let _ = std::io::Write::write_fmt(
+        &mut std::io::stderr(),
+        format_args!("skipped: {test}: {why}\n"),
+    );
     None
 }
 
