@@ -268,3 +268,56 @@ fn bad_input_exits_2_with_a_message() {
     assert!(stderr.contains("broken.yaml:"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn dual_stack_services_are_allocated_per_address_type() {
+    let node = |name: &str, zone: &str| {
+        format!(
+            "- {{kind: Node, metadata: {{name: {name}, labels: {{topology.kubernetes.io/zone: {zone}}}}}, status: {{allocatable: {{cpu: '2'}}, conditions: [{{type: Ready, status: 'True'}}], nodeInfo: {{kubeletVersion: v1.33.1}}}}}}\n"
+        )
+    };
+    let endpoint = |ip: &str, node: &str, zone: &str| {
+        format!("  - {{addresses: ['{ip}'], conditions: {{ready: true}}, nodeName: {node}, zone: {zone}, hints: {{forZones: [{{name: {zone}}}]}}}}\n")
+    };
+    let slice = |name: &str, family: &str, eps: &[String]| {
+        format!(
+            "- kind: EndpointSlice\n  metadata: {{name: {name}, namespace: default, labels: {{kubernetes.io/service-name: web, endpointslice.kubernetes.io/managed-by: endpointslice-controller.k8s.io}}}}\n  addressType: {family}\n  ports: [{{name: http, port: 80, protocol: TCP}}]\n  endpoints:\n{}",
+            eps.concat()
+        )
+    };
+    let text = format!(
+        "apiVersion: v1\nkind: List\nitems:\n{}{}- kind: Service\n  metadata: {{name: web, namespace: default, annotations: {{service.kubernetes.io/topology-mode: Auto}}}}\n  spec: {{selector: {{app: web}}, clusterIP: 10.96.0.20, ports: [{{name: http, port: 80}}]}}\n{}{}",
+        node("a1", "a"),
+        node("b1", "b"),
+        // IPv4: one endpoint for two zones, so no hints for that family (written without).
+        slice(
+            "web-v4",
+            "IPv4",
+            &["  - {addresses: ['10.0.0.1'], conditions: {ready: true}, nodeName: a1, zone: a}\n".to_string()]
+        ),
+        slice(
+            "web-v6",
+            "IPv6",
+            &[
+                endpoint("fd00::1", "a1", "a"),
+                endpoint("fd00::2", "a1", "a"),
+                endpoint("fd00::3", "b1", "b"),
+                endpoint("fd00::4", "b1", "b"),
+            ]
+        ),
+    );
+    let loaded = load_state_str(&text, "dual.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let request = ExplainRequest {
+        file: Path::new("dual.yaml"),
+        kubernetes: None,
+        gates: &[],
+    };
+    let (analysis, _) = explain_loaded(&loaded, &request).unwrap();
+    let v = to_json(&analysis);
+    let hints = &v["services"][0]["hints"];
+    // Per family: IPv4 (1 endpoint, 2 zones) gets none, IPv6 gets a=2 b=2. Pooled, the five
+    // endpoints would need 3 per zone and lose every hint.
+    assert_eq!(hints["outcome"], "assigned");
+    assert_eq!(hints["allocations"], json!([{"a": 2, "b": 2}]));
+    assert_eq!(hints["agrees"], true);
+}

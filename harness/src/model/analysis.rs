@@ -376,7 +376,26 @@ fn hint_verdict(
         _ => e.controller_ready(),
     });
     let mut result = match heuristic {
-        ControllerHeuristic::Auto => auto_verdict(&endpoints, gates, capacity, observed.clone()),
+        ControllerHeuristic::Auto => {
+            // Upstream allocates per address type: a dual-stack Service gets one allocation
+            // for its IPv4 slices and one for its IPv6 slices.
+            let mut per_type: Vec<HintVerdict> = [AddressType::IPv4, AddressType::IPv6]
+                .into_iter()
+                .filter_map(|t| {
+                    let of_type: Vec<&Endpoint> = controller_slices(state, service)
+                        .filter(|s| s.address_type == t)
+                        .flat_map(|s| s.endpoints.iter())
+                        .collect();
+                    (!of_type.is_empty())
+                        .then(|| auto_verdict(&of_type, gates, capacity, observed.clone()))
+                })
+                .collect();
+            match per_type.len() {
+                0 => auto_verdict(&[], gates, capacity, observed.clone()),
+                1 => per_type.remove(0),
+                _ => combine_address_types(per_type),
+            }
+        }
         ControllerHeuristic::TrafficDistribution { .. } => {
             let version = gates.version();
             let mut counts = ZoneCounts::new();
@@ -423,6 +442,52 @@ fn hint_verdict(
         (Some(_), _) => false,
     });
     result
+}
+
+/// One verdict for a dual-stack Service from its per-address-type verdicts: hints exist where
+/// any type gets them, and the acceptable counts add up across types.
+fn combine_address_types(verdicts: Vec<HintVerdict>) -> HintVerdict {
+    let assigned: Vec<&HintVerdict> = verdicts
+        .iter()
+        .filter(|v| v.outcome == HintOutcome::Assigned)
+        .collect();
+    let mut combined = verdicts[0].clone();
+    if assigned.is_empty() {
+        return combined;
+    }
+    let mut allocations: Vec<ZoneCounts> = vec![ZoneCounts::new()];
+    for verdict in &assigned {
+        let mut next = Vec::new();
+        for base in &allocations {
+            for add in &verdict.allocations {
+                let mut sum = base.clone();
+                for (zone, n) in add {
+                    *sum.entry(zone.clone()).or_insert(0) += n;
+                }
+                if !next.contains(&sum) {
+                    next.push(sum);
+                }
+            }
+        }
+        allocations = next;
+    }
+    allocations.sort();
+    combined.outcome = HintOutcome::Assigned;
+    combined.allocations = allocations;
+    combined.reason = None;
+    combined.kept = verdicts
+        .iter()
+        .all(|v| v.kept || v.outcome != HintOutcome::Assigned);
+    let removed: Vec<String> = verdicts
+        .iter()
+        .filter(|v| v.outcome != HintOutcome::Assigned)
+        .filter_map(|v| v.reason.clone())
+        .collect();
+    combined.detail = (!removed.is_empty())
+        .then(|| format!("one address type gets no hints: {}", removed.join("; ")));
+    combined.counted_endpoints = Some(verdicts.iter().filter_map(|v| v.counted_endpoints).sum());
+    combined.figures = None;
+    combined
 }
 
 /// The `forZones` hints of endpoints a heuristic does not touch.
