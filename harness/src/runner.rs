@@ -342,6 +342,9 @@ fn run_suite(
         };
         let timed_out = !matches!(outcome, StepOutcome::Converged { .. });
         if let Some(obs) = obs {
+            if let Some(check) = dataplane_check(&obs) {
+                checks.push(check);
+            }
             let norm = normalize(&obs);
             let expect = case.expect_for(i, shape.version);
             checks.extend(expectation_checks(&expect, &applied, &norm));
@@ -399,6 +402,15 @@ fn run_suite(
         duration: started.elapsed(),
     });
     passed
+}
+
+/// The observation's own problems (rules and traffic disagree, a probe failed) as a failed
+/// `dataplane` check; `None` when it has none.
+pub fn dataplane_check(obs: &crate::backend::Observation) -> Option<CheckResult> {
+    (!obs.notes.is_empty()).then(|| CheckResult {
+        name: "dataplane".into(),
+        status: CheckStatus::Failed(obs.notes.join("\n")),
+    })
 }
 
 fn snapshot_check(

@@ -86,6 +86,9 @@ pub struct Observation {
     pub state: ClusterState,
     /// Node → routes for the Service's (single) port.
     pub routes: BTreeMap<String, NodeRoutes>,
+    /// Problems of the observation itself (e.g. rules and traffic disagree, a probe failed);
+    /// the runner reports them as a failed `dataplane` check. Empty on the sim.
+    pub notes: Vec<String>,
 }
 
 /// A cluster a case runs in.

@@ -495,7 +495,11 @@ impl SimCluster {
             slices,
         };
         let routes = model_routes(&state, &self.gates);
-        Observation { state, routes }
+        Observation {
+            state,
+            routes,
+            notes: Vec::new(),
+        }
     }
 }
 

@@ -317,6 +317,7 @@ pub fn model_check(
     let norm_model = normalize(&Observation {
         state: obs.state.clone(),
         routes: expected,
+        notes: Vec::new(),
     });
     for (node, want) in &norm_model.routes {
         let got = norm_obs.routes.get(node).cloned().unwrap_or_default();

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::backend::live::ObserveSource;
 use crate::case::ProxyMode;
 use crate::model::KubeVersion;
 
@@ -61,6 +62,27 @@ pub enum BackendArg {
     Kind,
     /// An existing cluster from a kubeconfig (--kubeconfig, --context).
     Kubeconfig,
+}
+
+/// `--observe`: where the live backends read each node's routes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ObserveArg {
+    /// The node's dataplane rules (kind only).
+    Rules,
+    /// Requests from a client pod pinned to every node (any dataplane).
+    Traffic,
+    /// Both; checks use traffic, and a disagreement fails the `dataplane` check.
+    Both,
+}
+
+impl From<ObserveArg> for ObserveSource {
+    fn from(o: ObserveArg) -> Self {
+        match o {
+            ObserveArg::Rules => ObserveSource::Rules,
+            ObserveArg::Traffic => ObserveSource::Traffic,
+            ObserveArg::Both => ObserveSource::Both,
+        }
+    }
 }
 
 /// `--proxy-mode`.
@@ -142,6 +164,10 @@ pub struct RunArgs {
     /// kubeconfig: let the harness relabel nodes to the case's zones (restored afterwards).
     #[arg(long)]
     pub allow_node_changes: bool,
+    /// kind/kubeconfig: where each node's routes are observed from (default: rules on kind,
+    /// traffic on kubeconfig; the sim has only rules).
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    pub observe: Option<ObserveArg>,
 }
 
 /// `kind-config` arguments.

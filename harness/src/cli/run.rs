@@ -4,14 +4,14 @@ use std::io::IsTerminal;
 
 use std::path::{Path, PathBuf};
 
-use super::{BackendArg, KindConfigArgs, RunArgs, SchemaArgs, SelectArgs};
+use super::{BackendArg, KindConfigArgs, ObserveArg, RunArgs, SchemaArgs, SelectArgs};
 use crate::backend::kind::{self, config, DuctRunner, ImageTable, KindClusterSpec, RunLayout};
 use crate::backend::live::{
     host_cpu_millis, install_ctrl_c_handler, kind_spec, KindBackend, KindOptions,
-    KubeconfigBackend, KubeconfigOptions,
+    KubeconfigBackend, KubeconfigOptions, ObserveSource,
 };
 use crate::backend::sim::SimBackend;
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, BackendKind};
 use crate::case::{load_case_file, load_catalog, schema_json, Case, ProxyMode};
 use crate::plan::{list_text, matrix, plan_text, VersionSelection};
 use crate::report::junit::JunitReporter;
@@ -73,6 +73,13 @@ pub fn run(args: &RunArgs) -> u8 {
             }
         };
     }
+    let observe = match observe_source(args.backend, args.observe) {
+        Ok(o) => o,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return EXIT_BAD_INPUT;
+        }
+    };
     let built: Result<Box<dyn Backend>, BackendError> = match args.backend {
         BackendArg::Sim => Ok(Box::new(SimBackend::new())),
         BackendArg::Kind => {
@@ -80,6 +87,7 @@ pub fn run(args: &RunArgs) -> u8 {
             let mut options = KindOptions::new(run_id());
             options.reuse = args.reuse;
             options.keep = args.keep;
+            options.observe = observe;
             match kind::ContainerCli::from_env() {
                 Ok(cli) => {
                     options.cli = cli;
@@ -96,6 +104,7 @@ pub fn run(args: &RunArgs) -> u8 {
                 context: args.context.clone(),
                 allow_node_changes: args.allow_node_changes,
                 keep: args.keep,
+                observe: Some(observe),
             })
             .map(|b| Box::new(b) as Box<dyn Backend>)
         }
@@ -138,6 +147,32 @@ pub fn run(args: &RunArgs) -> u8 {
         EXIT_OK
     } else {
         EXIT_FAILED
+    }
+}
+
+/// The observation source for `backend`: the default when `--observe` is not given; an error
+/// for what the backend cannot do (the sim sends no traffic; an existing cluster has no rules
+/// to compare traffic with).
+fn observe_source(backend: BackendArg, arg: Option<ObserveArg>) -> Result<ObserveSource, String> {
+    let kind = match backend {
+        BackendArg::Sim => BackendKind::Sim,
+        BackendArg::Kind => BackendKind::Kind,
+        BackendArg::Kubeconfig => BackendKind::Kubeconfig,
+    };
+    let Some(arg) = arg else {
+        return Ok(ObserveSource::default_for(kind, kind == BackendKind::Kind));
+    };
+    let source = ObserveSource::from(arg);
+    match (kind, source) {
+        (BackendKind::Sim, ObserveSource::Traffic | ObserveSource::Both) => Err(format!(
+            "--observe {} needs a live backend (kind, kubeconfig): the sim sends no traffic",
+            source.as_str()
+        )),
+        (BackendKind::Kubeconfig, ObserveSource::Both) => Err(
+            "--observe both needs node access to read rules; the kubeconfig backend has none (use traffic)"
+                .to_string(),
+        ),
+        _ => Ok(source),
     }
 }
 

@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use super::probes::{ObserveSource, ProbeTiming};
 use super::workload::{
     routes_from_dump, NodeControl, NodeMap, Workload, HOLD_FILE, NOT_READY_FILE,
 };
@@ -170,6 +171,11 @@ pub struct KindOptions {
     /// How long a step waits for its pods to be ready and node conditions to follow a
     /// stopped/started kubelet (`None`: no waiting, for fakes).
     pub settle: Option<std::time::Duration>,
+    /// Where routes are observed from (default [`ObserveSource::Rules`]: every proxy mode a
+    /// case can ask for writes rules the backend reads).
+    pub observe: ObserveSource,
+    /// How traffic probes poll their client pods (`None`: by request count; tests shorten it).
+    pub probe_timing: Option<ProbeTiming>,
 }
 
 impl KindOptions {
@@ -188,6 +194,8 @@ impl KindOptions {
             reports_dir: PathBuf::from("reports"),
             check_proxy_mode: true,
             settle: Some(std::time::Duration::from_secs(120)),
+            observe: ObserveSource::default_for(BackendKind::Kind, true),
+            probe_timing: None,
         }
     }
 
@@ -615,6 +623,8 @@ impl KindBackend {
         let ns = namespace_name(&self.case_name, self.runs);
         let mut workload = Workload::new(ns, map, shape);
         workload.settle = self.options.settle;
+        workload.source = self.options.observe;
+        workload.probe_timing = self.options.probe_timing;
         let mut run = CaseRun {
             shape: shape.clone(),
             workload,
@@ -697,7 +707,7 @@ impl Backend for KindBackend {
 
     fn observe(&mut self) -> Result<Observation, BackendError> {
         check_interrupt().map_err(|e| BackendError::Observe(e.to_string()))?;
-        let (Some(current), Some(run)) = (&self.current, &self.case) else {
+        let (Some(current), Some(run)) = (&self.current, &mut self.case) else {
             return Err(BackendError::Observe(
                 "no cluster: setup was not called".into(),
             ));
@@ -707,8 +717,10 @@ impl Backend for KindBackend {
             mode: run.shape.proxy_mode,
         };
         let gates = run.shape.gates();
-        self.rt
-            .block_on(run.workload.observe(&current.api, &nodes, &gates))
+        self.rt.block_on(
+            run.workload
+                .observe(&current.api, &mut run.ledger, &nodes, &gates),
+        )
     }
 
     fn cleanup(&mut self) -> Result<(), BackendError> {

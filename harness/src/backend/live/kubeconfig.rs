@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::probes::ObserveSource;
 use super::workload::{NodeControl, NodeMap, Workload};
 use super::{check_interrupt, interrupted, namespace_name, runtime};
 use crate::backend::kube_api::{ClusterApi, Ledger};
@@ -27,6 +28,9 @@ pub struct KubeconfigOptions {
     pub allow_node_changes: bool,
     /// Keep the case namespaces (print how to delete them).
     pub keep: bool,
+    /// Where routes are observed from; `None`: traffic (this backend cannot read node
+    /// dataplanes, so `Rules` observes empty routes and `Both` compares with nothing).
+    pub observe: Option<ObserveSource>,
 }
 
 impl KubeconfigOptions {
@@ -252,6 +256,10 @@ impl Backend for KubeconfigBackend {
         let ns = namespace_name(&self.case_name, self.runs);
         let mut workload = Workload::new(ns, map, shape);
         workload.settle = Some(std::time::Duration::from_secs(120));
+        workload.source = self
+            .options
+            .observe
+            .unwrap_or_else(|| ObserveSource::default_for(BackendKind::Kubeconfig, false));
         let mut run = CaseRun {
             shape: shape.clone(),
             workload,
@@ -317,15 +325,17 @@ impl Backend for KubeconfigBackend {
 
     fn observe(&mut self) -> Result<Observation, BackendError> {
         check_interrupt().map_err(|e| BackendError::Observe(e.to_string()))?;
-        let (Some(api), Some(run)) = (&self.api, &self.case) else {
+        let (Some(api), Some(run)) = (&self.api, &mut self.case) else {
             return Err(BackendError::Observe(
                 "no cluster: setup was not called".into(),
             ));
         };
         let gates = run.shape.gates();
-        let mut obs = self
-            .rt
-            .block_on(run.workload.observe(api, &NoNodeAccess, &gates))?;
+        let mut obs =
+            self.rt.block_on(
+                run.workload
+                    .observe(api, &mut run.ledger, &NoNodeAccess, &gates),
+            )?;
         // Only the case's nodes: other nodes of the cluster keep their own names.
         obs.routes
             .retain(|n, _| run.workload.nodes.real(n).is_some());

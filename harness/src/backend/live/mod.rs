@@ -9,6 +9,7 @@
 
 pub mod kind;
 pub mod kubeconfig;
+pub mod probes;
 pub mod routes;
 mod workload;
 
@@ -20,6 +21,7 @@ pub use kind::{
     host_cpu_millis, kind_spec, reservation_millis, shape_cluster_name, KindBackend, KindOptions,
 };
 pub use kubeconfig::{map_nodes, KubeconfigBackend, KubeconfigOptions};
+pub use probes::ObserveSource;
 pub use routes::service_routes;
 pub use workload::{namespace_name, NodeMap, Workload};
 

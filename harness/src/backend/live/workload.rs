@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::probes::{self, ObserveSource, ProbeTiming, TrafficResult};
 use super::routes::service_routes;
 use crate::backend::kind::manifests;
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger, ObjectKind, ObjectRef};
@@ -223,6 +224,24 @@ pub struct Workload {
     /// How long `apply` waits for pods and node conditions to follow a step (`None`: it does
     /// not wait; the fakes in the tests).
     pub settle: Option<Duration>,
+    /// Where routes are observed from.
+    pub source: ObserveSource,
+    /// How client pods are polled (`None`: [`ProbeTiming::for_requests`]).
+    pub probe_timing: Option<ProbeTiming>,
+    /// Probe rounds so far (client pod names carry the round, so a pod still terminating from
+    /// the last round never collides).
+    probe_round: usize,
+    /// The last traffic result and the API state it was probed in: reused while the state
+    /// does not change, so the runner's polls do not re-probe a converged step.
+    traffic_cache: Option<TrafficCache>,
+}
+
+/// Traffic routes (case node → internal addresses) and notes, for one observed state.
+#[derive(Debug, Clone)]
+struct TrafficCache {
+    state: ClusterState,
+    internal: BTreeMap<String, Vec<String>>,
+    notes: Vec<String>,
 }
 
 impl Workload {
@@ -246,6 +265,10 @@ impl Workload {
             not_ready: BTreeMap::new(),
             held: BTreeMap::new(),
             settle: None,
+            source: ObserveSource::Rules,
+            probe_timing: None,
+            probe_round: 0,
+            traffic_cache: None,
         }
     }
 
@@ -703,10 +726,12 @@ impl Workload {
             .collect()
     }
 
-    /// Observes the namespace and every node's dataplane, with case node names.
+    /// Observes the namespace and every node's routes from [`Self::source`] (rules, traffic
+    /// or both, see [`probes`]), with case node names.
     pub async fn observe(
-        &self,
+        &mut self,
         api: &ClusterApi,
+        ledger: &mut Ledger,
         control: &dyn NodeControl,
         gates: &FeatureGates,
     ) -> Result<Observation, BackendError> {
@@ -717,20 +742,116 @@ impl Workload {
         let service = state
             .services
             .iter()
-            .find(|s| s.name == SERVICE_NAME)
+            .find(|s| s.name == SERVICE_NAME && s.is_proxied())
             .cloned();
         let mut routes = BTreeMap::new();
+        let mut notes = Vec::new();
+        let source = self.source;
+        let traffic = match &service {
+            Some(service) if source.uses_traffic() => {
+                let cache = self.traffic(api, ledger, &state, service).await?;
+                notes.extend(cache.notes.iter().cloned());
+                Some(cache.internal)
+            }
+            _ => None,
+        };
         for (case, real) in self.nodes.pairs() {
             let entry = match &service {
-                Some(service) if service.is_proxied() => control
-                    .read_routes(real, service, gates)?
-                    .unwrap_or_default(),
-                _ => NodeRoutes::default(),
+                Some(service) => {
+                    let rules = if source.uses_rules() {
+                        control.read_routes(real, service, gates)?
+                    } else {
+                        None
+                    };
+                    let probed = traffic.as_ref().and_then(|t| t.get(case)).cloned();
+                    probes::combine(case, source, rules, probed, &mut notes)
+                }
+                None => NodeRoutes::default(),
             };
             routes.insert(case.clone(), entry);
         }
         self.nodes.rename_state(&mut state);
-        Ok(Observation { state, routes })
+        Ok(Observation {
+            state,
+            routes,
+            notes,
+        })
+    }
+
+    /// Traffic routes for `state` (probed once per distinct state; see [`TrafficCache`]).
+    /// Nodes whose kubelet the harness stopped cannot run a client: they get no traffic routes
+    /// and a note.
+    async fn traffic(
+        &mut self,
+        api: &ClusterApi,
+        ledger: &mut Ledger,
+        state: &ClusterState,
+        service: &Service,
+    ) -> Result<TrafficCache, BackendError> {
+        if let Some(cache) = &self.traffic_cache {
+            if cache.state == *state {
+                return Ok(cache.clone());
+            }
+        }
+        let mut notes = Vec::new();
+        let mut internal = BTreeMap::new();
+        if let Some((host, port)) = probes::probe_target(service) {
+            let count = probes::request_count(probes::ready_endpoints(state, service));
+            let addresses = probes::pod_addresses(state, service);
+            self.probe_round += 1;
+            let mut clients = Vec::new();
+            for (case, real) in self.nodes.pairs() {
+                if self.stopped_kubelets.contains(real) {
+                    notes.push(format!(
+                        "traffic from {case}: its kubelet is stopped, so no client pod can run there; routes not observed"
+                    ));
+                    continue;
+                }
+                let name = format!("{}-{}", manifests::client_pod_name(real), self.probe_round);
+                clients.push((name, real.clone()));
+            }
+            let timing = self
+                .probe_timing
+                .unwrap_or_else(|| ProbeTiming::for_requests(count));
+            let outcomes = probes::run_probes(
+                api,
+                ledger,
+                &self.namespace,
+                &clients,
+                &host,
+                port,
+                count,
+                timing,
+            )
+            .await?;
+            for (case, real) in self.nodes.pairs() {
+                let Some(outcome) = outcomes.get(real) else {
+                    continue;
+                };
+                if let Some(problem) = &outcome.problem {
+                    notes.push(problem.replace(real.as_str(), case));
+                }
+                let result = TrafficResult::from_log(
+                    outcome.log.as_deref().unwrap_or(""),
+                    &addresses,
+                    count,
+                );
+                notes.extend(result.problems(case));
+                internal.insert(case.clone(), result.internal());
+            }
+        } else {
+            notes.push(format!(
+                "traffic: Service {} has no ClusterIP and port to probe",
+                service.name
+            ));
+        }
+        let cache = TrafficCache {
+            state: state.clone(),
+            internal,
+            notes,
+        };
+        self.traffic_cache = Some(cache.clone());
+        Ok(cache)
     }
 }
 
