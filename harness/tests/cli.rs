@@ -150,6 +150,41 @@ fn kind_dry_run_prints_the_commands_and_touches_nothing() {
 }
 
 #[test]
+fn observe_traffic_needs_a_live_backend() {
+    for source in ["traffic", "both"] {
+        let out = topo(&["run", "--backend", "sim", "--observe", source]);
+        assert_eq!(out.status.code(), Some(2), "{source}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("--observe {source} needs a live backend")),
+            "{err}"
+        );
+    }
+    let both = topo(&["run", "--backend", "kubeconfig", "--observe", "both"]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(text(&both.stderr).contains("needs node access"));
+    let unknown = topo(&["run", "--observe", "dump"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    // Rules is what the sim observes anyway: accepted.
+    let dir = temp("observe-rules");
+    let rules = topo(&[
+        "run",
+        "--backend",
+        "sim",
+        "--observe",
+        "rules",
+        "--filter",
+        "current-two-zones-auto",
+        "--junit",
+        &dir.join("junit.xml").to_string_lossy(),
+        "--summary",
+        &dir.join("summary.md").to_string_lossy(),
+    ]);
+    assert_eq!(rules.status.code(), Some(0), "{}", text(&rules.stderr));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn kubeconfig_backend_names_a_missing_kubeconfig() {
     let dir = temp("kubeconfig");
     let out = topo(&[

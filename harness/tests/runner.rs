@@ -246,3 +246,75 @@ fn a_case_the_backend_cannot_run_is_skipped_with_the_reason() {
         vec!["kind backend: step never-reached places two pods on a node".to_string()]
     );
 }
+
+/// The sim, but every observation carries a note (rules and traffic disagreeing, say).
+struct Noted(SimBackend);
+
+impl Backend for Noted {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Kind
+    }
+    fn wait_policy(&self) -> WaitPolicy {
+        self.0.wait_policy()
+    }
+    fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
+        self.0.setup(shape)
+    }
+    fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
+        self.0.apply(action)
+    }
+    fn observe(&mut self) -> Result<Observation, BackendError> {
+        let mut obs = self.0.observe()?;
+        obs.notes
+            .push("worker: rules route to [10.0.0.1] but traffic reached []".into());
+        Ok(obs)
+    }
+    fn cleanup(&mut self) -> Result<(), BackendError> {
+        self.0.cleanup()
+    }
+}
+
+#[test]
+fn observation_notes_fail_a_dataplane_check_and_the_rest_still_runs() {
+    let case =
+        parse_case(CASE, "flaky.yaml", Path::new("flaky.yaml")).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut first_step = None;
+    let mut emit = |e: &Event| {
+        if let Event::StepFinished { checks, .. } = e {
+            first_step.get_or_insert_with(|| checks.clone());
+        }
+    };
+    let summary = run(
+        std::slice::from_ref(&case),
+        &mut Noted(SimBackend::new()),
+        &options(),
+        &mut emit,
+    );
+    assert!(!summary.success());
+    let checks = first_step.expect("a step finished");
+    let dataplane: Vec<_> = checks.iter().filter(|c| c.name == "dataplane").collect();
+    assert_eq!(dataplane.len(), 1, "{checks:?}");
+    assert_eq!(
+        dataplane[0].status,
+        CheckStatus::Failed("worker: rules route to [10.0.0.1] but traffic reached []".into())
+    );
+    // The other checks ran on the same observation and passed.
+    assert!(
+        checks.iter().any(|c| c.name == "model" && c.passed()),
+        "{checks:?}"
+    );
+    // Without notes there is no dataplane check at all.
+    let mut names = Vec::new();
+    let mut emit = |e: &Event| {
+        if let Event::StepFinished { checks, .. } = e {
+            names.extend(checks.iter().map(|c| c.name.clone()));
+        }
+    };
+    run(
+        std::slice::from_ref(&case),
+        &mut SimBackend::new(),
+        &options(),
+        &mut emit,
+    );
+    assert!(!names.iter().any(|n| n == "dataplane"), "{names:?}");
+}
