@@ -1101,3 +1101,214 @@ async fn kubeconfig_uses_the_named_context_and_never_falls_back() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A client pod as the API server stores it, in `phase`.
+fn client_pod(name: &str, node: &str, phase: &str) -> Value {
+    let mut pod =
+        topo_harness::backend::live::probes::probe_pod("topo-1", node, name, "10.96.0.10", 80, 60)
+            .expect("pod");
+    pod["metadata"]["uid"] = json!("0000-2222");
+    pod["metadata"]["resourceVersion"] = json!("5");
+    pod["status"] = json!({ "phase": phase });
+    pod
+}
+
+#[tokio::test]
+async fn traffic_probe_creates_polls_reads_logs_and_deletes_client_pods() {
+    use topo_harness::backend::live::probes::{run_probes, ProbeTiming};
+    let (api, server) = mock_api();
+    let mut ledger = Ledger::new();
+    let clients = vec![
+        ("client-w-1".to_string(), "w".to_string()),
+        ("client-w2-1".to_string(), "w2".to_string()),
+    ];
+    let timing = ProbeTiming {
+        poll: Duration::from_millis(1),
+        deadline: Duration::from_millis(500),
+    };
+    let pods = format!("{NS_PATH}/pods");
+    let (created, outcomes) = scenario(
+        server,
+        move |mut server| async move {
+            script_namespace(&mut server).await;
+            // In the harness's own namespace: applied without a lookup, pinned to the node.
+            for (name, node) in [("client-w-1", "w"), ("client-w2-1", "w2")] {
+                let body = server
+                    .answer(
+                        "PATCH",
+                        &format!("{pods}/{name}{APPLY_QUERY}"),
+                        201,
+                        client_pod(name, node, "Pending"),
+                    )
+                    .await;
+                assert_eq!(
+                    body["body"]["spec"]["nodeSelector"]["kubernetes.io/hostname"],
+                    node
+                );
+            }
+            // First poll: w still running, w2 done; second poll asks only for w.
+            let get = |name: &str| format!("{pods}/{name}");
+            server
+                .answer(
+                    "GET",
+                    &get("client-w-1"),
+                    200,
+                    client_pod("client-w-1", "w", "Running"),
+                )
+                .await;
+            server
+                .answer(
+                    "GET",
+                    &get("client-w2-1"),
+                    200,
+                    client_pod("client-w2-1", "w2", "Succeeded"),
+                )
+                .await;
+            server
+                .answer(
+                    "GET",
+                    &get("client-w-1"),
+                    200,
+                    client_pod("client-w-1", "w", "Succeeded"),
+                )
+                .await;
+            server
+                .answer(
+                    "GET",
+                    &format!("{pods}/client-w-1/log?&container=client"),
+                    200,
+                    json!("answer 1 web-a\nanswer 2 web-b\n"),
+                )
+                .await;
+            server
+                .answer(
+                    "GET",
+                    &format!("{pods}/client-w2-1/log?&container=client"),
+                    200,
+                    json!("answer 1 FAILED rc=7\nanswer 2 FAILED rc=7\n"),
+                )
+                .await;
+            for name in ["client-w-1", "client-w2-1"] {
+                server
+                    .answer(
+                        "DELETE",
+                        &format!("{pods}/{name}?"),
+                        200,
+                        client_pod(name, "w", "Succeeded"),
+                    )
+                    .await;
+            }
+            server
+        },
+        async {
+            api.apply(&mut ledger, &namespace())
+                .await
+                .expect("namespace");
+            let outcomes = run_probes(
+                &api,
+                &mut ledger,
+                "topo-1",
+                &clients,
+                "10.96.0.10",
+                80,
+                60,
+                timing,
+            )
+            .await
+            .expect("probes");
+            let created: Vec<String> = ledger.entries().iter().map(|e| format!("{e:?}")).collect();
+            (created, outcomes)
+        },
+    )
+    .await;
+    assert_eq!(
+        created.len(),
+        3,
+        "namespace and both pods recorded: {created:?}"
+    );
+    let w = &outcomes["w"];
+    assert_eq!(w.log.as_deref(), Some("answer 1 web-a\nanswer 2 web-b\n"));
+    assert_eq!(w.problem, None);
+    assert_eq!(outcomes["w2"].problem, None);
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_is_reported_with_its_partial_log() {
+    use topo_harness::backend::live::probes::{run_probes, ProbeTiming};
+    let (api, server) = mock_api();
+    let mut ledger = Ledger::new();
+    let clients = vec![("client-w-1".to_string(), "w".to_string())];
+    let timing = ProbeTiming {
+        poll: Duration::from_millis(1),
+        // Past at the first poll: exactly one.
+        deadline: Duration::ZERO,
+    };
+    let pods = format!("{NS_PATH}/pods");
+    let outcomes = scenario(
+        server,
+        move |mut server| async move {
+            script_namespace(&mut server).await;
+            server
+                .answer(
+                    "PATCH",
+                    &format!("{pods}/client-w-1{APPLY_QUERY}"),
+                    201,
+                    client_pod("client-w-1", "w", "Pending"),
+                )
+                .await;
+            // Polled once: the deadline has passed.
+            let pending = client_pod("client-w-1", "w", "Pending");
+            server
+                .answer("GET", &format!("{pods}/client-w-1"), 200, pending)
+                .await;
+            server
+                .answer(
+                    "GET",
+                    &format!("{pods}/client-w-1/log?&container=client"),
+                    400,
+                    status(
+                        400,
+                        "BadRequest",
+                        "container \"client\" is waiting to start: ContainerCreating",
+                    ),
+                )
+                .await;
+            server
+                .answer(
+                    "DELETE",
+                    &format!("{pods}/client-w-1?"),
+                    200,
+                    client_pod("client-w-1", "w", "Pending"),
+                )
+                .await;
+            server
+        },
+        async {
+            api.apply(&mut ledger, &namespace())
+                .await
+                .expect("namespace");
+            run_probes(
+                &api,
+                &mut ledger,
+                "topo-1",
+                &clients,
+                "10.96.0.10",
+                80,
+                60,
+                timing,
+            )
+            .await
+            .expect("probes")
+        },
+    )
+    .await;
+    let problem = outcomes["w"].problem.clone().unwrap_or_default();
+    assert!(
+        problem
+            .starts_with("traffic from w (pod client-w-1): the client pod did not finish within"),
+        "{problem}"
+    );
+    assert!(problem.contains("phase Pending"), "{problem}");
+    assert!(problem.contains("cannot read its log"), "{problem}");
+    assert_eq!(outcomes["w"].log, None);
+}
