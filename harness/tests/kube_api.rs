@@ -1304,8 +1304,7 @@ async fn a_client_that_never_finishes_is_reported_with_its_partial_log() {
     .await;
     let problem = outcomes["w"].problem.clone().unwrap_or_default();
     assert!(
-        problem
-            .starts_with("traffic from w (pod client-w-1): the client pod did not finish within"),
+        problem.starts_with("pod client-w-1: the client pod did not finish within"),
         "{problem}"
     );
     assert!(problem.contains("phase Pending"), "{problem}");

@@ -360,7 +360,8 @@ impl ProbeTiming {
 pub struct ClientOutcome {
     /// Its log (`None` when it could not be read).
     pub log: Option<String>,
-    /// Why the probe is incomplete (not finished in time, failed, log unreadable).
+    /// Why the probe is incomplete (not finished in time, failed, log unreadable), naming the
+    /// pod.
     pub problem: Option<String>,
 }
 
@@ -433,7 +434,7 @@ pub async fn run_probes(
         let problem = [phase_problem, log_problem]
             .into_iter()
             .flatten()
-            .map(|p| format!("traffic from {node} (pod {name}): {p}"))
+            .map(|p| format!("pod {name}: {p}"))
             .reduce(|a, b| format!("{a}; {b}"));
         out.insert(node.clone(), ClientOutcome { log, problem });
     }
