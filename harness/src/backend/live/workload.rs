@@ -748,6 +748,16 @@ impl Workload {
         let mut notes = Vec::new();
         let source = self.source;
         let traffic = match &service {
+            Some(_) if source.uses_traffic() && self.has_hand_slices() => {
+                // Their addresses belong to no pod: nothing would answer.
+                if source == ObserveSource::Traffic {
+                    notes.push(
+                        "traffic: the Service's EndpointSlices are written by hand (addresses without pods), so no request can be answered; routes not observed (use --observe rules)"
+                            .to_string(),
+                    );
+                }
+                None
+            }
             Some(service) if source.uses_traffic() => {
                 let cache = self.traffic(api, ledger, &state, service).await?;
                 notes.extend(cache.notes.iter().cloned());
@@ -776,6 +786,12 @@ impl Workload {
             routes,
             notes,
         })
+    }
+
+    /// Whether the case wrote EndpointSlices by hand or its Service has no selector (the
+    /// model's `selector: None`).
+    fn has_hand_slices(&self) -> bool {
+        !self.hand_slices.is_empty() || self.service.as_ref().is_some_and(|s| s.selector.is_none())
     }
 
     /// Traffic routes for `state` (probed once per distinct state; see [`TrafficCache`]).
@@ -1309,5 +1325,45 @@ mod traffic_tests {
         );
         // Both client pods are in the ledger (cleanup deletes whatever is left).
         assert_eq!(ledger.entries().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn traffic_is_not_sent_to_hand_written_slices() {
+        let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let api = ClusterApi::from_client(kube::Client::new(service, "default"), None)
+            .with_retry(RetryPolicy::immediate());
+        let server = tokio::spawn(async move {
+            let mut s = Server(handle);
+            s.observe().await;
+            s
+        });
+        let map = NodeMap::new(vec![
+            ("worker".into(), "kw".into()),
+            ("worker2".into(), "kw2".into()),
+        ]);
+        let mut workload = Workload::new(NS.into(), map, &shape());
+        workload.source = ObserveSource::Traffic;
+        let mut model = Service::new(NS, "web");
+        model.selector = None;
+        workload.service = Some(model);
+        let mut ledger = Ledger::new();
+        let obs = tokio::time::timeout(
+            Duration::from_secs(5),
+            workload.observe(&api, &mut ledger, &Rules, &shape().gates()),
+        )
+        .await
+        .expect("observation finishes")
+        .expect("observe");
+        let mut server = server.await.expect("server");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), server.0.next_request())
+                .await
+                .is_err(),
+            "no client pod"
+        );
+        assert!(obs.routes.values().all(|r| r.internal.is_empty()));
+        assert_eq!(obs.notes.len(), 1);
+        assert!(obs.notes[0].contains("written by hand"), "{:?}", obs.notes);
+        assert!(ledger.is_empty());
     }
 }
