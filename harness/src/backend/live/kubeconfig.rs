@@ -2,7 +2,8 @@
 //! case's nodes onto the cluster's schedulable nodes, works only in its own namespace per case
 //! run, and changes node labels only with `--allow-node-changes` (restoring them afterwards).
 //! It has no access to the nodes themselves, so it reads no dataplane: routes are observed
-//! empty and route checks fail with what the API shows (see `docs/kind-backend.md`).
+//! with traffic probes by default ([`ObserveSource::Traffic`]; with `Rules` they are empty and
+//! route checks fail; see `docs/kind-backend.md`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
