@@ -86,11 +86,7 @@ fn node_of(def: &NodeDef, shape: &ClusterShape) -> Node {
 
 pub(crate) fn default_service() -> Service {
     Service {
-        namespace: NAMESPACE.to_string(),
-        name: SERVICE_NAME.to_string(),
-        annotations: BTreeMap::new(),
         selector: Some([("app".to_string(), SERVICE_NAME.to_string())].into()),
-        service_type: ServiceType::ClusterIp,
         cluster_ip: Some("10.96.0.10".to_string()),
         ports: vec![ServicePort {
             name: "http".to_string(),
@@ -98,14 +94,32 @@ pub(crate) fn default_service() -> Service {
             protocol: "TCP".to_string(),
             node_port: 0,
         }],
-        internal_traffic_policy: TrafficPolicy::Cluster,
-        external_traffic_policy: TrafficPolicy::Cluster,
-        traffic_distribution: None,
-        topology_keys: Vec::new(),
-        publish_not_ready_addresses: false,
-        external_ips: Vec::new(),
-        load_balancer_ips: Vec::new(),
+        ..Service::new(NAMESPACE, SERVICE_NAME)
     }
+}
+
+/// The Service a step asks for: the current one with the step's change, or — when there is
+/// none yet (first step, or a creation the API server rejected) — the case's definition plus
+/// the change. Shared by every backend so they build the same object.
+pub(crate) fn next_service(
+    current: Option<&Service>,
+    definition: Option<&ServiceChange>,
+    action: &StepAction,
+) -> Service {
+    let mut candidate = match (current, &action.create_service) {
+        (Some(existing), None) => existing.clone(),
+        _ => {
+            let mut fresh = default_service();
+            if let Some(definition) = definition {
+                apply_fields(&mut fresh, definition);
+            }
+            fresh
+        }
+    };
+    if let Some(change) = &action.service {
+        apply_fields(&mut candidate, change);
+    }
+    candidate
 }
 
 /// Applies the fields of `change` to `service`.
@@ -372,19 +386,8 @@ impl SimCluster {
         if action.create_service.is_some() || action.service.is_some() {
             // A Service whose creation was rejected is created by the next change, from its
             // definition plus that change.
-            let mut candidate = match (&self.service, &action.create_service) {
-                (Some(existing), None) => existing.clone(),
-                _ => {
-                    let mut fresh = default_service();
-                    if let Some(definition) = &self.definition {
-                        apply_fields(&mut fresh, definition);
-                    }
-                    fresh
-                }
-            };
-            if let Some(change) = &action.service {
-                apply_fields(&mut candidate, change);
-            }
+            let mut candidate =
+                next_service(self.service.as_ref(), self.definition.as_ref(), action);
             if let Err(message) = admit(&mut candidate, &self.gates) {
                 return Ok(Applied::Rejected(message));
             }

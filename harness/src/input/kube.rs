@@ -254,20 +254,8 @@ fn protocol(src: &Source<'_>, port: &Cursor<'_>) -> Walk<String> {
 fn read_service(src: &Source<'_>, obj: &Cursor<'_>) -> Walk<Service> {
     let meta = metadata(src, obj)?;
     let mut service = Service {
-        namespace: meta.namespace,
-        name: meta.name,
         annotations: meta.annotations,
-        selector: None,
-        service_type: ServiceType::ClusterIp,
-        cluster_ip: None,
-        ports: Vec::new(),
-        internal_traffic_policy: TrafficPolicy::Cluster,
-        external_traffic_policy: TrafficPolicy::Cluster,
-        traffic_distribution: None,
-        topology_keys: Vec::new(),
-        publish_not_ready_addresses: false,
-        external_ips: Vec::new(),
-        load_balancer_ips: Vec::new(),
+        ..Service::new(&meta.namespace, &meta.name)
     };
     if let Some(spec) = obj.opt(src, "spec")? {
         service.selector = spec

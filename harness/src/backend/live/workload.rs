@@ -12,7 +12,7 @@ use super::probes::{self, ObserveSource, ProbeTiming, TrafficResult};
 use super::routes::service_routes;
 use crate::backend::kind::manifests;
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger, ObjectKind, ObjectRef};
-use crate::backend::sim::{apply_fields, default_service};
+use crate::backend::sim::next_service;
 use crate::backend::{Applied, BackendError, NodeRoutes, Observation};
 use crate::case::{ClusterShape, HandSlice, NodeDef, ServiceChange, StepAction, SERVICE_NAME};
 use crate::model::{
@@ -552,19 +552,7 @@ impl Workload {
             self.definition = Some(definition.clone());
         }
         if action.create_service.is_some() || action.service.is_some() {
-            let mut candidate = match (&self.service, &action.create_service) {
-                (Some(existing), None) => existing.clone(),
-                _ => {
-                    let mut fresh = default_service();
-                    if let Some(definition) = &self.definition {
-                        apply_fields(&mut fresh, definition);
-                    }
-                    fresh
-                }
-            };
-            if let Some(change) = &action.service {
-                apply_fields(&mut candidate, change);
-            }
+            let candidate = next_service(self.service.as_ref(), self.definition.as_ref(), action);
             let object = self.service_object(&candidate)?;
             match api.apply(ledger, &object).await {
                 Ok(_) => self.service = Some(candidate),
@@ -909,6 +897,7 @@ pub(crate) fn routes_from_dump(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::sim::{apply_fields, default_service};
     use crate::case::{ProxyMode, Role};
     use crate::model::KubeVersion;
 
