@@ -214,10 +214,15 @@ pub fn plan_text(planned: &[Planned<'_>]) -> String {
             .map(|(g, on)| format!("{g}={on}"))
             .collect();
         out.push_str(&format!(
-            "shape {}: Kubernetes {}, {} proxy{}{}\n  nodes: {}\n  cases ({}): {}\n",
+            "shape {}: Kubernetes {}, {} proxy{}{}{}\n  nodes: {}\n  cases ({}): {}\n",
             i + 1,
             s.version,
             s.proxy_mode.as_str(),
+            if s.proxy_mode.has_kube_proxy() {
+                ""
+            } else {
+                " (no kube-proxy)"
+            },
             if gates.is_empty() {
                 String::new()
             } else {

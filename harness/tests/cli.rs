@@ -260,3 +260,188 @@ fn list_plan_and_schema() {
         std::fs::read_to_string(root().join("harness/schema/case.json")).unwrap_or_default();
     assert_eq!(text(&schema.stdout), committed);
 }
+
+#[test]
+fn proxy_mode_none_observes_traffic_and_refuses_rules() {
+    for source in ["rules", "both"] {
+        let out = topo(&[
+            "run",
+            "--backend",
+            "kind",
+            "--proxy-mode",
+            "none",
+            "--observe",
+            source,
+            "--dry-run",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{source}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "--observe {source} reads kube-proxy's rules, but --proxy-mode none runs no kube-proxy"
+            )),
+            "{err}"
+        );
+    }
+    // Also when none is one of several modes.
+    let mixed = topo(&[
+        "run",
+        "--backend",
+        "kind",
+        "--proxy-mode",
+        "iptables",
+        "--proxy-mode",
+        "none",
+        "--observe",
+        "rules",
+    ]);
+    assert_eq!(mixed.status.code(), Some(2));
+    // Traffic is fine; the plan names the mode.
+    let ok = topo(&[
+        "run",
+        "--backend",
+        "kind",
+        "--proxy-mode",
+        "none",
+        "--observe",
+        "traffic",
+        "--dry-run",
+        "--filter",
+        "current-two-zones-auto",
+        "--kubernetes",
+        "1.34",
+    ]);
+    let stdout = text(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{stdout}{}", text(&ok.stderr));
+    assert!(
+        stdout.contains("Kubernetes 1.34, none proxy (no kube-proxy)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("proxyMode"), "{stdout}");
+    assert!(!stdout.contains("iptables-save"), "{stdout}");
+}
+
+#[test]
+fn dry_run_shows_the_after_create_command_with_its_environment() {
+    let out = topo(&[
+        "run",
+        "--backend",
+        "kind",
+        "--proxy-mode",
+        "none",
+        "--dry-run",
+        "--filter",
+        "current-two-zones-auto",
+        "--kubernetes",
+        "1.34",
+        "--after-create",
+        "helm install cilium cilium/cilium --namespace kube-system --set 'ipam.mode=kubernetes,kubeProxyReplacement=true'",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("helm install"))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("KUBECONFIG='reports/<run>/topo-")
+            && line.contains("/kubeconfig' TOPO_CLUSTER=topo-")
+            && line.ends_with(
+                " helm install cilium cilium/cilium --namespace kube-system --set ipam.mode=kubernetes,kubeProxyReplacement=true"
+            ),
+        "{stdout}"
+    );
+    // After create and get kubeconfig.
+    let pos = |s: &str| stdout.find(s).unwrap_or(usize::MAX);
+    assert!(pos("kind create cluster") < pos("kind get kubeconfig"));
+    assert!(pos("kind get kubeconfig") < pos("helm install"));
+    assert!(pos("helm install") < pos("# on failure"));
+}
+
+#[test]
+fn after_create_is_checked_before_anything_runs() {
+    let shell = topo(&[
+        "run",
+        "--backend",
+        "kind",
+        "--dry-run",
+        "--after-create",
+        "kubectl apply -f proxy.yaml && kubectl wait",
+    ]);
+    assert_eq!(shell.status.code(), Some(2));
+    assert!(
+        text(&shell.stderr).contains("sh -c"),
+        "{}",
+        text(&shell.stderr)
+    );
+    let open = topo(&[
+        "run",
+        "--backend",
+        "kind",
+        "--dry-run",
+        "--after-create",
+        "'x",
+    ]);
+    assert_eq!(open.status.code(), Some(2));
+    let empty = topo(&[
+        "run",
+        "--backend",
+        "kind",
+        "--dry-run",
+        "--after-create",
+        "  ",
+    ]);
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(text(&empty.stderr).contains("the command is empty"));
+    let sim = topo(&["run", "--backend", "sim", "--after-create", "true"]);
+    assert_eq!(sim.status.code(), Some(2));
+    assert!(text(&sim.stderr).contains("--after-create is for --backend kind"));
+    let zero = topo(&[
+        "run",
+        "--backend",
+        "kind",
+        "--dry-run",
+        "--after-create",
+        "true",
+        "--after-create-timeout",
+        "0",
+    ]);
+    assert_eq!(zero.status.code(), Some(2));
+}
+
+/// On the sim, `none` is the reference proxy: the catalog passes as with any mode, and the
+/// reports name the mode.
+#[test]
+fn sim_accepts_proxy_mode_none() {
+    let dir = temp("sim-none");
+    let junit = dir.join("junit.xml");
+    let out = topo(&[
+        "run",
+        "--backend",
+        "sim",
+        "--proxy-mode",
+        "none",
+        "--filter",
+        "current-two-zones-auto",
+        "--junit",
+        &junit.to_string_lossy(),
+        "--summary",
+        &dir.join("summary.md").to_string_lossy(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("/none"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).unwrap_or_default();
+    assert!(xml.contains(r#"name="proxy-mode" value="none""#), "{xml}");
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
+    assert!(summary.contains("none"), "{summary}");
+    let plan = topo(&[
+        "plan",
+        "--proxy-mode",
+        "none",
+        "--filter",
+        "current-two-zones-auto",
+    ]);
+    assert!(text(&plan.stdout).contains("none proxy (no kube-proxy)"));
+    let _ = std::fs::remove_dir_all(dir);
+}

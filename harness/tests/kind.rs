@@ -11,8 +11,8 @@ use topo_harness::backend::kind::command::Reply;
 use topo_harness::backend::kind::config::{self, KubeadmApi};
 use topo_harness::backend::kind::manifests;
 use topo_harness::backend::kind::{
-    dry_run, ClusterError, ContainerCli, ImageTable, KindCluster, KindClusterSpec, KindNodeSpec,
-    ProxyMode, RecordingRunner, RunLayout,
+    dry_run, dry_run_with, AfterCreate, ClusterError, ContainerCli, ImageTable, KindCluster,
+    KindClusterSpec, KindNodeSpec, ProxyMode, RecordingRunner, RunLayout,
 };
 use topo_harness::model::{KubeVersion, Service, ServicePort, ServiceType, TrafficPolicy};
 
@@ -91,6 +91,15 @@ fn shapes() -> Vec<(&'static str, &'static str, KindClusterSpec)> {
                 .node(KindNodeSpec::worker().zone("a").region("east"))
                 .node(KindNodeSpec::worker().zone("b").region("east"))
                 .node(KindNodeSpec::worker().zone("c").region("west")),
+        ),
+        (
+            // No kube-proxy: a replacement proxy is installed by --after-create.
+            "config-1.37-none",
+            "v0.33.0",
+            KindClusterSpec::new("topo-137-none", KubeVersion::new(37), ProxyMode::None)
+                .node(KindNodeSpec::control_plane().zone("a"))
+                .node(KindNodeSpec::worker().zone("a"))
+                .node(KindNodeSpec::worker().zone("b")),
         ),
     ]
 }
@@ -654,6 +663,27 @@ fn dry_run_golden() {
         .all(|c| c.phase != Phase::Observe));
     insta::with_settings!({snapshot_path => "../../fixtures/snapshots/kind", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("dry-run", plan.render());
+    });
+
+    // An after-create command is listed in the setup phase, after the proxy-mode checks,
+    // with the cluster's kubeconfig and name in its environment.
+    let hook = AfterCreate::parse(
+        "helm install cilium cilium/cilium --namespace kube-system --set kubeProxyReplacement=true",
+        std::time::Duration::from_secs(600),
+    )
+    .expect("hook");
+    let with_hook = dry_run_with(
+        &specs[..2],
+        &images(),
+        "v0.33.0",
+        &layout,
+        ContainerCli::Docker,
+        false,
+        Some(&hook),
+    )
+    .expect("dry run with hook");
+    insta::with_settings!({snapshot_path => "../../fixtures/snapshots/kind", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("dry-run-after-create", with_hook.render());
     });
 
     // --keep drops the teardown; a missing image fails the whole dry run clearly.

@@ -12,10 +12,12 @@ use http::{Request, Response};
 use kube::client::Body;
 use serde_json::{json, Value};
 use topo_harness::backend::kind::command::Output;
-use topo_harness::backend::kind::{Command, CommandError, CommandRunner, RecordingRunner};
+use topo_harness::backend::kind::{
+    AfterCreate, Command, CommandError, CommandRunner, RecordingRunner,
+};
 use topo_harness::backend::kube_api::{ClusterApi, RetryPolicy};
 use topo_harness::backend::live::kind::ApiFactory;
-use topo_harness::backend::live::{shape_cluster_name, KindBackend, KindOptions};
+use topo_harness::backend::live::{shape_cluster_name, KindBackend, KindOptions, ObserveSource};
 use topo_harness::backend::{Applied, Backend};
 use topo_harness::case::{ClusterShape, NodeDef, ProxyMode, Role, ServiceChange, StepAction};
 use topo_harness::model::KubeVersion;
@@ -536,4 +538,262 @@ fn a_created_cluster_that_fails_its_checks_is_deleted() {
     drop(backend);
     assert!(runner.unused().is_empty(), "{:?}", runner.unused());
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The API server's side of setting up and cleaning up one case run (no steps).
+async fn setup_and_cleanup_script(mut s: Server, cp: String, worker: String) {
+    let ns_path = format!("/api/v1/namespaces/{NS}");
+    s.answer("GET", &ns_path, 404, status(404, "NotFound"))
+        .await;
+    s.answer(
+        "PATCH",
+        &format!("{ns_path}{APPLY_QUERY}"),
+        201,
+        json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": NS}}),
+    )
+    .await;
+    for name in [&cp, &worker] {
+        let path = format!("/api/v1/nodes/{name}");
+        let mut current = node(name, None, name == &cp);
+        current["apiVersion"] = json!("v1");
+        current["kind"] = json!("Node");
+        s.answer("GET", &path, 200, current.clone()).await;
+        s.answer("PATCH", &format!("{path}?"), 200, current).await;
+    }
+    for name in [&worker, &cp] {
+        s.answer(
+            "PATCH",
+            &format!("/api/v1/nodes/{name}?"),
+            200,
+            node(name, None, false),
+        )
+        .await;
+    }
+    s.answer(
+        "DELETE",
+        &format!("{ns_path}?"),
+        200,
+        status(200, "Success"),
+    )
+    .await;
+}
+
+/// Paths of a test run of `name` under `dir`: (kind config, kubeconfig, logs).
+fn run_paths(dir: &std::path::Path, name: &str) -> (String, String, String) {
+    let run = dir.join("reports").join("run-test").join(name);
+    (
+        dir.join("kind")
+            .join(format!("{name}.yaml"))
+            .display()
+            .to_string(),
+        run.join("kubeconfig").display().to_string(),
+        run.join("logs").display().to_string(),
+    )
+}
+
+fn create_argv(name: &str, config: &str, kubeconfig: &str) -> Vec<String> {
+    [
+        "kind",
+        "create",
+        "cluster",
+        "--name",
+        name,
+        "--config",
+        config,
+        "--retain",
+        "--wait",
+        "1m",
+        "--kubeconfig",
+        kubeconfig,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn none_options(dir: &std::path::Path, hook: &str) -> KindOptions {
+    let mut options = KindOptions::new("run-test");
+    options.kind_dir = dir.join("kind");
+    options.reports_dir = dir.join("reports");
+    options.host_cpu_millis = 2000;
+    options.cli = Default::default();
+    options.settle = None;
+    options.after_create =
+        Some(AfterCreate::parse(hook, Duration::from_secs(42)).expect("after-create command"));
+    options
+}
+
+const HOOK: &str =
+    "helm install cilium cilium/cilium --namespace kube-system --set 'kubeProxyReplacement=true'";
+
+/// Proxy mode `none`: the config says `kubeProxyMode: none`, no kube-proxy is asked for its
+/// mode, and the after-create command runs (with the cluster's kubeconfig and name in its
+/// environment and its own time limit) after create and get-kubeconfig, before the API is
+/// used.
+#[test]
+fn proxy_mode_none_runs_the_after_create_command_before_any_case() {
+    let mut shape = shape();
+    shape.proxy_mode = ProxyMode::None;
+    let name = shape_cluster_name(&shape);
+    assert_ne!(name, shape_cluster_name(&self::shape()));
+    let cp = format!("{name}-control-plane");
+    let worker = format!("{name}-worker");
+    let dir = std::env::temp_dir().join(format!("topo-kind-none-{}", std::process::id()));
+    let (config, kubeconfig, _) = run_paths(&dir, &name);
+    let runner = Arc::new(RecordingRunner::new());
+    runner.ok(&["kind", "get", "clusters"], "");
+    runner.ok(&create_argv(&name, &config, &kubeconfig), "");
+    runner.ok(&["kind", "get", "kubeconfig", "--name", &name], "k");
+    let hook_argv = [
+        "helm",
+        "install",
+        "cilium",
+        "cilium/cilium",
+        "--namespace",
+        "kube-system",
+        "--set",
+        "kubeProxyReplacement=true",
+    ];
+    runner.ok(&hook_argv, "deployed");
+    runner.ok(&["kind", "delete", "cluster", "--name", &name], "");
+
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let server = {
+        let (cp, worker) = (cp.clone(), worker.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(setup_and_cleanup_script(Server(handle), cp, worker));
+        })
+    };
+    let slot = Mutex::new(Some(service));
+    let factory: ApiFactory = Box::new(move |rt, _path, context| {
+        let service = slot.lock().expect("lock").take().expect("connected once");
+        let _guard = rt.enter();
+        let client = kube::Client::new(service, "default");
+        Ok(ClusterApi::from_client(client, Some(context.to_string()))
+            .with_retry(RetryPolicy::immediate()))
+    });
+    let mut backend = KindBackend::new(Box::new(Shared(runner.clone())), none_options(&dir, HOOK))
+        .expect("backend")
+        .with_api_factory(factory);
+    backend.case_started("tiny");
+    backend.setup(&shape).expect("setup");
+    backend.cleanup().expect("cleanup");
+    backend.shutdown().expect("shutdown");
+    server.join().expect("the scripted API server failed");
+
+    let calls = runner.calls();
+    let lines: Vec<String> = calls.iter().map(|c| c.argv().join(" ")).collect();
+    assert_eq!(
+        lines,
+        [
+            "kind get clusters".to_string(),
+            create_argv(&name, &config, &kubeconfig).join(" "),
+            format!("kind get kubeconfig --name {name}"),
+            hook_argv.join(" "),
+            format!("kind delete cluster --name {name}"),
+        ]
+    );
+    let hook = &calls[3];
+    assert_eq!(
+        hook.env,
+        BTreeMap::from([
+            ("KUBECONFIG".to_string(), kubeconfig.clone()),
+            ("TOPO_CLUSTER".to_string(), name.clone()),
+        ])
+    );
+    assert_eq!(hook.timeout, Duration::from_secs(42));
+    assert!(runner.unused().is_empty(), "{:?}", runner.unused());
+    let written = std::fs::read_to_string(&config).expect("config written");
+    assert!(written.contains("kubeProxyMode: none"), "{written}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A failing after-create command fails the cluster's setup with the command's output; the
+/// cluster this run created gets its logs exported and is deleted, and no API is used.
+#[test]
+fn a_failing_after_create_command_fails_setup_and_deletes_the_cluster() {
+    let mut shape = shape();
+    shape.proxy_mode = ProxyMode::None;
+    let name = shape_cluster_name(&shape);
+    let dir = std::env::temp_dir().join(format!("topo-kind-hookfail-{}", std::process::id()));
+    let (config, kubeconfig, logs) = run_paths(&dir, &name);
+    let runner = Arc::new(RecordingRunner::new());
+    runner.ok(&["kind", "get", "clusters"], "");
+    runner.ok(&create_argv(&name, &config, &kubeconfig), "");
+    runner.ok(&["kind", "get", "kubeconfig", "--name", &name], "k");
+    runner.fail(
+        &["./install-proxy.sh", "--wait"],
+        3,
+        "error: my-proxy pods not ready after 300s",
+    );
+    runner.ok(&["kind", "export", "logs", &logs, "--name", &name], "");
+    runner.ok(&["kind", "delete", "cluster", "--name", &name], "");
+    let factory: ApiFactory = Box::new(|_, _, _| panic!("the API must not be used"));
+    let mut backend = KindBackend::new(
+        Box::new(Shared(runner.clone())),
+        none_options(&dir, "./install-proxy.sh --wait"),
+    )
+    .expect("backend")
+    .with_api_factory(factory);
+    let err = backend
+        .setup(&shape)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains(&format!(
+            "the --after-create command failed on cluster {name}"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("error: my-proxy pods not ready after 300s"),
+        "{err}"
+    );
+    assert!(err.contains("node logs in"), "{err}");
+    drop(backend);
+    let lines: Vec<String> = runner.calls().iter().map(|c| c.argv().join(" ")).collect();
+    assert_eq!(
+        lines,
+        [
+            "kind get clusters".to_string(),
+            create_argv(&name, &config, &kubeconfig).join(" "),
+            format!("kind get kubeconfig --name {name}"),
+            "./install-proxy.sh --wait".to_string(),
+            format!("kind export logs {logs} --name {name}"),
+            format!("kind delete cluster --name {name}"),
+        ]
+    );
+    assert!(runner.unused().is_empty(), "{:?}", runner.unused());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `--observe rules` (or both) with proxy mode none is refused at setup, before any command.
+#[test]
+fn rules_cannot_be_observed_without_kube_proxy() {
+    let mut shape = shape();
+    shape.proxy_mode = ProxyMode::None;
+    for source in [ObserveSource::Rules, ObserveSource::Both] {
+        let runner = Arc::new(RecordingRunner::new());
+        let mut options = KindOptions::new("run-test");
+        options.observe = Some(source);
+        options.host_cpu_millis = 2000;
+        let mut backend =
+            KindBackend::new(Box::new(Shared(runner.clone())), options).expect("backend");
+        let err = backend
+            .setup(&shape)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("proxy mode none runs no kube-proxy; use --observe traffic"),
+            "{err}"
+        );
+        drop(backend);
+        assert!(runner.calls().is_empty(), "{:?}", runner.call_lines());
+    }
 }

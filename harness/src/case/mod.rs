@@ -93,6 +93,11 @@ pub enum ProxyMode {
     Nftables,
     /// IPVS.
     Ipvs,
+    /// No kube-proxy: a replacement proxy (eBPF dataplane, custom proxy) installed by the
+    /// user serves Services. On kind the cluster gets `networking.kubeProxyMode: none` and
+    /// routes are observed with traffic probes (there are no kube-proxy rules to read); on
+    /// the sim it is the reference proxy (the model), which is what a replacement must match.
+    None,
 }
 
 impl ProxyMode {
@@ -102,7 +107,14 @@ impl ProxyMode {
             ProxyMode::Iptables => "iptables",
             ProxyMode::Nftables => "nftables",
             ProxyMode::Ipvs => "ipvs",
+            ProxyMode::None => "none",
         }
+    }
+
+    /// Whether kube-proxy runs and writes rules a backend can read (`false` for
+    /// [`ProxyMode::None`]).
+    pub fn has_kube_proxy(self) -> bool {
+        self != ProxyMode::None
     }
 
     /// Why the mode does not exist in `version`, if it does not.

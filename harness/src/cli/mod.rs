@@ -94,6 +94,9 @@ pub enum ProxyModeArg {
     Nftables,
     /// IPVS.
     Ipvs,
+    /// No kube-proxy (kind: `kubeProxyMode: none`; install your own proxy with
+    /// `--after-create`; routes are observed with traffic). On sim: the reference proxy.
+    None,
 }
 
 impl From<ProxyModeArg> for ProxyMode {
@@ -102,6 +105,7 @@ impl From<ProxyModeArg> for ProxyMode {
             ProxyModeArg::Iptables => ProxyMode::Iptables,
             ProxyModeArg::Nftables => ProxyMode::Nftables,
             ProxyModeArg::Ipvs => ProxyMode::Ipvs,
+            ProxyModeArg::None => ProxyMode::None,
         }
     }
 }
@@ -168,6 +172,17 @@ pub struct RunArgs {
     /// traffic on kubeconfig; the sim has only rules).
     #[arg(long, value_enum, value_name = "SOURCE")]
     pub observe: Option<ObserveArg>,
+    /// kind: a command run once after each cluster is created, before any case runs on it
+    /// (e.g. installing your own service proxy with `--proxy-mode none`). Split into words
+    /// like a shell would (quotes, backslashes) but run without one: no expansion, and `|`,
+    /// `;`, `&&`, redirections are refused (write `sh -c '…'` to use a shell). It gets
+    /// `KUBECONFIG` (the cluster's kubeconfig) and `TOPO_CLUSTER` (its name); a failure fails
+    /// that cluster's setup with the command's output.
+    #[arg(long, value_name = "CMD")]
+    pub after_create: Option<String>,
+    /// kind: how long the --after-create command may run, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub after_create_timeout: u64,
 }
 
 /// `kind-config` arguments.

@@ -5,7 +5,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use super::{BackendArg, KindConfigArgs, ObserveArg, RunArgs, SchemaArgs, SelectArgs};
-use crate::backend::kind::{self, config, DuctRunner, ImageTable, KindClusterSpec, RunLayout};
+use crate::backend::kind::{
+    self, config, AfterCreate, DuctRunner, ImageTable, KindClusterSpec, RunLayout,
+};
 use crate::backend::live::{
     host_cpu_millis, install_ctrl_c_handler, kind_spec, KindBackend, KindOptions,
     KubeconfigBackend, KubeconfigOptions, ObserveSource,
@@ -64,22 +66,31 @@ pub fn run(args: &RunArgs) -> u8 {
         Err(code) => return code,
     };
     let (versions, proxy_modes) = selection(&args.select);
-    if args.dry_run {
-        return match args.backend {
-            BackendArg::Kind => kind_dry_run(&cases, &versions, &proxy_modes, args),
-            other => {
-                eprintln!("error: --dry-run is for --backend kind (this is {other:?})");
-                EXIT_BAD_INPUT
-            }
-        };
-    }
-    let observe = match observe_source(args.backend, args.observe) {
+    let observe = match observe_source(args.backend, args.observe, &proxy_modes) {
         Ok(o) => o,
         Err(why) => {
             eprintln!("error: {why}");
             return EXIT_BAD_INPUT;
         }
     };
+    let after_create = match after_create(args) {
+        Ok(a) => a,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    if args.dry_run {
+        return match args.backend {
+            BackendArg::Kind => {
+                kind_dry_run(&cases, &versions, &proxy_modes, args, after_create.as_ref())
+            }
+            other => {
+                eprintln!("error: --dry-run is for --backend kind (this is {other:?})");
+                EXIT_BAD_INPUT
+            }
+        };
+    }
     let built: Result<Box<dyn Backend>, BackendError> = match args.backend {
         BackendArg::Sim => Ok(Box::new(SimBackend::new())),
         BackendArg::Kind => {
@@ -87,7 +98,8 @@ pub fn run(args: &RunArgs) -> u8 {
             let mut options = KindOptions::new(run_id());
             options.reuse = args.reuse;
             options.keep = args.keep;
-            options.observe = observe;
+            options.observe = args.observe.map(ObserveSource::from);
+            options.after_create = after_create;
             match kind::ContainerCli::from_env() {
                 Ok(cli) => {
                     options.cli = cli;
@@ -150,20 +162,56 @@ pub fn run(args: &RunArgs) -> u8 {
     }
 }
 
+/// `--after-create` parsed into argv (kind only; an empty or unparsable command is bad input).
+fn after_create(args: &RunArgs) -> Result<Option<AfterCreate>, String> {
+    let Some(line) = &args.after_create else {
+        return Ok(None);
+    };
+    if args.backend != BackendArg::Kind {
+        return Err(format!(
+            "--after-create is for --backend kind, which creates the clusters (this is {:?})",
+            args.backend
+        ));
+    }
+    if args.after_create_timeout == 0 {
+        return Err("--after-create-timeout must be at least 1 second".to_string());
+    }
+    AfterCreate::parse(
+        line,
+        std::time::Duration::from_secs(args.after_create_timeout),
+    )
+    .map(Some)
+}
+
 /// The observation source for `backend`: the default when `--observe` is not given; an error
 /// for what the backend cannot do (the sim sends no traffic; an existing cluster has no rules
-/// to compare traffic with).
-fn observe_source(backend: BackendArg, arg: Option<ObserveArg>) -> Result<ObserveSource, String> {
+/// to compare traffic with; with proxy mode `none` there are no kube-proxy rules). On kind the
+/// default is per cluster (rules with kube-proxy, traffic with `none`).
+fn observe_source(
+    backend: BackendArg,
+    arg: Option<ObserveArg>,
+    modes: &[ProxyMode],
+) -> Result<ObserveSource, String> {
     let kind = match backend {
         BackendArg::Sim => BackendKind::Sim,
         BackendArg::Kind => BackendKind::Kind,
         BackendArg::Kubeconfig => BackendKind::Kubeconfig,
     };
+    let rules_readable = modes.iter().all(|m| m.has_kube_proxy());
     let Some(arg) = arg else {
-        return Ok(ObserveSource::default_for(kind, kind == BackendKind::Kind));
+        return Ok(ObserveSource::default_for(
+            kind,
+            kind == BackendKind::Kind && rules_readable,
+        ));
     };
     let source = ObserveSource::from(arg);
     match (kind, source) {
+        (BackendKind::Kind, ObserveSource::Rules | ObserveSource::Both) if !rules_readable => {
+            Err(format!(
+                "--observe {} reads kube-proxy's rules, but --proxy-mode none runs no kube-proxy; use --observe traffic (the default with none)",
+                source.as_str()
+            ))
+        }
         (BackendKind::Sim, ObserveSource::Traffic | ObserveSource::Both) => Err(format!(
             "--observe {} needs a live backend (kind, kubeconfig): the sim sends no traffic",
             source.as_str()
@@ -220,6 +268,7 @@ fn kind_dry_run(
     versions: &VersionSelection,
     modes: &[ProxyMode],
     args: &RunArgs,
+    after_create: Option<&AfterCreate>,
 ) -> u8 {
     let planned = matrix(cases, versions, modes, args.select.filter.as_deref());
     print!("{}", plan_text(&planned));
@@ -248,13 +297,14 @@ fn kind_dry_run(
     // One spec at a time, so a shape kind cannot build (no image for the version) is named
     // and the others are still listed.
     for spec in specs {
-        match kind::dry_run(
+        match kind::dry_run_with(
             std::slice::from_ref(&spec),
             &images,
             &release,
             &layout,
             cli,
             args.keep || args.reuse,
+            after_create,
         ) {
             Ok(plan) => print!("{}", plan.render()),
             Err(e) => println!("# cluster {}: cannot be created: {e}\n", spec.name),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::command::{Command, CommandError, CommandRunner};
+use super::command::{split_words, Command, CommandError, CommandRunner};
 use super::config::{self, ConfigError};
 use super::images::ImageTable;
 use super::spec::{KindClusterSpec, ProxyMode, LABEL_SHAPE};
@@ -93,6 +93,43 @@ pub enum ClusterError {
     /// The config could not be generated.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The `--after-create` command failed (its output is in the source).
+    #[error("the --after-create command failed on cluster {cluster}: {source}")]
+    AfterCreate {
+        /// Cluster name.
+        cluster: String,
+        /// The command's failure.
+        #[source]
+        source: Box<CommandError>,
+    },
+}
+
+/// Environment variable naming the cluster for an [`AfterCreate`] command.
+pub const CLUSTER_ENV: &str = "TOPO_CLUSTER";
+
+/// A user command run once after each cluster is created and before any case runs on it
+/// (`--after-create`): argv, never a shell string, with `KUBECONFIG` set to the cluster's
+/// kubeconfig and [`CLUSTER_ENV`] to its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AfterCreate {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// How long it may run.
+    pub timeout: Duration,
+}
+
+impl AfterCreate {
+    /// Default time limit (10 minutes).
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+    /// Parses a command line with [`split_words`]; an empty line is an error.
+    pub fn parse(line: &str, timeout: Duration) -> Result<Self, String> {
+        let argv = split_words(line).map_err(|e| format!("--after-create: {e}"))?;
+        if argv.is_empty() {
+            return Err("--after-create: the command is empty".to_string());
+        }
+        Ok(AfterCreate { argv, timeout })
+    }
 }
 
 /// Time limits for the kind calls.
@@ -215,6 +252,34 @@ impl<'r> KindCluster<'r> {
             .timeout(self.timeouts.short)
             .args(["exec", node])
             .args(argv.iter().copied())
+    }
+
+    /// The [`AfterCreate`] command for this cluster: its argv and time limit, with
+    /// `KUBECONFIG=<kubeconfig>` and `TOPO_CLUSTER=<name>`.
+    pub fn after_create_command(&self, hook: &AfterCreate, kubeconfig: &Path) -> Command {
+        let mut argv = hook.argv.iter();
+        let program = argv.next().cloned().unwrap_or_default();
+        Command::new(program)
+            .args(argv.cloned())
+            .env("KUBECONFIG", kubeconfig.display().to_string())
+            .env(CLUSTER_ENV, self.name.clone())
+            .timeout(hook.timeout)
+    }
+
+    /// Runs the [`AfterCreate`] command; its failure (exit status, output, timeout) becomes
+    /// [`ClusterError::AfterCreate`].
+    pub fn run_after_create(
+        &self,
+        hook: &AfterCreate,
+        kubeconfig: &Path,
+    ) -> Result<(), ClusterError> {
+        self.runner
+            .run(&self.after_create_command(hook, kubeconfig))
+            .map(|_| ())
+            .map_err(|source| ClusterError::AfterCreate {
+                cluster: self.name.clone(),
+                source: Box::new(source),
+            })
     }
 
     /// Creates the cluster from a config file, writing its kubeconfig to `kubeconfig`.
@@ -482,6 +547,20 @@ pub fn dry_run(
     cli: ContainerCli,
     keep: bool,
 ) -> Result<DryRun, ClusterError> {
+    dry_run_with(specs, images, release, layout, cli, keep, None)
+}
+
+/// [`dry_run`] with an [`AfterCreate`] command, listed in the setup phase after the
+/// proxy-mode checks (with its environment), as the backend runs it.
+pub fn dry_run_with(
+    specs: &[KindClusterSpec],
+    images: &ImageTable,
+    release: &str,
+    layout: &RunLayout,
+    cli: ContainerCli,
+    keep: bool,
+    after_create: Option<&AfterCreate>,
+) -> Result<DryRun, ClusterError> {
     struct Never;
     impl CommandRunner for Never {
         fn run(&self, command: &Command) -> Result<super::command::Output, CommandError> {
@@ -518,6 +597,12 @@ pub fn dry_run(
                     cluster.exec_command(node, &["curl", "--silent", PROXY_MODE_URL]),
                 );
             }
+        }
+        if let Some(hook) = after_create {
+            plan(
+                Phase::Setup,
+                cluster.after_create_command(hook, &layout.kubeconfig(&spec.name)),
+            );
         }
         for node in cluster.nodes() {
             if let Some(cmd) = cluster.dataplane_command(node, spec.proxy_mode) {

@@ -100,6 +100,69 @@ pub fn shell_quote(word: &str) -> String {
     }
 }
 
+/// Splits a command line into words the way a POSIX shell would, without running a shell:
+/// words are separated by unquoted blanks; `'…'` keeps everything literally; `"…"` keeps
+/// everything except that `\` escapes `"`, `\`, `$`, `` ` `` and a newline; an unquoted `\`
+/// escapes the next character. Nothing is expanded (`$HOME`, `~`, `*` stay as written).
+/// Unquoted shell operators (`|`, `&`, `;`, `<`, `>`, `(`, `)`, `` ` ``) are refused: to use
+/// a shell, say so (`sh -c '…'`).
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' | '\r' => {
+                if let Some(w) = word.take() {
+                    words.push(w);
+                }
+            }
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => w.push(c),
+                        None => return Err(format!("unterminated ' in: {line}")),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => w.push(c),
+                            Some('\n') => {}
+                            Some(c) => {
+                                w.push('\\');
+                                w.push(c);
+                            }
+                            None => return Err(format!("unterminated \" in: {line}")),
+                        },
+                        Some(c) => w.push(c),
+                        None => return Err(format!("unterminated \" in: {line}")),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some('\n') => {}
+                Some(c) => word.get_or_insert_with(String::new).push(c),
+                None => return Err(format!("trailing \\ in: {line}")),
+            },
+            '|' | '&' | ';' | '<' | '>' | '(' | ')' | '`' => {
+                return Err(format!(
+                    "`{c}` is shell syntax, and no shell runs this command; quote it, or run a shell explicitly: sh -c '…'"
+                ))
+            }
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
+}
+
 /// What a finished command printed.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Output {
@@ -386,6 +449,45 @@ impl CommandRunner for RecordingRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_words_like_a_shell_without_one() {
+        let w = |s: &str| split_words(s);
+        let v = |words: &[&str]| Ok(words.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            w("helm install cilium cilium/cilium --set kubeProxyReplacement=true"),
+            v(&[
+                "helm",
+                "install",
+                "cilium",
+                "cilium/cilium",
+                "--set",
+                "kubeProxyReplacement=true"
+            ])
+        );
+        assert_eq!(w("  a\t b \n"), v(&["a", "b"]));
+        assert_eq!(
+            w("sh -c 'kubectl apply -f x && kubectl wait'"),
+            v(&["sh", "-c", "kubectl apply -f x && kubectl wait"])
+        );
+        assert_eq!(w(r#"a "b c" d"#), v(&["a", "b c", "d"]));
+        assert_eq!(w(r#""a \"q\" \$HOME \n""#), v(&[r#"a "q" $HOME \n"#]));
+        assert_eq!(w(r"a\ b c\'d"), v(&["a b", "c'd"]));
+        assert_eq!(w("x'y'\"z\""), v(&["xyz"]));
+        assert_eq!(w("'' \"\""), v(&["", ""]));
+        assert_eq!(w("echo $HOME ~ *"), v(&["echo", "$HOME", "~", "*"]));
+        assert_eq!(w(""), v(&[]));
+        assert!(w("'open").unwrap_err().contains("unterminated '"));
+        assert!(w("\"open").unwrap_err().contains("unterminated \""));
+        assert!(w("a\\").unwrap_err().contains("trailing \\"));
+        for op in ["a | b", "a && b", "a; b", "a > f", "a < f", "(a)", "a `b`"] {
+            assert!(w(op).unwrap_err().contains("sh -c"), "{op}");
+        }
+        // Quoting is kept through Command::display (what --dry-run prints).
+        let argv = w("sh -c 'echo \"$X\"'").expect("words");
+        let c = Command::new(&argv[0]).args(argv[1..].iter().cloned());
+        assert_eq!(w(&c.display()), Ok(argv));
+    }
 
     #[test]
     fn display_quotes_like_a_shell() {

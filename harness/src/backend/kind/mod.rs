@@ -23,8 +23,12 @@ pub mod images;
 pub mod manifests;
 pub mod spec;
 
-pub use cluster::{dry_run, ClusterError, ContainerCli, DryRun, KindCluster, RunLayout};
-pub use command::{Command, CommandError, CommandRunner, DuctRunner, Output, RecordingRunner};
+pub use cluster::{
+    dry_run, dry_run_with, AfterCreate, ClusterError, ContainerCli, DryRun, KindCluster, RunLayout,
+};
+pub use command::{
+    split_words, Command, CommandError, CommandRunner, DuctRunner, Output, RecordingRunner,
+};
 pub use config::{render, write_config, ConfigError, KubeadmApi, RenderedConfig};
 pub use images::{ImageError, ImageTable};
 pub use spec::{KindClusterSpec, KindNodeSpec, NodeRole, ProxyMode, SpecError};

@@ -18,8 +18,8 @@ use super::workload::{
 use super::{check_interrupt, interrupted, interrupts, namespace_name, runtime};
 use crate::backend::kind::spec::{fnv1a64, NodeRole};
 use crate::backend::kind::{
-    cluster, config, ClusterError, CommandRunner, ContainerCli, ImageTable, KindCluster,
-    KindClusterSpec, KindNodeSpec, ProxyMode as KindProxyMode, RunLayout,
+    cluster, config, AfterCreate, ClusterError, CommandRunner, ContainerCli, ImageTable,
+    KindCluster, KindClusterSpec, KindNodeSpec, ProxyMode as KindProxyMode, RunLayout,
 };
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger};
 use crate::backend::{
@@ -78,14 +78,17 @@ fn kind_mode(mode: ProxyMode) -> KindProxyMode {
         ProxyMode::Iptables => KindProxyMode::Iptables,
         ProxyMode::Nftables => KindProxyMode::Nftables,
         ProxyMode::Ipvs => KindProxyMode::Ipvs,
+        ProxyMode::None => KindProxyMode::None,
     }
 }
 
-fn dump_mode(mode: ProxyMode) -> Mode {
+/// The rule dump format of a mode; `None` when no kube-proxy runs.
+fn dump_mode(mode: ProxyMode) -> Option<Mode> {
     match mode {
-        ProxyMode::Iptables => Mode::Iptables,
-        ProxyMode::Nftables => Mode::Nftables,
-        ProxyMode::Ipvs => Mode::Ipvs,
+        ProxyMode::Iptables => Some(Mode::Iptables),
+        ProxyMode::Nftables => Some(Mode::Nftables),
+        ProxyMode::Ipvs => Some(Mode::Ipvs),
+        ProxyMode::None => None,
     }
 }
 
@@ -147,6 +150,25 @@ pub fn node_pairs(shape: &ClusterShape, spec: &KindClusterSpec) -> Vec<(String, 
         .collect()
 }
 
+/// Where a cluster of `mode` is observed from: `wanted`, or by default rules when kube-proxy
+/// runs and traffic when it does not; rules wanted with mode `none` are an error.
+pub fn observe_source(
+    wanted: Option<ObserveSource>,
+    mode: ProxyMode,
+) -> Result<ObserveSource, BackendError> {
+    let rules_readable = mode.has_kube_proxy();
+    match wanted {
+        None => Ok(ObserveSource::default_for(BackendKind::Kind, rules_readable)),
+        Some(source) if source.uses_rules() && !rules_readable => {
+            Err(BackendError::Setup(format!(
+                "--observe {} reads kube-proxy's rules, but proxy mode none runs no kube-proxy; use --observe traffic (the default with none)",
+                source.as_str()
+            )))
+        }
+        Some(source) => Ok(source),
+    }
+}
+
 /// Options of the kind backend.
 #[derive(Clone, Debug)]
 pub struct KindOptions {
@@ -171,9 +193,14 @@ pub struct KindOptions {
     /// How long a step waits for its pods to be ready and node conditions to follow a
     /// stopped/started kubelet (`None`: no waiting, for fakes).
     pub settle: Option<std::time::Duration>,
-    /// Where routes are observed from (default [`ObserveSource::Rules`]: every proxy mode a
-    /// case can ask for writes rules the backend reads).
-    pub observe: ObserveSource,
+    /// Where routes are observed from; `None` (the default): per cluster,
+    /// [`ObserveSource::Rules`] when kube-proxy runs, [`ObserveSource::Traffic`] for proxy
+    /// mode `none` (no rules to read). An explicit `Rules` or `Both` with mode `none` fails
+    /// the setup (the CLI refuses it earlier, exit 2).
+    pub observe: Option<ObserveSource>,
+    /// A command run once after each cluster this run creates, before any case runs on it
+    /// (e.g. installing a replacement proxy); `None`: nothing.
+    pub after_create: Option<AfterCreate>,
     /// How traffic probes poll their client pods (`None`: by request count; tests shorten it).
     pub probe_timing: Option<ProbeTiming>,
 }
@@ -194,7 +221,8 @@ impl KindOptions {
             reports_dir: PathBuf::from("reports"),
             check_proxy_mode: true,
             settle: Some(std::time::Duration::from_secs(120)),
-            observe: ObserveSource::default_for(BackendKind::Kind, true),
+            observe: None,
+            after_create: None,
             probe_timing: None,
         }
     }
@@ -392,13 +420,18 @@ impl NodeControl for KindNodes<'_> {
         service: &Service,
         gates: &FeatureGates,
     ) -> Result<Option<NodeRoutes>, BackendError> {
-        let dump = match self.mode {
-            ProxyMode::Iptables => self.cluster.iptables_save(node, None),
-            ProxyMode::Nftables => self.cluster.nft_kube_proxy(node),
-            ProxyMode::Ipvs => self.cluster.ip_vs(node),
+        let Some(format) = dump_mode(self.mode) else {
+            return Err(BackendError::Observe(format!(
+                "{node}: proxy mode none has no kube-proxy rules to read; observe with traffic"
+            )));
+        };
+        let dump = match format {
+            Mode::Iptables => self.cluster.iptables_save(node, None),
+            Mode::Nftables => self.cluster.nft_kube_proxy(node),
+            Mode::Ipvs => self.cluster.ip_vs(node),
         }
         .map_err(|e| BackendError::Observe(format!("reading the dataplane of {node}: {e}")))?;
-        routes_from_dump(dump_mode(self.mode), &dump, node, service, gates).map(Some)
+        routes_from_dump(format, &dump, node, service, gates).map(Some)
     }
 }
 
@@ -516,7 +549,7 @@ impl KindBackend {
                 .map_err(setup_err)?;
         }
         let created = !reused;
-        let connected = self.connect(&cluster, &spec, &kubeconfig);
+        let connected = self.connect(&cluster, &spec, &kubeconfig, created);
         match connected {
             Ok(api) => {
                 self.current = Some(Current { spec, api, created });
@@ -546,17 +579,20 @@ impl KindBackend {
         }
     }
 
-    /// Writes the kubeconfig, checks every node's proxy mode and connects to `kind-<name>`.
+    /// Writes the kubeconfig, checks every node's proxy mode (when kube-proxy runs), runs the
+    /// `--after-create` command on a cluster this run `created`, and connects to `kind-<name>`.
     fn connect(
         &self,
         cluster: &KindCluster<'_>,
         spec: &KindClusterSpec,
         kubeconfig: &Path,
+        created: bool,
     ) -> Result<ClusterApi, BackendError> {
         let text = cluster.get_kubeconfig().map_err(setup_err)?;
         std::fs::write(kubeconfig, text)
             .map_err(|e| setup_err(format!("{}: {e}", kubeconfig.display())))?;
-        if self.options.check_proxy_mode {
+        // With mode none there is no kube-proxy to ask (kind deploys none).
+        if self.options.check_proxy_mode && spec.proxy_mode != KindProxyMode::None {
             for node in cluster.nodes() {
                 // kube-proxy may still be starting on workers right after `kind create`.
                 let mut attempt = 0;
@@ -577,6 +613,12 @@ impl KindBackend {
                     )));
                 }
             }
+        }
+        if let (true, Some(hook)) = (created, &self.options.after_create) {
+            check_interrupt().map_err(setup_err)?;
+            cluster
+                .run_after_create(hook, kubeconfig)
+                .map_err(setup_err)?;
         }
         let context = format!("kind-{}", spec.name);
         (self.api_factory)(&self.rt, kubeconfig, &context).map_err(setup_err)
@@ -623,7 +665,7 @@ impl KindBackend {
         let ns = namespace_name(&self.case_name, self.runs);
         let mut workload = Workload::new(ns, map, shape);
         workload.settle = self.options.settle;
-        workload.source = self.options.observe;
+        workload.source = observe_source(self.options.observe, shape.proxy_mode)?;
         workload.probe_timing = self.options.probe_timing;
         let mut run = CaseRun {
             shape: shape.clone(),
@@ -684,6 +726,8 @@ impl Backend for KindBackend {
     fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
         check_interrupt().map_err(|e| BackendError::Setup(e.to_string()))?;
         let spec = kind_spec(shape, self.options.host_cpu_millis)?;
+        // Before any command: a source this cluster cannot serve is refused up front.
+        observe_source(self.options.observe, shape.proxy_mode)?;
         self.ensure_cluster(spec)?;
         self.begin_case(shape)
     }
@@ -1016,6 +1060,35 @@ mod tests {
         assert!(echo_containers("{\"containers\": [{\"id\": \"c\"}]}").is_err());
         assert!(echo_containers("not json").is_err());
         assert_eq!(echo_containers("{}"), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn observe_defaults_to_traffic_without_kube_proxy() {
+        use ObserveSource::*;
+        let ok = |wanted, mode| observe_source(wanted, mode).ok();
+        assert_eq!(ok(None, ProxyMode::Iptables), Some(Rules));
+        assert_eq!(ok(None, ProxyMode::None), Some(Traffic));
+        assert_eq!(ok(Some(Traffic), ProxyMode::None), Some(Traffic));
+        assert_eq!(ok(Some(Both), ProxyMode::Ipvs), Some(Both));
+        assert_eq!(ok(Some(Rules), ProxyMode::None), None);
+        assert_eq!(ok(Some(Both), ProxyMode::None), None);
+    }
+
+    #[test]
+    fn proxy_mode_none_maps_to_kind_none_without_nftables_gate() {
+        let mut s = shape(&[1000, 1000]);
+        s.version = KubeVersion::new(30);
+        s.proxy_mode = ProxyMode::None;
+        let spec = kind_spec(&s, 2000).expect("spec");
+        assert_eq!(spec.proxy_mode, KindProxyMode::None);
+        assert!(spec.feature_gates.is_empty());
+        assert_ne!(
+            shape_cluster_name(&s),
+            shape_cluster_name(&ClusterShape {
+                proxy_mode: ProxyMode::Iptables,
+                ..s.clone()
+            })
+        );
     }
 
     #[test]
