@@ -445,3 +445,77 @@ fn sim_accepts_proxy_mode_none() {
     assert!(text(&plan.stdout).contains("none proxy (no kube-proxy)"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The `topo-harness run` commands in `ci/README.md` and in the workflow's commented
+/// `own-proxy` job use real flags: each parses with the CLI's own parser, and the
+/// after-create command splits into words.
+#[test]
+fn documented_own_proxy_commands_parse() {
+    use clap::Parser;
+    use topo_harness::backend::kind::split_words;
+    use topo_harness::cli::{Cli, Command};
+    let readme = std::fs::read_to_string(root().join("ci/README.md")).unwrap_or_default();
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    let mut current = String::new();
+    for line in readme.lines() {
+        if line.starts_with("```") {
+            in_sh = line == "```sh";
+            continue;
+        }
+        if !in_sh {
+            continue;
+        }
+        current.push_str(line.trim_end_matches('\\'));
+        current.push(' ');
+        if !line.ends_with('\\') {
+            if current.trim_start().starts_with("topo-harness run") {
+                commands.push(current.clone());
+            }
+            current.clear();
+        }
+    }
+    let workflow =
+        std::fs::read_to_string(root().join("ci/github/topo-harness.yml")).unwrap_or_default();
+    let job: String = workflow
+        .lines()
+        .skip_while(|l| !l.contains("# own-proxy:"))
+        .map(|l| l.replacen("  #", "", 1))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(job.contains("--proxy-mode none"), "{job}");
+    let wf: serde_json::Value = serde_saphyr::from_str(&job).expect("the commented job parses");
+    let run = wf["own-proxy"]["steps"]
+        .as_array()
+        .and_then(|steps| {
+            steps
+                .iter()
+                .filter_map(|s| s["run"].as_str())
+                .find(|r| r.contains("topo-harness run"))
+        })
+        .unwrap_or_default()
+        .to_string();
+    let run = run
+        .replace("./target/release/topo-harness", "topo-harness")
+        .replace("${{ matrix.kubernetes }}", "1.37")
+        .replace("\\\n", " ");
+    let run = run
+        .lines()
+        .find(|l| l.contains("topo-harness run"))
+        .unwrap_or_default()
+        .to_string();
+    commands.push(run);
+    assert!(commands.len() >= 3, "{commands:?}");
+    for line in &commands {
+        let words = split_words(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let cli = Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let Command::Run(args) = cli.command else {
+            panic!("{line}: not run");
+        };
+        let hook = args
+            .after_create
+            .unwrap_or_else(|| panic!("{line}: no --after-create"));
+        let argv = split_words(&hook).unwrap_or_else(|e| panic!("{hook}: {e}"));
+        assert!(!argv.is_empty());
+    }
+}
