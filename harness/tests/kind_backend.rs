@@ -93,15 +93,7 @@ fn list(kind: &str, items: Vec<Value>) -> Value {
 }
 
 fn shape() -> ClusterShape {
-    let def = |name: &str, role| NodeDef {
-        name: name.into(),
-        role,
-        zone: Some("a".into()),
-        region: None,
-        cpu_millis: 1000,
-        ready: true,
-        labels: BTreeMap::new(),
-    };
+    let def = |name: &str, role| NodeDef::new(name, role, Some("a"));
     ClusterShape {
         version: KubeVersion::new(34),
         proxy_mode: ProxyMode::Iptables,

@@ -598,15 +598,7 @@ mod tests {
     use crate::model::KubeVersion;
 
     fn shape(minor: u32) -> ClusterShape {
-        let node = |name: &str, zone: &str, role| NodeDef {
-            name: name.into(),
-            role,
-            zone: Some(zone.into()),
-            region: None,
-            cpu_millis: 1000,
-            ready: true,
-            labels: BTreeMap::new(),
-        };
+        let node = |name: &str, zone: &str, role| NodeDef::new(name, role, Some(zone));
         ClusterShape {
             version: KubeVersion::new(minor),
             proxy_mode: crate::case::ProxyMode::Iptables,

@@ -84,6 +84,21 @@ pub struct NodeDef {
     pub labels: BTreeMap<String, String>,
 }
 
+impl NodeDef {
+    /// A node with the case format's defaults: 1 CPU, ready, no region, no extra labels.
+    pub fn new(name: &str, role: Role, zone: Option<&str>) -> Self {
+        NodeDef {
+            name: name.to_string(),
+            role,
+            zone: zone.map(str::to_string),
+            region: None,
+            cpu_millis: 1000,
+            ready: true,
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
 /// kube-proxy mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ProxyMode {

@@ -392,15 +392,7 @@ mod tests {
     }
 
     fn shape() -> ClusterShape {
-        let def = |name: &str, role, zone: &str| NodeDef {
-            name: name.into(),
-            role,
-            zone: Some(zone.into()),
-            region: None,
-            cpu_millis: 1000,
-            ready: true,
-            labels: BTreeMap::new(),
-        };
+        let def = |name: &str, role, zone: &str| NodeDef::new(name, role, Some(zone));
         ClusterShape {
             version: KubeVersion::new(34),
             proxy_mode: ProxyMode::Iptables,

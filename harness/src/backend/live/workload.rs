@@ -902,15 +902,7 @@ mod tests {
     use crate::model::KubeVersion;
 
     fn shape() -> ClusterShape {
-        let node = |name: &str, role| NodeDef {
-            name: name.into(),
-            role,
-            zone: Some("a".into()),
-            region: None,
-            cpu_millis: 1000,
-            ready: true,
-            labels: BTreeMap::new(),
-        };
+        let node = |name: &str, role| NodeDef::new(name, role, Some("a"));
         ClusterShape {
             version: KubeVersion::new(34),
             proxy_mode: ProxyMode::Iptables,
@@ -1185,15 +1177,7 @@ mod traffic_tests {
     }
 
     fn shape() -> ClusterShape {
-        let node = |name: &str| NodeDef {
-            name: name.into(),
-            role: Role::Worker,
-            zone: None,
-            region: None,
-            cpu_millis: 1000,
-            ready: true,
-            labels: BTreeMap::new(),
-        };
+        let node = |name: &str| NodeDef::new(name, Role::Worker, None);
         ClusterShape {
             version: KubeVersion::new(34),
             proxy_mode: ProxyMode::Iptables,
