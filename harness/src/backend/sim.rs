@@ -534,7 +534,7 @@ pub fn model_routes(state: &ClusterState, gates: &FeatureGates) -> BTreeMap<Stri
                             if view.external_local {
                                 ips(&c.local)
                             } else {
-                                ips(&c.cluster)
+                                ips(&c.cluster_path().cloned())
                             }
                         }),
                     }

@@ -409,16 +409,16 @@ fn hint_verdict(
             verdict(HintOutcome::Assigned, None, None, vec![counts])
         }
         ControllerHeuristic::None { why } => {
-            let asked = why.contains("trafficDistribution") || why.contains("asks for Auto but");
-            if asked {
+            let text = why.to_string();
+            if why.asks_for_hints() {
                 verdict(
                     HintOutcome::Removed,
-                    Some(why.clone()),
-                    Some(why.clone()),
+                    Some(text.clone()),
+                    Some(text),
                     Vec::new(),
                 )
             } else {
-                verdict(HintOutcome::None, None, Some(why.clone()), Vec::new())
+                verdict(HintOutcome::None, None, Some(text), Vec::new())
             }
         }
     };

@@ -165,6 +165,15 @@ pub struct Categorized {
     pub local_basis: RouteBasis,
 }
 
+impl Categorized {
+    /// The set traffic under a `Cluster` policy reaches: the cluster set or, for a Service
+    /// whose proxy uses only node-local endpoints for all of its traffic (`cluster` is
+    /// `None`: `internalTrafficPolicy: Local` before 1.24), the local set.
+    pub fn cluster_path(&self) -> Option<&Vec<ProxyEndpoint>> {
+        self.cluster.as_ref().or(self.local.as_ref())
+    }
+}
+
 /// The code variant kube-proxy runs in a version.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ProxyFamily {
@@ -629,7 +638,10 @@ fn categorize_legacy(
     } else {
         filter.basis.clone()
     };
-    if filter.internal_local && !service.externally_accessible {
+    // Before 1.24 `internalTrafficPolicy: Local` filters the endpoints for all of the
+    // Service's traffic, NodePort and LoadBalancer traffic under `externalTrafficPolicy:
+    // Cluster` included: the Service only uses local endpoints, for every Service type.
+    if filter.internal_local {
         let has_any = endpoints.iter().any(|e| e.ready);
         return Categorized {
             cluster: None,

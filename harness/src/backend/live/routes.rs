@@ -170,7 +170,7 @@ mod tests {
                     if view.external_local {
                         ips(&model.local)
                     } else {
-                        ips(&model.cluster)
+                        ips(&model.cluster_path().cloned())
                     }
                 });
                 let got = service_routes(service, &gates, &parsed);

@@ -71,9 +71,93 @@ pub enum ControllerHeuristic {
     },
     /// Hints are removed.
     None {
-        /// Why no heuristic applies, in plain words.
-        why: String,
+        /// Why no heuristic applies.
+        why: NoHeuristicReason,
     },
+}
+
+/// Why the controller runs no hinting heuristic for a Service (and so strips any hints).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoHeuristicReason {
+    /// The annotation asks for Auto but the `TopologyAwareHints` gate is off.
+    AutoGateOff,
+    /// `trafficDistribution` is set in a version before the field exists (1.30).
+    TrafficDistributionTooEarly {
+        /// The value, verbatim.
+        value: String,
+    },
+    /// `trafficDistribution` is set but the `ServiceTrafficDistribution` gate is off.
+    TrafficDistributionGateOff {
+        /// The value, verbatim.
+        value: String,
+    },
+    /// `PreferSameZone`/`PreferSameNode` with the `PreferSameTrafficDistribution` gate off.
+    PreferSameGateOff {
+        /// The value, verbatim.
+        value: String,
+    },
+    /// A `trafficDistribution` value the version does not act on.
+    TrafficDistributionUnknown {
+        /// The value, verbatim.
+        value: String,
+    },
+    /// A topology annotation is present but its value does not ask for Auto.
+    AnnotationNotAuto {
+        /// The annotation key the controller read.
+        key: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// Neither a topology annotation nor `trafficDistribution` is set.
+    NothingAsks,
+}
+
+impl NoHeuristicReason {
+    /// Whether the Service asks for hints (so the controller stripping them is a `removed`
+    /// outcome, not `none`): an annotation asking for Auto, or any `trafficDistribution`.
+    pub fn asks_for_hints(&self) -> bool {
+        match self {
+            NoHeuristicReason::AutoGateOff
+            | NoHeuristicReason::TrafficDistributionTooEarly { .. }
+            | NoHeuristicReason::TrafficDistributionGateOff { .. }
+            | NoHeuristicReason::PreferSameGateOff { .. }
+            | NoHeuristicReason::TrafficDistributionUnknown { .. } => true,
+            NoHeuristicReason::AnnotationNotAuto { .. } | NoHeuristicReason::NothingAsks => false,
+        }
+    }
+}
+
+impl std::fmt::Display for NoHeuristicReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoHeuristicReason::AutoGateOff => {
+                f.write_str("the annotation asks for Auto but the TopologyAwareHints gate is off")
+            }
+            NoHeuristicReason::TrafficDistributionTooEarly { value } => {
+                write!(f, "trafficDistribution {value} does not exist before 1.30")
+            }
+            NoHeuristicReason::TrafficDistributionGateOff { value } => write!(
+                f,
+                "trafficDistribution {value} is ignored: the ServiceTrafficDistribution gate is off"
+            ),
+            NoHeuristicReason::PreferSameGateOff { value } => write!(
+                f,
+                "trafficDistribution {value} needs the PreferSameTrafficDistribution gate"
+            ),
+            NoHeuristicReason::TrafficDistributionUnknown { value } => {
+                write!(
+                    f,
+                    "trafficDistribution {value} is not a value this version acts on"
+                )
+            }
+            NoHeuristicReason::AnnotationNotAuto { key, value } => {
+                write!(f, "annotation {key}={value:?} does not ask for Auto")
+            }
+            NoHeuristicReason::NothingAsks => {
+                f.write_str("neither a topology annotation nor trafficDistribution asks for hints")
+            }
+        }
+    }
 }
 
 /// The reconciler's choice (semantics.md §5): the annotation (when the topology cache exists)
@@ -100,28 +184,28 @@ pub fn choose_heuristic(
         }
     }
     let why = if auto {
-        "the annotation asks for Auto but the TopologyAwareHints gate is off".to_string()
+        NoHeuristicReason::AutoGateOff
     } else if let Some(td) = traffic_distribution {
+        let value = td.to_string();
         if gates.version().minor < 30 {
-            format!("trafficDistribution {td} does not exist before 1.30")
+            NoHeuristicReason::TrafficDistributionTooEarly { value }
         } else if !gates.enabled(FeatureGate::ServiceTrafficDistribution) {
-            format!(
-                "trafficDistribution {td} is ignored: the ServiceTrafficDistribution gate is off"
-            )
+            NoHeuristicReason::TrafficDistributionGateOff { value }
         } else if (td == PREFER_SAME_ZONE || td == PREFER_SAME_NODE)
             && gates.version().minor >= 33
             && !gates.enabled(FeatureGate::PreferSameTrafficDistribution)
         {
-            format!("trafficDistribution {td} needs the PreferSameTrafficDistribution gate")
+            NoHeuristicReason::PreferSameGateOff { value }
         } else {
-            format!("trafficDistribution {td} is not a value this version acts on")
+            NoHeuristicReason::TrafficDistributionUnknown { value }
         }
     } else {
         match controller_annotation(annotations, gates) {
-            Some((key, value)) => format!("annotation {key}={value:?} does not ask for Auto"),
-            None => {
-                "neither a topology annotation nor trafficDistribution asks for hints".to_string()
-            }
+            Some((key, value)) => NoHeuristicReason::AnnotationNotAuto {
+                key,
+                value: value.to_string(),
+            },
+            None => NoHeuristicReason::NothingAsks,
         }
     };
     ControllerHeuristic::None { why }

@@ -107,7 +107,7 @@ pub fn compare_with_model(
                         (Mode::Ipvs, Some(local)) if local.is_empty() => model.cluster.clone(),
                         (_, local) => local.clone(),
                     },
-                    _ => model.cluster.clone(),
+                    _ => model.cluster_path().cloned(),
                 };
                 let expected = names(set.as_deref().unwrap_or_default(), &ids, &key);
                 let found = by_name.get(&(frontend.as_str(), kind));
