@@ -50,11 +50,7 @@ fn selection(select: &SelectArgs) -> (VersionSelection, Vec<ProxyMode>) {
     let modes = if select.proxy_mode.is_empty() {
         vec![ProxyMode::Iptables]
     } else {
-        select
-            .proxy_mode
-            .iter()
-            .map(|m| ProxyMode::from(*m))
-            .collect()
+        select.proxy_mode.clone()
     };
     (versions, modes)
 }

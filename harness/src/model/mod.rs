@@ -9,8 +9,10 @@ pub mod analysis;
 pub mod choice;
 pub mod controller;
 pub mod proxy;
+pub mod proxy_mode;
 pub mod state;
 pub mod version;
 
+pub use proxy_mode::{ProxyMode, UnknownProxyMode};
 pub use state::*;
 pub use version::{FeatureGate, FeatureGates, GateError, GateStatus, KubeVersion, VersionError};

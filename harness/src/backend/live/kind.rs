@@ -19,7 +19,7 @@ use super::{check_interrupt, interrupted, interrupts, namespace_name, runtime};
 use crate::backend::kind::spec::{fnv1a64, NodeRole};
 use crate::backend::kind::{
     cluster, config, AfterCreate, ClusterError, CommandRunner, ContainerCli, ImageTable,
-    KindCluster, KindClusterSpec, KindNodeSpec, ProxyMode as KindProxyMode, RunLayout,
+    KindCluster, KindClusterSpec, KindNodeSpec, RunLayout,
 };
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger};
 use crate::backend::{
@@ -27,7 +27,6 @@ use crate::backend::{
 };
 use crate::case::{ClusterShape, ProxyMode, Role, StepAction};
 use crate::model::{FeatureGates, Service};
-use crate::observe::dataplane::Mode;
 
 /// kube-controller-manager's default `--max-endpoints-per-slice`.
 const DEFAULT_MAX_ENDPOINTS_PER_SLICE: usize = 100;
@@ -73,34 +72,11 @@ pub fn shape_cluster_name(shape: &ClusterShape) -> String {
         .collect()
 }
 
-fn kind_mode(mode: ProxyMode) -> KindProxyMode {
-    match mode {
-        ProxyMode::Iptables => KindProxyMode::Iptables,
-        ProxyMode::Nftables => KindProxyMode::Nftables,
-        ProxyMode::Ipvs => KindProxyMode::Ipvs,
-        ProxyMode::None => KindProxyMode::None,
-    }
-}
-
-/// The rule dump format of a mode; `None` when no kube-proxy runs.
-fn dump_mode(mode: ProxyMode) -> Option<Mode> {
-    match mode {
-        ProxyMode::Iptables => Some(Mode::Iptables),
-        ProxyMode::Nftables => Some(Mode::Nftables),
-        ProxyMode::Ipvs => Some(Mode::Ipvs),
-        ProxyMode::None => None,
-    }
-}
-
 /// The kind cluster spec for `shape` on a host with `host_cpu` millicores: name from the
 /// cluster key, roles, gates, and CPU reservations. Zones, regions and extra labels are not in
 /// it: they are applied per case by relabeling (see [`ClusterKey`](crate::case::ClusterKey)).
 pub fn kind_spec(shape: &ClusterShape, host_cpu: u64) -> Result<KindClusterSpec, BackendError> {
-    let mut spec = KindClusterSpec::new(
-        shape_cluster_name(shape),
-        shape.version,
-        kind_mode(shape.proxy_mode),
-    );
+    let mut spec = KindClusterSpec::new(shape_cluster_name(shape), shape.version, shape.proxy_mode);
     for (gate, on) in &shape.feature_gates {
         spec = spec.gate(gate.name(), *on);
     }
@@ -420,15 +396,16 @@ impl NodeControl for KindNodes<'_> {
         service: &Service,
         gates: &FeatureGates,
     ) -> Result<Option<NodeRoutes>, BackendError> {
-        let Some(format) = dump_mode(self.mode) else {
-            return Err(BackendError::Observe(format!(
-                "{node}: proxy mode none has no kube-proxy rules to read; observe with traffic"
-            )));
-        };
+        let format = self.mode;
         let dump = match format {
-            Mode::Iptables => self.cluster.iptables_save(node, None),
-            Mode::Nftables => self.cluster.nft_kube_proxy(node),
-            Mode::Ipvs => self.cluster.ip_vs(node),
+            ProxyMode::Iptables => self.cluster.iptables_save(node, None),
+            ProxyMode::Nftables => self.cluster.nft_kube_proxy(node),
+            ProxyMode::Ipvs => self.cluster.ip_vs(node),
+            ProxyMode::None => {
+                return Err(BackendError::Observe(format!(
+                    "{node}: proxy mode none has no kube-proxy rules to read; observe with traffic"
+                )))
+            }
         }
         .map_err(|e| BackendError::Observe(format!("reading the dataplane of {node}: {e}")))?;
         routes_from_dump(format, &dump, node, service, gates).map(Some)
@@ -592,7 +569,7 @@ impl KindBackend {
         std::fs::write(kubeconfig, text)
             .map_err(|e| setup_err(format!("{}: {e}", kubeconfig.display())))?;
         // With mode none there is no kube-proxy to ask (kind deploys none).
-        if self.options.check_proxy_mode && spec.proxy_mode != KindProxyMode::None {
+        if self.options.check_proxy_mode && spec.proxy_mode != ProxyMode::None {
             for node in cluster.nodes() {
                 // kube-proxy may still be starting on workers right after `kind create`.
                 let mut attempt = 0;
@@ -1080,7 +1057,7 @@ mod tests {
         s.version = KubeVersion::new(30);
         s.proxy_mode = ProxyMode::None;
         let spec = kind_spec(&s, 2000).expect("spec");
-        assert_eq!(spec.proxy_mode, KindProxyMode::None);
+        assert_eq!(spec.proxy_mode, ProxyMode::None);
         assert!(spec.feature_gates.is_empty());
         assert_ne!(
             shape_cluster_name(&s),

@@ -883,7 +883,7 @@ fn harness_controlled(deployment: &mut Value) {
 /// Converts one node's dump into routes for the case's Service (used by [`NodeControl`]
 /// implementations that read dumps).
 pub(crate) fn routes_from_dump(
-    mode: crate::observe::dataplane::Mode,
+    mode: crate::observe::dataplane::ProxyMode,
     dump: &str,
     node: &str,
     service: &Service,
