@@ -570,18 +570,14 @@ impl Backend for SimBackend {
     fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
         match &mut self.cluster {
             Some(c) => c.apply(action),
-            None => Err(BackendError::Apply(
-                "no cluster: setup was not called".into(),
-            )),
+            None => Err(BackendError::apply("no cluster: setup was not called")),
         }
     }
 
     fn observe(&mut self) -> Result<Observation, BackendError> {
         match &self.cluster {
             Some(c) => Ok(c.observe()),
-            None => Err(BackendError::Observe(
-                "no cluster: setup was not called".into(),
-            )),
+            None => Err(BackendError::observe("no cluster: setup was not called")),
         }
     }
 

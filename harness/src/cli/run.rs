@@ -102,7 +102,7 @@ pub fn run(args: &RunArgs) -> u8 {
                     KindBackend::new(Box::new(DuctRunner), options)
                         .map(|b| Box::new(b) as Box<dyn Backend>)
                 }
-                Err(e) => Err(BackendError::Setup(e.to_string())),
+                Err(e) => Err(BackendError::setup_from("choosing a container runtime", e)),
             }
         }
         BackendArg::Kubeconfig => {
