@@ -10,8 +10,8 @@ use topo_harness::model::choice::Chooser;
 use topo_harness::model::controller::reconciler::{Pod, Reconciler};
 use topo_harness::model::{
     ClusterState, Environment, FeatureGate, KubeVersion, Node, Service, ServicePort, ServiceType,
-    TrafficPolicy, ANNOTATION_TOPOLOGY_AWARE_HINTS, ANNOTATION_TOPOLOGY_MODE, LABEL_CONTROL_PLANE,
-    LABEL_ZONE,
+    TrafficDistribution, TrafficPolicy, ANNOTATION_TOPOLOGY_AWARE_HINTS, ANNOTATION_TOPOLOGY_MODE,
+    LABEL_CONTROL_PLANE, LABEL_ZONE,
 };
 
 /// xorshift64*: deterministic, dependency-free randomness.
@@ -85,8 +85,8 @@ fn random_case(rng: &mut Rng) -> (Environment, Vec<Node>, Service, Vec<Pod>) {
         1 => {
             annotations.insert(ANNOTATION_TOPOLOGY_MODE.to_string(), "Auto".to_string());
         }
-        2 => traffic_distribution = Some("PreferClose".to_string()),
-        _ => traffic_distribution = Some("PreferSameNode".to_string()),
+        2 => traffic_distribution = Some(TrafficDistribution::PreferClose),
+        _ => traffic_distribution = Some(TrafficDistribution::PreferSameNode),
     }
     let service = Service {
         annotations,
@@ -231,7 +231,7 @@ fn randomise_spec(rng: &mut Rng, service: &mut Service) {
         Some("Other"),
     ];
     service.traffic_distribution =
-        distributions[rng.below(distributions.len())].map(str::to_string);
+        distributions[rng.below(distributions.len())].map(TrafficDistribution::from);
     service.service_type = [
         ServiceType::ClusterIp,
         ServiceType::NodePort,

@@ -18,6 +18,7 @@ use crate::model::analysis::node_routes;
 use crate::model::choice::FirstChoice;
 use crate::model::controller::reconciler::{Pod, Reconciler};
 use crate::model::proxy::{validate_topology_keys, ProxyEndpoint, ProxyService};
+use crate::model::TrafficDistribution;
 use crate::model::{
     AddressType, ClusterState, Endpoint, EndpointPort, EndpointSlice, FeatureGate, FeatureGates,
     Hints, Node, Service, ServicePort, ServiceType, TrafficPolicy, LABEL_CONTROL_PLANE,
@@ -189,12 +190,13 @@ fn admit(service: &mut Service, gates: &FeatureGates) -> Result<(), String> {
             .map_err(|e| format!("Service \"{SERVICE_NAME}\" is invalid: {e}"))?;
     }
     if let Some(td) = &service.traffic_distribution {
-        let same = td == "PreferSameZone" || td == "PreferSameNode";
+        let close = *td == TrafficDistribution::PreferClose;
         let supported = if minor <= 32 {
-            td == "PreferClose"
+            close
         } else {
-            td == "PreferClose"
-                || (same && gates.enabled(FeatureGate::PreferSameTrafficDistribution))
+            close
+                || (td.is_prefer_same()
+                    && gates.enabled(FeatureGate::PreferSameTrafficDistribution))
         };
         if !supported {
             let values =

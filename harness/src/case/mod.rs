@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::input::SourceLocation;
-use crate::model::{FeatureGate, FeatureGates, GateStatus, KubeVersion, TrafficPolicy};
+use crate::model::{
+    FeatureGate, FeatureGates, GateStatus, KubeVersion, TrafficDistribution, TrafficPolicy,
+};
 
 pub use range::{format_versions, VersionRange};
 
@@ -166,7 +168,7 @@ pub struct ServiceChange {
     /// Annotations to set (`Some`) or remove (`None`).
     pub annotations: Vec<(String, Option<String>)>,
     /// `trafficDistribution` to set or remove.
-    pub traffic_distribution: Option<Option<String>>,
+    pub traffic_distribution: Option<Option<TrafficDistribution>>,
     /// `internalTrafficPolicy`.
     pub internal_traffic_policy: Option<TrafficPolicy>,
     /// `externalTrafficPolicy`.

@@ -14,7 +14,8 @@ use crate::model::proxy::{
     categorize, ingest, Categorized, ProxyEndpoint, ProxyNode, ProxyService, RouteBasis,
 };
 use crate::model::state::{
-    AddressType, ClusterState, Endpoint, Environment, Service, ServicePort, ServiceType, LABEL_ZONE,
+    AddressType, ClusterState, Endpoint, Environment, Service, ServicePort, ServiceType,
+    TrafficDistribution, LABEL_ZONE,
 };
 use crate::model::version::{FeatureGate, FeatureGates, GateStatus};
 
@@ -197,10 +198,9 @@ pub fn infer_gates(state: &ClusterState, gates: &mut FeatureGates) -> Vec<Featur
     }
     if any_node_hints
         || state.services.iter().any(|s| {
-            matches!(
-                s.traffic_distribution.as_deref(),
-                Some("PreferSameZone" | "PreferSameNode")
-            )
+            s.traffic_distribution
+                .as_ref()
+                .is_some_and(TrafficDistribution::is_prefer_same)
         })
     {
         evidence.insert(FeatureGate::PreferSameTrafficDistribution);
@@ -270,7 +270,7 @@ pub fn analyse_service(
     }
     let controller_heuristic = choose_heuristic(
         &service.annotations,
-        service.traffic_distribution.as_deref(),
+        service.traffic_distribution.as_ref(),
         gates,
     );
     let heuristic = if topology_keys_active(service, gates) {
@@ -281,7 +281,7 @@ pub fn analyse_service(
             ControllerHeuristic::TrafficDistribution { value, node_hints } => {
                 if *node_hints {
                     Heuristic::PreferSameNode
-                } else if value.as_deref() == Some("PreferSameZone") {
+                } else if *value == Some(TrafficDistribution::PreferSameZone) {
                     Heuristic::PreferSameZone
                 } else {
                     Heuristic::PreferClose

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::model::state::{ANNOTATION_TOPOLOGY_AWARE_HINTS, ANNOTATION_TOPOLOGY_MODE};
 use crate::model::version::{FeatureGate, FeatureGates};
 
-use trafficdist::{PREFER_CLOSE, PREFER_SAME_NODE, PREFER_SAME_ZONE};
+use crate::model::state::TrafficDistribution;
 
 /// The annotation value the controller reads, with the key it came from (semantics.md §2.1):
 /// before 1.27 only the old key exists; from 1.27 the old key wins whenever it is present.
@@ -39,7 +39,10 @@ pub fn hints_enabled(annotations: &BTreeMap<String, String>, gates: &FeatureGate
 }
 
 /// `validTrafficDistribution`: whether the controller applies `trafficDistribution` hints.
-pub fn valid_traffic_distribution(value: Option<&str>, gates: &FeatureGates) -> bool {
+pub fn valid_traffic_distribution(
+    value: Option<&TrafficDistribution>,
+    gates: &FeatureGates,
+) -> bool {
     let minor = gates.version().minor;
     if minor < 30 {
         return false;
@@ -52,9 +55,8 @@ pub fn valid_traffic_distribution(value: Option<&str>, gates: &FeatureGates) -> 
     let Some(value) = value else {
         return false;
     };
-    let same = gates.enabled(FeatureGate::PreferSameTrafficDistribution)
-        && (value == PREFER_SAME_ZONE || value == PREFER_SAME_NODE);
-    gate_on && (value == PREFER_CLOSE || same)
+    let same = gates.enabled(FeatureGate::PreferSameTrafficDistribution) && value.is_prefer_same();
+    gate_on && (*value == TrafficDistribution::PreferClose || same)
 }
 
 /// Which hinting heuristic the controller runs for a Service.
@@ -64,8 +66,8 @@ pub enum ControllerHeuristic {
     Auto,
     /// `trafficDistribution` hints.
     TrafficDistribution {
-        /// The value, verbatim (`None` only in 1.30–1.32, where it removes hints).
-        value: Option<String>,
+        /// The value (`None` only in 1.30–1.32, where it removes hints).
+        value: Option<TrafficDistribution>,
         /// Whether `forNodes` hints are written.
         node_hints: bool,
     },
@@ -165,7 +167,7 @@ impl std::fmt::Display for NoHeuristicReason {
 /// removes hints and also blocks `trafficDistribution`.
 pub fn choose_heuristic(
     annotations: &BTreeMap<String, String>,
-    traffic_distribution: Option<&str>,
+    traffic_distribution: Option<&TrafficDistribution>,
     gates: &FeatureGates,
 ) -> ControllerHeuristic {
     let auto = hints_enabled(annotations, gates);
@@ -178,7 +180,7 @@ pub fn choose_heuristic(
             trafficdist::TrafficDistHeuristic::for_value(traffic_distribution, gates.version());
         if let trafficdist::TrafficDistHeuristic::PreferClose { node_hints } = heuristic {
             return ControllerHeuristic::TrafficDistribution {
-                value: traffic_distribution.map(str::to_string),
+                value: traffic_distribution.cloned(),
                 node_hints,
             };
         }
@@ -186,12 +188,12 @@ pub fn choose_heuristic(
     let why = if auto {
         NoHeuristicReason::AutoGateOff
     } else if let Some(td) = traffic_distribution {
-        let value = td.to_string();
+        let value = td.as_str().to_string();
         if gates.version().minor < 30 {
             NoHeuristicReason::TrafficDistributionTooEarly { value }
         } else if !gates.enabled(FeatureGate::ServiceTrafficDistribution) {
             NoHeuristicReason::TrafficDistributionGateOff { value }
-        } else if (td == PREFER_SAME_ZONE || td == PREFER_SAME_NODE)
+        } else if td.is_prefer_same()
             && gates.version().minor >= 33
             && !gates.enabled(FeatureGate::PreferSameTrafficDistribution)
         {
@@ -254,7 +256,7 @@ mod tests {
     fn heuristic_choice() {
         let auto = ann(&[(ANNOTATION_TOPOLOGY_MODE, "Auto")]);
         assert_eq!(
-            choose_heuristic(&auto, Some("PreferClose"), &gates(33)),
+            choose_heuristic(&auto, Some(&TrafficDistribution::PreferClose), &gates(33)),
             ControllerHeuristic::Auto
         );
         // Gate off on 1.23: Auto asked but no cache; trafficDistribution does not exist.
@@ -267,29 +269,45 @@ mod tests {
             ControllerHeuristic::None { .. }
         ));
         assert_eq!(
-            choose_heuristic(&BTreeMap::new(), Some("PreferSameNode"), &gates(34)),
+            choose_heuristic(
+                &BTreeMap::new(),
+                Some(&TrafficDistribution::PreferSameNode),
+                &gates(34)
+            ),
             ControllerHeuristic::TrafficDistribution {
-                value: Some("PreferSameNode".into()),
+                value: Some(TrafficDistribution::PreferSameNode),
                 node_hints: true
             }
         );
         // PreferSameZone with its gate off (1.33 default) strips hints.
         assert!(matches!(
-            choose_heuristic(&BTreeMap::new(), Some("PreferSameZone"), &gates(33)),
+            choose_heuristic(
+                &BTreeMap::new(),
+                Some(&TrafficDistribution::PreferSameZone),
+                &gates(33)
+            ),
             ControllerHeuristic::None { .. }
         ));
         // PreferClose on 1.30 needs the alpha gate.
         assert!(matches!(
-            choose_heuristic(&BTreeMap::new(), Some("PreferClose"), &gates(30)),
+            choose_heuristic(
+                &BTreeMap::new(),
+                Some(&TrafficDistribution::PreferClose),
+                &gates(30)
+            ),
             ControllerHeuristic::None { .. }
         ));
         let mut g = gates(30);
         g.set(FeatureGate::ServiceTrafficDistribution, true)
             .unwrap();
         assert_eq!(
-            choose_heuristic(&BTreeMap::new(), Some("PreferClose"), &g),
+            choose_heuristic(
+                &BTreeMap::new(),
+                Some(&TrafficDistribution::PreferClose),
+                &g
+            ),
             ControllerHeuristic::TrafficDistribution {
-                value: Some("PreferClose".into()),
+                value: Some(TrafficDistribution::PreferClose),
                 node_hints: false
             }
         );
