@@ -5,7 +5,10 @@
 //! A backend never sees expectations or snapshots: it gets a [`ClusterShape`] and
 //! [`StepAction`]s and reports what it observes. Adding a backend: implement [`Backend`], give
 //! it a [`WaitPolicy`] that suits it (the runner's [`wait::wait_for_convergence`] does the
-//! waiting), and map its failures to [`BackendError`].
+//! waiting), and map its failures to [`BackendError`]: keep the underlying error as the cause
+//! ([`BackendError::setup_from`] and friends), report what the backend cannot do with
+//! [`BackendError::Unsupported`] (the suite is skipped) and Ctrl-C with
+//! [`BackendError::Interrupted`] (the run is cancelled).
 
 pub mod kind;
 pub mod kube_api;
