@@ -199,15 +199,7 @@ pub enum Applied {
     Rejected(String),
 }
 
-/// What one node's proxy programs for the Service, as addresses.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct NodeRoutes {
-    /// Endpoints that internal (ClusterIP) traffic from this node reaches.
-    pub internal: Vec<String>,
-    /// Endpoints that external (NodePort) traffic arriving at this node reaches; `None` when
-    /// the Service is not externally accessible.
-    pub external: Option<Vec<String>>,
-}
+pub use crate::model::analysis::NodeRoutes;
 
 /// One observation of the cluster.
 #[derive(Clone, Debug, PartialEq)]

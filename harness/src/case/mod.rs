@@ -8,6 +8,7 @@
 mod convert;
 pub mod located;
 pub mod range;
+pub mod service;
 pub mod types;
 
 use std::collections::BTreeMap;

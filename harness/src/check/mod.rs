@@ -5,10 +5,10 @@ pub mod identity;
 
 use std::collections::BTreeMap;
 
-use crate::backend::sim::model_routes;
 use crate::backend::{Applied, Observation};
 use crate::case::{Expect, HintsExpect, ZoneExpect, SERVICE_NAME};
 use crate::model::analysis::analyse;
+use crate::model::analysis::model_routes;
 use crate::model::{Environment, FeatureGates};
 
 use identity::{format_ids, normalize, Normalized};
@@ -364,7 +364,7 @@ pub fn model_check(
             ));
         }
     }
-    let expected = model_routes(&obs.state, gates);
+    let expected = model_routes(&obs.state, SERVICE_NAME, gates);
     let norm_obs = normalize(obs);
     let norm_model = normalize(&Observation {
         state: obs.state.clone(),

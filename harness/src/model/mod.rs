@@ -5,6 +5,7 @@
 //! in [`proxy`], and [`analysis`] joins them into per-Service verdicts. Where upstream is
 //! nondeterministic (Go map order), [`choice`] makes every alternative explicit.
 
+pub mod admission;
 pub mod analysis;
 pub mod choice;
 pub mod controller;

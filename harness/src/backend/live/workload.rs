@@ -12,8 +12,8 @@ use super::probes::{self, ObserveSource, ProbeTiming, TrafficResult};
 use super::routes::service_routes;
 use crate::backend::kind::manifests;
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger, ObjectKind, ObjectRef};
-use crate::backend::sim::next_service;
 use crate::backend::{Applied, BackendError, NodeRoutes, Observation};
+use crate::case::service::next_service;
 use crate::case::{ClusterShape, HandSlice, NodeDef, ServiceChange, StepAction, SERVICE_NAME};
 use crate::model::{
     ClusterState, FeatureGates, Service, LABEL_MANAGED_BY, LABEL_REGION, LABEL_ZONE,
@@ -900,7 +900,7 @@ pub(crate) fn routes_from_dump(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::sim::{apply_fields, default_service};
+    use crate::case::service::{apply_fields, default_service};
     use crate::case::{ProxyMode, Role};
     use crate::model::KubeVersion;
 
