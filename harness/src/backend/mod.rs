@@ -49,8 +49,8 @@ impl BackendKind {
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A backend failure (not a failed check). The message says what the harness was doing; the
-/// underlying error (an API or `kind` failure) stays available as the [`source`]
-/// (std::error::Error::source); [`BackendError::report`] renders both.
+/// underlying error (an API or `kind` failure) stays available as the
+/// [`source`](std::error::Error::source); [`BackendError::report`] renders both.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The cluster cannot be built as asked.
