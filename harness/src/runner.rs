@@ -147,6 +147,14 @@ pub enum Event {
         /// Wall time.
         duration: Duration,
     },
+    /// The backend reports something that is not a check result (a node that did not settle,
+    /// a cluster recreated or kept).
+    Warning {
+        /// The suite it happened in.
+        suite: SuiteId,
+        /// What happened.
+        message: String,
+    },
     /// A suite finished.
     SuiteFinished {
         /// Which.
@@ -277,6 +285,16 @@ pub fn run(
     summary
 }
 
+/// Reports the warnings `backend` collected as [`Event::Warning`]s.
+fn drain_warnings(backend: &mut dyn Backend, suite: &SuiteId, emit: &mut dyn FnMut(&Event)) {
+    for message in backend.take_warnings() {
+        emit(&Event::Warning {
+            suite: suite.clone(),
+            message,
+        });
+    }
+}
+
 /// How a suite ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SuiteEnd {
@@ -331,7 +349,9 @@ fn run_suite(
 ) -> SuiteEnd {
     let started = Instant::now();
     backend.case_started(&case.name);
-    if let Err(e) = backend.setup(shape) {
+    let setup = backend.setup(shape);
+    drain_warnings(backend, suite, emit);
+    if let Err(e) = setup {
         if let Some(end) = end_early(&e, backend, suite, started, emit) {
             return end;
         }
@@ -357,7 +377,9 @@ fn run_suite(
                 duration: step_started.elapsed(),
             });
         };
-        let applied = match backend.apply(&step.action) {
+        let applied = backend.apply(&step.action);
+        drain_warnings(backend, suite, emit);
+        let applied = match applied {
             Ok(a) => a,
             Err(e) => {
                 if matches!(
@@ -365,6 +387,7 @@ fn run_suite(
                     BackendError::Unsupported { .. } | BackendError::Interrupted
                 ) {
                     let _ = backend.cleanup();
+                    drain_warnings(backend, suite, emit);
                     if let Some(end) = end_early(&e, backend, suite, started, emit) {
                         return end;
                     }
@@ -386,6 +409,7 @@ fn run_suite(
             Box::new(SystemClock::new())
         };
         let waited = wait_for_convergence(|| backend.observe(), &policy, clock.as_mut());
+        drain_warnings(backend, suite, emit);
         let (obs, outcome) = match waited {
             Ok(WaitOutcome::Converged { value, polls, .. }) => {
                 (Some(value), StepOutcome::Converged { polls })
@@ -411,6 +435,7 @@ fn run_suite(
             }
             Err(BackendError::Interrupted) => {
                 let _ = backend.cleanup();
+                drain_warnings(backend, suite, emit);
                 return end_early(&BackendError::Interrupted, backend, suite, started, emit)
                     .unwrap_or(SuiteEnd::Cancelled);
             }
@@ -474,6 +499,7 @@ fn run_suite(
         }
     }
     let error = backend.cleanup().err().map(|e| e.report());
+    drain_warnings(backend, suite, emit);
     if error.is_some() {
         passed = false;
     }

@@ -12,6 +12,7 @@ use super::probes::{self, ObserveSource, ProbeTiming, TrafficResult};
 use super::routes::service_routes;
 use crate::backend::kind::manifests;
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger, ObjectKind, ObjectRef};
+use crate::backend::Warnings;
 use crate::backend::{Applied, BackendError, NodeRoutes, Observation};
 use crate::case::service::next_service;
 use crate::case::{ClusterShape, HandSlice, NodeDef, ServiceChange, StepAction, SERVICE_NAME};
@@ -234,6 +235,8 @@ pub struct Workload {
     /// The last traffic result and the API state it was probed in: reused while the state
     /// does not change, so the runner's polls do not re-probe a converged step.
     traffic_cache: Option<TrafficCache>,
+    /// What went wrong without failing the step (a node that did not settle in time).
+    pub warnings: Warnings,
 }
 
 /// Traffic routes (case node → internal addresses) and notes, for one observed state.
@@ -269,6 +272,7 @@ impl Workload {
             probe_timing: None,
             probe_round: 0,
             traffic_cache: None,
+            warnings: Warnings::default(),
         }
     }
 
@@ -335,10 +339,10 @@ impl Workload {
             () = super::interrupted(1) => true,
         };
         if !reached {
-            eprintln!(
-                "warning: node {real} did not become {} within {limit:?}",
+            self.warnings.push(format!(
+                "node {real} did not become {} within {limit:?}",
                 if ready { "Ready" } else { "NotReady" }
-            );
+            ));
         }
     }
 
@@ -358,7 +362,7 @@ impl Workload {
         tokio::select! {
             result = wait => {
                 if let Err(e) = result {
-                    eprintln!("warning: {e}");
+                    self.warnings.push(e.to_string());
                 }
             }
             () = super::interrupted(1) => {}
