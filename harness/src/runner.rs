@@ -518,7 +518,7 @@ fn run_suite(
 
 /// The observation's own problems (rules and traffic disagree, a probe failed) as a failed
 /// `dataplane` check; `None` when it has none.
-pub fn dataplane_check(obs: &crate::backend::Observation) -> Option<CheckResult> {
+pub(crate) fn dataplane_check(obs: &crate::backend::Observation) -> Option<CheckResult> {
     (!obs.notes.is_empty()).then(|| CheckResult {
         name: CheckName::Dataplane,
         status: CheckStatus::Failed(obs.notes.join("\n")),

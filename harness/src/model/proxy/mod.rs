@@ -184,7 +184,7 @@ impl Categorized {
 
 /// The code variant kube-proxy runs in a version.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum ProxyFamily {
+pub(crate) enum ProxyFamily {
     /// 1.21 `FilterEndpoints` with topologyKeys precedence.
     V1_21,
     /// 1.22 `FilterEndpoints`, hints ignore readiness.
