@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::ProxyEndpoint;
 use crate::model::state::{
-    ClusterState, Endpoint, Node, Service, ServicePort, LABEL_HOSTNAME, LABEL_REGION, LABEL_ZONE,
+    is_ipv6, ClusterState, Endpoint, Node, Service, ServicePort, LABEL_HOSTNAME, LABEL_REGION,
+    LABEL_ZONE,
 };
 use crate::model::version::{FeatureGate, FeatureGates};
 
@@ -21,10 +22,7 @@ pub fn ingest(
 ) -> Vec<ProxyEndpoint> {
     let node_hints_enabled =
         gates.version().minor >= 33 && gates.enabled(FeatureGate::PreferSameTrafficDistribution);
-    let ipv6_service = service
-        .cluster_ip
-        .as_deref()
-        .is_some_and(|ip| ip.contains(':'));
+    let ipv6_service = service.cluster_ip.as_deref().is_some_and(is_ipv6);
     let needs_topology = gates.version().minor <= 21 && !service.topology_keys.is_empty();
     let node_lookup: HashMap<&str, &Node> = if needs_topology {
         state.nodes.iter().map(|n| (n.name.as_str(), n)).collect()

@@ -10,8 +10,8 @@ mod legacy;
 use std::collections::BTreeMap;
 
 use crate::model::state::{
-    Service, ServicePort, TrafficPolicy, ANNOTATION_TOPOLOGY_AWARE_HINTS, ANNOTATION_TOPOLOGY_MODE,
-    LABEL_ZONE,
+    join_host_port, Service, ServicePort, TrafficPolicy, ANNOTATION_TOPOLOGY_AWARE_HINTS,
+    ANNOTATION_TOPOLOGY_MODE, LABEL_ZONE,
 };
 use crate::model::version::{FeatureGate, FeatureGates};
 
@@ -46,11 +46,7 @@ pub struct ProxyEndpoint {
 impl ProxyEndpoint {
     /// kube-proxy's key: `IP:port`, `[IP]:port` for IPv6.
     pub fn key(&self) -> String {
-        if self.ip.contains(':') {
-            format!("[{}]:{}", self.ip, self.port)
-        } else {
-            format!("{}:{}", self.ip, self.port)
-        }
+        join_host_port(&self.ip, self.port)
     }
 }
 
