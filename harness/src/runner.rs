@@ -12,7 +12,7 @@ use crate::case::{Case, ClusterShape, ProxyMode};
 use crate::check::identity::normalize;
 use crate::check::{expectation_checks, model_check, CheckResult, CheckStatus};
 use crate::model::KubeVersion;
-use crate::plan::{matrix, VersionSelection};
+use crate::plan::{matrix, order_by_cluster, VersionSelection};
 use crate::snapshot::{line_diff, render_step, Golden, Rendered};
 
 /// What to run.
@@ -180,6 +180,12 @@ pub fn run(
         &options.proxy_modes,
         options.filter.as_deref(),
     );
+    // A live backend creates a cluster per shape: group the cells so each is created once.
+    let cells = if backend.kind() == BackendKind::Sim {
+        cells
+    } else {
+        order_by_cluster(cells)
+    };
     let runnable = cells
         .iter()
         .filter(|c| {

@@ -16,8 +16,8 @@ use topo_harness::backend::kind::{
 };
 use topo_harness::model::{KubeVersion, Service, ServicePort, ServiceType, TrafficPolicy};
 
-/// A kind v0.20.0 image for 1.21 (cluster-api `test/infrastructure/kind/mapper.go`); no kind
-/// release in `kind/images.yaml` has one, so the 1.21 shape passes it as `--image`.
+/// kind v0.20.0's image for 1.21 (its release notes; cluster-api
+/// `test/infrastructure/kind/mapper.go`), the one `kind/images.yaml` lists for v0.20.0.
 const IMAGE_1_21: &str =
     "kindest/node:v1.21.14@sha256:8a4e9bb3f415d2bb81629ce33ef9c76ba514c14d707f9797a01e3216376ba093";
 
@@ -30,7 +30,7 @@ fn shapes() -> Vec<(&'static str, &'static str, KindClusterSpec)> {
     vec![
         (
             "config-1.21-iptables-service-topology",
-            "v0.33.0",
+            "v0.20.0",
             KindClusterSpec::new(
                 "topo-121-iptables",
                 KubeVersion::new(21),
@@ -45,8 +45,7 @@ fn shapes() -> Vec<(&'static str, &'static str, KindClusterSpec)> {
             )
             .node(KindNodeSpec::worker().zone("zone-c"))
             .gate("ServiceTopology", true)
-            .gate("TopologyAwareHints", true)
-            .with_image(IMAGE_1_21),
+            .gate("TopologyAwareHints", true),
         ),
         (
             "config-1.33-nftables",
@@ -337,6 +336,15 @@ fn images_table_covers_the_ci_matrix() {
         "no kindest/node image for 1.33 in kind v0.33.0; pass --image"
     );
     assert!(t.image("v0.32.0", KubeVersion::new(33)).is_ok());
+    // Seed 001's version has a pinned image in kind v0.20.0 (and v0.17.0), not in the default.
+    assert_eq!(
+        t.image("v0.20.0", KubeVersion::new(21)).expect("1.21"),
+        IMAGE_1_21
+    );
+    assert!(t
+        .image("v0.17.0", KubeVersion::new(21))
+        .expect("1.21")
+        .starts_with("kindest/node:v1.21.14@sha256:9d9eb5fb"));
 }
 
 // ---- lifecycle on a recording runner --------------------------------------------------------
@@ -682,8 +690,12 @@ fn dry_run_golden() {
         Some(&hook),
     )
     .expect("dry run with hook");
+    // KUBECONFIG is absolute (the working directory is shown as $PWD here).
+    let cwd = std::env::current_dir().expect("cwd").display().to_string();
+    let rendered = with_hook.render();
+    assert!(rendered.contains(&format!("KUBECONFIG={cwd}/reports/run1/topo/kubeconfig ")));
     insta::with_settings!({snapshot_path => "../../fixtures/snapshots/kind", prepend_module_to_snapshot => false}, {
-        insta::assert_snapshot!("dry-run-after-create", with_hook.render());
+        insta::assert_snapshot!("dry-run-after-create", rendered.replace(&cwd, "$PWD"));
     });
 
     // --keep drops the teardown; a missing image fails the whole dry run clearly.
@@ -831,9 +843,13 @@ fn echo_deployments_pin_and_tolerate() {
             "node-role.kubernetes.io/master"
         ]
     );
-    assert_eq!(
-        pod["containers"][0]["image"],
-        "registry.k8s.io/e2e-test-images/agnhost:2.53"
+    // Pinned by digest, like the node images.
+    let image = pod["containers"][0]["image"].as_str().expect("image");
+    let (name, digest) = image.split_once("@sha256:").expect("pinned by digest");
+    assert_eq!(name, "registry.k8s.io/e2e-test-images/agnhost:2.53");
+    assert!(
+        digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+        "{image}"
     );
     // The selector matches the pod labels.
     for (k, v) in doc["spec"]["selector"]["matchLabels"]

@@ -13,20 +13,28 @@ use kube::client::Body;
 use serde_json::{json, Value};
 use topo_harness::backend::kind::command::Output;
 use topo_harness::backend::kind::{
-    AfterCreate, Command, CommandError, CommandRunner, RecordingRunner,
+    config, releases, AfterCreate, Command, CommandError, CommandRunner, ImageTable, KindBinary,
+    KindRelease, KubeadmApi, RecordingRunner,
 };
 use topo_harness::backend::kube_api::{ClusterApi, RetryPolicy};
+use topo_harness::backend::live::kind::max_pods_per_node;
 use topo_harness::backend::live::kind::ApiFactory;
-use topo_harness::backend::live::{shape_cluster_name, KindBackend, KindOptions, ObserveSource};
+use topo_harness::backend::live::{
+    kind_spec, shape_cluster_name, KindBackend, KindOptions, ObserveSource,
+};
 use topo_harness::backend::{Applied, Backend};
 use topo_harness::case::{ClusterShape, NodeDef, ProxyMode, Role, ServiceChange, StepAction};
 use topo_harness::model::KubeVersion;
+use topo_harness::plan::VersionSelection;
+use topo_harness::runner::{run, Event, RunOptions};
 use tower_test::mock::{self, Handle};
 
 const ZONE: &str = "topology.kubernetes.io/zone";
 const REGION: &str = "topology.kubernetes.io/region";
 const APPLY_QUERY: &str = "?&force=true&fieldManager=topo-harness";
-const NS: &str = "topo-tiny-1";
+/// The run id is part of the namespace (`KindOptions::new("run-test")`).
+const NS: &str = "topo-tiny-test-1";
+const AGNHOST: &str = topo_harness::backend::kind::manifests::AGNHOST_IMAGE;
 
 struct Shared(Arc<RecordingRunner>);
 
@@ -265,6 +273,15 @@ fn kind_backend_runs_a_tiny_case_against_fakes() {
         &["kind", "get", "kubeconfig", "--name", &name],
         "apiVersion: v1\nkind: Config\n",
     );
+    // The host has the workload image: it is loaded into the nodes once.
+    runner.ok(
+        &["docker", "image", "inspect", "--format", "{{.Id}}", AGNHOST],
+        "sha256:0123\n",
+    );
+    runner.ok(
+        &["kind", "load", "docker-image", AGNHOST, "--name", &name],
+        "",
+    );
     for node in [&cp, &worker] {
         runner.ok(
             &[
@@ -370,6 +387,8 @@ fn kind_backend_runs_a_tiny_case_against_fakes() {
             "kind get clusters".to_string(),
             create.iter().map(|w| q(w)).collect::<Vec<_>>().join(" "),
             format!("kind get kubeconfig --name {name}"),
+            format!("docker image inspect --format '{{{{.Id}}}}' {AGNHOST}"),
+            format!("kind load docker-image {AGNHOST} --name {name}"),
             format!("docker exec {cp} curl --silent 127.0.0.1:10249/proxyMode"),
             format!("docker exec {worker} curl --silent 127.0.0.1:10249/proxyMode"),
             format!("docker exec {cp} iptables-save"),
@@ -685,11 +704,12 @@ fn proxy_mode_none_runs_the_after_create_command_before_any_case() {
             "kind get clusters".to_string(),
             create_argv(&name, &config, &kubeconfig).join(" "),
             format!("kind get kubeconfig --name {name}"),
+            format!("docker image inspect --format {{{{.Id}}}} {AGNHOST}"),
             hook_argv.join(" "),
             format!("kind delete cluster --name {name}"),
         ]
     );
-    let hook = &calls[3];
+    let hook = &calls[4];
     assert_eq!(
         hook.env,
         BTreeMap::from([
@@ -755,6 +775,8 @@ fn a_failing_after_create_command_fails_setup_and_deletes_the_cluster() {
             "kind get clusters".to_string(),
             create_argv(&name, &config, &kubeconfig).join(" "),
             format!("kind get kubeconfig --name {name}"),
+            // The host has no workload image (the runner does not know it): nothing loaded.
+            format!("docker image inspect --format {{{{.Id}}}} {AGNHOST}"),
             "./install-proxy.sh --wait".to_string(),
             format!("kind export logs {logs} --name {name}"),
             format!("kind delete cluster --name {name}"),
@@ -788,4 +810,219 @@ fn rules_cannot_be_observed_without_kube_proxy() {
         drop(backend);
         assert!(runner.calls().is_empty(), "{:?}", runner.call_lines());
     }
+}
+
+// ---- issue #9: real kind runs -------------------------------------------------------------
+
+fn catalog() -> Vec<topo_harness::case::Case> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cases");
+    let (cases, errors) = topo_harness::case::load_catalog(&[root]);
+    assert!(errors.is_empty(), "{errors:?}");
+    cases
+}
+
+fn case_named(cases: &[topo_harness::case::Case], name: &str) -> topo_harness::case::Case {
+    cases
+        .iter()
+        .find(|c| c.name == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no case {name}"))
+}
+
+fn binary(program: &str, release: &str) -> KindBinary {
+    KindBinary {
+        program: program.into(),
+        release: KindRelease::parse(release).expect("release"),
+    }
+}
+
+const IMAGE_1_21: &str =
+    "kindest/node:v1.21.14@sha256:8a4e9bb3f415d2bb81629ce33ef9c76ba514c14d707f9797a01e3216376ba093";
+
+fn backend_with(binaries: Vec<KindBinary>, runner: Arc<RecordingRunner>) -> KindBackend {
+    let mut options = KindOptions::new("run-test");
+    options.host_cpu_millis = 8000;
+    options.binaries = binaries;
+    options.settle = None;
+    KindBackend::new(Box::new(Shared(runner)), options).expect("backend")
+}
+
+#[test]
+fn seed_001_runs_on_kind_1_21_in_ipvs_and_iptables_with_kind_v0_20() {
+    let cases = catalog();
+    let seed = case_named(&cases, "seed-001-kube-dns-two-zones");
+    let images = ImageTable::embedded().expect("images");
+    let binaries = vec![
+        binary("kind", "v0.33.0"),
+        binary("/opt/kind-v0.20.0", "v0.20.0"),
+    ];
+    let backend = backend_with(binaries.clone(), Arc::new(RecordingRunner::new()));
+    for mode in [ProxyMode::Ipvs, ProxyMode::Iptables] {
+        let shape = seed.shape(KubeVersion::new(21), mode).expect("1.21 shape");
+        backend
+            .supports(&seed, &shape)
+            .expect("seed 001 runs on kind 1.21");
+        let spec = kind_spec(&shape, 8000).expect("spec");
+        let creator = releases::choose(&binaries, &images, &spec, None).expect("creator");
+        assert_eq!(creator.binary.program, "/opt/kind-v0.20.0");
+        let rendered =
+            config::render(&spec, &images, &creator.binary.release_name()).expect("render");
+        assert_eq!(rendered.image, IMAGE_1_21);
+        assert_eq!(rendered.kubeadm_api, KubeadmApi::V1beta2);
+        assert_eq!(rendered.cluster.networking.kube_proxy_mode, mode.as_str());
+        // The config is one kind v0.20 accepts: v1beta2 patches only, no nftables.
+        assert!(!rendered.yaml.contains("v1beta3") && !rendered.yaml.contains("v1beta4"));
+        // Holding terminating pods needs pod-deletion-cost, alpha (off) in 1.21.
+        assert_eq!(
+            rendered.cluster.feature_gates.get("PodDeletionCost"),
+            Some(&true)
+        );
+    }
+}
+
+#[test]
+fn a_minor_no_kind_binary_ships_is_skipped_with_the_reason_and_runs_nothing() {
+    let cases = catalog();
+    let seed = case_named(&cases, "seed-001-kube-dns-two-zones");
+    let runner = Arc::new(RecordingRunner::new());
+    let mut backend = backend_with(vec![binary("kind", "v0.33.0")], runner.clone());
+    let options = RunOptions {
+        versions: VersionSelection::Explicit(vec![KubeVersion::new(21)]),
+        proxy_modes: vec![ProxyMode::Ipvs],
+        filter: None,
+        snapshots: None,
+    };
+    let mut reasons = Vec::new();
+    let summary = run(
+        std::slice::from_ref(&seed),
+        &mut backend,
+        &options,
+        &mut |e| {
+            if let Event::SuiteSkipped { reason, .. } = e {
+                reasons.push(reason.clone());
+            }
+        },
+    );
+    assert_eq!(summary.counts.skipped, 1, "{:?}", summary.counts);
+    assert_eq!(summary.counts.failed, 0);
+    assert!(summary.success());
+    assert_eq!(reasons.len(), 1);
+    assert!(
+        reasons[0].contains("cannot create Kubernetes 1.21")
+            && reasons[0].contains("pass --kind PATH to a kind v0.20.0 binary"),
+        "{}",
+        reasons[0]
+    );
+    drop(backend);
+    // No cluster created, none deleted.
+    assert!(runner.calls().is_empty(), "{:?}", runner.call_lines());
+}
+
+#[test]
+fn before_1_23_a_case_without_control_plane_is_skipped_not_misdescribed() {
+    let cases = catalog();
+    let itp = case_named(&cases, "internal-traffic-policy-local");
+    assert!(itp.nodes.iter().all(|n| n.role != Role::ControlPlane));
+    let backend = backend_with(
+        vec![binary("kind", "v0.33.0"), binary("kind20", "v0.20.0")],
+        Arc::new(RecordingRunner::new()),
+    );
+    for minor in [21, 22] {
+        let Ok(shape) = itp.shape(KubeVersion::new(minor), ProxyMode::Iptables) else {
+            continue;
+        };
+        let why = backend.supports(&itp, &shape).expect_err("skipped");
+        assert!(why.contains("before 1.23"), "{why}");
+    }
+    let shape = itp
+        .shape(KubeVersion::new(23), ProxyMode::Iptables)
+        .expect("1.23");
+    backend.supports(&itp, &shape).expect("runs from 1.23");
+}
+
+#[test]
+fn nodes_hold_the_pods_a_case_puts_on_them() {
+    let cases = catalog();
+    let packing = case_named(&cases, "endpointslice-packing");
+    assert_eq!(max_pods_per_node(&packing), 150);
+    let shape = packing
+        .shape(KubeVersion::new(34), ProxyMode::Iptables)
+        .expect("shape");
+    let spec = kind_spec(&shape, 8000).expect("spec");
+    let images = ImageTable::embedded().expect("images");
+    let rendered = config::render(&spec, &images, "v0.33.0").expect("render");
+    // The kubelet default (110) cannot hold 150 echo pods: maxPods is raised, in the config
+    // and in the shape key.
+    let patch = rendered
+        .cluster
+        .kubeadm_config_patches
+        .iter()
+        .find(|p| p.contains("kind: KubeletConfiguration"))
+        .expect("KubeletConfiguration patch");
+    assert!(patch.contains("maxPods: 250"), "{patch}");
+    assert!(spec.canonical().contains("max_pods=250"));
+    let backend = backend_with(
+        vec![binary("kind", "v0.33.0")],
+        Arc::new(RecordingRunner::new()),
+    );
+    backend.supports(&packing, &shape).expect("fits");
+    // More than a node holds is skipped with the reason.
+    let mut huge = packing.clone();
+    huge.steps[0].action.endpoints = Some(BTreeMap::from([("worker".to_string(), 300)]));
+    let why = backend.supports(&huge, &shape).expect_err("too many");
+    assert!(why.contains("300 pods on one node"), "{why}");
+}
+
+/// A live backend that only records which cluster each suite asks for (and fails setup, so
+/// no step runs).
+struct ShapeRecorder(Vec<topo_harness::case::ClusterKey>);
+
+impl Backend for ShapeRecorder {
+    fn kind(&self) -> topo_harness::backend::BackendKind {
+        topo_harness::backend::BackendKind::Kind
+    }
+    fn wait_policy(&self) -> topo_harness::backend::WaitPolicy {
+        topo_harness::backend::WaitPolicy::default()
+    }
+    fn setup(&mut self, shape: &ClusterShape) -> Result<(), topo_harness::backend::BackendError> {
+        self.0.push(shape.cluster_key());
+        Err(topo_harness::backend::BackendError::Setup(
+            "recorded".into(),
+        ))
+    }
+    fn apply(&mut self, _: &StepAction) -> Result<Applied, topo_harness::backend::BackendError> {
+        unreachable!("setup fails")
+    }
+    fn observe(
+        &mut self,
+    ) -> Result<topo_harness::backend::Observation, topo_harness::backend::BackendError> {
+        unreachable!("setup fails")
+    }
+    fn cleanup(&mut self) -> Result<(), topo_harness::backend::BackendError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_live_run_creates_each_cluster_shape_once() {
+    let cases = catalog();
+    let options = RunOptions {
+        versions: VersionSelection::Default,
+        proxy_modes: vec![ProxyMode::Iptables, ProxyMode::Ipvs],
+        filter: None,
+        snapshots: None,
+    };
+    let mut backend = ShapeRecorder(Vec::new());
+    run(&cases, &mut backend, &options, &mut |_| {});
+    let keys = backend.0;
+    let mut distinct = keys.clone();
+    distinct.sort();
+    distinct.dedup();
+    // A cluster is created whenever the key changes from one suite to the next.
+    let creates = 1 + keys.windows(2).filter(|w| w[0] != w[1]).count();
+    assert_eq!(creates, distinct.len(), "{} suites", keys.len());
+    // And `plan` prints that count.
+    let cells = topo_harness::plan::matrix(&cases, &options.versions, &options.proxy_modes, None);
+    assert!(topo_harness::plan::plan_text(&cells)
+        .contains(&format!("would create {} cluster(s)", distinct.len())));
 }

@@ -183,6 +183,23 @@ pub struct RunArgs {
     /// kind: how long the --after-create command may run, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub after_create_timeout: u64,
+    /// kind binaries and node images.
+    #[command(flatten)]
+    pub kind: KindArgs,
+}
+
+/// kind binaries and node images (`run --backend kind`, `kind-config`).
+#[derive(Debug, Default, clap::Args)]
+pub struct KindArgs {
+    /// kind: another kind binary (repeatable; also TOPO_KIND, separated like PATH). Each
+    /// cluster is created by the first binary whose release ships an image for its Kubernetes
+    /// minor (`kind version` tells the release), e.g. kind v0.20.0 for 1.21.
+    #[arg(long = "kind", value_name = "PATH")]
+    pub kind: Vec<String>,
+    /// kind: the node image for every cluster instead of the release tables (e.g. one built
+    /// with `kind build node-image`); its tag must name the cluster's version (v1.NN.P).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
 }
 
 /// `kind-config` arguments.
@@ -199,6 +216,9 @@ pub struct KindConfigArgs {
     /// Directory to write the configs to.
     #[arg(long, value_name = "DIR", default_value = "kind")]
     pub output: PathBuf,
+    /// kind binaries and node images.
+    #[command(flatten)]
+    pub kind: KindArgs,
 }
 
 /// `schema` arguments.

@@ -38,6 +38,9 @@ pub struct Cluster {
     pub feature_gates: BTreeMap<String, bool>,
     /// Cluster networking.
     pub networking: Networking,
+    /// kubeadm merge patches for every node (inline YAML documents).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kubeadm_config_patches: Vec<String>,
     /// Nodes.
     pub nodes: Vec<Node>,
 }
@@ -138,6 +141,12 @@ impl KubeadmApi {
     }
 }
 
+/// The `KubeletConfiguration` merge patch setting `maxPods` (the same document in every
+/// kubeadm API version: kubelet.config.k8s.io/v1beta1).
+pub fn kubelet_max_pods_patch(max_pods: u32) -> String {
+    format!("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: {max_pods}\n")
+}
+
 /// A generated config and what went into it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenderedConfig {
@@ -147,6 +156,8 @@ pub struct RenderedConfig {
     pub yaml: String,
     /// The node image used.
     pub image: String,
+    /// The kind release whose table gave the image (`None` when the spec names the image).
+    pub release: Option<String>,
     /// [`KindClusterSpec::shape_hash`].
     pub shape_hash: String,
     /// Gates left out because they do not exist in the version.
@@ -259,6 +270,11 @@ pub fn render(
         networking: Networking {
             kube_proxy_mode: spec.proxy_mode.as_str().to_string(),
         },
+        kubeadm_config_patches: spec
+            .max_pods
+            .map(kubelet_max_pods_patch)
+            .into_iter()
+            .collect(),
         nodes,
     };
     let body = to_yaml(&cluster).map_err(ConfigError::Serialize)?;
@@ -291,6 +307,7 @@ pub fn render(
         cluster,
         yaml,
         image,
+        release: spec.image.is_none().then(|| release.to_string()),
         shape_hash,
         dropped_gates,
         kubeadm_api,

@@ -11,8 +11,12 @@ use serde_json::{json, Map, Value};
 
 use crate::model::{Service, ServiceType, TrafficPolicy};
 
-/// The agnhost image (a published tag, also used in the Kubernetes docs' hello-node example).
-pub const AGNHOST_IMAGE: &str = "registry.k8s.io/e2e-test-images/agnhost:2.53";
+/// The agnhost image, pinned by digest like the node images (tag 2.53, the one the Kubernetes
+/// docs' hello-node example uses; the digest is the one published e2e configs pin for 2.53), so
+/// every run and every node runs the same bits. [`AGNHOST_TAG`] names it without the digest.
+pub const AGNHOST_IMAGE: &str = "registry.k8s.io/e2e-test-images/agnhost:2.53@sha256:99c6b4bb4a1e1df3f0b3752168c89358794d02258ebebc26bf21c29399011a85";
+/// [`AGNHOST_IMAGE`] without its digest (what `docker pull`/`kind load` name on the host).
+pub const AGNHOST_TAG: &str = "registry.k8s.io/e2e-test-images/agnhost:2.53";
 /// netexec's HTTP port.
 pub const ECHO_HTTP_PORT: u16 = 8080;
 /// netexec's UDP port.

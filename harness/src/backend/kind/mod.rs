@@ -5,6 +5,7 @@
 //!   and its fingerprint;
 //! - [`config`]: kind's `kind.x-k8s.io/v1alpha4` `Cluster` config generated from a spec;
 //! - [`images`]: the node image table (`kind/images.yaml`, pinned by digest per kind release);
+//! - [`releases`]: which kind binary (release) creates which cluster, `--kind`, `--image`;
 //! - [`command`]: commands, the [`CommandRunner`] trait, the real [`DuctRunner`] and the
 //!   scripted [`RecordingRunner`];
 //! - [`cluster`]: the kind CLI lifecycle ([`KindCluster`]), node reads and [`dry_run`];
@@ -21,6 +22,7 @@ pub mod command;
 pub mod config;
 pub mod images;
 pub mod manifests;
+pub mod releases;
 pub mod spec;
 
 pub use cluster::{
@@ -31,4 +33,5 @@ pub use command::{
 };
 pub use config::{render, write_config, ConfigError, KubeadmApi, RenderedConfig};
 pub use images::{ImageError, ImageTable};
+pub use releases::{choose, discover, Creator, KindBinary, KindRelease};
 pub use spec::{KindClusterSpec, KindNodeSpec, NodeRole, ProxyMode, SpecError};

@@ -176,6 +176,8 @@ pub struct KindClusterSpec {
     pub image: Option<String>,
     /// kube-controller-manager `--max-endpoints-per-slice` (`None`: its default, 100).
     pub max_endpoints_per_slice: Option<u32>,
+    /// The kubelet's `maxPods` on every node (`None`: its default, 110).
+    pub max_pods: Option<u32>,
 }
 
 /// Why a spec cannot be turned into a kind config.
@@ -253,6 +255,7 @@ impl KindClusterSpec {
             feature_gates: BTreeMap::new(),
             image: None,
             max_endpoints_per_slice: None,
+            max_pods: None,
         }
     }
 
@@ -424,6 +427,9 @@ impl KindClusterSpec {
         if let Some(n) = self.max_endpoints_per_slice {
             out.push_str(&format!("max_endpoints_per_slice={n}\n"));
         }
+        if let Some(n) = self.max_pods {
+            out.push_str(&format!("max_pods={n}\n"));
+        }
         for (i, node) in self.nodes.iter().enumerate() {
             out.push_str(&format!("node.{i}.role={}\n", node.role));
             if let Some(zone) = &node.zone {
@@ -583,6 +589,9 @@ mod tests {
         let mut d = spec();
         d.nodes[1].reserve_cpu_millis = Some(500);
         assert_ne!(a.shape_hash(), d.shape_hash());
+        let mut p = spec();
+        p.max_pods = Some(250);
+        assert_ne!(a.shape_hash(), p.shape_hash());
         // FNV-1a test vector.
         assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
     }

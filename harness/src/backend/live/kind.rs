@@ -18,8 +18,9 @@ use super::workload::{
 use super::{check_interrupt, interrupted, interrupts, namespace_name, runtime};
 use crate::backend::kind::spec::{fnv1a64, NodeRole};
 use crate::backend::kind::{
-    cluster, config, AfterCreate, ClusterError, CommandRunner, ContainerCli, ImageTable,
-    KindCluster, KindClusterSpec, KindNodeSpec, ProxyMode as KindProxyMode, RunLayout,
+    cluster, config, manifests, releases, AfterCreate, ClusterError, CommandRunner, ContainerCli,
+    Creator, ImageTable, KindBinary, KindCluster, KindClusterSpec, KindNodeSpec, KindRelease,
+    ProxyMode as KindProxyMode, RunLayout,
 };
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger};
 use crate::backend::{
@@ -31,6 +32,9 @@ use crate::observe::dataplane::Mode;
 
 /// kube-controller-manager's default `--max-endpoints-per-slice`.
 const DEFAULT_MAX_ENDPOINTS_PER_SLICE: usize = 100;
+
+/// The gate of `controller.kubernetes.io/pod-deletion-cost` (alpha in 1.21, beta from 1.22).
+pub const POD_DELETION_COST_GATE: &str = "PodDeletionCost";
 
 /// How often kube-proxy's `/proxyMode` is asked (2 s apart) before setup gives up.
 const PROXY_MODE_ATTEMPTS: u32 = 30;
@@ -116,6 +120,12 @@ pub fn kind_spec(shape: &ClusterShape, host_cpu: u64) -> Result<KindClusterSpec,
     if shape.proxy_mode == ProxyMode::Nftables && shape.version.minor < 31 {
         spec = spec.gate("NFTablesProxyMode", true);
     }
+    // Holding terminating pods ranks them with `controller.kubernetes.io/pod-deletion-cost`,
+    // which is alpha (off) in 1.21 and beta (on) from 1.22: turn it on where it is off.
+    if shape.version.minor < 22 {
+        spec = spec.gate(POD_DELETION_COST_GATE, true);
+    }
+    spec.max_pods = Some(KIND_MAX_PODS);
     if !has_control_plane(shape) {
         // kind needs one; the case does not know it (it is left out of the node mapping, and
         // the model ignores control-plane nodes for hints).
@@ -136,6 +146,68 @@ pub fn kind_spec(shape: &ClusterShape, host_cpu: u64) -> Result<KindClusterSpec,
 
 fn has_control_plane(shape: &ClusterShape) -> bool {
     shape.nodes.iter().any(|n| n.role == Role::ControlPlane)
+}
+
+/// The cluster must have the nodes the model sees. kind needs a control plane; for a case
+/// without one the backend adds a node the case does not know. From 1.23 the EndpointSlice
+/// controller ignores control-plane nodes, so that is harmless; before 1.23 it counts them,
+/// and the added node (no zone) turns hints off (`sufficientNodeInfo`): the case cannot run
+/// as the model describes it, so it is skipped with this reason.
+pub fn same_nodes_as_the_model(shape: &ClusterShape) -> Result<(), String> {
+    if shape.version.minor < 23 && !has_control_plane(shape) {
+        return Err(format!(
+            "kind adds a control-plane node the case does not declare, and before 1.23 the EndpointSlice controller counts it (a node without a zone turns hints off), so Kubernetes {} on kind would not be the cluster the model sees; declare a control-plane node with a zone to run the case here",
+            shape.version
+        ));
+    }
+    Ok(())
+}
+
+/// Pods a kind node runs besides the case's (kube-proxy, kindnet, CoreDNS, the storage
+/// provisioner, a traffic-probe client), with room to spare.
+pub const SYSTEM_PODS_PER_NODE: usize = 10;
+
+/// The kubelet `maxPods` of every kind node: the most a node's `/24` pod range (254
+/// addresses) holds with room for restarts, instead of the kubelet default 110 that
+/// `endpointslice-packing` (150 pods on a worker) exceeds.
+pub const KIND_MAX_PODS: u32 = 250;
+
+/// The most pods the case puts on one node at once (running + held terminating).
+pub fn max_pods_per_node(case: &crate::case::Case) -> usize {
+    let workers = case
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Worker)
+        .count()
+        .max(1);
+    let mut running: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut most = 0;
+    for step in &case.steps {
+        if let Some(endpoints) = &step.action.endpoints {
+            running = endpoints.clone();
+        }
+        if let Some(total) = step.action.scale {
+            // The placement spreads replicas over the workers; the fullest gets the ceiling.
+            most = most.max(total.div_ceil(workers));
+        }
+        for (node, count) in &running {
+            let held = step.action.terminating.get(node).copied().unwrap_or(0);
+            most = most.max(count + held);
+        }
+    }
+    most
+}
+
+/// Skips a case whose pods cannot fit on a kind node (see [`KIND_MAX_PODS`]).
+pub fn pods_fit_on_nodes(case: &crate::case::Case) -> Result<(), String> {
+    let wanted = max_pods_per_node(case) + SYSTEM_PODS_PER_NODE;
+    if wanted > KIND_MAX_PODS as usize {
+        return Err(format!(
+            "the case puts {} pods on one node; with {SYSTEM_PODS_PER_NODE} system pods that exceeds the {KIND_MAX_PODS} a kind node holds",
+            wanted - SYSTEM_PODS_PER_NODE
+        ));
+    }
+    Ok(())
 }
 
 /// `(case node, kind node)` pairs: kind names nodes by role and order; a control plane the
@@ -178,8 +250,14 @@ pub struct KindOptions {
     pub keep: bool,
     /// The run id (`reports/<run>/…`).
     pub run_id: String,
-    /// kind release of the image table.
-    pub release: Option<String>,
+    /// The kind binaries at hand and their releases (see
+    /// [`releases`](crate::backend::kind::releases)); each cluster is created with the first one
+    /// whose release ships an image for its minor. [`KindOptions::new`] assumes `kind` on `PATH`
+    /// is the image table's default release; the CLI asks `kind version` instead.
+    pub binaries: Vec<KindBinary>,
+    /// Node image for every cluster (`--image`), instead of the release tables; its tag must
+    /// name the cluster's Kubernetes version.
+    pub image: Option<String>,
     /// The container CLI (from `KIND_EXPERIMENTAL_PROVIDER`).
     pub cli: ContainerCli,
     /// Host CPUs in millicores (see [`host_cpu_millis`]).
@@ -214,7 +292,8 @@ impl KindOptions {
             reuse: false,
             keep: false,
             run_id: run_id.into(),
-            release: None,
+            binaries: default_binaries(),
+            image: None,
             cli: ContainerCli::from_env().unwrap_or_default(),
             host_cpu_millis: host_cpu_millis(),
             kind_dir: PathBuf::from("kind"),
@@ -233,6 +312,22 @@ impl KindOptions {
             run_dir: self.reports_dir.join(&self.run_id),
         }
     }
+}
+
+/// `kind` on `PATH`, taken to be the image table's default release (used until the caller
+/// knows better from `kind version`).
+pub fn default_binaries() -> Vec<KindBinary> {
+    let release = ImageTable::embedded()
+        .ok()
+        .and_then(|t| KindRelease::parse(t.default_release()));
+    release
+        .map(|release| {
+            vec![KindBinary {
+                program: "kind".to_string(),
+                release,
+            }]
+        })
+        .unwrap_or_default()
 }
 
 /// Builds the API client for a kubeconfig file and context (tests replace it).
@@ -484,15 +579,31 @@ impl KindBackend {
         self
     }
 
-    fn release(&self) -> String {
-        self.options
-            .release
-            .clone()
-            .unwrap_or_else(|| self.images.default_release().to_string())
+    /// The binary and image that create `spec`, or why none can.
+    fn creator(&self, spec: &KindClusterSpec) -> Result<Creator, String> {
+        releases::choose(
+            &self.options.binaries,
+            &self.images,
+            spec,
+            self.options.image.as_deref(),
+        )
     }
 
     fn cluster<'a>(&'a self, spec: &KindClusterSpec) -> KindCluster<'a> {
-        KindCluster::new(self.runner.as_ref(), spec, self.options.cli)
+        let mut cluster = KindCluster::new(self.runner.as_ref(), spec, self.options.cli);
+        if let Ok(creator) = self.creator(spec) {
+            cluster.kind_program = creator.binary.program;
+        }
+        cluster
+    }
+
+    /// The program for `kind get clusters` (any release lists every cluster).
+    fn any_kind_program(&self) -> String {
+        self.options
+            .binaries
+            .first()
+            .map(|b| b.program.clone())
+            .unwrap_or_else(|| "kind".to_string())
     }
 
     /// Brings up (or reuses) the cluster for `spec` and connects to it.
@@ -506,7 +617,11 @@ impl KindBackend {
         }
         self.shutdown()?;
         let layout = self.options.layout();
-        let rendered = config::render(&spec, &self.images, &self.release()).map_err(setup_err)?;
+        let creator = self.creator(&spec).map_err(BackendError::Setup)?;
+        let mut spec = spec;
+        spec.image = self.options.image.clone();
+        let rendered = config::render(&spec, &self.images, &creator.binary.release_name())
+            .map_err(setup_err)?;
         let config_path =
             config::write_config(&layout.kind_dir, &spec.name, &rendered).map_err(setup_err)?;
         let kubeconfig = layout.kubeconfig(&spec.name);
@@ -514,7 +629,12 @@ impl KindBackend {
             std::fs::create_dir_all(dir)
                 .map_err(|e| setup_err(format!("{}: {e}", dir.display())))?;
         }
-        let existing = cluster::list(self.runner.as_ref(), self.options.cli).map_err(setup_err)?;
+        let existing = cluster::list_with(
+            self.runner.as_ref(),
+            &self.any_kind_program(),
+            self.options.cli,
+        )
+        .map_err(setup_err)?;
         let cluster = self.cluster(&spec);
         let mut reused = false;
         if existing.contains(&spec.name) {
@@ -591,6 +711,9 @@ impl KindBackend {
         let text = cluster.get_kubeconfig().map_err(setup_err)?;
         std::fs::write(kubeconfig, text)
             .map_err(|e| setup_err(format!("{}: {e}", kubeconfig.display())))?;
+        if created {
+            cluster.preload_image(manifests::AGNHOST_IMAGE);
+        }
         // With mode none there is no kube-proxy to ask (kind deploys none).
         if self.options.check_proxy_mode && spec.proxy_mode != KindProxyMode::None {
             for node in cluster.nodes() {
@@ -651,7 +774,7 @@ impl KindBackend {
             .map_err(|e: ClusterError| BackendError::Setup(format!("deleting the cluster: {e}")))
     }
 
-    /// The name the next case run uses for its namespace (`topo-<case>-<n>`).
+    /// The name the next case run uses for its namespace (`topo-<case>-<run>-<n>`).
     pub fn set_case_name(&mut self, name: &str) {
         self.case_name = name.to_string();
     }
@@ -662,7 +785,7 @@ impl KindBackend {
         };
         self.runs += 1;
         let map = NodeMap::new(node_pairs(shape, &current.spec));
-        let ns = namespace_name(&self.case_name, self.runs);
+        let ns = namespace_name(&self.case_name, &self.options.run_id, self.runs);
         let mut workload = Workload::new(ns, map, shape);
         workload.settle = self.options.settle;
         workload.source = observe_source(self.options.observe, shape.proxy_mode)?;
@@ -712,7 +835,11 @@ impl Backend for KindBackend {
     }
 
     fn supports(&self, case: &crate::case::Case, shape: &ClusterShape) -> Result<(), String> {
-        kind_spec(shape, self.options.host_cpu_millis).map_err(|e| e.to_string())?;
+        let spec = kind_spec(shape, self.options.host_cpu_millis).map_err(|e| e.to_string())?;
+        // A cluster no kind binary at hand can create is skipped, not failed.
+        self.creator(&spec)?;
+        same_nodes_as_the_model(shape)?;
+        pods_fit_on_nodes(case)?;
         for step in &case.steps {
             Workload::check_supported(&step.action, "kind").map_err(|e| e.to_string())?;
         }

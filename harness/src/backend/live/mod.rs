@@ -63,6 +63,16 @@ pub fn install_ctrl_c_handler() {
     });
 }
 
+/// `run-<unix seconds>`: the id of a live run (its `reports/` directory, and part of every
+/// namespace it creates).
+pub fn new_run_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("run-{secs}")
+}
+
 /// How many times Ctrl-C was pressed.
 pub fn interrupts() -> usize {
     INTERRUPTS.load(Ordering::SeqCst)

@@ -35,10 +35,30 @@ const DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
 /// The label that ties an EndpointSlice to its Service.
 const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
 
-/// The namespace of run `n` of `case`: `topo-<case>-<n>`, cut to a DNS label (63 characters,
-/// lowercase alphanumerics and `-`).
-pub fn namespace_name(case: &str, n: usize) -> String {
-    let suffix = format!("-{n}");
+/// The namespace of the `n`-th case run of run `run` (its id, e.g. `run-1733150000`):
+/// `topo-<case>-<run>-<n>` with the `run-` prefix dropped, cut to a DNS label (63 characters,
+/// lowercase alphanumerics and `-`; the case name is shortened first). The run id keeps a
+/// namespace left by `--keep` or an aborted cleanup from colliding with the next run's.
+pub fn namespace_name(case: &str, run: &str, n: usize) -> String {
+    let run: String = run
+        .strip_prefix("run-")
+        .unwrap_or(run)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(24)
+        .collect();
+    let run = run.trim_matches('-');
+    let suffix = if run.is_empty() {
+        format!("-{n}")
+    } else {
+        format!("-{run}-{n}")
+    };
     let mut base: String = format!("topo-{case}")
         .chars()
         .map(|c| {
@@ -919,12 +939,17 @@ mod tests {
     #[test]
     fn namespaces_are_dns_labels() {
         assert_eq!(
-            namespace_name("current-two-zones-auto", 1),
-            "topo-current-two-zones-auto-1"
+            namespace_name("current-two-zones-auto", "run-1733150000", 1),
+            "topo-current-two-zones-auto-1733150000-1"
         );
-        let long = namespace_name(&"X_y".repeat(40), 12);
+        // Two runs never share a namespace (a kept one does not block the next run).
+        assert_ne!(
+            namespace_name("a", "run-1733150000", 1),
+            namespace_name("a", "run-1733150001", 1)
+        );
+        let long = namespace_name(&"X_y".repeat(40), "run-1733150000", 12);
         assert!(long.len() <= 63, "{long}");
-        assert!(long.ends_with("-12"));
+        assert!(long.ends_with("-1733150000-12"), "{long}");
         assert!(long
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
