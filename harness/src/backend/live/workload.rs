@@ -879,16 +879,32 @@ impl Workload {
     }
 }
 
+/// Exec readiness probes one node's echo Deployment may run per second: each is a process
+/// started in a container, and 300 of them a second (the 300 pods of `endpointslice-packing`
+/// probed every second) starve a 4-vCPU runner.
+pub const READINESS_PROBES_PER_SECOND: u64 = 10;
+
+/// The readiness probe period for a Deployment of `replicas` pods: 1 s while that stays within
+/// [`READINESS_PROBES_PER_SECOND`], longer for large Deployments (at most 30 s, so a pod marked
+/// not ready is still noticed well within the step's settle time).
+pub fn readiness_period_seconds(replicas: u64) -> u64 {
+    replicas.div_ceil(READINESS_PROBES_PER_SECOND).clamp(1, 30)
+}
+
 /// Gives the echo pods the hooks the harness controls: ready while [`NOT_READY_FILE`] does
 /// not exist; once deleted, terminating while [`HOLD_FILE`] exists (up to an hour).
 fn harness_controlled(deployment: &mut Value) {
+    let replicas = deployment
+        .pointer("/spec/replicas")
+        .and_then(Value::as_u64)
+        .unwrap_or(1);
     if let Some(spec) = deployment.pointer_mut("/spec/template/spec") {
         spec["terminationGracePeriodSeconds"] = json!(HOLD_GRACE_SECONDS);
     }
     if let Some(container) = deployment.pointer_mut("/spec/template/spec/containers/0") {
         container["readinessProbe"] = json!({
             "exec": {"command": ["sh", "-c", format!("test ! -e {NOT_READY_FILE}")]},
-            "periodSeconds": 1,
+            "periodSeconds": readiness_period_seconds(replicas),
             "failureThreshold": 1,
             "successThreshold": 1
         });
@@ -934,6 +950,21 @@ mod tests {
                 node("worker2", Role::Worker),
             ],
         }
+    }
+
+    #[test]
+    fn large_deployments_are_probed_less_often() {
+        assert_eq!(readiness_period_seconds(1), 1);
+        assert_eq!(readiness_period_seconds(10), 1);
+        assert_eq!(readiness_period_seconds(150), 15);
+        assert_eq!(readiness_period_seconds(10_000), 30);
+        let mut deployment = json!({"spec": {"replicas": 150, "template": {"spec": {
+            "containers": [{"name": "echo"}]}}}});
+        harness_controlled(&mut deployment);
+        let probe = &deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"];
+        assert_eq!(probe["periodSeconds"], 15);
+        // 150 pods probe at 10 per second, not 150.
+        assert!(150 / probe["periodSeconds"].as_u64().unwrap() <= READINESS_PROBES_PER_SECOND);
     }
 
     #[test]
