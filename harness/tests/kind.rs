@@ -902,7 +902,10 @@ fn matrix_combinations(job: &Value) -> Vec<BTreeMap<String, String>> {
             .expect("include entry")
             .iter()
             .map(|(k, v)| {
-                let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                let v = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
                 (k.clone(), v)
             })
             .collect();
@@ -946,9 +949,9 @@ fn github_workflow_has_matrix_and_steps() {
     // The seed's version is gated in both of its modes, with kind v0.20.0.
     for proxy in ["ipvs", "iptables"] {
         assert!(
-            combos
-                .iter()
-                .any(|c| c["kubernetes"] == "1.21" && c["proxy"] == proxy && c["kind"] == "v0.20.0"),
+            combos.iter().any(|c| c["kubernetes"] == "1.21"
+                && c["proxy"] == proxy
+                && c["kind"] == "v0.20.0"),
             "{combos:?}"
         );
     }
@@ -994,7 +997,10 @@ fn github_workflow_has_matrix_and_steps() {
             .unwrap_or_else(|| panic!("no step with `{needle}`"))
     };
     let checkout = find("actions/checkout@");
-    assert_eq!(checkout["with"]["repository"], "${{ env.TOPO_HARNESS_REPO }}");
+    assert_eq!(
+        checkout["with"]["repository"],
+        "${{ env.TOPO_HARNESS_REPO }}"
+    );
     assert_eq!(
         checkout["with"]["ref"],
         "${{ github.repository == env.TOPO_HARNESS_REPO && github.sha || env.TOPO_HARNESS_REF }}"
@@ -1067,7 +1073,9 @@ fn workflow_scripts() -> Vec<(String, String)> {
                 let mut rest = run;
                 while let Some(start) = rest.find("${{") {
                     script.push_str(&rest[..start]);
-                    let end = rest[start..].find("}}").map_or(rest.len(), |e| start + e + 2);
+                    let end = rest[start..]
+                        .find("}}")
+                        .map_or(rest.len(), |e| start + e + 2);
                     script.push_str("EXPR");
                     rest = &rest[end..];
                 }
