@@ -1164,3 +1164,139 @@ fn github_workflow_passes_actionlint() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// ---- issue #14: the controller under test on the command line -----------------------------
+
+fn topo(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_topo-harness"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .env_remove("TOPO_KIND")
+        .output()
+        .expect("topo-harness runs")
+}
+
+#[test]
+fn dry_run_with_a_controller_under_test_shows_it_off_installed_and_awaited() {
+    let out = topo(&[
+        "run",
+        "--backend",
+        "kind",
+        "--dry-run",
+        "--kubernetes",
+        "1.21",
+        "--kubernetes",
+        "1.37",
+        "--proxy-mode",
+        "iptables",
+        "--controller",
+        "none",
+        "--managed-by",
+        "example.com/topology",
+        "--after-create",
+        "./install-controller.sh --wait",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let clusters = stdout.matches("kind create cluster").count();
+    assert!(clusters > 1, "{stdout}");
+    // Every cluster: the in-tree controller off, the install, then the wait.
+    assert_eq!(
+        stdout
+            .matches("# in-tree EndpointSlice controller off: kube-controller-manager --controllers=*,-endpointslice-controller")
+            .count(),
+        clusters,
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("./install-controller.sh --wait").count(),
+        clusters
+    );
+    assert_eq!(
+        stdout
+            .matches("# then: wait (up to 180s) until EndpointSlices labelled endpointslice.kubernetes.io/managed-by=example.com/topology")
+            .count(),
+        clusters
+    );
+    let pos = |s: &str| stdout.find(s).unwrap_or(usize::MAX);
+    assert!(pos("./install-controller.sh") < pos("# then: wait"));
+    assert!(pos("# then: wait") < pos("# observe"));
+}
+
+#[test]
+fn controller_flags_that_cannot_work_are_refused() {
+    for (args, why) in [
+        (
+            vec!["--controller", "none"],
+            "--controller none needs --managed-by NAME",
+        ),
+        (
+            vec!["--managed-by", "example.com/topology"],
+            "pass --controller none",
+        ),
+        (
+            vec![
+                "--controller",
+                "none",
+                "--managed-by",
+                "endpointslice-controller.k8s.io",
+            ],
+            "is the in-tree controller's label",
+        ),
+    ] {
+        let mut argv = vec![
+            "run",
+            "--backend",
+            "kind",
+            "--dry-run",
+            "--filter",
+            "seed-*",
+        ];
+        argv.extend(args);
+        let out = topo(&argv);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{argv:?}: {stderr}");
+        assert!(stderr.contains(why), "{argv:?}: {stderr}");
+    }
+}
+
+#[test]
+fn kind_config_renders_the_controller_off() {
+    let dir = std::env::temp_dir().join(format!("topo-kind-config-{}", std::process::id()));
+    let out = topo(&[
+        "kind-config",
+        "seed-001-kube-dns-two-zones",
+        "--kubernetes",
+        "1.21",
+        "--proxy-mode",
+        "ipvs",
+        "--controller",
+        "none",
+        "--output",
+        dir.to_str().expect("utf-8"),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 1.21 with kind v0.20.0's image, kubeadm v1beta2 (extraArgs is a map).
+    assert!(stdout.contains(IMAGE_1_21), "{stdout}");
+    assert!(
+        stdout.contains("kubeadm: kubeadm.k8s.io/v1beta2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("controllers: \"*,-endpointslice-controller\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("kubeProxyMode: ipvs"), "{stdout}");
+    let _ = std::fs::remove_dir_all(dir);
+}

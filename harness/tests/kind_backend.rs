@@ -1026,3 +1026,88 @@ fn a_live_run_creates_each_cluster_shape_once() {
     assert!(topo_harness::plan::plan_text(&cells)
         .contains(&format!("would create {} cluster(s)", distinct.len())));
 }
+
+// ---- issue #14: bring your own EndpointSlice controller ------------------------------------
+
+const UNDER_TEST: &str = "example.com/topology";
+
+/// A case whose only slices are hand-written by `example.com/topology` with the given hints
+/// for the endpoint on `worker` (zone a) and `worker2` (zone b).
+fn controller_case(hint_worker: &str, hint_worker2: &str) -> topo_harness::case::Case {
+    let text = format!(
+        r#"apiVersion: topo-harness/v1alpha1
+kind: Case
+name: controller-under-test
+summary: A controller under test writes the slice.
+source: issue 14
+kubernetes: ">=1.33"
+cluster:
+  nodes:
+    - {{ name: worker, zone: a }}
+    - {{ name: worker2, zone: b }}
+service:
+  annotations: {{ service.kubernetes.io/topology-mode: Auto }}
+steps:
+  - name: written
+    slices:
+      - name: web-under-test
+        managed_by: {UNDER_TEST}
+        endpoints:
+          - {{ node: worker, hints: {{ zones: [{hint_worker}] }} }}
+          - {{ node: worker2, hints: {{ zones: [{hint_worker2}] }} }}
+"#
+    );
+    topo_harness::case::parse_case(
+        &text,
+        "controller-under-test.yaml",
+        std::path::Path::new("controller-under-test.yaml"),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn model_failures(case: &topo_harness::case::Case, managed_by: Option<&str>) -> Vec<String> {
+    let mut backend = match managed_by {
+        Some(m) => topo_harness::backend::sim::SimBackend::new().with_controller_under_test(m),
+        None => topo_harness::backend::sim::SimBackend::new(),
+    };
+    let options = RunOptions {
+        versions: VersionSelection::Explicit(vec![KubeVersion::new(34)]),
+        proxy_modes: vec![ProxyMode::Iptables],
+        filter: None,
+        snapshots: None,
+    };
+    let mut failures = Vec::new();
+    run(
+        std::slice::from_ref(case),
+        &mut backend,
+        &options,
+        &mut |e| {
+            if let Event::StepFinished { checks, .. } = e {
+                for c in checks {
+                    if c.name == "model" && !c.passed() {
+                        failures.push(format!("{:?}", c.status));
+                    }
+                }
+            }
+        },
+    );
+    failures
+}
+
+#[test]
+fn on_sim_the_controller_under_test_is_judged_by_the_model() {
+    // Each endpoint hinted for its own zone: the allocation the model accepts.
+    let right = controller_case("a", "b");
+    assert!(model_failures(&right, Some(UNDER_TEST)).is_empty());
+    // Both endpoints for zone a, none for b: a wrong allocation, caught, naming what the
+    // model accepts.
+    let wrong = controller_case("a", "a");
+    let failures = model_failures(&wrong, Some(UNDER_TEST));
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].contains("hints: observed") && failures[0].contains("the model accepts"),
+        "{failures:?}"
+    );
+    // Without --managed-by the same slices are hand-written (another manager): not judged.
+    assert!(model_failures(&wrong, None).is_empty());
+}

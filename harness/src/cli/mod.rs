@@ -200,6 +200,36 @@ pub struct KindArgs {
     /// with `kind build node-image`); its tag must name the cluster's version (v1.NN.P).
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
+    /// kind: the EndpointSlice controller: `builtin` (kube-controller-manager's) or `none`
+    /// (kube-controller-manager --controllers=*,-endpointslice-controller; install yours with
+    /// --after-create).
+    #[arg(long, value_enum, default_value_t = ControllerArg::Builtin)]
+    pub controller: ControllerArg,
+    /// The `endpointslice.kubernetes.io/managed-by` value of the EndpointSlice controller
+    /// under test: its slices are the ones the model and hint checks judge (on kind the run
+    /// first waits for it to write slices for a probe Service; on sim, hand-written slices of
+    /// that manager stand for it).
+    #[arg(long, value_name = "NAME")]
+    pub managed_by: Option<String>,
+}
+
+/// `--controller`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ControllerArg {
+    /// kube-controller-manager's EndpointSlice controller.
+    #[default]
+    Builtin,
+    /// No in-tree EndpointSlice controller.
+    None,
+}
+
+impl From<ControllerArg> for crate::backend::kind::EndpointSliceController {
+    fn from(c: ControllerArg) -> Self {
+        match c {
+            ControllerArg::Builtin => crate::backend::kind::EndpointSliceController::Builtin,
+            ControllerArg::None => crate::backend::kind::EndpointSliceController::None,
+        }
+    }
 }
 
 /// `kind-config` arguments.

@@ -82,6 +82,10 @@ pub fn run(args: &RunArgs) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
+    if let Err(why) = controller_under_test(args) {
+        eprintln!("error: {why}");
+        return EXIT_BAD_INPUT;
+    }
     if args.dry_run {
         return match args.backend {
             BackendArg::Kind => {
@@ -94,7 +98,10 @@ pub fn run(args: &RunArgs) -> u8 {
         };
     }
     let built: Result<Box<dyn Backend>, BackendError> = match args.backend {
-        BackendArg::Sim => Ok(Box::new(SimBackend::new())),
+        BackendArg::Sim => Ok(Box::new(match &args.kind.managed_by {
+            Some(name) => SimBackend::new().with_controller_under_test(name),
+            None => SimBackend::new(),
+        })),
         BackendArg::Kind => {
             let binaries = match kind_binaries(&args.kind) {
                 Ok(b) => b,
@@ -111,6 +118,8 @@ pub fn run(args: &RunArgs) -> u8 {
             options.after_create = after_create;
             options.binaries = binaries;
             options.image = args.kind.image.clone();
+            options.controller = args.kind.controller.into();
+            options.managed_by = args.kind.managed_by.clone();
             match kind::ContainerCli::from_env() {
                 Ok(cli) => {
                     options.cli = cli;
@@ -170,6 +179,36 @@ pub fn run(args: &RunArgs) -> u8 {
         EXIT_OK
     } else {
         EXIT_FAILED
+    }
+}
+
+/// `--controller` / `--managed-by`: the EndpointSlice controller under test. On kind,
+/// `--controller none` needs `--managed-by` (the label the replacement writes), and a
+/// `--managed-by` other than the in-tree controller's needs `--controller none` (two
+/// controllers would write slices for the same Service). On sim, `--managed-by` makes
+/// hand-written slices of that manager stand for the controller; the kubeconfig backend takes
+/// neither.
+fn controller_under_test(args: &RunArgs) -> Result<(), String> {
+    use crate::backend::kind::EndpointSliceController;
+    let controller: EndpointSliceController = args.kind.controller.into();
+    let builtin_label = crate::model::MANAGED_BY_CONTROLLER;
+    match (args.backend, controller, args.kind.managed_by.as_deref()) {
+        (BackendArg::Kind, EndpointSliceController::None, None) => Err(
+            "--controller none needs --managed-by NAME: the endpointslice.kubernetes.io/managed-by label your controller writes".to_string(),
+        ),
+        (BackendArg::Kind, EndpointSliceController::Builtin, Some(name)) if name != builtin_label => Err(format!(
+            "--managed-by {name} with the in-tree EndpointSlice controller running: pass --controller none so only the controller under test writes slices"
+        )),
+        (BackendArg::Kind, EndpointSliceController::None, Some(name)) if name == builtin_label => Err(format!(
+            "--managed-by {name} is the in-tree controller's label, which --controller none turns off; give your controller's label"
+        )),
+        (BackendArg::Sim, EndpointSliceController::None, _) => Err(
+            "--controller none is for --backend kind; on sim, --managed-by NAME alone replaces the sim's controller".to_string(),
+        ),
+        (BackendArg::Kubeconfig, c, m) if c != EndpointSliceController::Builtin || m.is_some() => Err(
+            "--controller and --managed-by are for --backend kind and sim".to_string(),
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -372,6 +411,11 @@ fn kind_dry_run(
             println!("# cluster {}: needs kind {}", spec.name, binary.release);
         }
         spec.image = args.kind.image.clone();
+        spec.controller = args.kind.controller.into();
+        let hooks = kind::SetupHooks {
+            after_create: after_create.cloned(),
+            managed_by: args.kind.managed_by.clone(),
+        };
         match kind::cluster::dry_run_for(
             &spec,
             &images,
@@ -379,7 +423,7 @@ fn kind_dry_run(
             &layout,
             cli,
             args.keep || args.reuse,
-            after_create,
+            &hooks,
         ) {
             Ok(plan) => {
                 creates += 1;
@@ -461,6 +505,7 @@ pub fn kind_config(args: &KindConfigArgs) -> u8 {
         };
         let mut spec = spec;
         spec.image = args.kind.image.clone();
+        spec.controller = args.kind.controller.into();
         let rendered = match config::render(&spec, &images, &release) {
             Ok(r) => r,
             Err(e) => {

@@ -533,6 +533,9 @@ pub struct DryRun {
     pub configs: Vec<(PathBuf, config::RenderedConfig)>,
     /// The commands, cluster by cluster, in order.
     pub commands: Vec<PlannedCommand>,
+    /// What setup waits for after its commands, per cluster (e.g. the controller under test
+    /// writing EndpointSlices), as a sentence.
+    pub waits: Vec<(String, String)>,
 }
 
 impl DryRun {
@@ -558,9 +561,29 @@ impl DryRun {
                     rendered.dropped_gates.join(", ")
                 ));
             }
+            // The config's own note (kube-controller-manager --controllers=…).
+            if let Some(line) = rendered
+                .yaml
+                .lines()
+                .find(|l| l.starts_with("# in-tree EndpointSlice controller off"))
+            {
+                out.push_str(line);
+                out.push('\n');
+            }
             let mut phase = None;
+            let waits: Vec<&str> = self
+                .waits
+                .iter()
+                .filter(|(c, _)| *c == cluster)
+                .map(|(_, w)| w.as_str())
+                .collect();
             for planned in self.commands.iter().filter(|c| c.cluster == cluster) {
                 if phase != Some(planned.phase) {
+                    if phase == Some(Phase::Setup) {
+                        for wait in &waits {
+                            out.push_str(&format!("# then: {wait}\n"));
+                        }
+                    }
                     out.push_str(&format!("# {}\n", planned.phase.label()));
                     phase = Some(planned.phase);
                 }
@@ -611,14 +634,40 @@ pub fn dry_run_with(
     let mut out = DryRun {
         configs: Vec::new(),
         commands: Vec::new(),
+        waits: Vec::new(),
+    };
+    let hooks = SetupHooks {
+        after_create: after_create.cloned(),
+        managed_by: None,
     };
     for spec in specs {
-        let one = dry_run_for(spec, images, &binary, layout, cli, keep, after_create)?;
+        let one = dry_run_for(spec, images, &binary, layout, cli, keep, &hooks)?;
         out.configs.extend(one.configs);
         out.commands.extend(one.commands);
+        out.waits.extend(one.waits);
     }
     Ok(out)
 }
+
+/// What runs on a new cluster between its creation and the first case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetupHooks {
+    /// `--after-create`.
+    pub after_create: Option<AfterCreate>,
+    /// `--managed-by`: wait for the controller under test to write EndpointSlices.
+    pub managed_by: Option<String>,
+}
+
+/// The sentence a dry run shows for the wait on the controller under test.
+pub fn controller_wait_text(managed_by: &str) -> String {
+    format!(
+        "wait (up to {}s) until EndpointSlices labelled endpointslice.kubernetes.io/managed-by={managed_by} list the endpoint of a probe Service (namespace topo-probe-<run>); fail the cluster's setup if none appear",
+        CONTROLLER_WAIT.as_secs()
+    )
+}
+
+/// How long setup waits for the controller under test to write a probe Service's slices.
+pub const CONTROLLER_WAIT: Duration = Duration::from_secs(180);
 
 /// The dry run of one cluster created by `binary` (its program in every kind command, its
 /// release's image table unless the spec names an image).
@@ -629,7 +678,7 @@ pub fn dry_run_for(
     layout: &RunLayout,
     cli: ContainerCli,
     keep: bool,
-    after_create: Option<&AfterCreate>,
+    hooks: &SetupHooks,
 ) -> Result<DryRun, ClusterError> {
     struct Never;
     impl CommandRunner for Never {
@@ -676,7 +725,7 @@ pub fn dry_run_for(
             );
         }
     }
-    if let Some(hook) = after_create {
+    if let Some(hook) = &hooks.after_create {
         plan(
             Phase::Setup,
             cluster.after_create_command(hook, &layout.kubeconfig(&spec.name)),
@@ -694,9 +743,15 @@ pub fn dry_run_for(
     if !keep {
         plan(Phase::Teardown, cluster.delete_command());
     }
+    let waits = hooks
+        .managed_by
+        .iter()
+        .map(|m| (spec.name.clone(), controller_wait_text(m)))
+        .collect();
     Ok(DryRun {
         configs: vec![(config_path, rendered)],
         commands,
+        waits,
     })
 }
 

@@ -27,6 +27,7 @@ pub mod spec;
 
 pub use cluster::{
     dry_run, dry_run_with, AfterCreate, ClusterError, ContainerCli, DryRun, KindCluster, RunLayout,
+    SetupHooks,
 };
 pub use command::{
     split_words, Command, CommandError, CommandRunner, DuctRunner, Output, RecordingRunner,
@@ -34,4 +35,6 @@ pub use command::{
 pub use config::{render, write_config, ConfigError, KubeadmApi, RenderedConfig};
 pub use images::{ImageError, ImageTable};
 pub use releases::{choose, discover, Creator, KindBinary, KindRelease};
-pub use spec::{KindClusterSpec, KindNodeSpec, NodeRole, ProxyMode, SpecError};
+pub use spec::{
+    EndpointSliceController, KindClusterSpec, KindNodeSpec, NodeRole, ProxyMode, SpecError,
+};

@@ -69,6 +69,41 @@ impl FromStr for ProxyMode {
     }
 }
 
+/// Which EndpointSlice controller a cluster runs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum EndpointSliceController {
+    /// kube-controller-manager's own (`endpointslice-controller`).
+    #[default]
+    Builtin,
+    /// None: kube-controller-manager runs `--controllers=*,-endpointslice-controller`, and the
+    /// controller under test is installed by `--after-create`.
+    None,
+}
+
+impl EndpointSliceController {
+    /// `builtin` or `none`, as `--controller` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointSliceController::Builtin => "builtin",
+            EndpointSliceController::None => "none",
+        }
+    }
+
+    /// The kube-controller-manager `--controllers` value, when the default must change.
+    pub fn controllers_flag(self) -> Option<&'static str> {
+        match self {
+            EndpointSliceController::Builtin => None,
+            EndpointSliceController::None => Some("*,-endpointslice-controller"),
+        }
+    }
+}
+
+impl fmt::Display for EndpointSliceController {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The role of a kind node.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NodeRole {
@@ -178,6 +213,8 @@ pub struct KindClusterSpec {
     pub max_endpoints_per_slice: Option<u32>,
     /// The kubelet's `maxPods` on every node (`None`: its default, 110).
     pub max_pods: Option<u32>,
+    /// Whether kube-controller-manager runs its EndpointSlice controller.
+    pub controller: EndpointSliceController,
 }
 
 /// Why a spec cannot be turned into a kind config.
@@ -256,6 +293,7 @@ impl KindClusterSpec {
             image: None,
             max_endpoints_per_slice: None,
             max_pods: None,
+            controller: EndpointSliceController::Builtin,
         }
     }
 
@@ -430,6 +468,10 @@ impl KindClusterSpec {
         if let Some(n) = self.max_pods {
             out.push_str(&format!("max_pods={n}\n"));
         }
+        // Only when not the default, so the shapes of builtin clusters keep their hashes.
+        if self.controller != EndpointSliceController::Builtin {
+            out.push_str(&format!("endpointslice_controller={}\n", self.controller));
+        }
         for (i, node) in self.nodes.iter().enumerate() {
             out.push_str(&format!("node.{i}.role={}\n", node.role));
             if let Some(zone) = &node.zone {
@@ -592,6 +634,9 @@ mod tests {
         let mut p = spec();
         p.max_pods = Some(250);
         assert_ne!(a.shape_hash(), p.shape_hash());
+        let mut c = spec();
+        c.controller = EndpointSliceController::None;
+        assert_ne!(a.shape_hash(), c.shape_hash());
         // FNV-1a test vector.
         assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
     }

@@ -19,8 +19,8 @@ use super::{check_interrupt, interrupted, interrupts, namespace_name, runtime};
 use crate::backend::kind::spec::{fnv1a64, NodeRole};
 use crate::backend::kind::{
     cluster, config, manifests, releases, AfterCreate, ClusterError, CommandRunner, ContainerCli,
-    Creator, ImageTable, KindBinary, KindCluster, KindClusterSpec, KindNodeSpec, KindRelease,
-    ProxyMode as KindProxyMode, RunLayout,
+    Creator, EndpointSliceController, ImageTable, KindBinary, KindCluster, KindClusterSpec,
+    KindNodeSpec, KindRelease, ProxyMode as KindProxyMode, RunLayout,
 };
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger};
 use crate::backend::{
@@ -258,6 +258,12 @@ pub struct KindOptions {
     /// Node image for every cluster (`--image`), instead of the release tables; its tag must
     /// name the cluster's Kubernetes version.
     pub image: Option<String>,
+    /// Whether kube-controller-manager runs its EndpointSlice controller (`--controller`).
+    pub controller: EndpointSliceController,
+    /// The `managed-by` label of the EndpointSlice controller under test (`--managed-by`):
+    /// setup waits for it to write a probe Service's slices, and its slices are observed as
+    /// the controller's.
+    pub managed_by: Option<String>,
     /// The container CLI (from `KIND_EXPERIMENTAL_PROVIDER`).
     pub cli: ContainerCli,
     /// Host CPUs in millicores (see [`host_cpu_millis`]).
@@ -294,6 +300,8 @@ impl KindOptions {
             run_id: run_id.into(),
             binaries: default_binaries(),
             image: None,
+            controller: EndpointSliceController::Builtin,
+            managed_by: None,
             cli: ContainerCli::from_env().unwrap_or_default(),
             host_cpu_millis: host_cpu_millis(),
             kind_dir: PathBuf::from("kind"),
@@ -620,6 +628,7 @@ impl KindBackend {
         let creator = self.creator(&spec).map_err(BackendError::Setup)?;
         let mut spec = spec;
         spec.image = self.options.image.clone();
+        spec.controller = self.options.controller;
         let rendered = config::render(&spec, &self.images, &creator.binary.release_name())
             .map_err(setup_err)?;
         let config_path =
