@@ -1111,3 +1111,163 @@ fn on_sim_the_controller_under_test_is_judged_by_the_model() {
     // Without --managed-by the same slices are hand-written (another manager): not judged.
     assert!(model_failures(&wrong, None).is_empty());
 }
+
+/// The API server side of the controller probe: namespace, Service, Deployment, then one
+/// observation per entry of `slices_per_poll`, then the namespace's deletion.
+async fn controller_probe_script(
+    mut s: Server,
+    ns: String,
+    node: String,
+    slices_per_poll: Vec<Vec<Value>>,
+) {
+    let ns_path = format!("/api/v1/namespaces/{ns}");
+    s.answer("GET", &ns_path, 404, status(404, "NotFound"))
+        .await;
+    s.answer(
+        "PATCH",
+        &format!("{ns_path}{APPLY_QUERY}"),
+        201,
+        json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": ns}}),
+    )
+    .await;
+    let sent = s
+        .answer(
+            "PATCH",
+            &format!("{ns_path}/services/topo-probe{APPLY_QUERY}"),
+            201,
+            json!({"kind": "Service", "apiVersion": "v1", "metadata": {"name": "topo-probe", "namespace": ns}}),
+        )
+        .await;
+    assert_eq!(
+        sent["spec"]["selector"]["app.kubernetes.io/name"],
+        "topo-probe"
+    );
+    let sent = s
+        .answer(
+            "PATCH",
+            &format!("/apis/apps/v1/namespaces/{ns}/deployments/topo-probe-{node}{APPLY_QUERY}"),
+            201,
+            json!({"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": format!("topo-probe-{node}"), "namespace": ns}}),
+        )
+        .await;
+    assert_eq!(sent["spec"]["replicas"], 1);
+    for slices in slices_per_poll {
+        s.answer(
+            "GET",
+            "/api/v1/nodes?",
+            200,
+            list("NodeList", vec![node_json(&node)]),
+        )
+        .await;
+        s.answer(
+            "GET",
+            &format!("{ns_path}/services?"),
+            200,
+            list("ServiceList", vec![]),
+        )
+        .await;
+        s.answer(
+            "GET",
+            &format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?"),
+            200,
+            list("EndpointSliceList", slices),
+        )
+        .await;
+    }
+    s.answer(
+        "DELETE",
+        &format!("{ns_path}?"),
+        200,
+        status(200, "Success"),
+    )
+    .await;
+}
+
+fn node_json(name: &str) -> Value {
+    node(name, Some("a"), false)
+}
+
+fn probe_slice(ns: &str, managed_by: &str, node: &str) -> Value {
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": format!("topo-probe-{}", managed_by.len()), "namespace": ns,
+                     "labels": {"kubernetes.io/service-name": "topo-probe",
+                                "endpointslice.kubernetes.io/managed-by": managed_by}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [{"addresses": ["10.244.1.9"], "conditions": {"ready": true}, "nodeName": node}]
+    })
+}
+
+/// Runs `wait_for_controller` against the scripted server; returns its result.
+fn probe_controller(slices_per_poll: Vec<Vec<Value>>, deadline: Duration) -> Result<(), String> {
+    use topo_harness::backend::kube_api::Ledger;
+    use topo_harness::backend::live::controller::{probe_namespace, wait_for_controller};
+    let ns = probe_namespace("run-test");
+    assert_eq!(ns, "topo-probe-test");
+    let node = "topo-x-worker".to_string();
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let server = {
+        let (ns, node) = (ns.clone(), node.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(controller_probe_script(
+                Server(handle),
+                ns,
+                node,
+                slices_per_poll,
+            ));
+        })
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = rt.block_on(async {
+        let api = ClusterApi::from_client(kube::Client::new(service, "default"), None)
+            .with_retry(RetryPolicy::immediate());
+        let mut ledger = Ledger::new();
+        let result = wait_for_controller(
+            &api,
+            &mut ledger,
+            &ns,
+            &node,
+            UNDER_TEST,
+            deadline,
+            Duration::from_millis(10),
+        )
+        .await;
+        let report = ledger.cleanup(&api).await;
+        assert!(report.is_complete(), "{report}");
+        result
+    });
+    server.join().expect("scripted server");
+    result
+}
+
+#[test]
+fn setup_waits_for_the_controller_under_test_to_write_the_probe_slice() {
+    let ns = "topo-probe-test";
+    let written = probe_slice(ns, UNDER_TEST, "topo-x-worker");
+    // Nothing on the first poll, its slice on the second: ready.
+    probe_controller(vec![vec![], vec![written]], Duration::from_secs(5)).expect("written");
+}
+
+#[test]
+fn a_controller_that_never_writes_fails_setup_clearly() {
+    let ns = "topo-probe-test";
+    // Only the in-tree controller's slice (as with --controller builtin by mistake).
+    let builtin = probe_slice(ns, "endpointslice-controller.k8s.io", "topo-x-worker");
+    let err = probe_controller(vec![vec![builtin]], Duration::ZERO).expect_err("never written");
+    assert!(
+        err.contains("endpointslice.kubernetes.io/managed-by=example.com/topology) wrote no slice for Service topo-probe-test/topo-probe"),
+        "{err}"
+    );
+    assert!(
+        err.contains("only managed-by endpointslice-controller.k8s.io (1 endpoint(s))"),
+        "{err}"
+    );
+}

@@ -264,6 +264,8 @@ pub struct KindOptions {
     /// setup waits for it to write a probe Service's slices, and its slices are observed as
     /// the controller's.
     pub managed_by: Option<String>,
+    /// How long (and how often) setup waits for the controller under test.
+    pub controller_wait: (std::time::Duration, std::time::Duration),
     /// The container CLI (from `KIND_EXPERIMENTAL_PROVIDER`).
     pub cli: ContainerCli,
     /// Host CPUs in millicores (see [`host_cpu_millis`]).
@@ -302,6 +304,7 @@ impl KindOptions {
             image: None,
             controller: EndpointSliceController::Builtin,
             managed_by: None,
+            controller_wait: (cluster::CONTROLLER_WAIT, std::time::Duration::from_secs(2)),
             cli: ContainerCli::from_env().unwrap_or_default(),
             host_cpu_millis: host_cpu_millis(),
             kind_dir: PathBuf::from("kind"),
@@ -753,7 +756,51 @@ impl KindBackend {
                 .map_err(setup_err)?;
         }
         let context = format!("kind-{}", spec.name);
-        (self.api_factory)(&self.rt, kubeconfig, &context).map_err(setup_err)
+        let api = (self.api_factory)(&self.rt, kubeconfig, &context).map_err(setup_err)?;
+        if let Some(managed_by) = &self.options.managed_by {
+            self.await_controller(&api, spec, managed_by)?;
+        }
+        Ok(api)
+    }
+
+    /// Waits for the EndpointSlice controller under test to write a probe Service's slice
+    /// (see [`controller`](super::controller)), then removes the probe.
+    fn await_controller(
+        &self,
+        api: &ClusterApi,
+        spec: &KindClusterSpec,
+        managed_by: &str,
+    ) -> Result<(), BackendError> {
+        let node = spec
+            .nodes
+            .iter()
+            .zip(spec.node_names())
+            .find(|(n, _)| n.role == NodeRole::Worker)
+            .or_else(|| spec.nodes.iter().zip(spec.node_names()).next())
+            .map(|(_, name)| name)
+            .unwrap_or_default();
+        let namespace = super::controller::probe_namespace(&self.options.run_id);
+        let mut ledger = Ledger::new();
+        let (deadline, poll) = self.options.controller_wait;
+        let waited = self.rt.block_on(super::controller::wait_for_controller(
+            api,
+            &mut ledger,
+            &namespace,
+            &node,
+            managed_by,
+            deadline,
+            poll,
+        ));
+        let report = self
+            .rt
+            .block_on(ledger.cleanup_or_abort(api, interrupted(2)));
+        waited.map_err(BackendError::Setup)?;
+        if !report.is_complete() {
+            return Err(BackendError::Setup(
+                report.to_string().trim_end().to_string(),
+            ));
+        }
+        Ok(())
     }
 
     /// Deletes the current cluster when this run created it (unless `--keep` or `--reuse`);
@@ -799,6 +846,7 @@ impl KindBackend {
         workload.settle = self.options.settle;
         workload.source = observe_source(self.options.observe, shape.proxy_mode)?;
         workload.probe_timing = self.options.probe_timing;
+        workload.controller_under_test = self.options.managed_by.clone();
         let mut run = CaseRun {
             shape: shape.clone(),
             workload,

@@ -7,6 +7,7 @@
 //! The [`Backend`](crate::backend::Backend) trait is synchronous; each live backend owns a
 //! current-thread tokio runtime and blocks on the async API calls.
 
+pub mod controller;
 pub mod kind;
 pub mod kubeconfig;
 pub mod probes;

@@ -248,6 +248,9 @@ pub struct Workload {
     pub source: ObserveSource,
     /// How client pods are polled (`None`: [`ProbeTiming::for_requests`]).
     pub probe_timing: Option<ProbeTiming>,
+    /// The `managed-by` label of the EndpointSlice controller under test (`--managed-by`):
+    /// its slices are observed, and waited for, as the controller's.
+    pub controller_under_test: Option<String>,
     /// Probe rounds so far (client pod names carry the round, so a pod still terminating from
     /// the last round never collides).
     probe_round: usize,
@@ -287,6 +290,7 @@ impl Workload {
             settle: None,
             source: ObserveSource::Rules,
             probe_timing: None,
+            controller_under_test: None,
             probe_round: 0,
             traffic_cache: None,
         }
@@ -296,6 +300,16 @@ impl Workload {
     /// running kubelet exactly its count of ready, non-terminating endpoints; on stopped nodes
     /// none ready.
     pub fn slices_settled(&self, state: &ClusterState) -> bool {
+        let marked;
+        let state = match &self.controller_under_test {
+            Some(name) => {
+                let mut copy = state.clone();
+                crate::backend::mark_controller_under_test(&mut copy, name);
+                marked = copy;
+                &marked
+            }
+            None => state,
+        };
         let mut ready: BTreeMap<&str, usize> = BTreeMap::new();
         let mut terminating: BTreeMap<&str, usize> = BTreeMap::new();
         for slice in state.slices.iter().filter(|s| s.is_controller_managed()) {
@@ -747,6 +761,9 @@ impl Workload {
             .observe(&self.namespace)
             .await
             .map_err(|e| BackendError::Observe(e.to_string()))?;
+        if let Some(name) = &self.controller_under_test {
+            crate::backend::mark_controller_under_test(&mut state, name);
+        }
         let service = state
             .services
             .iter()
