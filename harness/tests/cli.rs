@@ -482,6 +482,7 @@ fn documented_own_proxy_commands_parse() {
     let job: String = workflow
         .lines()
         .skip_while(|l| !l.contains("# own-proxy:"))
+        .take_while(|l| !l.trim().is_empty())
         .map(|l| l.replacen("  #", "", 1))
         .collect::<Vec<_>>()
         .join("\n");

@@ -1300,3 +1300,43 @@ fn kind_config_renders_the_controller_off() {
     assert!(stdout.contains("kubeProxyMode: ipvs"), "{stdout}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_commented_own_controller_job_is_a_valid_job_with_a_real_command() {
+    use clap::Parser;
+    use topo_harness::cli::{Cli, Command};
+    let (text, _) = workflow();
+    let job: String = text
+        .lines()
+        .skip_while(|l| !l.contains("# own-controller:"))
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.replacen("  #", "", 1))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let wf: Value = serde_saphyr::from_str(&job).expect("the commented job parses");
+    let run = wf["own-controller"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .find(|r| r.contains("topo-harness run"))
+        .expect("a run step")
+        .replace("./target/release/topo-harness", "topo-harness")
+        .replace("$KUBERNETES", "1.37")
+        .replace("\\\n", " ");
+    let line = run
+        .lines()
+        .find(|l| l.contains("topo-harness run"))
+        .expect("the command");
+    let words = topo_harness::backend::kind::split_words(line).expect("words");
+    let cli = Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{line}: {e}"));
+    let Command::Run(args) = cli.command else {
+        panic!("{line}: not run");
+    };
+    assert_eq!(
+        args.kind.managed_by.as_deref(),
+        Some("example.com/topology")
+    );
+    assert_eq!(args.kind.controller, topo_harness::cli::ControllerArg::None);
+    assert!(args.after_create.is_some());
+}
