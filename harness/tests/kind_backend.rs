@@ -27,7 +27,7 @@ use topo_harness::case::{ClusterShape, NodeDef, ProxyMode, Role, ServiceChange, 
 use topo_harness::model::KubeVersion;
 use topo_harness::plan::VersionSelection;
 use topo_harness::runner::{run, Event, RunOptions};
-use tower_test::mock::{self, Handle};
+use tower_test::mock;
 
 const ZONE: &str = "topology.kubernetes.io/zone";
 const REGION: &str = "topology.kubernetes.io/region";
@@ -44,34 +44,10 @@ impl CommandRunner for Shared {
     }
 }
 
-struct Server(Handle<Request<Body>, Response<Body>>);
+#[path = "common/mock_api.rs"]
+mod mock_api;
 
-impl Server {
-    async fn answer(&mut self, method: &str, uri: &str, status: u16, body: Value) -> Value {
-        let next = tokio::time::timeout(Duration::from_secs(5), self.0.next_request()).await;
-        let Ok(Some((request, reply))) = next else {
-            panic!("expected {method} {uri}, but no request came");
-        };
-        assert_eq!(
-            (request.method().as_str(), request.uri().to_string()),
-            (method, uri.to_string()),
-            "unexpected request"
-        );
-        let bytes = request.into_body().collect_bytes().await.expect("body");
-        let sent = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("JSON body")
-        };
-        reply.send_response(
-            Response::builder()
-                .status(status)
-                .body(Body::from(serde_json::to_vec(&body).expect("JSON")))
-                .expect("response"),
-        );
-        sent
-    }
-}
+use mock_api::ApiServer as Server;
 
 fn status(code: u16, reason: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -126,10 +102,10 @@ fn dump() -> String {
 async fn script(mut s: Server, cp: String, worker: String) {
     let ns_path = format!("/api/v1/namespaces/{NS}");
     // setup: the namespace (looked up first: never change what the harness did not create)…
-    s.answer("GET", &ns_path, 404, status(404, "NotFound"))
+    s.answer_body("GET", &ns_path, 404, status(404, "NotFound"))
         .await;
     let sent = s
-        .answer(
+        .answer_body(
             "PATCH",
             &format!("{ns_path}{APPLY_QUERY}"),
             201,
@@ -143,8 +119,10 @@ async fn script(mut s: Server, cp: String, worker: String) {
         let mut current = node(name, None, name == &cp);
         current["apiVersion"] = json!("v1");
         current["kind"] = json!("Node");
-        s.answer("GET", &path, 200, current.clone()).await;
-        let sent = s.answer("PATCH", &format!("{path}?"), 200, current).await;
+        s.answer_body("GET", &path, 200, current.clone()).await;
+        let sent = s
+            .answer_body("PATCH", &format!("{path}?"), 200, current)
+            .await;
         assert_eq!(
             sent,
             json!({"metadata": {"labels": {REGION: null, ZONE: "a"}}})
@@ -152,7 +130,7 @@ async fn script(mut s: Server, cp: String, worker: String) {
     }
     // apply: the Service, then the echo Deployment on the worker only.
     let svc_path = format!("{ns_path}/services/web{APPLY_QUERY}");
-    let sent = s.answer("PATCH", &svc_path, 201, json!({"kind": "Service", "apiVersion": "v1", "metadata": {"name": "web", "namespace": NS}})).await;
+    let sent = s.answer_body("PATCH", &svc_path, 201, json!({"kind": "Service", "apiVersion": "v1", "metadata": {"name": "web", "namespace": NS}})).await;
     assert_eq!(
         sent["metadata"]["annotations"]["service.kubernetes.io/topology-mode"],
         json!("Auto")
@@ -162,14 +140,14 @@ async fn script(mut s: Server, cp: String, worker: String) {
         json!("web")
     );
     let deploy = format!("/apis/apps/v1/namespaces/{NS}/deployments/web-{worker}{APPLY_QUERY}");
-    let sent = s.answer("PATCH", &deploy, 201, json!({"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": format!("web-{worker}"), "namespace": NS}})).await;
+    let sent = s.answer_body("PATCH", &deploy, 201, json!({"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": format!("web-{worker}"), "namespace": NS}})).await;
     assert_eq!(sent["spec"]["replicas"], json!(1));
     assert_eq!(
         sent["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/hostname"],
         json!(worker)
     );
     // observe: nodes, Services, EndpointSlices.
-    s.answer(
+    s.answer_body(
         "GET",
         "/api/v1/nodes?",
         200,
@@ -186,7 +164,7 @@ async fn script(mut s: Server, cp: String, worker: String) {
                  "selector": {"app.kubernetes.io/name": "web"},
                  "ports": [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]}
     });
-    s.answer(
+    s.answer_body(
         "GET",
         &format!("{ns_path}/services?"),
         200,
@@ -208,7 +186,7 @@ async fn script(mut s: Server, cp: String, worker: String) {
         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
         "endpoints": endpoints
     });
-    s.answer(
+    s.answer_body(
         "GET",
         &format!("/apis/discovery.k8s.io/v1/namespaces/{NS}/endpointslices?"),
         200,
@@ -219,7 +197,7 @@ async fn script(mut s: Server, cp: String, worker: String) {
     // (the Service and Deployment go with it).
     for name in [&worker, &cp] {
         let sent = s
-            .answer(
+            .answer_body(
                 "PATCH",
                 &format!("/api/v1/nodes/{name}?"),
                 200,
@@ -231,7 +209,7 @@ async fn script(mut s: Server, cp: String, worker: String) {
             json!({"metadata": {"labels": {REGION: null, ZONE: null}}})
         );
     }
-    s.answer(
+    s.answer_body(
         "DELETE",
         &format!("{ns_path}?"),
         200,
@@ -554,9 +532,9 @@ fn a_created_cluster_that_fails_its_checks_is_deleted() {
 /// The API server's side of setting up and cleaning up one case run (no steps).
 async fn setup_and_cleanup_script(mut s: Server, cp: String, worker: String) {
     let ns_path = format!("/api/v1/namespaces/{NS}");
-    s.answer("GET", &ns_path, 404, status(404, "NotFound"))
+    s.answer_body("GET", &ns_path, 404, status(404, "NotFound"))
         .await;
-    s.answer(
+    s.answer_body(
         "PATCH",
         &format!("{ns_path}{APPLY_QUERY}"),
         201,
@@ -568,11 +546,12 @@ async fn setup_and_cleanup_script(mut s: Server, cp: String, worker: String) {
         let mut current = node(name, None, name == &cp);
         current["apiVersion"] = json!("v1");
         current["kind"] = json!("Node");
-        s.answer("GET", &path, 200, current.clone()).await;
-        s.answer("PATCH", &format!("{path}?"), 200, current).await;
+        s.answer_body("GET", &path, 200, current.clone()).await;
+        s.answer_body("PATCH", &format!("{path}?"), 200, current)
+            .await;
     }
     for name in [&worker, &cp] {
-        s.answer(
+        s.answer_body(
             "PATCH",
             &format!("/api/v1/nodes/{name}?"),
             200,
@@ -580,7 +559,7 @@ async fn setup_and_cleanup_script(mut s: Server, cp: String, worker: String) {
         )
         .await;
     }
-    s.answer(
+    s.answer_body(
         "DELETE",
         &format!("{ns_path}?"),
         200,
@@ -1121,9 +1100,9 @@ async fn controller_probe_script(
     slices_per_poll: Vec<Vec<Value>>,
 ) {
     let ns_path = format!("/api/v1/namespaces/{ns}");
-    s.answer("GET", &ns_path, 404, status(404, "NotFound"))
+    s.answer_body("GET", &ns_path, 404, status(404, "NotFound"))
         .await;
-    s.answer(
+    s.answer_body(
         "PATCH",
         &format!("{ns_path}{APPLY_QUERY}"),
         201,
@@ -1131,7 +1110,7 @@ async fn controller_probe_script(
     )
     .await;
     let sent = s
-        .answer(
+        .answer_body(
             "PATCH",
             &format!("{ns_path}/services/topo-probe{APPLY_QUERY}"),
             201,
@@ -1143,7 +1122,7 @@ async fn controller_probe_script(
         "topo-probe"
     );
     let sent = s
-        .answer(
+        .answer_body(
             "PATCH",
             &format!("/apis/apps/v1/namespaces/{ns}/deployments/topo-probe-{node}{APPLY_QUERY}"),
             201,
@@ -1152,21 +1131,21 @@ async fn controller_probe_script(
         .await;
     assert_eq!(sent["spec"]["replicas"], 1);
     for slices in slices_per_poll {
-        s.answer(
+        s.answer_body(
             "GET",
             "/api/v1/nodes?",
             200,
             list("NodeList", vec![node_json(&node)]),
         )
         .await;
-        s.answer(
+        s.answer_body(
             "GET",
             &format!("{ns_path}/services?"),
             200,
             list("ServiceList", vec![]),
         )
         .await;
-        s.answer(
+        s.answer_body(
             "GET",
             &format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?"),
             200,
@@ -1174,7 +1153,7 @@ async fn controller_probe_script(
         )
         .await;
     }
-    s.answer(
+    s.answer_body(
         "DELETE",
         &format!("{ns_path}?"),
         200,
