@@ -733,7 +733,7 @@ fn a_failing_after_create_command_fails_setup_and_deletes_the_cluster() {
     let err = backend
         .setup(&shape)
         .err()
-        .map(|e| e.to_string())
+        .map(|e| e.report())
         .unwrap_or_default();
     assert!(
         err.contains(&format!(
@@ -965,9 +965,7 @@ impl Backend for ShapeRecorder {
     }
     fn setup(&mut self, shape: &ClusterShape) -> Result<(), topo_harness::backend::BackendError> {
         self.0.push(shape.cluster_key());
-        Err(topo_harness::backend::BackendError::Setup(
-            "recorded".into(),
-        ))
+        Err(topo_harness::backend::BackendError::setup("recorded"))
     }
     fn apply(&mut self, _: &StepAction) -> Result<Applied, topo_harness::backend::BackendError> {
         unreachable!("setup fails")
@@ -1063,7 +1061,7 @@ fn model_failures(case: &topo_harness::case::Case, managed_by: Option<&str>) -> 
         &mut |e| {
             if let Event::StepFinished { checks, .. } = e {
                 for c in checks {
-                    if c.name == "model" && !c.passed() {
+                    if c.name == topo_harness::check::CheckName::Model && !c.passed() {
                         failures.push(format!("{:?}", c.status));
                     }
                 }
@@ -1249,4 +1247,86 @@ fn a_controller_that_never_writes_fails_setup_clearly() {
         err.contains("only managed-by endpointslice-controller.k8s.io (1 endpoint(s))"),
         "{err}"
     );
+}
+
+/// A live backend whose first setup fails and whose second is interrupted (Ctrl-C).
+struct InterruptedOnSecond(usize);
+
+impl Backend for InterruptedOnSecond {
+    fn kind(&self) -> topo_harness::backend::BackendKind {
+        topo_harness::backend::BackendKind::Kind
+    }
+    fn wait_policy(&self) -> topo_harness::backend::WaitPolicy {
+        topo_harness::backend::WaitPolicy::default()
+    }
+    fn setup(&mut self, _: &ClusterShape) -> Result<(), topo_harness::backend::BackendError> {
+        self.0 += 1;
+        Err(match self.0 {
+            1 => topo_harness::backend::BackendError::setup("a real failure"),
+            _ => topo_harness::backend::BackendError::Interrupted,
+        })
+    }
+    fn apply(&mut self, _: &StepAction) -> Result<Applied, topo_harness::backend::BackendError> {
+        unreachable!("setup fails")
+    }
+    fn observe(
+        &mut self,
+    ) -> Result<topo_harness::backend::Observation, topo_harness::backend::BackendError> {
+        unreachable!("setup fails")
+    }
+    fn cleanup(&mut self) -> Result<(), topo_harness::backend::BackendError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn ctrl_c_reports_the_remaining_suites_as_cancelled_and_exits_130() {
+    use topo_harness::report::junit::JunitReporter;
+    use topo_harness::report::Reporter;
+    let cases = catalog();
+    let options = RunOptions {
+        versions: VersionSelection::Explicit(vec![KubeVersion::new(34)]),
+        proxy_modes: vec![ProxyMode::Iptables],
+        filter: None,
+        snapshots: None,
+    };
+    let dir = std::env::temp_dir().join(format!("topo-cancel-{}", std::process::id()));
+    let junit_path = dir.join("junit.xml");
+    let mut junit = JunitReporter::new(Some(junit_path.clone()));
+    let mut skipped_reasons = Vec::new();
+    let mut backend = InterruptedOnSecond(0);
+    let summary = run(&cases, &mut backend, &options, &mut |e| {
+        if let Event::SuiteSkipped { reason, .. } = e {
+            skipped_reasons.push(reason.clone());
+        }
+        junit.event(e).expect("junit");
+    });
+    let counts = summary.counts;
+    // One failure (before Ctrl-C), then every suite that would have run is cancelled.
+    assert_eq!(counts.failed, 1, "{counts:?}");
+    assert_eq!(counts.passed, 0);
+    assert!(counts.cancelled > 2, "{counts:?}");
+    let cancelled_skips = skipped_reasons
+        .iter()
+        .filter(|r| r.as_str() == topo_harness::runner::CANCELLED_REASON)
+        .count();
+    // The interrupted suite itself plus the ones that never started.
+    assert_eq!(cancelled_skips, counts.cancelled - 1);
+    assert_eq!(backend.0, 2, "nothing runs after Ctrl-C");
+    assert_eq!(topo_harness::cli::run_exit_code(&summary), 130);
+    let xml = std::fs::read_to_string(&junit_path).expect("junit written");
+    assert_eq!(
+        xml.matches("cancelled: the run was interrupted (Ctrl-C) before this suite")
+            .count(),
+        cancelled_skips,
+        "{xml}"
+    );
+    assert!(summary_line_contains_cancelled(&counts));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn summary_line_contains_cancelled(counts: &topo_harness::runner::Counts) -> bool {
+    counts
+        .headline()
+        .contains(&format!("{} cancelled", counts.cancelled))
 }

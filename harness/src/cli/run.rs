@@ -30,6 +30,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code: bad input, or the run could not start.
 pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code: interrupted (Ctrl-C); the suites that did not run are reported as cancelled.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 fn load(select: &SelectArgs) -> Result<Vec<Case>, u8> {
     let (cases, errors) = load_catalog(&select.cases);
@@ -52,11 +54,7 @@ fn selection(select: &SelectArgs) -> (VersionSelection, Vec<ProxyMode>) {
     let modes = if select.proxy_mode.is_empty() {
         vec![ProxyMode::Iptables]
     } else {
-        select
-            .proxy_mode
-            .iter()
-            .map(|m| ProxyMode::from(*m))
-            .collect()
+        select.proxy_mode.clone()
     };
     (versions, modes)
 }
@@ -126,7 +124,7 @@ pub fn run(args: &RunArgs) -> u8 {
                     KindBackend::new(Box::new(DuctRunner), options)
                         .map(|b| Box::new(b) as Box<dyn Backend>)
                 }
-                Err(e) => Err(BackendError::Setup(e.to_string())),
+                Err(e) => Err(BackendError::setup_from("choosing a container runtime", e)),
             }
         }
         BackendArg::Kubeconfig => {
@@ -175,7 +173,15 @@ pub fn run(args: &RunArgs) -> u8 {
         eprintln!("error: {e}");
         return EXIT_BAD_INPUT;
     }
-    if summary.success() {
+    run_exit_code(&summary)
+}
+
+/// The exit code of a finished run: [`EXIT_INTERRUPTED`] when Ctrl-C cancelled suites, else
+/// [`EXIT_OK`] when everything run passed, else [`EXIT_FAILED`].
+pub fn run_exit_code(summary: &crate::runner::RunSummary) -> u8 {
+    if summary.counts.cancelled > 0 {
+        EXIT_INTERRUPTED
+    } else if summary.success() {
         EXIT_OK
     } else {
         EXIT_FAILED
