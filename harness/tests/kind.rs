@@ -1176,6 +1176,18 @@ fn topo(args: &[&str]) -> std::process::Output {
         .expect("topo-harness runs")
 }
 
+/// The standard output of a run that must have exited 0.
+fn succeeded(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn dry_run_with_a_controller_under_test_shows_it_off_installed_and_awaited() {
     let out = topo(&[
@@ -1196,13 +1208,7 @@ fn dry_run_with_a_controller_under_test_shows_it_off_installed_and_awaited() {
         "--after-create",
         "./install-controller.sh --wait",
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&out);
     let clusters = stdout.matches("kind create cluster").count();
     assert!(clusters > 1, "{stdout}");
     // Every cluster: the in-tree controller off, the install, then the wait.
@@ -1280,13 +1286,7 @@ fn kind_config_renders_the_controller_off() {
         "--output",
         dir.to_str().expect("utf-8"),
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&out);
     // 1.21 with kind v0.20.0's image, kubeadm v1beta2 (extraArgs is a map).
     assert!(stdout.contains(IMAGE_1_21), "{stdout}");
     assert!(

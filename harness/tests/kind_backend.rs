@@ -279,13 +279,7 @@ fn kind_backend_runs_a_tiny_case_against_fakes() {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let server = {
         let (cp, worker) = (cp.clone(), worker.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(script(Server(handle), cp, worker));
-        })
+        mock_api::spawn_script(Server(handle), move |s| script(s, cp, worker))
     };
     let slot = Mutex::new(Some(service));
     let contexts = Arc::new(Mutex::new(Vec::new()));
@@ -650,12 +644,8 @@ fn proxy_mode_none_runs_the_after_create_command_before_any_case() {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let server = {
         let (cp, worker) = (cp.clone(), worker.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(setup_and_cleanup_script(Server(handle), cp, worker));
+        mock_api::spawn_script(Server(handle), move |s| {
+            setup_and_cleanup_script(s, cp, worker)
         })
     };
     let slot = Mutex::new(Some(service));
@@ -1186,17 +1176,8 @@ fn probe_controller(slices_per_poll: Vec<Vec<Value>>, deadline: Duration) -> Res
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let server = {
         let (ns, node) = (ns.clone(), node.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(controller_probe_script(
-                Server(handle),
-                ns,
-                node,
-                slices_per_poll,
-            ));
+        mock_api::spawn_script(Server(handle), move |s| {
+            controller_probe_script(s, ns, node, slices_per_poll)
         })
     };
     let rt = tokio::runtime::Builder::new_current_thread()

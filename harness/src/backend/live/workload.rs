@@ -40,17 +40,7 @@ const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
 /// lowercase alphanumerics and `-`; the case name is shortened first). The run id keeps a
 /// namespace left by `--keep` or an aborted cleanup from colliding with the next run's.
 pub fn namespace_name(case: &str, run: &str, n: usize) -> String {
-    let run: String = run
-        .strip_prefix("run-")
-        .unwrap_or(run)
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
+    let run: String = dns_chars(run.strip_prefix("run-").unwrap_or(run))
         .take(24)
         .collect();
     let run = run.trim_matches('-');
@@ -59,19 +49,21 @@ pub fn namespace_name(case: &str, run: &str, n: usize) -> String {
     } else {
         format!("-{run}-{n}")
     };
-    let mut base: String = format!("topo-{case}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let mut base: String = dns_chars(&format!("topo-{case}")).collect();
     base.truncate(63 - suffix.len());
     let base = base.trim_end_matches('-');
     format!("{base}{suffix}")
+}
+
+/// `text` as DNS-label characters: lowercase alphanumerics, everything else `-`.
+fn dns_chars(text: &str) -> impl Iterator<Item = char> + '_ {
+    text.chars().map(|c| {
+        if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '-'
+        }
+    })
 }
 
 /// Case node name ↔ cluster node name, in the case's node order.
