@@ -5,6 +5,8 @@
 //!   and its fingerprint;
 //! - [`config`]: kind's `kind.x-k8s.io/v1alpha4` `Cluster` config generated from a spec;
 //! - [`images`]: the node image table (`kind/images.yaml`, pinned by digest per kind release);
+//! - [`shape`]: the kind cluster for a case's shape (name, roles, CPU reservations, skip
+//!   reasons);
 //! - [`releases`]: which kind binary (release) creates which cluster, `--kind`, `--image`;
 //! - [`command`]: commands, the [`CommandRunner`] trait, the real [`DuctRunner`] and the
 //!   scripted [`RecordingRunner`];
@@ -23,6 +25,7 @@ pub mod config;
 pub mod images;
 pub mod manifests;
 pub mod releases;
+pub mod shape;
 pub mod spec;
 
 pub use cluster::{
