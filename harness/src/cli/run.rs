@@ -177,7 +177,7 @@ pub fn run(args: &RunArgs) -> u8 {
 }
 
 /// The exit code of a finished run: [`EXIT_INTERRUPTED`] when Ctrl-C cancelled suites, else
-/// [`EXIT_OK`] when everything run passed, else [`EXIT_FAILED`].
+/// `EXIT_OK` (0) when everything run passed, else `EXIT_FAILED` (1).
 pub fn run_exit_code(summary: &crate::runner::RunSummary) -> u8 {
     if summary.counts.cancelled > 0 {
         EXIT_INTERRUPTED

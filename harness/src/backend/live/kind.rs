@@ -66,7 +66,7 @@ pub struct KindOptions {
     /// The run id (`reports/<run>/…`).
     pub run_id: String,
     /// The kind binaries at hand and their releases (see
-    /// [`releases`](crate::backend::kind::releases)); each cluster is created with the first one
+    /// [`releases`]); each cluster is created with the first one
     /// whose release ships an image for its minor. [`KindOptions::new`] assumes `kind` on `PATH`
     /// is the image table's default release; the CLI asks `kind version` instead.
     pub binaries: Vec<KindBinary>,
