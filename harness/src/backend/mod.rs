@@ -189,6 +189,17 @@ impl BackendError {
     }
 }
 
+/// `--managed-by NAME`: the slices of the EndpointSlice controller under test are observed as
+/// the controller's (`endpointslice-controller.k8s.io`), so the model and hint checks judge
+/// them as they judge the in-tree controller's; slices of other managers stay hand-written.
+pub fn mark_controller_under_test(state: &mut crate::model::ClusterState, managed_by: &str) {
+    for slice in &mut state.slices {
+        if slice.managed_by.as_deref() == Some(managed_by) {
+            slice.managed_by = Some(crate::model::MANAGED_BY_CONTROLLER.to_string());
+        }
+    }
+}
+
 /// The result of applying a step.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Applied {

@@ -30,12 +30,21 @@ use crate::model::{
 #[derive(Debug, Default)]
 pub struct SimBackend {
     cluster: Option<SimCluster>,
+    controller_under_test: Option<String>,
 }
 
 impl SimBackend {
     /// A backend with no cluster yet.
     pub fn new() -> Self {
         SimBackend::default()
+    }
+
+    /// `--managed-by NAME`: the EndpointSlice controller under test replaces the sim's, and
+    /// the case's hand-written slices of that manager stand for its output (observed as the
+    /// controller's, so the model and hint checks judge them).
+    pub fn with_controller_under_test(mut self, managed_by: impl Into<String>) -> Self {
+        self.controller_under_test = Some(managed_by.into());
+        self
     }
 }
 
@@ -406,7 +415,16 @@ impl Backend for SimBackend {
 
     fn observe(&mut self) -> Result<Observation, BackendError> {
         match &self.cluster {
-            Some(c) => Ok(c.observe()),
+            Some(c) => match &self.controller_under_test {
+                None => Ok(c.observe()),
+                Some(name) => {
+                    let mut obs = c.observe();
+                    obs.state.slices.retain(|s| !s.is_controller_managed());
+                    super::mark_controller_under_test(&mut obs.state, name);
+                    obs.routes = model_routes(&obs.state, SERVICE_NAME, &c.gates);
+                    Ok(obs)
+                }
+            },
             None => Err(BackendError::observe("no cluster: setup was not called")),
         }
     }
