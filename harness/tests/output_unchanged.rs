@@ -66,8 +66,10 @@ fn assert_same_text(name: &str, got: &str, want: &str) {
 }
 
 /// The generated states pinned: (file stem, nodes, mixed).
-const GENERATED_STATES: [(&str, usize, bool); 2] =
-    [("generated-90", 90, false), ("generated-120-mixed", 120, true)];
+const GENERATED_STATES: [(&str, usize, bool); 2] = [
+    ("generated-90", 90, false),
+    ("generated-120-mixed", 120, true),
+];
 
 /// The generated rule dumps pinned: (mode, file stem, Services, endpoints each).
 const GENERATED_RULES: [(&str, &str, usize, usize); 3] = [

@@ -146,7 +146,9 @@ pub fn kubectl_list(scale: &Scale) -> Value {
             endpoint_index += 1;
             let z = zone(node % scale.zones);
             let hints = match variant {
-                3 => json!({"forZones": [{"name": z}], "forNodes": [{"name": format!("node-{node:05}")}]}),
+                3 => {
+                    json!({"forZones": [{"name": z}], "forNodes": [{"name": format!("node-{node:05}")}]})
+                }
                 4 => Value::Null,
                 _ => json!({"forZones": [{"name": z}]}),
             };
