@@ -45,10 +45,15 @@ pub fn run(args: &ExplainArgs) -> i32 {
         gates: &args.gates,
     };
     let budget = args.max_input_size.unwrap_or(DEFAULT_MAX_INPUT_BYTES);
-    let explained = load_state_file_with(&args.file, budget)
-        .map_err(ExplainError::from)
-        .and_then(|loaded| explain_loaded(&loaded, &request));
-    let (analysis, notes) = match explained {
+    let loaded = match load_state_file_with(&args.file, budget) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            let e = ExplainError::from(e);
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
+    let (analysis, notes) = match explain_loaded(&loaded, &request) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -63,6 +68,9 @@ pub fn run(args: &ExplainArgs) -> i32 {
             stdout.write_all(to_text(&analysis, &notes).as_bytes())
         }
     };
+    // The process ends here: freeing a large state object by object would only cost time.
+    std::mem::forget(analysis);
+    std::mem::forget(loaded);
     // A closed pipe (e.g. `| head`) is not worth more than a note.
     if let Err(e) = written {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
