@@ -11,7 +11,7 @@ use crate::explain::{settle_environment, ExplainRequest};
 use crate::input::{load_state_file_with, parse_size, InputError, DEFAULT_MAX_INPUT_BYTES};
 use crate::observe::dataplane::{
     compare_with_model, normalize, parse_iptables_reader, parse_ipvs_reader, parse_nftables_reader,
-    render_disagreements, render_json_with, render_text, DataplaneError, Mode, NodeRoutes,
+    render_disagreements, render_json_with, render_text, DataplaneError, NodeRoutes, ProxyMode,
 };
 
 /// Proxy modes whose dumps can be read.
@@ -83,9 +83,9 @@ pub fn run(args: &RulesArgs) -> i32 {
 
 fn run_inner(args: &RulesArgs) -> Result<(String, bool), String> {
     let mode = match args.mode {
-        ModeArg::Iptables => Mode::Iptables,
-        ModeArg::Nftables => Mode::Nftables,
-        ModeArg::Ipvs => Mode::Ipvs,
+        ModeArg::Iptables => ProxyMode::Iptables,
+        ModeArg::Nftables => ProxyMode::Nftables,
+        ModeArg::Ipvs => ProxyMode::Ipvs,
     };
     let budget = args.max_input_size.unwrap_or(DEFAULT_MAX_INPUT_BYTES);
     let loaded = match &args.state {
@@ -128,7 +128,7 @@ fn run_inner(args: &RulesArgs) -> Result<(String, bool), String> {
 
 /// Parses the dump as it is read (never holding all of it), under the size budget. Errors
 /// read `FILE:LINE:COLUMN: message`.
-fn read_dump(mode: Mode, path: &Path, budget: u64) -> Result<NodeRoutes, String> {
+fn read_dump(mode: ProxyMode, path: &Path, budget: u64) -> Result<NodeRoutes, String> {
     let origin = path.display().to_string();
     let too_large = || {
         InputError::TooLarge {
@@ -153,9 +153,10 @@ fn read_dump(mode: Mode, path: &Path, budget: u64) -> Result<NodeRoutes, String>
         exceeded: &exceeded,
     };
     let parsed = match mode {
-        Mode::Iptables => parse_iptables_reader(reader),
-        Mode::Nftables => parse_nftables_reader(reader),
-        Mode::Ipvs => parse_ipvs_reader(reader, None),
+        ProxyMode::Iptables => parse_iptables_reader(reader),
+        ProxyMode::Nftables => parse_nftables_reader(reader),
+        ProxyMode::Ipvs => parse_ipvs_reader(reader, None),
+        ProxyMode::None => Err(DataplaneError::NoKubeProxy),
     };
     parsed.map_err(|e| {
         if exceeded.get() {

@@ -479,6 +479,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_breached_budget_says_the_input_is_too_large() {
+        // More documents than the parser's budget allows.
+        let deep = "---\nkind: Node\n".repeat(1100);
+        let message = match load_state_str(&deep, "deep.yaml") {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("1100 documents load"),
+        };
+        assert!(
+            message.contains("too many YAML documents in one file"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn detects_format_from_content() {
         let node = "kind: Node\nmetadata: {name: n}\n";
         assert_eq!(

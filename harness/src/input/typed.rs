@@ -20,8 +20,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use super::quantity::cpu_millis;
 use crate::model::{
     AddressType, ClusterState, Endpoint, EndpointPort, EndpointSlice, Hints, KubeVersion, Node,
-    Service, ServicePort, ServiceType, TrafficPolicy, LABEL_HOSTNAME, LABEL_MANAGED_BY,
-    LABEL_SERVICE_NAME, LABEL_ZONE,
+    Service, ServicePort, ServiceType, TrafficDistribution, TrafficPolicy, LABEL_HOSTNAME,
+    LABEL_MANAGED_BY, LABEL_SERVICE_NAME, LABEL_ZONE,
 };
 
 /// The fast path cannot take this input (an error, a compact state, anything unusual): the
@@ -552,7 +552,8 @@ fn read_service(obj: Object<'_>) -> Result<Service, Rejected> {
         }
         service.internal_traffic_policy = traffic_policy(&spec.internal_traffic_policy)?;
         service.external_traffic_policy = traffic_policy(&spec.external_traffic_policy)?;
-        service.traffic_distribution = owned(&spec.traffic_distribution);
+        service.traffic_distribution =
+            text(&spec.traffic_distribution).map(TrafficDistribution::from);
         service.topology_keys = strings(&spec.topology_keys);
         service.publish_not_ready_addresses = spec.publish_not_ready_addresses.is_some_and(|b| b.0);
         service.external_ips = strings(&spec.external_ips);
