@@ -1,6 +1,7 @@
 //! Checks: the case's expectations, the model, and golden snapshots, each compared with what
 //! was observed. A failure message shows only what differs.
 
+pub mod constraints;
 pub mod identity;
 
 use std::collections::BTreeMap;
@@ -318,6 +319,8 @@ pub fn model_check(
         state: obs.state.clone(),
         routes: expected,
         notes: Vec::new(),
+        events: Vec::new(),
+        answers: BTreeMap::new(),
     });
     for (node, want) in &norm_model.routes {
         let got = norm_obs.routes.get(node).cloned().unwrap_or_default();

@@ -241,6 +241,8 @@ pub struct Workload {
 struct TrafficCache {
     state: ClusterState,
     internal: BTreeMap<String, Vec<String>>,
+    /// Node → address → answers.
+    answers: BTreeMap<String, BTreeMap<String, usize>>,
     notes: Vec<String>,
 }
 
@@ -749,10 +751,19 @@ impl Workload {
             Some(service) if source.uses_traffic() => {
                 let cache = self.traffic(api, ledger, &state, service).await?;
                 notes.extend(cache.notes.iter().cloned());
-                Some(cache.internal)
+                Some(cache)
             }
             _ => None,
         };
+        let answers = traffic
+            .as_ref()
+            .map(|t| t.answers.clone())
+            .unwrap_or_default();
+        let traffic = traffic.map(|t| t.internal);
+        let events = api
+            .service_events(&self.namespace, SERVICE_NAME)
+            .await
+            .map_err(|e| BackendError::Observe(e.to_string()))?;
         for (case, real) in self.nodes.pairs() {
             let entry = match &service {
                 Some(service) => {
@@ -773,6 +784,8 @@ impl Workload {
             state,
             routes,
             notes,
+            events,
+            answers,
         })
     }
 
@@ -799,6 +812,7 @@ impl Workload {
         }
         let mut notes = Vec::new();
         let mut internal = BTreeMap::new();
+        let mut answers = BTreeMap::new();
         if let Some((host, port)) = probes::probe_target(service) {
             let count = probes::request_count(probes::ready_endpoints(state, service));
             let addresses = probes::pod_addresses(state, service);
@@ -842,6 +856,7 @@ impl Workload {
                 );
                 notes.extend(result.problems(case));
                 internal.insert(case.clone(), result.internal());
+                answers.insert(case.clone(), result.answers);
             }
         } else {
             notes.push(format!(
@@ -852,6 +867,7 @@ impl Workload {
         let cache = TrafficCache {
             state: state.clone(),
             internal,
+            answers,
             notes,
         };
         self.traffic_cache = Some(cache.clone());
@@ -1174,6 +1190,29 @@ mod traffic_tests {
             )
             .await;
         }
+
+        /// The Service's events: one recorded twice (core/v1 count), one as a series.
+        async fn events(&mut self) {
+            let events = json!({"metadata": {}, "items": [
+                {"metadata": {"name": "web.2", "namespace": NS},
+                 "involvedObject": {"kind": "Service", "name": "web"},
+                 "type": "Warning", "reason": "TopologyAwareHintsDisabled",
+                 "message": "Insufficient number of endpoints (1 endpoints, 2 zones), addressType: IPv4",
+                 "firstTimestamp": "2026-01-01T00:00:02Z", "count": 2},
+                {"metadata": {"name": "web.1", "namespace": NS},
+                 "involvedObject": {"kind": "Service", "name": "web"},
+                 "type": "Normal", "reason": "TopologyAwareHintsEnabled",
+                 "message": "Topology Aware Hints has been enabled, addressType: IPv4",
+                 "eventTime": "2026-01-01T00:00:01.000000Z", "series": {"count": 3,
+                 "lastObservedTime": "2026-01-01T00:00:05.000000Z"}}
+            ]});
+            self.answer(
+                "GET",
+                &format!("/api/v1/namespaces/{NS}/events?&fieldSelector=involvedObject.kind%3DService%2CinvolvedObject.name%3Dweb"),
+                events,
+            )
+            .await;
+        }
     }
 
     fn shape() -> ClusterShape {
@@ -1242,8 +1281,10 @@ mod traffic_tests {
                 s.answer("DELETE", &format!("{pods}/{name}?"), pod(name, "Succeeded"))
                     .await;
             }
+            s.events().await;
             // The second observation sees the same state: lists only, no probe.
             s.observe().await;
+            s.events().await;
             s
         });
         let map = NodeMap::new(vec![
@@ -1296,6 +1337,38 @@ mod traffic_tests {
                 "worker2: rules route to [10.244.1.5, 10.244.2.5] but traffic reached [10.244.2.5, unknown:stray]",
             ]
         );
+        // Shares count every answer; the stray pod's answer is no endpoint's.
+        let answers = |node: &str| -> Vec<(String, usize)> {
+            first.answers[node]
+                .iter()
+                .map(|(a, n)| (a.clone(), *n))
+                .collect()
+        };
+        assert_eq!(
+            answers("worker"),
+            [
+                ("10.244.1.5".to_string(), 40),
+                ("10.244.2.5".to_string(), 40)
+            ]
+        );
+        assert_eq!(answers("worker2"), [("10.244.2.5".to_string(), 79)]);
+        // Events come oldest first, with the count of an aggregated event or a series.
+        let events: Vec<(&str, &str, u32)> = first
+            .events
+            .iter()
+            .map(|e| (e.event_type.as_str(), e.reason.as_str(), e.count))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                ("Normal", "TopologyAwareHintsEnabled", 3),
+                ("Warning", "TopologyAwareHintsDisabled", 2)
+            ]
+        );
+        assert_eq!(
+            first.events[0].message,
+            "Topology Aware Hints has been enabled, addressType: IPv4"
+        );
         // Both client pods are in the ledger (cleanup deletes whatever is left).
         assert_eq!(ledger.entries().len(), 3);
     }
@@ -1308,6 +1381,7 @@ mod traffic_tests {
         let server = tokio::spawn(async move {
             let mut s = Server(handle);
             s.observe().await;
+            s.events().await;
             s
         });
         let map = NodeMap::new(vec![
