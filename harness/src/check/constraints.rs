@@ -408,3 +408,164 @@ fn events_failure(expected: &[EventExpect], seen: &[ServiceEvent]) -> Option<Str
         format!("{}\n{observed}", lines.join("\n"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::sim::SimBackend;
+    use crate::backend::Backend;
+    use crate::case::{parse_case, Case, ProxyMode};
+    use crate::check::identity::normalize;
+    use crate::check::CheckStatus;
+    use crate::model::KubeVersion;
+
+    /// A three-node case (zones a, a, b) whose one step is `step` (YAML, indented 4).
+    fn case(step: &str) -> Case {
+        let text = format!(
+            "apiVersion: topo-harness/v1alpha1\nkind: Case\nname: t\nsummary: s\nsource: s\n\
+             cluster:\n  nodes:\n    - {{ name: worker, zone: a }}\n    - {{ name: worker2, zone: a }}\n    - {{ name: worker3, zone: b }}\n\
+             service:\n  annotations: {{ service.kubernetes.io/topology-mode: Auto }}\n\
+             steps:\n  - name: one\n{step}"
+        );
+        parse_case(&text, "t.yaml", std::path::Path::new("t.yaml"))
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    /// Applies the case's one step on the sim (1.34) and observes.
+    fn observe(case: &Case) -> Observation {
+        let mut sim = SimBackend::new();
+        let shape = case
+            .shape(KubeVersion::new(34), ProxyMode::Iptables)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let observed = sim
+            .setup(&shape)
+            .and_then(|()| sim.apply(&case.steps[0].action))
+            .and_then(|_| sim.observe());
+        observed.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Every failed check as `name: message`.
+    fn failures(case: &Case, obs: &Observation) -> Vec<String> {
+        let expect = case.expect_for(0, KubeVersion::new(34));
+        constraint_checks(&expect, obs, &normalize(obs))
+            .into_iter()
+            .filter_map(|c| match c.status {
+                CheckStatus::Passed => None,
+                CheckStatus::Failed(m) => Some(format!("{}: {m}", c.name)),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn route_constraints_name_what_breaks_them() {
+        let c = case(
+            "    endpoints: { worker: 1, worker3: 1 }\n    expect:\n      routes:\n        \
+             worker: { subset_of: [worker2, worker3], zones_at_least: 2, at_least: 3 }\n        \
+             \"*\": { not_empty: true }\n",
+        );
+        let obs = observe(&c);
+        assert_eq!(
+            failures(&c, &obs),
+            [
+                "routes/worker: expected a subset of [worker2, worker3]\n  not in it: [worker]\n\
+              expected at least 3 endpoint(s), observed 2\n\
+              observed [worker, worker3]"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_star_next_to_exact_routes_covers_only_the_nodes_not_listed() {
+        // Zone a has two thirds of the CPU and of the endpoints: every endpoint keeps its zone.
+        let c = case(
+            "    endpoints: { worker: 2, worker3: 1 }\n    expect:\n      routes:\n        \
+             worker3: [worker3]\n        \"*\": { same_zone: true, same_node: true }\n",
+        );
+        let expect = c.expect_for(0, KubeVersion::new(34));
+        let nodes: Vec<&str> = expect
+            .route_constraints
+            .iter()
+            .flatten()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(nodes, ["worker", "worker2"]);
+        // worker2 (zone a, no endpoint) routes to worker: same zone, another node.
+        assert_eq!(
+            failures(&c, &observe(&c)),
+            [
+                "routes/worker2: expected only endpoints on worker2\n  elsewhere: [worker*2]\n\
+              observed [worker*2]"
+            ]
+        );
+    }
+
+    #[test]
+    fn shares_use_counted_answers_when_traffic_was_probed() {
+        let c = case(
+            "    endpoints: { worker: 1, worker3: 1 }\n    service:\n      annotations: \
+             { service.kubernetes.io/topology-mode: null }\n    expect:\n      traffic_shares:\n        \
+             worker: { same_zone: \">= 65%\" }\n        worker2: { same_zone: \">= 65%\" }\n",
+        );
+        let mut obs = observe(&c);
+        // The sim splits evenly: 50% stays in zone a, below 65%.
+        let even = failures(&c, &obs);
+        assert_eq!(even.len(), 2, "{even:?}");
+        assert!(even[0].starts_with(
+            "traffic_shares/worker: share in worker's zone a: expected >= 65%, observed 50%"
+        ));
+        // Probed traffic that stayed in zone 7 times out of 10 passes on worker only.
+        let address = |node: &str| -> String {
+            obs.state
+                .slices
+                .iter()
+                .flat_map(|s| s.endpoints.iter())
+                .find(|e| e.node_name.as_deref() == Some(node))
+                .and_then(|e| e.addresses.first().cloned())
+                .unwrap_or_default()
+        };
+        let counted = [(address("worker"), 7), (address("worker3"), 3)].into();
+        obs.answers.insert("worker".into(), counted);
+        assert_eq!(
+            failures(&c, &obs),
+            ["traffic_shares/worker2: share in worker2's zone a: expected >= 65%, observed 50%\n\
+              answers from worker2: worker: 1, worker3: 1 (2 in all)"]
+        );
+    }
+
+    #[test]
+    fn events_present_absent_and_by_message() {
+        let c = case(
+            "    endpoints: { worker: 2, worker3: 1 }\n    expect:\n      events:\n        \
+             - { reason: TopologyAwareHintsEnabled, type: Normal }\n        \
+             - { reason: TopologyAwareHintsEnabled, absent: true }\n        \
+             - { reason: TopologyAwareHintsDisabled, message: \"Nodes only ready in one zone, addressType: IPv4\" }\n",
+        );
+        assert_eq!(
+            failures(&c, &observe(&c)),
+            ["events: expected no event TopologyAwareHintsEnabled\n\
+              expected an event TopologyAwareHintsDisabled \"Nodes only ready in one zone, addressType: IPv4\"\n\
+              observed events:\n  \
+              Normal TopologyAwareHintsEnabled \"Topology Aware Hints has been enabled, addressType: IPv4\""]
+        );
+    }
+
+    #[test]
+    fn hint_coverage_counts_an_unset_ready_as_ready_and_flags_foreign_hints() {
+        let c = case(
+            "    service: { selector: false }\n    slices:\n      - name: hand\n        endpoints:\n          \
+             - { node: worker, hints: { zones: [b] } }\n          \
+             - { node: worker2, ready: null }\n          \
+             - { node: worker3, ready: false }\n    expect:\n      \
+             ready_endpoints_hinted: true\n      hints_own_zone: true\n",
+        );
+        assert_eq!(
+            failures(&c, &observe(&c)),
+            [
+                "ready_endpoints_hinted: expected every ready endpoint to have a zone hint\n  \
+                 without one: [worker2] (of 2 ready)",
+                "hints_own_zone: expected every hinted endpoint to be hinted for its own zone only\n  \
+                 worker (zone a) hinted for [b]",
+            ]
+        );
+    }
+}
