@@ -73,8 +73,10 @@ fn load() -> Vec<Case> {
 #[test]
 fn upstream_scenarios_pass_as_written_on_every_minor() {
     let cases = load();
-    let (failures, ran, minors) =
-        run_folder(&cases, vec![ProxyMode::Iptables, ProxyMode::Nftables]);
+    let (failures, ran, minors) = run_folder(
+        &cases,
+        vec![ProxyMode::Iptables, ProxyMode::Nftables, ProxyMode::Ipvs],
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     assert!(cases.len() >= 10, "{} cases", cases.len());
     assert_eq!(minors, (21..=37).collect::<Vec<u32>>(), "every minor runs");
