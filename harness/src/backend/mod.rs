@@ -89,8 +89,10 @@ pub struct Observation {
     /// Problems of the observation itself (e.g. rules and traffic disagree, a probe failed);
     /// the runner reports them as a failed `dataplane` check. Empty on the sim.
     pub notes: Vec<String>,
-    /// Events recorded on the case's Service since it was created, oldest first.
-    pub events: Vec<ServiceEvent>,
+    /// Events recorded on the case's Service since it was created, oldest first; `Err` says
+    /// why they could not be read (e.g. the kubeconfig's user may not list events), which
+    /// fails only an `events` expectation.
+    pub events: Result<Vec<ServiceEvent>, String>,
     /// Node → endpoint address → requests it answered, for nodes whose traffic was probed;
     /// a node not listed gets an equal share per routed endpoint (what kube-proxy's random
     /// choice gives in expectation).

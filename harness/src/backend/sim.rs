@@ -513,7 +513,7 @@ impl SimCluster {
             state,
             routes,
             notes: Vec::new(),
-            events: self.events.clone(),
+            events: Ok(self.events.clone()),
             answers: BTreeMap::new(),
         }
     }

@@ -97,7 +97,10 @@ pub fn constraint_checks(
     if let Some(events) = &expect.events {
         out.push(CheckResult::new(
             "events",
-            events_failure(events, &obs.events),
+            match &obs.events {
+                Ok(seen) => events_failure(events, seen),
+                Err(why) => Some(format!("the Service's events could not be read: {why}")),
+            },
         ));
     }
     out
@@ -546,6 +549,19 @@ mod tests {
               expected an event TopologyAwareHintsDisabled \"Nodes only ready in one zone, addressType: IPv4\"\n\
               observed events:\n  \
               Normal TopologyAwareHintsEnabled \"Topology Aware Hints has been enabled, addressType: IPv4\""]
+        );
+    }
+
+    #[test]
+    fn unreadable_events_fail_only_the_events_check() {
+        let c = case(
+            "    endpoints: { worker: 2, worker3: 1 }\n    expect:\n      events: [{ reason: X, absent: true }]\n      routes: { worker: { not_empty: true } }\n",
+        );
+        let mut obs = observe(&c);
+        obs.events = Err("events is forbidden".into());
+        assert_eq!(
+            failures(&c, &obs),
+            ["events: the Service's events could not be read: events is forbidden"]
         );
     }
 

@@ -319,7 +319,7 @@ pub fn model_check(
         state: obs.state.clone(),
         routes: expected,
         notes: Vec::new(),
-        events: Vec::new(),
+        events: Ok(Vec::new()),
         answers: BTreeMap::new(),
     });
     for (node, want) in &norm_model.routes {
