@@ -288,8 +288,8 @@ pub struct HandEndpointSpec {
     /// How many endpoints like this (default 1).
     #[serde(default)]
     pub count: Option<Located<i64>>,
-    /// `conditions.ready` (default true); `null` leaves the condition unset (the controller
-    /// and the proxies then treat the endpoint as ready, as upstream does for a nil condition).
+    /// `conditions.ready` (default true); `null` leaves the condition unset (kube-proxy treats
+    /// an unset condition as ready; upstream's topology cache would count it as not ready).
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "Option<bool>")]
     pub ready: Option<Option<bool>>,
