@@ -115,6 +115,7 @@ fn every_new_assertion_is_used_by_the_folder() {
         "aUto",
         "ready: null",
         "external_routes:",
+        "\">= 1\"",
     ] {
         assert!(text.contains(key), "no case in the folder uses `{key}`");
     }

@@ -610,6 +610,24 @@ fn route_constraint(
     constraint
 }
 
+/// `"2-3"` → (2, Some(3)), `">= 1"` → (1, None), `"<= 2"` → (0, Some(2)); `None` when it
+/// is none of these (or an empty range).
+fn count_range(text: &str) -> Option<(usize, Option<usize>)> {
+    let t = text.trim();
+    let n = |s: &str| s.trim().parse::<usize>().ok();
+    let (min, max) = if let Some(rest) = t.strip_prefix(">=") {
+        (n(rest)?, None)
+    } else if let Some(rest) = t.strip_prefix("<=") {
+        (0, Some(n(rest)?))
+    } else if let Some((lo, hi)) = t.split_once('-') {
+        (n(lo)?, Some(n(hi)?))
+    } else {
+        let v = n(t)?;
+        (v, Some(v))
+    };
+    max.is_none_or(|max| min <= max).then_some((min, max))
+}
+
 fn share_range(ctx: &mut Ctx<'_>, text: &Located<String>) -> Option<ShareRange> {
     match ShareRange::parse(&text.value) {
         Ok(r) => Some(r),
@@ -715,6 +733,17 @@ fn expect(ctx: &mut Ctx<'_>, spec: &ExpectSpec) -> GuardedExpect {
                         )
                     }
                     ZoneHintsSpec::Endpoints(items) => ZoneExpect::Endpoints(ctx.identities(items)),
+                    ZoneHintsSpec::Range(text) => match count_range(text) {
+                        Some((min, max)) => ZoneExpect::Between { min, max },
+                        None => {
+                            let message = format!(
+                                "hints for zone `{}`: `{text}` is not a count range; expected a number, \"2-3\", \">= 1\" or \"<= 2\"",
+                                zone.value
+                            );
+                            ctx.err_at(zone, message);
+                            ZoneExpect::Count(0)
+                        }
+                    },
                 };
                 out.insert(zone.value.clone(), value);
             }

@@ -296,6 +296,13 @@ pub enum HintsExpect {
 pub enum ZoneExpect {
     /// How many.
     Count(usize),
+    /// How many, at least `min` and (when set) at most `max`.
+    Between {
+        /// Lower bound.
+        min: usize,
+        /// Upper bound.
+        max: Option<usize>,
+    },
     /// Which (sorted identities).
     Endpoints(Vec<String>),
 }

@@ -470,6 +470,8 @@ impl JsonSchema for HintsExpectSpec {
 pub enum ZoneHintsSpec {
     /// How many endpoints.
     Count(Located<i64>),
+    /// How many, as a range: `"2-3"`, `">= 1"`, `"<= 2"`.
+    Range(String),
     /// Which endpoints (by the node they run on).
     Endpoints(Vec<Located<String>>),
 }
@@ -480,7 +482,10 @@ impl<'de> Deserialize<'de> for ZoneHintsSpec {
         impl<'de> Visitor<'de> for V {
             type Value = ZoneHintsSpec;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of endpoints or a count")
+                f.write_str("a list of endpoints, a count or a count range")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(ZoneHintsSpec::Range(v.to_string()))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
                 Ok(ZoneHintsSpec::Count(Located {
@@ -515,9 +520,10 @@ impl JsonSchema for ZoneHintsSpec {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "Endpoint identities (node names, `node*N` for N endpoints) or a count.",
+            "description": "Endpoint identities (node names, `node*N` for N endpoints), a count, or a count range (`\"2-3\"`, `\">= 1\"`, `\"<= 2\"`).",
             "oneOf": [
                 { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^\\s*(>=|<=)?\\s*[0-9]+\\s*(-\\s*[0-9]+\\s*)?$" },
                 { "type": "array", "items": { "type": "string" } }
             ]
         })

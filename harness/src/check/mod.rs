@@ -114,7 +114,17 @@ fn hints_diff(
                             lines.push(format!("zone {zone}:\n  {}", d.replace('\n', "\n  ")));
                         }
                     }
-                    ZoneExpect::Count(_) => {}
+                    ZoneExpect::Between { min, max }
+                        if got.len() < *min || max.is_some_and(|m| got.len() > m) =>
+                    {
+                        lines.push(format!(
+                            "zone {zone}: expected {} endpoint(s), observed {} {}",
+                            format_between(*min, *max),
+                            got.len(),
+                            format_ids(&got)
+                        ))
+                    }
+                    ZoneExpect::Count(_) | ZoneExpect::Between { .. } => {}
                 }
             }
             for (zone, got) in obs {
@@ -127,6 +137,14 @@ fn hints_diff(
             }
             (!lines.is_empty()).then(|| lines.join("\n"))
         }
+    }
+}
+
+/// `2–3`, `>= 1`.
+fn format_between(min: usize, max: Option<usize>) -> String {
+    match max {
+        Some(max) => format!("{min}–{max}"),
+        None => format!(">= {min}"),
     }
 }
 
@@ -146,6 +164,9 @@ fn format_expected_zones(expected: &HintsExpect) -> String {
                 .iter()
                 .map(|(zone, e)| match e {
                     ZoneExpect::Count(n) => format!("{zone}: {n}"),
+                    ZoneExpect::Between { min, max } => {
+                        format!("{zone}: {}", format_between(*min, *max))
+                    }
                     ZoneExpect::Endpoints(ids) => format!("{zone}: {}", format_ids(ids)),
                 })
                 .collect();
@@ -358,6 +379,39 @@ mod tests {
 
     fn ids(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn zone_count_ranges_fail_only_outside_the_range() {
+        let expected = HintsExpect::Zones(
+            [
+                ("a".to_string(), ZoneExpect::Between { min: 2, max: None }),
+                (
+                    "b".to_string(),
+                    ZoneExpect::Between {
+                        min: 1,
+                        max: Some(1),
+                    },
+                ),
+            ]
+            .into(),
+        );
+        let observed = |a: &[&str], b: &[&str]| {
+            Some(BTreeMap::from([
+                ("a".to_string(), ids(a)),
+                ("b".to_string(), ids(b)),
+            ]))
+        };
+        assert_eq!(
+            hints_diff(&expected, &observed(&["x", "y", "z"], &["w"])),
+            None
+        );
+        assert_eq!(
+            hints_diff(&expected, &observed(&["x"], &["w", "v"])).unwrap_or_default(),
+            "zone a: expected >= 2 endpoint(s), observed 1 [x]\n\
+             zone b: expected 1–1 endpoint(s), observed 2 [w, v]"
+        );
+        assert_eq!(format_expected_zones(&expected), "{a: >= 2, b: 1–1}");
     }
 
     #[test]
