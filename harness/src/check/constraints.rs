@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::identity::{format_ids, Normalized, NO_NODE};
-use super::CheckResult;
+use super::{CheckName, CheckResult};
 use crate::backend::{Observation, ServiceEvent};
 use crate::case::constraints::format_percent;
 use crate::case::{EventExpect, Expect, RouteConstraint, ShareExpect, ShareRange, SERVICE_NAME};
@@ -65,11 +65,17 @@ pub fn constraint_checks(
     };
     let mut out = Vec::new();
     if let Some(constraints) = &expect.route_constraints {
-        route_constraint_checks("routes", constraints, Some(&norm.routes), &view, &mut out);
+        route_constraint_checks(
+            CheckName::Routes,
+            constraints,
+            Some(&norm.routes),
+            &view,
+            &mut out,
+        );
     }
     if let Some(constraints) = &expect.external_route_constraints {
         route_constraint_checks(
-            "external_routes",
+            CheckName::ExternalRoutes,
             constraints,
             norm.external_routes.as_ref(),
             &view,
@@ -81,22 +87,25 @@ pub fn constraint_checks(
         for (node, share) in shares {
             for n in view.targets(node, &listed, norm.routes.keys()) {
                 let failure = share_failure(&n, share, &view);
-                out.push(CheckResult::new(format!("traffic_shares/{n}"), failure));
+                out.push(CheckResult::new(CheckName::TrafficShares(n), failure));
             }
         }
     }
     if expect.ready_endpoints_hinted == Some(true) {
         out.push(CheckResult::new(
-            "ready_endpoints_hinted",
+            CheckName::ReadyEndpointsHinted,
             ready_unhinted(obs),
         ));
     }
     if expect.hints_own_zone == Some(true) {
-        out.push(CheckResult::new("hints_own_zone", hints_elsewhere(obs)));
+        out.push(CheckResult::new(
+            CheckName::HintsOwnZone,
+            hints_elsewhere(obs),
+        ));
     }
     if let Some(events) = &expect.events {
         out.push(CheckResult::new(
-            "events",
+            CheckName::Events,
             match &obs.events {
                 Ok(seen) => events_failure(events, seen),
                 Err(why) => Some(format!("the Service's events could not be read: {why}")),
@@ -107,7 +116,7 @@ pub fn constraint_checks(
 }
 
 fn route_constraint_checks(
-    prefix: &str,
+    name: fn(String) -> CheckName,
     constraints: &[(String, RouteConstraint)],
     observed: Option<&BTreeMap<String, Vec<String>>>,
     view: &View<'_>,
@@ -122,7 +131,7 @@ fn route_constraint_checks(
                 Some(got) => route_failure(&n, constraint, got, view),
                 None => Some(format!("node {n} was not observed")),
             };
-            out.push(CheckResult::new(format!("{prefix}/{n}"), failure));
+            out.push(CheckResult::new(name(n), failure));
         }
     }
 }
