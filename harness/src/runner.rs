@@ -10,6 +10,7 @@ use crate::backend::{
     WaitOutcome,
 };
 use crate::case::{Case, ClusterShape, ProxyMode};
+use crate::check::constraints::constraint_checks;
 use crate::check::identity::normalize;
 use crate::check::{expectation_checks, model_check, CheckName, CheckResult, CheckStatus};
 use crate::model::KubeVersion;
@@ -480,6 +481,7 @@ fn run_suite(
             let norm = normalize(&obs);
             let expect = case.expect_for(i, shape.version);
             checks.extend(expectation_checks(&expect, &applied, &norm));
+            checks.extend(constraint_checks(&expect, &obs, &norm));
             let (model, acceptable) = model_check(
                 &obs,
                 &gates,

@@ -95,7 +95,7 @@ fn bad_input_exits_2_before_running_and_reports_every_file() {
         "invalid-unknown-field.yaml:11:5",
         "invalid-unknown-node.yaml:12:29",
         "invalid-negative-count.yaml:11:26",
-        "invalid-annotation-mode.yaml:10:55",
+        "invalid-constraints.yaml:14:46",
         "invalid-version-range.yaml:6:13",
     ] {
         assert!(stderr.contains(file), "{file} missing in:\n{stderr}");

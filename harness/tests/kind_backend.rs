@@ -193,6 +193,14 @@ async fn script(mut s: Server, cp: String, worker: String) {
         list("EndpointSliceList", vec![slice]),
     )
     .await;
+    // The Service's events (none yet).
+    s.answer(
+        "GET",
+        &format!("{ns_path}/events?&fieldSelector=involvedObject.kind%3DService%2CinvolvedObject.name%3Dweb"),
+        200,
+        list("EventList", vec![]),
+    )
+    .await;
     // cleanup, newest first: labels restored (zone and region were absent), then the namespace
     // (the Service and Deployment go with it).
     for name in [&worker, &cp] {

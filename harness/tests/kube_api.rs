@@ -1210,3 +1210,86 @@ async fn a_client_that_never_finishes_is_reported_with_its_partial_log() {
     assert!(problem.contains("cannot read its log"), "{problem}");
     assert_eq!(outcomes["w"].log, None);
 }
+
+const EVENTS: &str = "/api/v1/namespaces/topo-1/events?&fieldSelector=involvedObject.kind%3DService%2CinvolvedObject.name%3Dweb";
+
+#[tokio::test]
+async fn service_events_are_listed_oldest_first_with_their_counts() {
+    let (api, server) = mock_api();
+    let events = scenario(
+        server,
+        |mut server| async move {
+            // A server error first: listing is retried like every other call.
+            server
+                .answer("GET", EVENTS, 500, status(500, "InternalError", "etcd"))
+                .await;
+            let items = vec![
+                json!({"metadata": {"name": "web.b", "namespace": "topo-1"},
+                       "involvedObject": {"kind": "Service", "name": "web"},
+                       "type": "Warning", "reason": "TopologyAwareHintsDisabled",
+                       "message": "Nodes only ready in one zone, addressType: IPv4",
+                       "firstTimestamp": "2026-01-01T00:00:09Z", "count": 4}),
+                json!({"metadata": {"name": "web.a", "namespace": "topo-1"},
+                       "involvedObject": {"kind": "Service", "name": "web"},
+                       "type": "Normal", "reason": "TopologyAwareHintsEnabled",
+                       "message": "Topology Aware Hints has been enabled, addressType: IPv4",
+                       "firstTimestamp": "2026-01-01T00:00:01Z"}),
+            ];
+            server
+                .answer("GET", EVENTS, 200, list("EventList", "30", items))
+                .await;
+            server
+        },
+        api.service_events("topo-1", "web"),
+    )
+    .await
+    .expect("events");
+    let seen: Vec<(&str, &str, &str, u32)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.event_type.as_str(),
+                e.reason.as_str(),
+                e.message.as_str(),
+                e.count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "Normal",
+                "TopologyAwareHintsEnabled",
+                "Topology Aware Hints has been enabled, addressType: IPv4",
+                1
+            ),
+            (
+                "Warning",
+                "TopologyAwareHintsDisabled",
+                "Nodes only ready in one zone, addressType: IPv4",
+                4
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn service_events_forbidden_is_a_readable_error() {
+    let (api, server) = mock_api();
+    let message = "events is forbidden: User \"ci\" cannot list resource \"events\" in API group \"\" in the namespace \"topo-1\"";
+    let result = scenario(
+        server,
+        |mut server| async move {
+            server
+                .answer("GET", EVENTS, 403, status(403, "Forbidden", message))
+                .await;
+            server
+        },
+        api.service_events("topo-1", "web"),
+    )
+    .await;
+    let error = result.expect_err("403 must fail");
+    assert_eq!(error.status_code(), Some(403));
+    assert!(error.to_string().contains(message), "{error}");
+}

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Applied, Backend, BackendError, BackendKind, Observation, WaitPolicy};
+use super::{Applied, Backend, BackendError, BackendKind, Observation, ServiceEvent, WaitPolicy};
 use crate::case::service::next_service;
 use crate::case::{
     ClusterShape, HandSlice, NodeChange, NodeDef, Role, ServiceChange, StepAction, NAMESPACE,
@@ -21,6 +21,7 @@ use crate::model::admission::admit;
 use crate::model::analysis::model_routes;
 use crate::model::choice::FirstChoice;
 use crate::model::controller::reconciler::{Pod, Reconciler};
+use crate::model::controller::topology::{records_events, ControllerEvent};
 use crate::model::{
     AddressType, ClusterState, Endpoint, EndpointPort, EndpointSlice, FeatureGates, Hints, Node,
     Service, LABEL_CONTROL_PLANE, LABEL_HOSTNAME, LABEL_REGION, LABEL_ZONE,
@@ -69,6 +70,8 @@ struct SimCluster {
     reconciler: Reconciler,
     controller_slices: Vec<EndpointSlice>,
     hand_slices: Vec<EndpointSlice>,
+    /// Events the controller recorded on the Service (identical ones aggregated).
+    events: Vec<ServiceEvent>,
 }
 
 fn node_of(def: &NodeDef, shape: &ClusterShape) -> Node {
@@ -107,6 +110,7 @@ impl SimCluster {
             reconciler,
             controller_slices: Vec::new(),
             hand_slices: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -368,6 +372,11 @@ impl SimCluster {
             &mut FirstChoice,
         );
         self.controller_slices = result.slices;
+        if records_events(self.gates.version()) {
+            for event in result.events {
+                record_event(&mut self.events, event);
+            }
+        }
     }
 
     fn observe(&self) -> Observation {
@@ -383,7 +392,25 @@ impl SimCluster {
             state,
             routes,
             notes: Vec::new(),
+            events: Ok(self.events.clone()),
+            answers: BTreeMap::new(),
         }
+    }
+}
+
+/// Records `event` as the API server's event recorder does: an identical one (type, reason,
+/// message) already recorded has its count raised.
+fn record_event(events: &mut Vec<ServiceEvent>, event: ControllerEvent) {
+    match events.iter_mut().find(|e| {
+        e.event_type == event.event_type && e.reason == event.reason && e.message == event.message
+    }) {
+        Some(seen) => seen.count += 1,
+        None => events.push(ServiceEvent {
+            event_type: event.event_type.to_string(),
+            reason: event.reason.to_string(),
+            message: event.message,
+            count: 1,
+        }),
     }
 }
 

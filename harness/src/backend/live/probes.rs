@@ -155,6 +155,8 @@ pub struct TrafficResult {
     pub answered: usize,
     /// Endpoint addresses reached (distinct, sorted).
     pub reached: Vec<String>,
+    /// Endpoint address → requests it answered (for traffic shares).
+    pub answers: BTreeMap<String, usize>,
     /// Answering pods that are no endpoint of the Service (distinct, sorted).
     pub unknown: Vec<String>,
     /// Failed requests.
@@ -169,7 +171,7 @@ pub struct TrafficResult {
 impl TrafficResult {
     /// Maps a client log to addresses through `addresses` (pod → address).
     pub fn from_log(log: &str, addresses: &BTreeMap<String, String>, requested: u32) -> Self {
-        let mut reached = BTreeSet::new();
+        let mut answers: BTreeMap<String, usize> = BTreeMap::new();
         let mut unknown = BTreeSet::new();
         let mut client_errors = BTreeSet::new();
         let mut answered = 0;
@@ -205,7 +207,7 @@ impl TrafficResult {
                     }
                 }
             } else if let Some(address) = addresses.get(pod) {
-                reached.insert(address.clone());
+                *answers.entry(address.clone()).or_insert(0) += 1;
             } else {
                 unknown.insert(pod.to_string());
             }
@@ -213,7 +215,8 @@ impl TrafficResult {
         TrafficResult {
             requested,
             answered,
-            reached: reached.into_iter().collect(),
+            reached: answers.keys().cloned().collect(),
+            answers,
             unknown: unknown.into_iter().collect(),
             failed,
             client_errors: client_errors.into_iter().collect(),

@@ -106,6 +106,8 @@ pub struct Workload {
 struct TrafficCache {
     state: ClusterState,
     internal: BTreeMap<String, Vec<String>>,
+    /// Node → address → answers.
+    answers: BTreeMap<String, BTreeMap<String, usize>>,
     notes: Vec<String>,
 }
 

@@ -40,9 +40,25 @@ impl Workload {
             Some(service) if source.uses_traffic() => {
                 let cache = self.traffic(api, ledger, &state, service).await?;
                 notes.extend(cache.notes.iter().cloned());
-                Some(cache.internal)
+                Some(cache)
             }
             _ => None,
+        };
+        let answers = traffic
+            .as_ref()
+            .map(|t| t.answers.clone())
+            .unwrap_or_default();
+        let traffic = traffic.map(|t| t.internal);
+        let events = match api.service_events(&self.namespace, SERVICE_NAME).await {
+            Ok(events) => Ok(events),
+            // Not allowed to list events (or no such API): only an `events` check needs them.
+            Err(e) if matches!(e.status_code(), Some(403 | 404)) => Err(e.to_string()),
+            Err(e) => {
+                return Err(BackendError::observe_from(
+                    format!("reading the events of Service {SERVICE_NAME}"),
+                    e,
+                ))
+            }
         };
         for (case, real) in self.nodes.pairs() {
             let entry = match &service {
@@ -64,6 +80,8 @@ impl Workload {
             state,
             routes,
             notes,
+            events,
+            answers,
         })
     }
 
@@ -90,6 +108,7 @@ impl Workload {
         }
         let mut notes = Vec::new();
         let mut internal = BTreeMap::new();
+        let mut answers = BTreeMap::new();
         if let Some((host, port)) = probes::probe_target(service) {
             let count = probes::request_count(probes::ready_endpoints(state, service));
             let addresses = probes::pod_addresses(state, service);
@@ -133,6 +152,7 @@ impl Workload {
                 );
                 notes.extend(result.problems(case));
                 internal.insert(case.clone(), result.internal());
+                answers.insert(case.clone(), result.answers);
             }
         } else {
             notes.push(format!(
@@ -143,6 +163,7 @@ impl Workload {
         let cache = TrafficCache {
             state: state.clone(),
             internal,
+            answers,
             notes,
         };
         self.traffic_cache = Some(cache.clone());
@@ -269,6 +290,50 @@ mod traffic_tests {
             )
             .await;
         }
+
+        /// Listing events is forbidden (a kubeconfig user without that right).
+        async fn events_forbidden(&mut self) {
+            let Some((request, reply)) = self.0.next_request().await else {
+                panic!("expected the events list");
+            };
+            assert!(
+                request.uri().path().ends_with("/events"),
+                "{}",
+                request.uri()
+            );
+            let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                "status": "Failure", "reason": "Forbidden", "code": 403,
+                                "message": "events is forbidden"});
+            reply.send_response(
+                Response::builder()
+                    .status(403)
+                    .body(Body::from(serde_json::to_vec(&status).expect("json")))
+                    .expect("resp"),
+            );
+        }
+
+        /// The Service's events: one recorded twice (core/v1 count), one as a series.
+        async fn events(&mut self) {
+            let events = json!({"metadata": {}, "items": [
+                {"metadata": {"name": "web.2", "namespace": NS},
+                 "involvedObject": {"kind": "Service", "name": "web"},
+                 "type": "Warning", "reason": "TopologyAwareHintsDisabled",
+                 "message": "Insufficient number of endpoints (1 endpoints, 2 zones), addressType: IPv4",
+                 "firstTimestamp": "2026-01-01T00:00:02Z", "count": 2},
+                {"metadata": {"name": "web.1", "namespace": NS},
+                 "involvedObject": {"kind": "Service", "name": "web"},
+                 "type": "Normal", "reason": "TopologyAwareHintsEnabled",
+                 "message": "Topology Aware Hints has been enabled, addressType: IPv4",
+                 "eventTime": "2026-01-01T00:00:01.000000Z", "series": {"count": 3,
+                 "lastObservedTime": "2026-01-01T00:00:05.000000Z"}}
+            ]});
+            self.answer(
+                "GET",
+                &format!("/api/v1/namespaces/{NS}/events?&fieldSelector=involvedObject.kind%3DService%2CinvolvedObject.name%3Dweb"),
+                events,
+            )
+            .await;
+        }
     }
 
     fn shape() -> ClusterShape {
@@ -337,8 +402,10 @@ mod traffic_tests {
                 s.answer("DELETE", &format!("{pods}/{name}?"), pod(name, "Succeeded"))
                     .await;
             }
+            s.events().await;
             // The second observation sees the same state: lists only, no probe.
             s.observe().await;
+            s.events().await;
             s
         });
         let map = NodeMap::new(vec![
@@ -391,6 +458,38 @@ mod traffic_tests {
                 "worker2: rules route to [10.244.1.5, 10.244.2.5] but traffic reached [10.244.2.5, unknown:stray]",
             ]
         );
+        // Shares count every answer; the stray pod's answer is no endpoint's.
+        let answers = |node: &str| -> Vec<(String, usize)> {
+            first.answers[node]
+                .iter()
+                .map(|(a, n)| (a.clone(), *n))
+                .collect()
+        };
+        assert_eq!(
+            answers("worker"),
+            [
+                ("10.244.1.5".to_string(), 40),
+                ("10.244.2.5".to_string(), 40)
+            ]
+        );
+        assert_eq!(answers("worker2"), [("10.244.2.5".to_string(), 79)]);
+        // Events come oldest first, with the count of an aggregated event or a series.
+        let listed = first.events.clone().unwrap_or_default();
+        let events: Vec<(&str, &str, u32)> = listed
+            .iter()
+            .map(|e| (e.event_type.as_str(), e.reason.as_str(), e.count))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                ("Normal", "TopologyAwareHintsEnabled", 3),
+                ("Warning", "TopologyAwareHintsDisabled", 2)
+            ]
+        );
+        assert_eq!(
+            listed[0].message,
+            "Topology Aware Hints has been enabled, addressType: IPv4"
+        );
         // Both client pods are in the ledger (cleanup deletes whatever is left).
         assert_eq!(ledger.entries().len(), 3);
     }
@@ -403,6 +502,7 @@ mod traffic_tests {
         let server = tokio::spawn(async move {
             let mut s = Server(handle);
             s.observe().await;
+            s.events_forbidden().await;
             s
         });
         let map = NodeMap::new(vec![
@@ -432,6 +532,14 @@ mod traffic_tests {
         assert!(obs.routes.values().all(|r| r.internal.is_empty()));
         assert_eq!(obs.notes.len(), 1);
         assert!(obs.notes[0].contains("written by hand"), "{:?}", obs.notes);
+        // Events that may not be listed fail only an `events` expectation, not the observation.
+        assert!(
+            obs.events
+                .as_ref()
+                .is_err_and(|e| e.contains("events is forbidden")),
+            "{:?}",
+            obs.events
+        );
         assert!(ledger.is_empty());
     }
 }
