@@ -14,7 +14,9 @@ use crate::backend::live::{
 };
 use crate::backend::sim::SimBackend;
 use crate::backend::{Backend, BackendError, BackendKind};
-use crate::case::{load_case_file, load_catalog, schema_json, Case, ProxyMode};
+use crate::case::{
+    load_case_file, load_catalog, load_catalog_within, schema_json, Case, ProxyMode,
+};
 use crate::plan::{list_text, matrix, plan_text, VersionSelection};
 use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
@@ -30,7 +32,7 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 
 fn load(select: &SelectArgs) -> Result<Vec<Case>, u8> {
-    let (cases, errors) = load_catalog(&select.cases);
+    let (cases, errors) = load_catalog_within(&select.cases, select.max_case_bytes);
     if errors.is_empty() {
         return Ok(cases);
     }
@@ -345,6 +347,7 @@ pub fn kind_config(args: &KindConfigArgs) -> u8 {
         kubernetes: args.kubernetes.clone(),
         proxy_mode: args.proxy_mode.clone(),
         filter: None,
+        max_case_bytes: crate::case::bounds::DEFAULT_MAX_CASE_FILE_BYTES,
     };
     let (versions, modes) = selection(&select);
     let cases = [case];
