@@ -213,6 +213,23 @@ fn lists_and_totals_have_bounds_too() {
         "{e:?}"
     );
 
+    // 5,000 nodes × 5 steps: every step visits every node.
+    let five: String = (0..5).map(|i| format!("  - name: s{i}\n")).collect();
+    let e = parse(&case_with(&nodes(5_000), &five))
+        .err()
+        .unwrap_or_default();
+    assert_eq!(
+        e,
+        vec!["c.yaml:5013:5: 5000 nodes × 5 steps (up to this one) is 25000, above the bound of 20,000 node-steps per case (nodes × steps) (see \"Bounds\" in docs/cases.md)".to_string()]
+    );
+    assert_eq!(
+        parse(&case_with(
+            &nodes(5_000),
+            "  - name: a\n  - name: b\n  - name: c\n  - name: d\n"
+        )),
+        Ok(())
+    );
+
     // 10,000 pods kept, then 1,000 × 91 hand-written endpoints: 101,000 in force.
     let slices: String = (0..91)
         .map(|i| format!("      - {{name: s{i}, endpoints: [{{node: n1, count: 1000}}]}}\n"))

@@ -294,6 +294,17 @@ pub(super) fn parse_case(text: &str, origin: &str, path: &Path) -> Result<Case, 
     let mut step_names = BTreeSet::new();
     let mut tally = EndpointTally::new(nodes.len());
     for (i, step) in file.steps.iter().enumerate() {
+        // Reported once, at the step that crosses the bound.
+        let before = nodes.len() as u128 * i as u128;
+        let after = before + nodes.len() as u128;
+        let max = u128::from(bounds::NODE_STEPS.max);
+        if after > max && before <= max {
+            let message = bounds::NODE_STEPS.exceeded(
+                &format!("{} nodes × {} steps (up to this one)", nodes.len(), i + 1),
+                after,
+            );
+            ctx.err_at(step, message);
+        }
         let spec = &step.value;
         check_name(&mut ctx, &spec.name, "step name");
         if !step_names.insert(spec.name.value.clone()) {
