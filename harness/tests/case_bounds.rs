@@ -230,19 +230,19 @@ fn lists_and_totals_have_bounds_too() {
         Ok(())
     );
 
-    // 10,000 pods kept, then 1,000 × 91 hand-written endpoints: 101,000 in force.
-    let slices: String = (0..91)
+    // 8,000 pods kept, then 1,000 × 93 hand-written endpoints: 101,000 in force.
+    let slices: String = (0..93)
         .map(|i| format!("      - {{name: s{i}, endpoints: [{{node: n1, count: 1000}}]}}\n"))
         .collect();
     let steps = format!(
-        "  - name: pods\n    endpoints: {{ n0: 10000 }}\n  - name: hand\n    slices:\n{slices}"
+        "  - name: pods\n    endpoints: {{ n0: 8000 }}\n  - name: hand\n    slices:\n{slices}"
     );
     let e = parse(&case_with(&nodes(2), &steps))
         .err()
         .unwrap_or_default();
     assert!(
         e.len() == 1
-            && e[0].starts_with("c.yaml:13:5: after this step, the endpoints (10000 pods + 91000 hand-written) is 101000")
+            && e[0].starts_with("c.yaml:13:5: after this step, the endpoints (8000 pods + 93000 hand-written) is 101000")
             && e[0].contains("100,000 endpoints in the cluster at once"),
         "{e:?}"
     );
@@ -254,7 +254,7 @@ fn lists_and_totals_have_bounds_too() {
         .err()
         .unwrap_or_default();
     assert!(
-        e.len() == 1 && e[0].contains("500,000 node-endpoint pairs per case"),
+        e.len() == 1 && e[0].contains("100,000 node-endpoint pairs per case"),
         "{e:?}"
     );
 
@@ -371,8 +371,8 @@ fn case_files_have_a_size_budget_and_utf8_locations() {
 /// took minutes: the sim's pod placement and the controller's packing were quadratic).
 #[test]
 fn large_valid_cases_run_fast_on_the_sim() {
-    // 20,000 × (2 + 10) twice, then 1 × 12: 480,012 pairs, just below the bound.
-    let steps = "  - name: many\n    scale: 20000\n  - name: placed\n    endpoints: { n0: 10000, n1: 10000 }\n  - name: one\n    scale: 1\n";
+    // 4,000 × (2 + 10) twice, then 1 × 12: 96,012 pairs, just below the bound.
+    let steps = "  - name: many\n    scale: 4000\n  - name: placed\n    endpoints: { n0: 2000, n1: 2000 }\n  - name: one\n    scale: 1\n";
     let file = temp("large-valid.yaml");
     std::fs::write(&file, case_with(&nodes(2), steps)).expect("write");
     let started = Instant::now();
@@ -396,7 +396,7 @@ fn large_valid_cases_run_fast_on_the_sim() {
     );
     assert!(
         elapsed < Duration::from_secs(30),
-        "{elapsed:?} for 20,000 endpoints"
+        "{elapsed:?} for 4,000 endpoints"
     );
     let _ = std::fs::remove_file(&file);
 }

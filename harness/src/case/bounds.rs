@@ -60,10 +60,10 @@ pub const ENDPOINTS: Bound = Bound {
 /// The sim's work for a case, per version run: after every step it computes every node's
 /// routes over every endpoint, and the controller and the checks do about ten nodes' worth
 /// of work per endpoint; so endpoints in force × (nodes + [`PER_ENDPOINT_WORK`]), summed over
-/// the steps, is bounded (measured: about 6 s per version in a debug build at the bound).
+/// the steps, is bounded (measured: under 2 s per version in a debug build at the bound).
 pub const NODE_ENDPOINT_PAIRS: Bound = Bound {
     name: "node-endpoint pairs per case (endpoints in force × (nodes + 10), summed over the steps)",
-    max: 500_000,
+    max: 100_000,
 };
 /// The per-endpoint work of the controller and the checks, in node-route units.
 pub const PER_ENDPOINT_WORK: u64 = 10;
