@@ -400,3 +400,32 @@ fn large_valid_cases_run_fast_on_the_sim() {
     );
     let _ = std::fs::remove_file(&file);
 }
+
+/// Found by the mutation test: 511 endpoints in one of three zones made the model check's
+/// exploration of upstream's tie-breaking run 10,000 long sequences (12 s for one case); the
+/// exploration now has a budget of choices.
+#[test]
+fn an_unbalanced_zone_does_not_make_the_model_check_explode() {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cases/overload-threshold.yaml"),
+    )
+    .expect("catalog case");
+    let placed = "endpoints: { worker: 3, worker2: 3, worker3: 3 }";
+    assert!(text.contains(placed));
+    let file = temp("unbalanced.yaml");
+    std::fs::write(
+        &file,
+        text.replace(placed, "endpoints: { worker: 511, worker2: 3, worker3: 3 }"),
+    )
+    .expect("write");
+    let started = Instant::now();
+    let out = run_case(&file, &[]);
+    let elapsed = started.elapsed();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the expectations no longer hold"
+    );
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    let _ = std::fs::remove_file(&file);
+}

@@ -208,6 +208,22 @@ pub fn mutate(rng: &mut Rng, text: &str) -> String {
     lines.join("\n")
 }
 
+/// One or two numbers of `text` replaced by hostile ones, nothing else: mutants that stay
+/// well-formed, so they reach what runs after reading.
+pub fn mutate_numbers(rng: &mut Rng, text: &str) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for _ in 0..=rng.below(2) {
+        for _ in 0..16 {
+            let i = rng.below(lines.len());
+            if let Some(changed) = replace_number(rng, &lines[i]) {
+                lines[i] = changed;
+                break;
+            }
+        }
+    }
+    lines.join("\n")
+}
+
 /// The files directly in `dir` (sorted), as text.
 pub fn read_dir_texts(dir: &std::path::Path) -> Vec<(String, String)> {
     let mut paths: Vec<_> = std::fs::read_dir(dir)
