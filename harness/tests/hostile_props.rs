@@ -18,7 +18,7 @@ use topo_harness::case::{parse_case, ProxyMode};
 use topo_harness::explain::{explain_loaded, to_json, to_text, ExplainRequest};
 use topo_harness::input::load_state_str;
 use topo_harness::model::KubeVersion;
-use topo_harness::observe::dataplane::{normalize, parse, render_json, render_text, Mode};
+use topo_harness::observe::dataplane::{normalize, parse, render_json, render_text};
 use topo_harness::plan::VersionSelection;
 use topo_harness::runner::RunOptions;
 
@@ -200,7 +200,7 @@ fn rule_dump_mutants_never_panic() {
     for _ in 0..mutants {
         let (_, base) = &seeds[rng.below(seeds.len())];
         let input = mutate(&mut rng, base);
-        for mode in [Mode::Iptables, Mode::Nftables, Mode::Ipvs] {
+        for mode in [ProxyMode::Iptables, ProxyMode::Nftables, ProxyMode::Ipvs] {
             tally.run(&input, || {
                 let routes = parse(mode, &input).map_err(|e| e.to_string())?;
                 let normalized = normalize(&routes, None);

@@ -320,7 +320,7 @@ impl SimCluster {
         };
         let bound = crate::case::bounds::ENDPOINTS;
         if pods + hand > u128::from(bound.max) {
-            return Err(BackendError::Apply(bound.exceeded(
+            return Err(BackendError::apply(bound.exceeded(
                 &format!("the sim's endpoints after the step ({pods} pods + {hand} hand-written)"),
                 pods + hand,
             )));
@@ -548,7 +548,7 @@ mod tests {
             ..create()
         });
         assert!(
-            matches!(&refused, Err(BackendError::Apply(m)) if m.contains("100,000 endpoints")),
+            matches!(&refused, Err(BackendError::Apply { context, .. }) if context.contains("100,000 endpoints")),
             "{refused:?}"
         );
         assert!(per_node(&sim).is_empty());
