@@ -2,11 +2,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use topo_harness::observe::dataplane::{normalize, parse, render_json, Mode};
+use topo_harness::observe::dataplane::{normalize, parse, render_json, ProxyMode};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let mode = Mode::Ipvs;
+    let mode = ProxyMode::Ipvs;
     if let Ok(routes) = parse(mode, &text) {
         let _ = render_json(mode, None, &normalize(&routes, None));
     }

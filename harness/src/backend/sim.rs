@@ -114,8 +114,16 @@ impl SimCluster {
         }
     }
 
-    fn node_ready(&self, name: &str) -> bool {
-        self.nodes.iter().any(|n| n.name == name && n.ready)
+    /// Each pod's name, not-ready and terminating marks, and its node's readiness.
+    fn pod_states(&self) -> Vec<(String, bool, bool, bool)> {
+        let ready = self.ready_nodes();
+        self.pods
+            .iter()
+            .map(|p| {
+                let node_ready = ready.contains(p.node.as_str());
+                (p.name.clone(), p.not_ready, p.terminating, node_ready)
+            })
+            .collect()
     }
 
     fn new_pod(&mut self, node: &str) -> SimPod {
@@ -130,64 +138,97 @@ impl SimCluster {
         }
     }
 
-    fn count_on(&self, node: &str) -> usize {
-        self.pods.iter().filter(|p| p.node == node).count()
-    }
-
-    /// Sets the pods of `node` to `want`, keeping the oldest.
-    fn place(&mut self, node: &str, want: usize) {
-        let mut seen = 0;
-        self.pods.retain(|p| {
-            if p.node != node {
-                return true;
-            }
-            seen += 1;
-            seen <= want
-        });
-        for _ in self.count_on(node)..want {
-            let pod = self.new_pod(node);
-            self.pods.push(pod);
+    /// Pods per node, in node order.
+    fn counts(&self) -> Vec<usize> {
+        let mut by_node: BTreeMap<&str, usize> = BTreeMap::new();
+        for p in &self.pods {
+            *by_node.entry(p.node.as_str()).or_insert(0) += 1;
         }
+        self.nodes
+            .iter()
+            .map(|n| by_node.get(n.name.as_str()).copied().unwrap_or(0))
+            .collect()
     }
 
-    fn scale(&mut self, want: usize) {
-        let workers: Vec<String> = self
+    /// Sets the pods of every node to `want[i]` (node order): the oldest pods are kept, new
+    /// pods are added node by node. One pass over the pods, whatever the number of nodes.
+    fn place_all(&mut self, want: &[usize]) {
+        let limit: BTreeMap<String, usize> = self
             .nodes
             .iter()
-            .filter(|n| !n.is_control_plane())
-            .map(|n| n.name.clone())
+            .zip(want)
+            .map(|(n, w)| (n.name.clone(), *w))
             .collect();
-        while self.pods.len() > want {
-            // Remove from the node with the most pods (last in node order on ties).
-            let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
-            let mut best: Option<(usize, String)> = None;
-            for name in &names {
-                let c = self.count_on(name);
-                if c > 0 && best.as_ref().is_none_or(|(b, _)| c >= *b) {
-                    best = Some((c, name.clone()));
-                }
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        self.pods.retain(|p| {
+            let count = match seen.get_mut(p.node.as_str()) {
+                Some(c) => c,
+                None => seen.entry(p.node.clone()).or_insert(0),
+            };
+            *count += 1;
+            *count <= limit.get(p.node.as_str()).copied().unwrap_or(0)
+        });
+        let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        for (name, want) in names.iter().zip(want) {
+            let have = seen.get(name).copied().unwrap_or(0).min(*want);
+            for _ in have..*want {
+                let pod = self.new_pod(name);
+                self.pods.push(pod);
             }
-            let Some((c, name)) = best else { break };
-            self.place(&name, c - 1);
-        }
-        while self.pods.len() < want {
-            let mut best: Option<(usize, String)> = None;
-            for name in &workers {
-                let c = self.count_on(name);
-                if best.as_ref().is_none_or(|(b, _)| c < *b) {
-                    best = Some((c, name.clone()));
-                }
-            }
-            let Some((_, name)) = best else { break };
-            let pod = self.new_pod(&name);
-            self.pods.push(pod);
         }
     }
 
+    /// Scales to `want` pods: removes from the node with the most (last in node order on ties),
+    /// adds to the worker with the fewest (first in node order on ties), one pod at a time as
+    /// the rule reads, with a heap instead of a scan per pod.
+    fn scale(&mut self, want: usize) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let mut counts = self.counts();
+        let mut total: usize = counts.iter().sum();
+        if total > want {
+            let mut fullest: BinaryHeap<(usize, usize)> = counts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c > 0)
+                .map(|(i, c)| (*c, i))
+                .collect();
+            while total > want {
+                let Some((c, i)) = fullest.pop() else { break };
+                counts[i] = c - 1;
+                total -= 1;
+                if c > 1 {
+                    fullest.push((c - 1, i));
+                }
+            }
+            self.place_all(&counts);
+        }
+        let mut emptiest: BinaryHeap<Reverse<(usize, usize)>> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.is_control_plane())
+            .map(|(i, _)| Reverse((counts[i], i)))
+            .collect();
+        while total < want {
+            let Some(Reverse((c, i))) = emptiest.pop() else {
+                break;
+            };
+            let name = self.nodes[i].name.clone();
+            let pod = self.new_pod(&name);
+            self.pods.push(pod);
+            total += 1;
+            emptiest.push(Reverse((c + 1, i)));
+        }
+    }
+
+    /// Marks the first `counts[node]` pods of each listed node (one pass over the pods).
     fn mark(&mut self, counts: &BTreeMap<String, usize>, terminating: bool) {
-        for (node, n) in counts {
-            for (i, pod) in self.pods.iter_mut().filter(|p| &p.node == node).enumerate() {
-                let on = i < *n;
+        let mut left = counts.clone();
+        for pod in &mut self.pods {
+            if let Some(n) = left.get_mut(pod.node.as_str()) {
+                let on = *n > 0;
+                *n = n.saturating_sub(1);
                 if terminating {
                     pod.terminating = on;
                 } else {
@@ -195,6 +236,15 @@ impl SimCluster {
                 }
             }
         }
+    }
+
+    /// The names of the Ready nodes (a pod's readiness looks its node up here).
+    fn ready_nodes(&self) -> std::collections::BTreeSet<&str> {
+        self.nodes
+            .iter()
+            .filter(|n| n.ready)
+            .map(|n| n.name.as_str())
+            .collect()
     }
 
     fn hand_slice(&self, spec: &HandSlice, first_ip: &mut usize) -> EndpointSlice {
@@ -262,7 +312,35 @@ impl SimCluster {
         }
     }
 
+    /// The endpoints the step would leave in force, refused above
+    /// [`crate::case::bounds::ENDPOINTS`] before anything is allocated (case files are
+    /// checked when loaded; this guards every other caller).
+    fn check_endpoint_bound(&self, action: &StepAction) -> Result<(), BackendError> {
+        let pods: u128 = match (&action.endpoints, action.scale) {
+            (Some(per_node), _) => per_node.values().map(|n| *n as u128).sum(),
+            (None, Some(n)) => n as u128,
+            (None, None) => self.pods.len() as u128,
+        };
+        let hand: u128 = match &action.slices {
+            Some(slices) => slices.iter().map(|s| s.endpoints.len() as u128).sum(),
+            None => self
+                .hand_slices
+                .iter()
+                .map(|s| s.endpoints.len() as u128)
+                .sum(),
+        };
+        let bound = crate::case::bounds::ENDPOINTS;
+        if pods + hand > u128::from(bound.max) {
+            return Err(BackendError::apply(bound.exceeded(
+                &format!("the sim's endpoints after the step ({pods} pods + {hand} hand-written)"),
+                pods + hand,
+            )));
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
+        self.check_endpoint_bound(action)?;
         // The API server first: a rejected Service rejects the whole step.
         if let Some(definition) = &action.create_service {
             self.definition = Some(definition.clone());
@@ -280,28 +358,18 @@ impl SimCluster {
             service_changed = true;
         }
 
-        let pods_before: Vec<(String, bool, bool, bool)> = self
-            .pods
-            .iter()
-            .map(|p| {
-                (
-                    p.name.clone(),
-                    p.not_ready,
-                    p.terminating,
-                    self.node_ready(&p.node),
-                )
-            })
-            .collect();
+        let pods_before = self.pod_states();
         let old_nodes = self.nodes.clone();
         for (name, change) in &action.nodes {
             self.apply_node(name, change);
         }
         if let Some(endpoints) = &action.endpoints {
-            let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
-            for name in names {
-                let want = endpoints.get(&name).copied().unwrap_or(0);
-                self.place(&name, want);
-            }
+            let want: Vec<usize> = self
+                .nodes
+                .iter()
+                .map(|n| endpoints.get(&n.name).copied().unwrap_or(0))
+                .collect();
+            self.place_all(&want);
         }
         if let Some(n) = action.scale {
             self.scale(n);
@@ -312,18 +380,7 @@ impl SimCluster {
             let mut ip = 0;
             self.hand_slices = slices.iter().map(|s| self.hand_slice(s, &mut ip)).collect();
         }
-        let pods_after: Vec<(String, bool, bool, bool)> = self
-            .pods
-            .iter()
-            .map(|p| {
-                (
-                    p.name.clone(),
-                    p.not_ready,
-                    p.terminating,
-                    self.node_ready(&p.node),
-                )
-            })
-            .collect();
+        let pods_after = self.pod_states();
 
         // The controller.
         let mut resync = service_changed || pods_before != pods_after;
@@ -353,6 +410,7 @@ impl SimCluster {
             self.controller_slices.clear();
             return;
         }
+        let ready_nodes = self.ready_nodes();
         let pods: Vec<Pod> = self
             .pods
             .iter()
@@ -360,7 +418,7 @@ impl SimCluster {
                 name: p.name.clone(),
                 node: Some(p.node.clone()),
                 ip: Some(p.ip.clone()),
-                ready: !p.not_ready && self.node_ready(&p.node),
+                ready: !p.not_ready && ready_nodes.contains(p.node.as_str()),
                 terminating: p.terminating,
             })
             .collect();
@@ -519,6 +577,73 @@ mod tests {
             (counts.get("worker"), counts.get("worker2")),
             (Some(&1), Some(&1))
         );
+        Ok(())
+    }
+
+    #[test]
+    fn more_endpoints_than_the_bound_are_refused_before_any_pod_is_made() -> Result<(), BackendError>
+    {
+        let mut sim = SimBackend::new();
+        sim.setup(&shape(34))?;
+        let bound = crate::case::bounds::ENDPOINTS.max as usize;
+        let refused = sim.apply(&StepAction {
+            scale: Some(usize::MAX),
+            ..create()
+        });
+        assert!(
+            matches!(&refused, Err(BackendError::Apply { context, .. }) if context.contains("100,000 endpoints")),
+            "{refused:?}"
+        );
+        assert!(per_node(&sim).is_empty());
+        let split = [("worker".to_string(), bound), ("worker2".to_string(), 1)].into();
+        assert!(sim
+            .apply(&StepAction {
+                endpoints: Some(split),
+                ..create()
+            })
+            .is_err());
+        sim.apply(&StepAction {
+            scale: Some(bound),
+            ..create()
+        })?;
+        assert_eq!(per_node(&sim).values().sum::<usize>(), bound);
+        Ok(())
+    }
+
+    #[test]
+    fn endpoints_keep_the_oldest_pods_and_mark_the_first() -> Result<(), BackendError> {
+        let mut sim = SimBackend::new();
+        sim.setup(&shape(34))?;
+        let three: BTreeMap<String, usize> =
+            [("worker".to_string(), 3), ("worker2".to_string(), 2)].into();
+        sim.apply(&StepAction {
+            endpoints: Some(three),
+            ..create()
+        })?;
+        let one: BTreeMap<String, usize> =
+            [("worker".to_string(), 1), ("worker2".to_string(), 3)].into();
+        sim.apply(&StepAction {
+            endpoints: Some(one),
+            not_ready: [("worker2".to_string(), 2)].into(),
+            ..StepAction::default()
+        })?;
+        let pods: Vec<(String, String, bool)> = sim
+            .cluster
+            .iter()
+            .flat_map(|c| c.pods.iter())
+            .map(|p| (p.name.clone(), p.node.clone(), p.not_ready))
+            .collect();
+        let want = [
+            ("web-0000", "worker", false),
+            ("web-0003", "worker2", true),
+            ("web-0004", "worker2", true),
+            ("web-0005", "worker2", false),
+        ];
+        let want: Vec<(String, String, bool)> = want
+            .iter()
+            .map(|(p, n, r)| (p.to_string(), n.to_string(), *r))
+            .collect();
+        assert_eq!(pods, want);
         Ok(())
     }
 

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::constraints::{EventExpect, RouteConstraint, ShareExpect, ShareRange};
+use super::bounds::{self, Bound, Count, EndpointTally};
 use super::located::{Located, LocatedMap};
 use super::range::VersionRange;
 use super::types::{
@@ -27,6 +28,8 @@ struct Ctx<'a> {
     errors: Vec<CaseError>,
     nodes: BTreeSet<String>,
     case_range: VersionRange,
+    /// Endpoint identities the expectations may still expand to ([`bounds::IDENTITIES_PER_CASE`]).
+    identities_left: usize,
 }
 
 impl Ctx<'_> {
@@ -54,24 +57,27 @@ impl Ctx<'_> {
         name.value.clone()
     }
 
-    fn count(&mut self, value: &Located<i64>, what: &str) -> usize {
-        match usize::try_from(value.value) {
+    /// A count within `bound` (0 and an error naming the bound when it is not).
+    fn count(&mut self, value: &Located<Count>, what: &str, bound: Bound) -> usize {
+        match bound.check(value.value, what) {
             Ok(n) => n,
-            Err(_) => {
-                self.err_at(
-                    value,
-                    format!("{what} must be 0 or more, found {}", value.value),
-                );
+            Err(message) => {
+                self.err_at(value, message);
                 0
             }
         }
     }
 
-    fn counts(&mut self, map: &LocatedMap<Located<i64>>, what: &str) -> BTreeMap<String, usize> {
+    fn counts(
+        &mut self,
+        map: &LocatedMap<Located<Count>>,
+        what: &str,
+        bound: Bound,
+    ) -> BTreeMap<String, usize> {
         let mut out = BTreeMap::new();
         for (node, count) in map.iter() {
             let name = self.node(node, what);
-            let n = self.count(count, &format!("{what} count for `{name}`"));
+            let n = self.count(count, &format!("{what} count for `{name}`"), bound);
             if out.insert(name.clone(), n).is_some() {
                 self.err_at(node, format!("node `{name}` is listed twice"));
             }
@@ -108,14 +114,15 @@ impl Ctx<'_> {
         }
     }
 
-    /// Identities `node`, `node*N`, `node×N`, sorted.
+    /// Identities `node`, `node*N`, `node×N`, sorted; their number is bounded per list and
+    /// per case before any is allocated.
     fn identities(&mut self, items: &[Located<String>]) -> Vec<String> {
         let mut out = Vec::new();
         for item in items {
             let text = item.value.trim();
             let (name, n) = match text.split_once('*').or_else(|| text.split_once('×')) {
                 Some((name, n)) => {
-                    match n.trim().parse::<usize>() {
+                    match n.trim().parse::<u64>() {
                         Ok(n) => (name.trim(), n),
                         Err(_) => {
                             self.err_at(
@@ -134,6 +141,25 @@ impl Ctx<'_> {
                 column: item.column,
             };
             let name = self.node(&located, "an endpoint identity");
+            let total = out.len() as u128 + u128::from(n);
+            if total > u128::from(bounds::IDENTITIES_PER_LIST.max) {
+                let message = bounds::IDENTITIES_PER_LIST
+                    .exceeded(&format!("the list's endpoint count (with `{text}`)"), total);
+                self.err_at(item, message);
+                break;
+            }
+            // Within the per-list bound, so it fits a usize.
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            if n > self.identities_left {
+                let message = bounds::IDENTITIES_PER_CASE.exceeded(
+                    &format!("the case's expected endpoint count (at `{text}`)"),
+                    format!("more than {}", bounds::IDENTITIES_PER_CASE.max),
+                );
+                self.err_at(item, message);
+                self.identities_left = 0;
+                break;
+            }
+            self.identities_left -= n;
             out.extend(std::iter::repeat_n(name, n));
         }
         out.sort();
@@ -142,17 +168,32 @@ impl Ctx<'_> {
 }
 
 pub(super) fn parse_case(text: &str, origin: &str, path: &Path) -> Result<Case, Vec<CaseError>> {
-    let file: CaseFile = serde_saphyr::from_str_with_options(text, crate::input::parse_options())
+    let file: CaseFile = serde_saphyr::from_str_with_options(text, bounds::parse_options())
         .map_err(|e| {
-        let (at, message) = crate::input::saphyr_error(origin, &e);
-        vec![CaseError::Invalid { at, message }]
-    })?;
+            let (at, message) = crate::input::saphyr_error(origin, &e);
+            let message = bounds::translate_parser_message(&message);
+            vec![CaseError::Invalid { at, message }]
+        })?;
     let mut ctx = Ctx {
         origin,
         errors: Vec::new(),
         nodes: BTreeSet::new(),
         case_range: VersionRange::any(),
+        identities_left: usize::try_from(bounds::IDENTITIES_PER_CASE.max).unwrap_or(usize::MAX),
     };
+    if let Some(message) = too_many(file.cluster.nodes.len(), bounds::NODES, "cluster.nodes") {
+        // Checked before any node is converted: the list is all that is allocated so far.
+        return Err(vec![CaseError::Invalid {
+            at: SourceLocation::new(origin, 0, 0),
+            message,
+        }]);
+    }
+    if let Some(message) = too_many(file.steps.len(), bounds::STEPS, "steps") {
+        return Err(vec![CaseError::Invalid {
+            at: SourceLocation::new(origin, 0, 0),
+            message,
+        }]);
+    }
     if file.api_version.value != CASE_API_VERSION {
         let message = format!(
             "apiVersion `{}` is not supported; expected `{CASE_API_VERSION}`",
@@ -226,17 +267,18 @@ pub(super) fn parse_case(text: &str, origin: &str, path: &Path) -> Result<Case, 
         }
     }
     let max = match &file.cluster.max_endpoints_per_slice {
-        Some(m) if !(1..=1000).contains(&m.value) => {
+        Some(m) if !(1..=i128::from(bounds::MAX_ENDPOINTS_PER_SLICE.max)).contains(&m.value.0) => {
             ctx.err_at(
                 m,
                 format!(
-                    "max_endpoints_per_slice must be 1 to 1000, found {}",
+                    "max_endpoints_per_slice must be 1 to {}, found {}",
+                    bounds::MAX_ENDPOINTS_PER_SLICE.max,
                     m.value
                 ),
             );
             100
         }
-        Some(m) => usize::try_from(m.value).unwrap_or(100),
+        Some(m) => usize::try_from(m.value.0).unwrap_or(100),
         None => 100,
     };
 
@@ -246,7 +288,19 @@ pub(super) fn parse_case(text: &str, origin: &str, path: &Path) -> Result<Case, 
     }
     let mut steps = Vec::new();
     let mut step_names = BTreeSet::new();
+    let mut tally = EndpointTally::new(nodes.len());
     for (i, step) in file.steps.iter().enumerate() {
+        // Reported once, at the step that crosses the bound.
+        let before = nodes.len() as u128 * i as u128;
+        let after = before + nodes.len() as u128;
+        let max = u128::from(bounds::NODE_STEPS.max);
+        if after > max && before <= max {
+            let message = bounds::NODE_STEPS.exceeded(
+                &format!("{} nodes × {} steps (up to this one)", nodes.len(), i + 1),
+                after,
+            );
+            ctx.err_at(step, message);
+        }
         let spec = &step.value;
         check_name(&mut ctx, &spec.name, "step name");
         if !step_names.insert(spec.name.value.clone()) {
@@ -254,6 +308,19 @@ pub(super) fn parse_case(text: &str, origin: &str, path: &Path) -> Result<Case, 
             ctx.err_at(&spec.name, message);
         }
         let mut action = step_action(&mut ctx, spec);
+        let pods = match (&action.endpoints, action.scale) {
+            (Some(per_node), _) => Some(per_node.values().map(|n| *n as u128).sum()),
+            (None, scale) => scale.map(|n| n as u128),
+        };
+        let hand = action.slices.as_ref().map(|slices| {
+            slices
+                .iter()
+                .map(|s| s.endpoints.len() as u128)
+                .sum::<u128>()
+        });
+        if let Some(e) = tally.step(origin, step, pods, hand) {
+            ctx.errors.push(e);
+        }
         if i == 0 {
             action.create_service = Some(service.clone());
         }
@@ -284,6 +351,12 @@ pub(super) fn parse_case(text: &str, origin: &str, path: &Path) -> Result<Case, 
     })
 }
 
+/// The message when a list has more than `bound` entries.
+fn too_many(len: usize, bound: Bound, what: &str) -> Option<String> {
+    (len as u128 > u128::from(bound.max))
+        .then(|| bound.exceeded(&format!("the number of {what}"), len))
+}
+
 fn check_name(ctx: &mut Ctx<'_>, name: &Located<String>, what: &str) {
     let ok = !name.value.is_empty()
         && name.value.len() <= 63
@@ -307,9 +380,23 @@ fn cpu(ctx: &mut Ctx<'_>, q: &Located<super::types::Quantity>) -> u64 {
             ctx.err_at(q, "cpu must be more than 0 (a node without CPU disables hints; remove the node's zone instead)");
             1000
         }
+        Ok(m) if m > bounds::CPU_MILLIS.max => {
+            let message = bounds::CPU_MILLIS.exceeded(
+                &format!("cpu `{}`", bounds::shorten(&q.value.0)),
+                format!("{} millicores", bounds::thousands(u128::from(m))),
+            );
+            ctx.err_at(q, message);
+            1000
+        }
         Ok(m) => m,
         Err(e) => {
-            ctx.err_at(q, format!("cpu `{}`: {e}", q.value.0));
+            // The quantity's message starts by quoting the whole text: quote it once, short.
+            let why = e.rsplit_once(": ").map_or(e.as_str(), |(_, why)| why);
+            let message = format!(
+                "cpu `{}` is not a valid CPU quantity: {why}",
+                bounds::shorten(&q.value.0)
+            );
+            ctx.err_at(q, message);
             1000
         }
     }
@@ -358,20 +445,26 @@ fn service_change(ctx: &mut Ctx<'_>, patch: &ServicePatch) -> ServiceChange {
 }
 
 fn step_action(ctx: &mut Ctx<'_>, spec: &StepSpec) -> StepAction {
-    let endpoints = spec.endpoints.as_ref().map(|m| ctx.counts(m, "endpoints"));
-    let scale = spec.scale.as_ref().map(|s| ctx.count(s, "scale"));
+    let endpoints = spec
+        .endpoints
+        .as_ref()
+        .map(|m| ctx.counts(m, "endpoints", bounds::ENDPOINTS_PER_NODE));
+    let scale = spec
+        .scale
+        .as_ref()
+        .map(|s| ctx.count(s, "scale", bounds::ENDPOINTS));
     if let (Some(_), Some(s)) = (&spec.endpoints, &spec.scale) {
         ctx.err_at(s, "a step either places endpoints or scales, not both");
     }
     let not_ready = spec
         .not_ready
         .as_ref()
-        .map(|m| ctx.counts(m, "not_ready"))
+        .map(|m| ctx.counts(m, "not_ready", bounds::ENDPOINTS_PER_NODE))
         .unwrap_or_default();
     let terminating = spec
         .terminating
         .as_ref()
-        .map(|m| ctx.counts(m, "terminating"))
+        .map(|m| ctx.counts(m, "terminating", bounds::ENDPOINTS_PER_NODE))
         .unwrap_or_default();
     let mut nodes = Vec::new();
     if let Some(map) = &spec.nodes {
@@ -400,9 +493,26 @@ fn step_action(ctx: &mut Ctx<'_>, spec: &StepSpec) -> StepAction {
                     None => MANAGED_BY_HAND.to_string(),
                 };
                 let mut endpoints = Vec::new();
+                let mut written: u128 = 0;
                 for e in &s.endpoints {
                     let node = ctx.node(&e.node, "a hand-written endpoint");
-                    let n = e.count.as_ref().map(|c| ctx.count(c, "count")).unwrap_or(1);
+                    let n = e
+                        .count
+                        .as_ref()
+                        .map(|c| {
+                            let what = format!("count of `{}` in slice `{}`", node, s.name.value);
+                            ctx.count(c, &what, bounds::SLICE_ENDPOINTS)
+                        })
+                        .unwrap_or(1);
+                    written += n as u128;
+                    if written > u128::from(bounds::SLICE_ENDPOINTS.max) {
+                        let message = bounds::SLICE_ENDPOINTS.exceeded(
+                            &format!("the endpoint count of slice `{}`", s.name.value),
+                            written,
+                        );
+                        ctx.err_at(&e.node, message);
+                        break;
+                    }
                     let node_hints: Vec<String> = e
                         .hints
                         .as_ref()
@@ -568,15 +678,15 @@ fn route_constraint(
     });
     let not_empty = only_true(ctx, &spec.not_empty, "not_empty");
     let at_least = match (&spec.at_least, not_empty) {
-        (Some(n), _) => Some(ctx.count(n, "at_least").max(usize::from(not_empty))),
+        (Some(n), _) => Some(ctx.count(n, "at_least", bounds::ENDPOINTS).max(usize::from(not_empty))),
         (None, true) => Some(1),
         (None, false) => None,
     };
-    let at_most = spec.at_most.as_ref().map(|n| ctx.count(n, "at_most"));
+    let at_most = spec.at_most.as_ref().map(|n| ctx.count(n, "at_most", bounds::ENDPOINTS));
     let zones_at_least = spec
         .zones_at_least
         .as_ref()
-        .map(|n| ctx.count(n, "zones_at_least"));
+        .map(|n| ctx.count(n, "zones_at_least", bounds::NODES));
     let constraint = RouteConstraint {
         same_zone: only_true(ctx, &spec.same_zone, "same_zone"),
         same_node: only_true(ctx, &spec.same_node, "same_node"),
@@ -723,13 +833,15 @@ fn expect(ctx: &mut Ctx<'_>, spec: &ExpectSpec) -> GuardedExpect {
                 let value = match z {
                     ZoneHintsSpec::Count(c) => {
                         let c = Located {
-                            value: c.value,
+                            value: *c,
                             line: zone.line,
                             column: zone.column,
                         };
-                        ZoneExpect::Count(
-                            ctx.count(&c, &format!("hints for zone `{}`", zone.value)),
-                        )
+                        ZoneExpect::Count(ctx.count(
+                            &c,
+                            &format!("hints for zone `{}`", zone.value),
+                            bounds::ENDPOINTS,
+                        ))
                     }
                     ZoneHintsSpec::Endpoints(items) => ZoneExpect::Endpoints(ctx.identities(items)),
                     ZoneHintsSpec::Range(text) => match count_range(text) {
@@ -772,7 +884,12 @@ fn expect(ctx: &mut Ctx<'_>, spec: &ExpectSpec) -> GuardedExpect {
             node_hints,
             routes,
             external_routes,
-            slices: spec.slices.clone(),
+            slices: spec.slices.as_ref().map(|sizes| {
+                sizes
+                    .iter()
+                    .map(|n| ctx.count(n, "an expected slice size", bounds::SLICE_ENDPOINTS))
+                    .collect()
+            }),
             hints_may_be_stale: spec.hints_may_be_stale,
             route_constraints,
             external_route_constraints,

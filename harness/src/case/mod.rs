@@ -6,6 +6,7 @@
 //! `cargo run -p topo-harness -- schema --output harness/schema/case.json`.
 
 pub mod constraints;
+pub mod bounds;
 mod convert;
 pub mod located;
 pub mod range;
@@ -446,15 +447,15 @@ pub fn parse_case(text: &str, origin: &str, path: &Path) -> Result<Case, Vec<Cas
     convert::parse_case(text, origin, path)
 }
 
-/// Reads one case file.
+/// Reads one case file (within [`bounds::DEFAULT_MAX_CASE_FILE_BYTES`]).
 pub fn load_case_file(path: &Path) -> Result<Case, Vec<CaseError>> {
+    load_case_file_within(path, bounds::DEFAULT_MAX_CASE_FILE_BYTES)
+}
+
+/// Reads one case file of at most `max_bytes` (a larger file is an error before it is read).
+pub fn load_case_file_within(path: &Path, max_bytes: u64) -> Result<Case, Vec<CaseError>> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![CaseError::Read {
-            path: origin.clone(),
-            message: e.to_string(),
-        }]
-    })?;
+    let text = bounds::read_case_text(path, max_bytes).map_err(|e| vec![e])?;
     parse_case(&text, &origin, path)
 }
 
@@ -483,6 +484,11 @@ pub fn case_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CaseError> {
 /// Loads every case under `paths`: the cases that are valid and every error of every file
 /// (a bad file does not hide the others), including duplicate case names.
 pub fn load_catalog(paths: &[PathBuf]) -> (Vec<Case>, Vec<CaseError>) {
+    load_catalog_within(paths, bounds::DEFAULT_MAX_CASE_FILE_BYTES)
+}
+
+/// [`load_catalog`] with a size budget of `max_bytes` per case file.
+pub fn load_catalog_within(paths: &[PathBuf], max_bytes: u64) -> (Vec<Case>, Vec<CaseError>) {
     let mut cases: Vec<Case> = Vec::new();
     let mut errors = Vec::new();
     let files = match case_files(paths) {
@@ -500,7 +506,7 @@ pub fn load_catalog(paths: &[PathBuf]) -> (Vec<Case>, Vec<CaseError>) {
         });
     }
     for file in files {
-        match load_case_file(&file) {
+        match load_case_file_within(&file, max_bytes) {
             Ok(case) => {
                 if let Some(first) = cases.iter().find(|c| c.name == case.name) {
                     errors.push(CaseError::Invalid {

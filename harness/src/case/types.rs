@@ -15,6 +15,7 @@ use std::fmt;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use super::bounds::Count;
 use super::located::{Located, LocatedMap};
 
 /// The `apiVersion` of case files.
@@ -64,7 +65,7 @@ pub struct ClusterSpec {
     pub feature_gates: LocatedMap<bool>,
     /// kube-controller-manager `--max-endpoints-per-slice` (default 100).
     #[serde(default)]
-    pub max_endpoints_per_slice: Option<Located<i64>>,
+    pub max_endpoints_per_slice: Option<Located<Count>>,
 }
 
 /// A node's role.
@@ -222,18 +223,18 @@ pub struct StepSpec {
     /// Place endpoints: node → number of ready pods on it. Nodes not listed get none. Pods
     /// already on a node are kept (the newest are removed first).
     #[serde(default)]
-    pub endpoints: Option<LocatedMap<Located<i64>>>,
+    pub endpoints: Option<LocatedMap<Located<Count>>>,
     /// Scale to this many pods: add to the worker with the fewest (first in node order on
     /// ties), remove from the node with the most (last in node order on ties).
     #[serde(default)]
-    pub scale: Option<Located<i64>>,
+    pub scale: Option<Located<Count>>,
     /// Node → how many of its pods (the oldest first) are not ready; others become ready.
     #[serde(default)]
-    pub not_ready: Option<LocatedMap<Located<i64>>>,
+    pub not_ready: Option<LocatedMap<Located<Count>>>,
     /// Node → how many of its pods (the oldest first) are terminating (still serving while
     /// ready); others are not terminating.
     #[serde(default)]
-    pub terminating: Option<LocatedMap<Located<i64>>>,
+    pub terminating: Option<LocatedMap<Located<Count>>>,
     /// Node changes: zone relabel, Ready/NotReady, allocatable CPU.
     #[serde(default)]
     pub nodes: Option<LocatedMap<NodePatch>>,
@@ -287,7 +288,7 @@ pub struct HandEndpointSpec {
     pub node: Located<String>,
     /// How many endpoints like this (default 1).
     #[serde(default)]
-    pub count: Option<Located<i64>>,
+    pub count: Option<Located<Count>>,
     /// `conditions.ready` (default true); `null` leaves the condition unset (kube-proxy treats
     /// an unset condition as ready; upstream's topology cache would count it as not ready).
     #[serde(default, deserialize_with = "present")]
@@ -407,7 +408,7 @@ pub struct ExpectSpec {
     pub events: Option<Vec<EventExpectSpec>>,
     /// Sizes of the controller's EndpointSlices, largest first.
     #[serde(default)]
-    pub slices: Option<Vec<usize>>,
+    pub slices: Option<Vec<Located<Count>>>,
     /// The controller may legitimately keep hints computed for an earlier state here (upstream
     /// does not recompute on every change, e.g. allocatable CPU); the `model` check then
     /// compares routes only.
@@ -468,8 +469,8 @@ impl JsonSchema for HintsExpectSpec {
 /// The endpoints hinted for one zone: identities, or just how many.
 #[derive(Debug)]
 pub enum ZoneHintsSpec {
-    /// How many endpoints.
-    Count(Located<i64>),
+    /// How many endpoints (located at the zone's key by validation).
+    Count(Count),
     /// How many, as a range: `"2-3"`, `">= 1"`, `"<= 2"`.
     Range(String),
     /// Which endpoints (by the node they run on).
@@ -488,18 +489,19 @@ impl<'de> Deserialize<'de> for ZoneHintsSpec {
                 Ok(ZoneHintsSpec::Range(v.to_string()))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(ZoneHintsSpec::Count(Located {
-                    value: v,
-                    line: 0,
-                    column: 0,
-                }))
+                Count::deserialize(de::value::I64Deserializer::new(v)).map(ZoneHintsSpec::Count)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(ZoneHintsSpec::Count(Located {
-                    value: i64::try_from(v).unwrap_or(i64::MAX),
-                    line: 0,
-                    column: 0,
-                }))
+                Count::deserialize(de::value::U64Deserializer::new(v)).map(ZoneHintsSpec::Count)
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Self::Value, E> {
+                Count::deserialize(de::value::I128Deserializer::new(v)).map(ZoneHintsSpec::Count)
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Self::Value, E> {
+                Count::deserialize(de::value::U128Deserializer::new(v)).map(ZoneHintsSpec::Count)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Count::deserialize(de::value::F64Deserializer::new(v)).map(ZoneHintsSpec::Count)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::new();
@@ -597,13 +599,13 @@ pub struct RouteConstraintSpec {
     pub subset_of: Option<Vec<Located<String>>>,
     /// At least this many endpoints.
     #[serde(default)]
-    pub at_least: Option<Located<i64>>,
+    pub at_least: Option<Located<Count>>,
     /// At most this many endpoints.
     #[serde(default)]
-    pub at_most: Option<Located<i64>>,
+    pub at_most: Option<Located<Count>>,
     /// The endpoints span at least this many zones (`2`: "more than one zone").
     #[serde(default)]
-    pub zones_at_least: Option<Located<i64>>,
+    pub zones_at_least: Option<Located<Count>>,
     /// `true`: at least one endpoint (the node routes somewhere).
     #[serde(default)]
     pub not_empty: Option<Located<bool>>,

@@ -124,6 +124,9 @@ pub struct SelectArgs {
     /// Only cases whose name matches this glob (`*`, `?`).
     #[arg(long, value_name = "GLOB")]
     pub filter: Option<String>,
+    /// Size budget of one case file, in bytes; a larger file is refused before it is read.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::case::bounds::DEFAULT_MAX_CASE_FILE_BYTES)]
+    pub max_case_bytes: u64,
 }
 
 /// `run` arguments.

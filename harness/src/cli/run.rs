@@ -16,7 +16,9 @@ use crate::backend::live::{
 };
 use crate::backend::sim::SimBackend;
 use crate::backend::{Backend, BackendError, BackendKind};
-use crate::case::{load_case_file, load_catalog, schema_json, Case, ProxyMode};
+use crate::case::{
+    load_case_file, load_catalog, load_catalog_within, schema_json, Case, ProxyMode,
+};
 use crate::plan::{list_text, matrix, order_by_cluster, plan_text, VersionSelection};
 use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
@@ -34,7 +36,7 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 fn load(select: &SelectArgs) -> Result<Vec<Case>, u8> {
-    let (cases, errors) = load_catalog(&select.cases);
+    let (cases, errors) = load_catalog_within(&select.cases, select.max_case_bytes);
     if errors.is_empty() {
         return Ok(cases);
     }
@@ -476,6 +478,7 @@ pub fn kind_config(args: &KindConfigArgs) -> u8 {
         kubernetes: args.kubernetes.clone(),
         proxy_mode: args.proxy_mode.clone(),
         filter: None,
+        max_case_bytes: crate::case::bounds::DEFAULT_MAX_CASE_FILE_BYTES,
     };
     let (versions, modes) = selection(&select);
     let cases = [case];

@@ -25,10 +25,19 @@ impl Chooser for FirstChoice {
 struct ScriptedChooser<'a> {
     script: &'a mut Vec<(usize, usize)>,
     position: usize,
+    /// Every `choose` call of the exploration so far (branch points or not).
+    calls: &'a mut usize,
 }
+
+/// The most `choose` calls one [`explore`] makes over all its runs: each call stands for a
+/// step of the explored computation, so this bounds the time whatever the input (a zone
+/// giving hundreds of endpoints made every run long). The catalog's and the upstream
+/// vectors' explorations stay far below it.
+pub const MAX_EXPLORED_CHOICES: usize = 200_000;
 
 impl Chooser for ScriptedChooser<'_> {
     fn choose(&mut self, n: usize) -> usize {
+        *self.calls += 1;
         if n <= 1 {
             return 0;
         }
@@ -44,18 +53,24 @@ impl Chooser for ScriptedChooser<'_> {
 }
 
 /// Every distinct outcome of `run` over all choice sequences, in discovery order, stopping
-/// after `limit` runs. Returns the outcomes and whether the exploration was complete.
+/// after `limit` runs or [`MAX_EXPLORED_CHOICES`] choices in all. Returns the outcomes and
+/// whether the exploration was complete.
 pub fn explore<T: PartialEq>(
     mut run: impl FnMut(&mut dyn Chooser) -> T,
     limit: usize,
 ) -> (Vec<T>, bool) {
     let mut outcomes: Vec<T> = Vec::new();
     let mut script: Vec<(usize, usize)> = Vec::new();
+    let mut calls = 0;
     for _ in 0..limit {
+        if calls > MAX_EXPLORED_CHOICES {
+            break;
+        }
         let outcome = {
             let mut chooser = ScriptedChooser {
                 script: &mut script,
                 position: 0,
+                calls: &mut calls,
             };
             run(&mut chooser)
         };
@@ -105,5 +120,21 @@ mod tests {
         assert_eq!(outcomes, vec![0, 1]);
         let (_, complete) = explore(|c| (c.choose(4), c.choose(4)), 3);
         assert!(!complete);
+    }
+
+    #[test]
+    fn long_runs_stop_at_the_choice_budget() {
+        // 2^64 sequences of 64 binary choices each: only the budget ends it.
+        let mut runs = 0;
+        let (outcomes, complete) = explore(
+            |c| {
+                runs += 1;
+                (0..64).map(|_| c.choose(2)).sum::<usize>()
+            },
+            usize::MAX,
+        );
+        assert!(!complete);
+        assert!(!outcomes.is_empty());
+        assert_eq!(runs, MAX_EXPLORED_CHOICES / 64 + 1);
     }
 }

@@ -1,7 +1,7 @@
 //! The EndpointSlice reconciler: slice packing, the choice of hint heuristic, and the
 //! controller's metrics (semantics.md §5–§6). The sim backend runs this as the controller.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::model::choice::Chooser;
 use crate::model::state::TrafficDistribution;
@@ -368,7 +368,18 @@ impl Reconciler {
         existing: Vec<EndpointSlice>,
     ) -> Packing {
         let max = self.max_endpoints_per_slice;
-        let mut remaining: Vec<Endpoint> = desired;
+        // The desired endpoints not yet placed, in order. An existing endpoint is the same
+        // endpoint as a desired one when addresses and pod match; the index by that identity
+        // finds the first unplaced match without a linear search (large Services stay fast).
+        let mut slots: Vec<Option<Endpoint>> = desired.into_iter().map(Some).collect();
+        let mut by_identity: BTreeMap<(Vec<String>, Option<String>), VecDeque<usize>> =
+            BTreeMap::new();
+        for (i, d) in slots.iter().flatten().enumerate() {
+            by_identity
+                .entry((d.addresses.clone(), d.pod.clone()))
+                .or_default()
+                .push_back(i);
+        }
         let mut to_update: Vec<EndpointSlice> = Vec::new();
         let mut to_delete: Vec<EndpointSlice> = Vec::new();
         let mut unchanged: Vec<EndpointSlice> = Vec::new();
@@ -379,8 +390,9 @@ impl Reconciler {
             let mut kept = Vec::new();
             let mut updated = false;
             for endpoint in &slice.endpoints {
-                if let Some(pos) = remaining.iter().position(|d| same_endpoint(d, endpoint)) {
-                    let wanted = remaining.remove(pos);
+                let key = (endpoint.addresses.clone(), endpoint.pod.clone());
+                let pos = by_identity.get_mut(&key).and_then(VecDeque::pop_front);
+                if let Some(wanted) = pos.and_then(|pos| slots[pos].take()) {
                     if !equal_beyond_hash(&wanted, endpoint) {
                         updated = true;
                     }
@@ -408,15 +420,17 @@ impl Reconciler {
                 unchanged.push(slice);
             }
         }
+        let mut remaining: VecDeque<Endpoint> = slots.into_iter().flatten().collect();
         let added = remaining.len();
 
         // 2. Fill slices already being updated, fullest first.
         if !remaining.is_empty() && !to_update.is_empty() {
             to_update.sort_by_key(|s| std::cmp::Reverse(s.endpoints.len()));
             for slice in &mut to_update {
-                while !remaining.is_empty() && slice.endpoints.len() < max {
-                    slice.endpoints.push(remaining.remove(0));
-                }
+                let take = max
+                    .saturating_sub(slice.endpoints.len())
+                    .min(remaining.len());
+                slice.endpoints.extend(remaining.drain(..take));
             }
         }
 
@@ -431,9 +445,10 @@ impl Reconciler {
                 Some(index) => (unchanged.remove(index), true),
                 None => (self.new_slice(service, ports.to_vec(), address_type), false),
             };
-            while !remaining.is_empty() && slice.endpoints.len() < max {
-                slice.endpoints.push(remaining.remove(0));
-            }
+            let take = max
+                .saturating_sub(slice.endpoints.len())
+                .min(remaining.len());
+            slice.endpoints.extend(remaining.drain(..take));
             if existing_slice {
                 to_update.push(slice);
             } else {
@@ -584,10 +599,6 @@ fn address_type_of(ip: &str) -> AddressType {
 }
 
 /// The endpoint hash: same address set and target.
-fn same_endpoint(a: &Endpoint, b: &Endpoint) -> bool {
-    a.addresses == b.addresses && a.pod == b.pod
-}
-
 /// `EndpointsEqualBeyondHash`: node, zone and conditions (hints are not compared).
 fn equal_beyond_hash(a: &Endpoint, b: &Endpoint) -> bool {
     a.node_name == b.node_name

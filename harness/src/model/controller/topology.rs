@@ -167,8 +167,10 @@ pub fn set_nodes(nodes: &[Node], version: KubeVersion) -> NodeCapacity {
         let cpu = node.allocatable_cpu_millis.unwrap_or(0);
         match node.zone() {
             Some(zone) if cpu > 0 => {
-                total += cpu;
-                *cpu_by_zone.entry(zone.to_string()).or_insert(0) += cpu;
+                // Saturating: a state file may claim any CPU up to u64::MAX millicores.
+                total = total.saturating_add(cpu);
+                let in_zone = cpu_by_zone.entry(zone.to_string()).or_insert(0);
+                *in_zone = in_zone.saturating_add(cpu);
             }
             _ => {
                 cpu_by_zone.clear();
@@ -720,6 +722,25 @@ mod tests {
 
     fn ratios(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
         pairs.iter().map(|(z, r)| (z.to_string(), *r)).collect()
+    }
+
+    #[test]
+    fn cpu_sums_saturate_instead_of_overflowing() {
+        // Found by the mutation test: a state file may claim u64::MAX millicores per node.
+        let node = |name: &str, zone: &str| Node {
+            name: name.to_string(),
+            labels: [(crate::model::LABEL_ZONE.to_string(), zone.to_string())].into(),
+            allocatable_cpu_millis: Some(u64::MAX),
+            ready: true,
+            kubelet_version: None,
+        };
+        let nodes = [node("a1", "a"), node("a2", "a"), node("b1", "b")];
+        let capacity = set_nodes(&nodes, KubeVersion::new(33));
+        assert_eq!(
+            capacity.cpu_millis_by_zone,
+            Some([("a".to_string(), u64::MAX), ("b".to_string(), u64::MAX)].into())
+        );
+        assert!(capacity.sufficient_node_info);
     }
 
     #[test]
