@@ -10,10 +10,11 @@ use crate::backend::{
     WaitOutcome,
 };
 use crate::case::{Case, ClusterShape, ProxyMode};
+use crate::check::constraints::constraint_checks;
 use crate::check::identity::normalize;
 use crate::check::{expectation_checks, model_check, CheckName, CheckResult, CheckStatus};
 use crate::model::KubeVersion;
-use crate::plan::{matrix, VersionSelection};
+use crate::plan::{matrix, order_by_cluster, VersionSelection};
 use crate::snapshot::{line_diff, render_step, Golden, Rendered};
 
 /// What to run.
@@ -205,6 +206,12 @@ pub fn run(
         &options.proxy_modes,
         options.filter.as_deref(),
     );
+    // A live backend creates a cluster per shape: group the cells so each is created once.
+    let cells = if backend.kind() == BackendKind::Sim {
+        cells
+    } else {
+        order_by_cluster(cells)
+    };
     let runnable = cells
         .iter()
         .filter(|c| {
@@ -220,6 +227,7 @@ pub fn run(
     });
     let mut summary = RunSummary::default();
     let mut index = 0;
+    let mut interrupted = false;
     for cell in &cells {
         let suite = SuiteId {
             case: cell.case.name.clone(),
@@ -228,6 +236,22 @@ pub fn run(
             proxy_mode: cell.proxy_mode,
             backend: backend.kind(),
         };
+        // After Ctrl-C nothing more runs: every suite that would have run is reported as
+        // cancelled (a skip with the reason, counted as cancelled), none as a failure.
+        if interrupted {
+            let runs = cell
+                .shape
+                .as_ref()
+                .is_ok_and(|shape| backend.supports(cell.case, shape).is_ok());
+            if runs {
+                summary.counts.cancelled += 1;
+                emit(&Event::SuiteSkipped {
+                    suite,
+                    reason: CANCELLED_REASON.to_string(),
+                });
+            }
+            continue;
+        }
         // A backend that cannot run the case at all (not a failure of what is tested) skips it.
         let shape = cell.shape.clone().and_then(|shape| {
             backend
@@ -270,9 +294,8 @@ pub fn run(
                     SuiteEnd::Failed => summary.counts.failed += 1,
                     SuiteEnd::Skipped => summary.counts.skipped += 1,
                     SuiteEnd::Cancelled => {
-                        // Nothing more runs after Ctrl-C.
                         summary.counts.cancelled += 1;
-                        break;
+                        interrupted = true;
                     }
                 }
             }
@@ -294,6 +317,9 @@ fn drain_warnings(backend: &mut dyn Backend, suite: &SuiteId, emit: &mut dyn FnM
         });
     }
 }
+
+/// Why a suite after Ctrl-C did not run.
+pub const CANCELLED_REASON: &str = "cancelled: the run was interrupted (Ctrl-C) before this suite";
 
 /// How a suite ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -455,6 +481,7 @@ fn run_suite(
             let norm = normalize(&obs);
             let expect = case.expect_for(i, shape.version);
             checks.extend(expectation_checks(&expect, &applied, &norm));
+            checks.extend(constraint_checks(&expect, &obs, &norm));
             let (model, acceptable) = model_check(
                 &obs,
                 &gates,

@@ -398,14 +398,18 @@ fn an_unsupported_step_skips_the_suite_with_the_reason() {
 #[test]
 fn an_interrupt_cancels_the_run() {
     let (counts, events, cleanups) = run_failing(|| BackendError::Interrupted);
-    assert_eq!((counts.cancelled, counts.failed, counts.skipped), (1, 0, 0));
-    // The first suite is cancelled and nothing runs after it.
+    assert_eq!((counts.cancelled, counts.failed, counts.skipped), (2, 0, 0));
+    // The first suite is cancelled; nothing runs after it, and the suite that would have run
+    // is reported as cancelled (a skip with the reason), not as a failure.
     assert_eq!(
         events,
-        vec!["finished: Some(\"cancelled: interrupted (Ctrl-C); cleaning up\")".to_string()]
+        vec![
+            "finished: Some(\"cancelled: interrupted (Ctrl-C); cleaning up\")".to_string(),
+            format!("skipped: {}", topo_harness::runner::CANCELLED_REASON),
+        ]
     );
     assert_eq!(cleanups, 1);
-    assert!(counts.headline().ends_with(", 1 cancelled"));
+    assert!(counts.headline().ends_with(", 2 cancelled"));
 }
 
 #[test]

@@ -178,6 +178,7 @@ pub struct KubeconfigBackend {
     api: Option<ClusterApi>,
     case: Option<CaseRun>,
     case_name: String,
+    run_id: String,
     runs: usize,
     warnings: Warnings,
 }
@@ -199,9 +200,17 @@ impl KubeconfigBackend {
             api: None,
             case: None,
             case_name: "case".into(),
+            run_id: super::new_run_id(),
             runs: 0,
             warnings: Warnings::default(),
         })
+    }
+
+    /// Names this run (namespaces are `topo-<case>-<run>-<n>`); [`Self::new`] uses
+    /// [`new_run_id`](super::new_run_id).
+    pub fn with_run_id(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = run_id.into();
+        self
     }
 
     /// Uses an already connected client (tests).
@@ -278,7 +287,7 @@ impl Backend for KubeconfigBackend {
             }
         })?;
         self.runs += 1;
-        let ns = namespace_name(&self.case_name, self.runs);
+        let ns = namespace_name(&self.case_name, &self.run_id, self.runs);
         let mut workload = Workload::new(ns, map, shape);
         workload.settle = Some(std::time::Duration::from_secs(120));
         workload.source = self
