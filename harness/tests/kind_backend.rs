@@ -349,7 +349,8 @@ fn kind_backend_runs_a_tiny_case_against_fakes() {
     ];
     for node in ["control-plane", "worker"] {
         let routes = obs.routes.get(node).expect("routes");
-        assert_eq!(routes.internal, all, "{node}");
+        let internal: Vec<String> = routes.internal.iter().map(|r| r.to_string()).collect();
+        assert_eq!(internal, all, "{node}");
         assert_eq!(routes.external, None);
     }
 

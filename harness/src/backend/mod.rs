@@ -210,7 +210,7 @@ pub enum Applied {
     Rejected(String),
 }
 
-pub use crate::model::analysis::NodeRoutes;
+pub use crate::model::analysis::{NodeRoutes, Reached};
 
 /// Warnings a backend collects while it works (a node that did not settle, a cluster that is
 /// recreated or kept); the runner drains them after every backend call and reports them as

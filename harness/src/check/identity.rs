@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::backend::Observation;
+use std::net::IpAddr;
+
+use crate::backend::{Observation, Reached};
 use crate::case::SERVICE_NAME;
 use crate::model::MANAGED_BY_CONTROLLER;
 
@@ -36,7 +38,7 @@ pub fn normalize(obs: &Observation) -> Normalized {
             ..Normalized::default()
         };
     };
-    let mut identity_of: BTreeMap<&str, String> = BTreeMap::new();
+    let mut identity_of: BTreeMap<IpAddr, String> = BTreeMap::new();
     let mut hints: Option<BTreeMap<String, Vec<String>>> = None;
     let mut node_hints: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut slices = Vec::new();
@@ -49,10 +51,8 @@ pub fn normalize(obs: &Observation) -> Normalized {
                 .node_name
                 .clone()
                 .unwrap_or_else(|| NO_NODE.to_string());
-            if let Some(address) = endpoint.addresses.first() {
-                identity_of
-                    .entry(address.as_str())
-                    .or_insert_with(|| id.clone());
+            if let Some(address) = endpoint.addresses.first().and_then(|a| a.parse().ok()) {
+                identity_of.entry(address).or_insert_with(|| id.clone());
             }
             if let Some(h) = &endpoint.hints {
                 let map = hints.get_or_insert_with(BTreeMap::new);
@@ -66,14 +66,15 @@ pub fn normalize(obs: &Observation) -> Normalized {
         }
     }
     slices.sort_unstable_by(|a, b| b.cmp(a));
-    let ids = |addresses: &[String]| {
-        let mut v: Vec<String> = addresses
+    let ids = |reached: &[Reached]| {
+        let mut v: Vec<String> = reached
             .iter()
-            .map(|a| {
-                identity_of
-                    .get(a.as_str())
-                    .cloned()
-                    .unwrap_or_else(|| format!("(unknown {a})"))
+            .map(|r| {
+                let known = match r {
+                    Reached::Addr(ip) => identity_of.get(ip).cloned(),
+                    Reached::UnknownPod(_) => None,
+                };
+                known.unwrap_or_else(|| format!("(unknown {r})"))
             })
             .collect();
         v.sort();

@@ -1005,15 +1005,34 @@ fn route_group(port: &str, result: Categorized, nodes: NodeIndices) -> RouteGrou
     }
 }
 
-/// What one node's proxy programs for a Service, as addresses: what the sim backend reports
-/// and what the checks compare observed routes with.
+/// Where traffic from a node ends up: an endpoint address, or (observed by traffic probes
+/// only) a pod that answered but is no endpoint of the Service.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reached {
+    /// An endpoint address.
+    Addr(std::net::IpAddr),
+    /// The name of an answering pod that is no endpoint (or whose address cannot be read).
+    UnknownPod(String),
+}
+
+impl std::fmt::Display for Reached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reached::Addr(ip) => write!(f, "{ip}"),
+            Reached::UnknownPod(pod) => write!(f, "unknown:{pod}"),
+        }
+    }
+}
+
+/// What one node's proxy programs for a Service: what the sim backend reports and what the
+/// checks compare observed routes with.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct NodeRoutes {
-    /// Endpoints that internal (ClusterIP) traffic from this node reaches.
-    pub internal: Vec<String>,
-    /// Endpoints that external (NodePort) traffic arriving at this node reaches; `None` when
-    /// the Service is not externally accessible.
-    pub external: Option<Vec<String>>,
+    /// Where internal (ClusterIP) traffic from this node goes, sorted.
+    pub internal: Vec<Reached>,
+    /// Where external (NodePort) traffic arriving at this node goes, sorted; `None` when the
+    /// Service is not externally accessible.
+    pub external: Option<Vec<Reached>>,
 }
 
 /// What every node's kube-proxy programs for the Service named `service_name` (its first
@@ -1033,9 +1052,13 @@ pub(crate) fn model_routes(
                 Some(port) => {
                     let c = node_routes(state, service, port, &node.name, gates);
                     let view = ProxyService::of(service, port, gates);
+                    // Endpoint addresses that are no IP address cannot be programmed.
                     let ips = |set: &Option<Vec<ProxyEndpoint>>| {
-                        let mut v: Vec<String> =
-                            set.iter().flatten().map(|e| e.ip.clone()).collect();
+                        let mut v: Vec<Reached> = set
+                            .iter()
+                            .flatten()
+                            .filter_map(|e| e.ip.parse().ok().map(Reached::Addr))
+                            .collect();
                         v.sort();
                         v
                     };

@@ -8,6 +8,7 @@
 //! tested against a mock API server in `harness/tests/kube_api.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use serde_json::Value;
 
 use crate::backend::kind::manifests;
 use crate::backend::kube_api::{ClusterApi, Ledger, ObjectKind, ObjectRef};
-use crate::backend::{BackendError, BackendKind, NodeRoutes};
+use crate::backend::{BackendError, BackendKind, NodeRoutes, Reached};
 use crate::model::{ClusterState, Service};
 
 /// Where the live backends get each node's routes from.
@@ -154,7 +155,7 @@ pub struct TrafficResult {
     /// Answer lines in the log.
     pub answered: usize,
     /// Endpoint addresses reached (distinct, sorted).
-    pub reached: Vec<String>,
+    pub reached: Vec<IpAddr>,
     /// Endpoint address → requests it answered (for traffic shares).
     pub answers: BTreeMap<String, usize>,
     /// Answering pods that are no endpoint of the Service (distinct, sorted).
@@ -206,7 +207,8 @@ impl TrafficResult {
                         client_errors.insert(-1);
                     }
                 }
-            } else if let Some(address) = addresses.get(pod) {
+            } else if let Some(address) = addresses.get(pod).filter(|a| a.parse::<IpAddr>().is_ok())
+            {
                 *answers.entry(address.clone()).or_insert(0) += 1;
             } else {
                 unknown.insert(pod.to_string());
@@ -215,7 +217,13 @@ impl TrafficResult {
         TrafficResult {
             requested,
             answered,
-            reached: answers.keys().cloned().collect(),
+            reached: {
+                // Every key parses (checked above); sorted as addresses.
+                let mut reached: Vec<IpAddr> =
+                    answers.keys().filter_map(|a| a.parse().ok()).collect();
+                reached.sort();
+                reached
+            },
             answers,
             unknown: unknown.into_iter().collect(),
             failed,
@@ -224,14 +232,15 @@ impl TrafficResult {
         }
     }
 
-    /// The node's internal routes: the addresses reached and `unknown:<pod>` for every
-    /// answering pod that is no endpoint (so checks name it), sorted.
-    pub fn internal(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
+    /// The node's internal routes: the addresses reached and every answering pod that is no
+    /// endpoint (so checks name it), sorted.
+    pub fn internal(&self) -> Vec<Reached> {
+        let mut v: Vec<Reached> = self
             .reached
             .iter()
-            .cloned()
-            .chain(self.unknown.iter().map(|p| format!("unknown:{p}")))
+            .copied()
+            .map(Reached::Addr)
+            .chain(self.unknown.iter().cloned().map(Reached::UnknownPod))
             .collect();
         v.sort();
         v
@@ -285,18 +294,24 @@ impl TrafficResult {
 }
 
 /// When rules and traffic disagree on a node: a note naming both (`None` when they agree).
-pub fn disagreement(node: &str, rules: &[String], traffic: &[String]) -> Option<String> {
+pub fn disagreement(node: &str, rules: &[Reached], traffic: &[Reached]) -> Option<String> {
     let mut r = rules.to_vec();
     r.sort();
     r.dedup();
     let mut t = traffic.to_vec();
     t.sort();
     t.dedup();
+    let list = |v: &[Reached]| {
+        v.iter()
+            .map(Reached::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     (r != t).then(|| {
         format!(
             "{node}: rules route to [{}] but traffic reached [{}]",
-            r.join(", "),
-            t.join(", ")
+            list(&r),
+            list(&t)
         )
     })
 }
@@ -308,7 +323,7 @@ pub fn combine(
     node: &str,
     source: ObserveSource,
     rules: Option<NodeRoutes>,
-    traffic: Option<Vec<String>>,
+    traffic: Option<Vec<Reached>>,
     notes: &mut Vec<String>,
 ) -> NodeRoutes {
     match (source, rules, traffic) {
@@ -454,6 +469,14 @@ pub async fn run_probes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn addr(ip: &str) -> Reached {
+        Reached::Addr(ip.parse().expect("an IP address"))
+    }
+
+    fn texts(reached: &[Reached]) -> Vec<String> {
+        reached.iter().map(Reached::to_string).collect()
+    }
     use crate::model::{Endpoint, EndpointSlice};
 
     fn endpoint(pod: &str, address: &str, ready: Option<bool>) -> Endpoint {
@@ -563,7 +586,7 @@ mod tests {
     fn a_recorded_log_maps_to_distinct_sorted_addresses() {
         let log = "answer 1 web-b\nanswer 2 web-a\nanswer 3 web-b\nanswer 4 web-a\n";
         let r = TrafficResult::from_log(log, &addresses(), 4);
-        assert_eq!(r.internal(), ["10.244.1.2", "10.244.2.2"]);
+        assert_eq!(texts(&r.internal()), ["10.244.1.2", "10.244.2.2"]);
         assert!(
             r.problems("worker").is_empty(),
             "{:?}",
@@ -575,7 +598,7 @@ mod tests {
     fn unknown_pods_and_partial_failures_surface() {
         let log = "curl: noise\nanswer 1 web-a\nanswer 2 stray-pod\nanswer 3 FAILED rc=7\n";
         let r = TrafficResult::from_log(log, &addresses(), 4);
-        assert_eq!(r.internal(), ["10.244.1.2", "unknown:stray-pod"]);
+        assert_eq!(texts(&r.internal()), ["10.244.1.2", "unknown:stray-pod"]);
         assert_eq!(
             r.problems("worker"),
             [
@@ -655,7 +678,7 @@ mod tests {
             .output()
             .expect("sh");
         let r = TrafficResult::from_log(&String::from_utf8_lossy(&out.stdout), &addresses(), 2);
-        assert_eq!(r.internal(), ["10.244.1.2"]);
+        assert_eq!(texts(&r.internal()), ["10.244.1.2"]);
     }
 
     /// A fake curl for the script: sleeps `secs`, then exits `rc` (28: timed out, as a DROP
@@ -706,7 +729,7 @@ mod tests {
         assert_eq!(log.lines().count(), 20, "{log}");
         assert!(!log.contains("answer-stop"), "{log}");
         let r = TrafficResult::from_log(&log, &addresses(), 20);
-        assert_eq!(r.internal(), ["10.244.1.2"]);
+        assert_eq!(texts(&r.internal()), ["10.244.1.2"]);
         assert_eq!(r.answered, 20);
         assert!(r.problems("worker").is_empty());
     }
@@ -714,15 +737,15 @@ mod tests {
     #[test]
     fn both_reports_disagreement_and_uses_traffic() {
         let rules = NodeRoutes {
-            internal: vec!["10.244.2.2".into(), "10.244.1.2".into()],
-            external: Some(vec!["10.244.1.2".into()]),
+            internal: vec![addr("10.244.2.2"), addr("10.244.1.2")],
+            external: Some(vec![addr("10.244.1.2")]),
         };
         let mut notes = Vec::new();
         let agreed = combine(
             "worker",
             ObserveSource::Both,
             Some(rules.clone()),
-            Some(vec!["10.244.1.2".into(), "10.244.2.2".into()]),
+            Some(vec![addr("10.244.1.2"), addr("10.244.2.2")]),
             &mut notes,
         );
         assert!(notes.is_empty(), "{notes:?}");
@@ -731,10 +754,10 @@ mod tests {
             "worker",
             ObserveSource::Both,
             Some(rules.clone()),
-            Some(vec!["10.244.1.2".into()]),
+            Some(vec![addr("10.244.1.2")]),
             &mut notes,
         );
-        assert_eq!(got.internal, ["10.244.1.2"]);
+        assert_eq!(texts(&got.internal), ["10.244.1.2"]);
         assert_eq!(
             notes,
             ["worker: rules route to [10.244.1.2, 10.244.2.2] but traffic reached [10.244.1.2]"]
@@ -743,7 +766,7 @@ mod tests {
             "worker",
             ObserveSource::Traffic,
             None,
-            Some(vec!["10.244.1.2".into()]),
+            Some(vec![addr("10.244.1.2")]),
             &mut notes,
         );
         assert_eq!(traffic_only.external, None);

@@ -3,16 +3,16 @@
 //! (ClusterIP) traffic from that node reaches, and those external (NodePort) traffic arriving
 //! there reaches. Pure, so it is tested on recorded dumps.
 
-use crate::backend::NodeRoutes;
+use crate::backend::{NodeRoutes, Reached};
 use crate::model::proxy::ProxyService;
 use crate::model::{FeatureGates, Service};
 use crate::observe::dataplane::{FrontendKind, FrontendRoute, NodeRoutes as ParsedRoutes, Share};
 
-fn addresses(shares: Option<&Vec<Share>>) -> Vec<String> {
-    let mut v: Vec<String> = shares
+fn addresses(shares: Option<&Vec<Share>>) -> Vec<Reached> {
+    let mut v: Vec<Reached> = shares
         .into_iter()
         .flatten()
-        .map(|s| s.backend.ip.to_string())
+        .map(|s| Reached::Addr(s.backend.ip))
         .collect();
     v.sort();
     v
@@ -20,7 +20,7 @@ fn addresses(shares: Option<&Vec<Share>>) -> Vec<String> {
 
 /// The endpoints of `route` on the path the traffic takes: the local path for a `Local`
 /// policy (IPVS has a single set, reported as local or cluster), else the cluster path.
-fn path(route: Option<&FrontendRoute>, local: bool) -> Vec<String> {
+fn path(route: Option<&FrontendRoute>, local: bool) -> Vec<Reached> {
     let Some(route) = route else {
         return Vec::new();
     };
@@ -111,22 +111,19 @@ mod tests {
             let view = ProxyService::of(service, port, &gates);
             assert_eq!(routes.external.is_some(), view.externally_accessible);
             // Every address reached is an endpoint address of the state.
-            let known: Vec<&String> = state
+            let known: Vec<Reached> = state
                 .slices
                 .iter()
                 .flat_map(|s| s.endpoints.iter())
                 .flat_map(|e| e.addresses.iter())
+                .filter_map(|a| a.parse().ok().map(Reached::Addr))
                 .collect();
             for ip in routes
                 .internal
                 .iter()
                 .chain(routes.external.iter().flatten())
             {
-                assert!(
-                    known.contains(&ip),
-                    "{}: {ip} not an endpoint",
-                    service.name
-                );
+                assert!(known.contains(ip), "{}: {ip} not an endpoint", service.name);
             }
             let mut sorted = routes.internal.clone();
             sorted.sort();
@@ -160,7 +157,11 @@ mod tests {
                 let view = ProxyService::of(service, port, &gates);
                 let model = node_routes(&state, service, port, "node-a", &gates);
                 let ips = |set: &Option<Vec<ProxyEndpoint>>| {
-                    let mut v: Vec<String> = set.iter().flatten().map(|e| e.ip.clone()).collect();
+                    let mut v: Vec<Reached> = set
+                        .iter()
+                        .flatten()
+                        .map(|e| Reached::Addr(e.ip.parse().expect("an IP address")))
+                        .collect();
                     v.sort();
                     v
                 };

@@ -19,7 +19,7 @@ use super::probes::{self, ObserveSource, ProbeTiming, TrafficResult};
 use super::routes::service_routes;
 use crate::backend::kind::manifests;
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger, ObjectKind, ObjectRef};
-use crate::backend::{Applied, BackendError, NodeRoutes, Observation, Warnings};
+use crate::backend::{Applied, BackendError, NodeRoutes, Observation, Reached, Warnings};
 use crate::case::service::next_service;
 use crate::case::{ClusterShape, HandSlice, NodeDef, ServiceChange, StepAction, SERVICE_NAME};
 use crate::model::{
@@ -105,7 +105,7 @@ pub struct Workload {
 #[derive(Debug, Clone)]
 struct TrafficCache {
     state: ClusterState,
-    internal: BTreeMap<String, Vec<String>>,
+    internal: BTreeMap<String, Vec<Reached>>,
     /// Node → address → answers.
     answers: BTreeMap<String, BTreeMap<String, usize>>,
     notes: Vec<String>,

@@ -190,6 +190,14 @@ mod traffic_tests {
     //! `Workload::observe` with `Both`: rules from a fake node control, traffic from client
     //! pods on a mock API server; a second observation of the same state does not re-probe.
     use super::*;
+
+    fn addr(ip: &str) -> Reached {
+        Reached::Addr(ip.parse().expect("an IP address"))
+    }
+
+    fn texts(reached: &[Reached]) -> Vec<String> {
+        reached.iter().map(Reached::to_string).collect()
+    }
     use crate::backend::kube_api::{ObjectRef, RetryPolicy};
     use crate::case::{ProxyMode, Role};
     use crate::model::KubeVersion;
@@ -229,7 +237,7 @@ mod traffic_tests {
         ) -> Result<Option<NodeRoutes>, BackendError> {
             // Both nodes' rules route to both endpoints.
             Ok(Some(NodeRoutes {
-                internal: vec!["10.244.1.5".into(), "10.244.2.5".into()],
+                internal: vec![addr("10.244.1.5"), addr("10.244.2.5")],
                 external: None,
             }))
         }
@@ -444,11 +452,11 @@ mod traffic_tests {
         );
         assert_eq!(first, second);
         assert_eq!(
-            first.routes["worker"].internal,
+            texts(&first.routes["worker"].internal),
             ["10.244.1.5", "10.244.2.5"]
         );
         assert_eq!(
-            first.routes["worker2"].internal,
+            texts(&first.routes["worker2"].internal),
             ["10.244.2.5", "unknown:stray"]
         );
         assert_eq!(
