@@ -147,6 +147,14 @@ pub enum Event {
         /// Wall time.
         duration: Duration,
     },
+    /// The backend reports something that is not a check result (a node that did not settle,
+    /// a cluster recreated or kept).
+    Warning {
+        /// The suite it happened in.
+        suite: SuiteId,
+        /// What happened.
+        message: String,
+    },
     /// A suite finished.
     SuiteFinished {
         /// Which.
@@ -302,6 +310,16 @@ pub fn run(
 /// Why a suite after Ctrl-C did not run.
 pub const CANCELLED_REASON: &str = "cancelled: the run was interrupted (Ctrl-C) before this suite";
 
+/// Reports the warnings `backend` collected as [`Event::Warning`]s.
+fn drain_warnings(backend: &mut dyn Backend, suite: &SuiteId, emit: &mut dyn FnMut(&Event)) {
+    for message in backend.take_warnings() {
+        emit(&Event::Warning {
+            suite: suite.clone(),
+            message,
+        });
+    }
+}
+
 /// How a suite ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SuiteEnd {
@@ -356,7 +374,9 @@ fn run_suite(
 ) -> SuiteEnd {
     let started = Instant::now();
     backend.case_started(&case.name);
-    if let Err(e) = backend.setup(shape) {
+    let setup = backend.setup(shape);
+    drain_warnings(backend, suite, emit);
+    if let Err(e) = setup {
         if let Some(end) = end_early(&e, backend, suite, started, emit) {
             return end;
         }
@@ -382,7 +402,9 @@ fn run_suite(
                 duration: step_started.elapsed(),
             });
         };
-        let applied = match backend.apply(&step.action) {
+        let applied = backend.apply(&step.action);
+        drain_warnings(backend, suite, emit);
+        let applied = match applied {
             Ok(a) => a,
             Err(e) => {
                 if matches!(
@@ -390,6 +412,7 @@ fn run_suite(
                     BackendError::Unsupported { .. } | BackendError::Interrupted
                 ) {
                     let _ = backend.cleanup();
+                    drain_warnings(backend, suite, emit);
                     if let Some(end) = end_early(&e, backend, suite, started, emit) {
                         return end;
                     }
@@ -411,6 +434,7 @@ fn run_suite(
             Box::new(SystemClock::new())
         };
         let waited = wait_for_convergence(|| backend.observe(), &policy, clock.as_mut());
+        drain_warnings(backend, suite, emit);
         let (obs, outcome) = match waited {
             Ok(WaitOutcome::Converged { value, polls, .. }) => {
                 (Some(value), StepOutcome::Converged { polls })
@@ -436,6 +460,7 @@ fn run_suite(
             }
             Err(BackendError::Interrupted) => {
                 let _ = backend.cleanup();
+                drain_warnings(backend, suite, emit);
                 return end_early(&BackendError::Interrupted, backend, suite, started, emit)
                     .unwrap_or(SuiteEnd::Cancelled);
             }
@@ -499,6 +524,7 @@ fn run_suite(
         }
     }
     let error = backend.cleanup().err().map(|e| e.report());
+    drain_warnings(backend, suite, emit);
     if error.is_some() {
         passed = false;
     }
@@ -517,7 +543,7 @@ fn run_suite(
 
 /// The observation's own problems (rules and traffic disagree, a probe failed) as a failed
 /// `dataplane` check; `None` when it has none.
-pub fn dataplane_check(obs: &crate::backend::Observation) -> Option<CheckResult> {
+pub(crate) fn dataplane_check(obs: &crate::backend::Observation) -> Option<CheckResult> {
     (!obs.notes.is_empty()).then(|| CheckResult {
         name: CheckName::Dataplane,
         status: CheckStatus::Failed(obs.notes.join("\n")),

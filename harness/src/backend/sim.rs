@@ -1,6 +1,7 @@
 //! The sim backend: an embedded reference cluster. The model's [`Reconciler`] plays the
 //! EndpointSlice controller (keeping its slices and topology cache between steps, as upstream
-//! does) and [`model_routes`] plays every node's kube-proxy; [`admit`] plays the API server.
+//! does) and the model's routes play every node's kube-proxy; [`crate::model::admission`] plays
+//! the API server.
 //! What a step asks for (the Service it builds) comes from [`crate::case::service`], as on
 //! every backend: the sim only applies it.
 //!
@@ -24,9 +25,6 @@ use crate::model::{
     AddressType, ClusterState, Endpoint, EndpointPort, EndpointSlice, FeatureGates, Hints, Node,
     Service, LABEL_CONTROL_PLANE, LABEL_HOSTNAME, LABEL_REGION, LABEL_ZONE,
 };
-
-/// The node port the sim allocates for `type: NodePort`.
-pub use crate::case::service::NODE_PORT as SIM_NODE_PORT;
 
 /// The embedded reference cluster.
 #[derive(Debug, Default)]

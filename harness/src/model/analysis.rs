@@ -801,7 +801,7 @@ pub struct NodeRoutes {
 /// port), by the model: internal
 /// traffic uses the local set when `internalTrafficPolicy: Local` is in force, else the
 /// cluster set; external traffic the local set when `externalTrafficPolicy: Local`.
-pub fn model_routes(
+pub(crate) fn model_routes(
     state: &ClusterState,
     service_name: &str,
     gates: &FeatureGates,

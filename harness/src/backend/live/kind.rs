@@ -28,6 +28,7 @@ use crate::backend::kind::{
     KindRelease, RunLayout,
 };
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger};
+use crate::backend::Warnings;
 use crate::backend::{
     Applied, Backend, BackendError, BackendKind, NodeRoutes, Observation, WaitPolicy,
 };
@@ -184,6 +185,7 @@ pub struct KindBackend {
     case: Option<CaseRun>,
     case_name: String,
     runs: usize,
+    warnings: Warnings,
 }
 
 impl std::fmt::Debug for KindBackend {
@@ -399,6 +401,7 @@ impl KindBackend {
             case: None,
             case_name: "case".to_string(),
             runs: 0,
+            warnings: Warnings::default(),
         })
     }
 
@@ -479,12 +482,12 @@ impl KindBackend {
             if recorded.as_deref() == Some(rendered.shape_hash.as_str()) {
                 reused = true;
             } else {
-                eprintln!(
+                self.warnings.push(format!(
                     "kind cluster {} has shape {} but {} is wanted: recreating it",
                     spec.name,
                     recorded.as_deref().unwrap_or("(none)"),
                     rendered.shape_hash
-                );
+                ));
                 cluster.delete().map_err(setup_err)?;
             }
         }
@@ -623,18 +626,18 @@ impl KindBackend {
         };
         if self.options.keep || self.options.reuse || !current.created {
             if self.options.keep {
-                eprintln!(
+                self.warnings.push(format!(
                     "kept kind cluster {0}; delete it with: kind delete cluster --name {0}",
                     current.spec.name
-                );
+                ));
             }
             return Ok(());
         }
         if interrupts() >= 2 {
-            eprintln!(
+            self.warnings.push(format!(
                 "left behind: kind cluster {0} (delete it with: kind delete cluster --name {0})",
                 current.spec.name
-            );
+            ));
             return Ok(());
         }
         self.cluster(&current.spec)
@@ -689,12 +692,24 @@ impl Drop for KindBackend {
             let _ = self.cleanup();
         }
         if let Err(e) = self.shutdown() {
-            eprintln!("warning: {e}");
+            self.warnings.push(e.report());
+        }
+        // After the run no reporter listens any more: what is left goes to stderr.
+        for warning in self.warnings.take() {
+            eprintln!("warning: {warning}");
         }
     }
 }
 
 impl Backend for KindBackend {
+    fn take_warnings(&mut self) -> Vec<String> {
+        let mut all = self.warnings.take();
+        if let Some(run) = &self.case {
+            all.extend(run.workload.warnings.take());
+        }
+        all
+    }
+
     fn kind(&self) -> BackendKind {
         BackendKind::Kind
     }
@@ -763,6 +778,9 @@ impl Backend for KindBackend {
         let Some(mut run) = self.case.take() else {
             return Ok(());
         };
+        for warning in run.workload.warnings.take() {
+            self.warnings.push(warning);
+        }
         let Some(current) = &self.current else {
             return Ok(());
         };
@@ -785,10 +803,11 @@ impl Backend for KindBackend {
             }
         }
         if self.options.keep {
-            eprintln!("kept (--keep); inspect and undo with:");
-            for line in run.ledger.keep_commands(&current.api.kubectl()) {
-                eprintln!("  {line}");
-            }
+            let commands = run.ledger.keep_commands(&current.api.kubectl());
+            self.warnings.push(format!(
+                "kept (--keep); inspect and undo with:\n  {}",
+                commands.join("\n  ")
+            ));
         } else {
             let report = self
                 .rt

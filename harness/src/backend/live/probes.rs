@@ -116,7 +116,7 @@ pub fn pod_addresses(state: &ClusterState, service: &Service) -> BTreeMap<String
 pub fn probe_target(service: &Service) -> Option<(String, u16)> {
     let ip = service.cluster_ip.as_deref().filter(|ip| *ip != "None")?;
     let port = service.ports.first()?.port;
-    let host = if ip.contains(':') {
+    let host = if crate::model::state::is_ipv6(ip) {
         format!("[{ip}]")
     } else {
         ip.to_string()

@@ -19,6 +19,7 @@ use super::probes::{self, ObserveSource, ProbeTiming, TrafficResult};
 use super::routes::service_routes;
 use crate::backend::kind::manifests;
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger, ObjectKind, ObjectRef};
+use crate::backend::Warnings;
 use crate::backend::{Applied, BackendError, NodeRoutes, Observation};
 use crate::case::service::next_service;
 use crate::case::{ClusterShape, HandSlice, NodeDef, ServiceChange, StepAction, SERVICE_NAME};
@@ -97,6 +98,8 @@ pub struct Workload {
     /// The last traffic result and the API state it was probed in: reused while the state
     /// does not change, so the runner's polls do not re-probe a converged step.
     traffic_cache: Option<TrafficCache>,
+    /// What went wrong without failing the step (a node that did not settle in time).
+    pub warnings: Warnings,
 }
 
 /// Traffic routes (case node → internal addresses) and notes, for one observed state.
@@ -133,6 +136,7 @@ impl Workload {
             controller_under_test: None,
             probe_round: 0,
             traffic_cache: None,
+            warnings: Warnings::default(),
         }
     }
 
@@ -209,10 +213,10 @@ impl Workload {
             () = super::interrupted(1) => true,
         };
         if !reached {
-            eprintln!(
-                "warning: node {real} did not become {} within {limit:?}",
+            self.warnings.push(format!(
+                "node {real} did not become {} within {limit:?}",
                 if ready { "Ready" } else { "NotReady" }
-            );
+            ));
         }
     }
 
@@ -232,7 +236,7 @@ impl Workload {
         tokio::select! {
             result = wait => {
                 if let Err(e) = result {
-                    eprintln!("warning: {e}");
+                    self.warnings.push(e.to_string());
                 }
             }
             () = super::interrupted(1) => {}
