@@ -307,9 +307,6 @@ pub fn run(
     summary
 }
 
-/// Why a suite after Ctrl-C did not run.
-pub const CANCELLED_REASON: &str = "cancelled: the run was interrupted (Ctrl-C) before this suite";
-
 /// Reports the warnings `backend` collected as [`Event::Warning`]s.
 fn drain_warnings(backend: &mut dyn Backend, suite: &SuiteId, emit: &mut dyn FnMut(&Event)) {
     for message in backend.take_warnings() {
@@ -319,6 +316,9 @@ fn drain_warnings(backend: &mut dyn Backend, suite: &SuiteId, emit: &mut dyn FnM
         });
     }
 }
+
+/// Why a suite after Ctrl-C did not run.
+pub const CANCELLED_REASON: &str = "cancelled: the run was interrupted (Ctrl-C) before this suite";
 
 /// How a suite ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

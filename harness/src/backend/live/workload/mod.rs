@@ -19,8 +19,7 @@ use super::probes::{self, ObserveSource, ProbeTiming, TrafficResult};
 use super::routes::service_routes;
 use crate::backend::kind::manifests;
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger, ObjectKind, ObjectRef};
-use crate::backend::Warnings;
-use crate::backend::{Applied, BackendError, NodeRoutes, Observation};
+use crate::backend::{Applied, BackendError, NodeRoutes, Observation, Warnings};
 use crate::case::service::next_service;
 use crate::case::{ClusterShape, HandSlice, NodeDef, ServiceChange, StepAction, SERVICE_NAME};
 use crate::model::{
