@@ -15,6 +15,11 @@
 //! - [`cli`]: the command line (`main.rs` only parses and dispatches).
 #![warn(missing_docs)]
 
+// The in-crate tests share the integration tests' scripted mock API server
+// (`tests/common/mock_api.rs`), which names this crate `topo_harness`.
+#[cfg(test)]
+extern crate self as topo_harness;
+
 pub mod backend;
 pub mod case;
 pub mod check;

@@ -186,6 +186,10 @@ pub(crate) fn routes_from_dump(
 }
 
 #[cfg(test)]
+#[path = "../../../../tests/common/mock_api.rs"]
+mod mock_api;
+
+#[cfg(test)]
 mod traffic_tests {
     //! `Workload::observe` with `Both`: rules from a fake node control, traffic from client
     //! pods on a mock API server; a second observation of the same state does not re-probe.
@@ -203,7 +207,7 @@ mod traffic_tests {
     use crate::model::KubeVersion;
     use http::{Request, Response};
     use kube::client::Body;
-    use tower_test::mock::{self, Handle};
+    use tower_test::mock;
 
     const NS: &str = "topo-t-1";
     const APPLY: &str = "?&force=true&fieldManager=topo-harness";
@@ -243,22 +247,12 @@ mod traffic_tests {
         }
     }
 
-    struct Server(Handle<Request<Body>, Response<Body>>);
+    /// The shared scripted server, answering 200 with `body`.
+    struct Server(super::mock_api::ApiServer);
 
     impl Server {
         async fn answer(&mut self, method: &str, uri: &str, body: Value) {
-            let Some((request, reply)) = self.0.next_request().await else {
-                panic!("expected {method} {uri}");
-            };
-            assert_eq!(
-                (request.method().as_str(), request.uri().to_string()),
-                (method, uri.to_string())
-            );
-            let bytes = match body {
-                Value::String(raw) => raw.into_bytes(),
-                other => serde_json::to_vec(&other).expect("json"),
-            };
-            reply.send_response(Response::builder().body(Body::from(bytes)).expect("resp"));
+            self.0.answer(method, uri, 200, body).await;
         }
 
         async fn observe(&mut self) {
@@ -361,7 +355,7 @@ mod traffic_tests {
         let api = ClusterApi::from_client(kube::Client::new(service, "default"), None)
             .with_retry(RetryPolicy::immediate());
         let server = tokio::spawn(async move {
-            let mut s = Server(handle);
+            let mut s = Server(super::mock_api::ApiServer(handle));
             s.observe().await;
             let pods = format!("/api/v1/namespaces/{NS}/pods");
             let pod = |name: &str, phase: &str| {
@@ -445,7 +439,7 @@ mod traffic_tests {
             .expect("observations finish");
         let mut server = server.await.expect("server");
         assert!(
-            tokio::time::timeout(Duration::from_millis(50), server.0.next_request())
+            tokio::time::timeout(Duration::from_millis(50), server.0 .0.next_request())
                 .await
                 .is_err(),
             "no request after the second observation"
@@ -508,7 +502,7 @@ mod traffic_tests {
         let api = ClusterApi::from_client(kube::Client::new(service, "default"), None)
             .with_retry(RetryPolicy::immediate());
         let server = tokio::spawn(async move {
-            let mut s = Server(handle);
+            let mut s = Server(super::mock_api::ApiServer(handle));
             s.observe().await;
             s.events_forbidden().await;
             s
@@ -532,7 +526,7 @@ mod traffic_tests {
         .expect("observe");
         let mut server = server.await.expect("server");
         assert!(
-            tokio::time::timeout(Duration::from_millis(50), server.0.next_request())
+            tokio::time::timeout(Duration::from_millis(50), server.0 .0.next_request())
                 .await
                 .is_err(),
             "no client pod"
