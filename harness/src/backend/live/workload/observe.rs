@@ -295,23 +295,17 @@ mod traffic_tests {
 
         /// Listing events is forbidden (a kubeconfig user without that right).
         async fn events_forbidden(&mut self) {
-            let Some((request, reply)) = self.0.next_request().await else {
-                panic!("expected the events list");
-            };
-            assert!(
-                request.uri().path().ends_with("/events"),
-                "{}",
-                request.uri()
-            );
             let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
                                 "status": "Failure", "reason": "Forbidden", "code": 403,
                                 "message": "events is forbidden"});
-            reply.send_response(
-                Response::builder()
-                    .status(403)
-                    .body(Body::from(serde_json::to_vec(&status).expect("json")))
-                    .expect("resp"),
-            );
+            self.0
+                .answer(
+                    "GET",
+                    &format!("/api/v1/namespaces/{NS}/events?&fieldSelector=involvedObject.kind%3DService%2CinvolvedObject.name%3Dweb"),
+                    403,
+                    status,
+                )
+                .await;
         }
 
         /// The Service's events: one recorded twice (core/v1 count), one as a series.
