@@ -5,13 +5,16 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::backend::sim::model_routes;
+use crate::backend::Observation;
 use crate::backend::{
     wait_for_convergence, Backend, BackendKind, Clock, SystemClock, VirtualClock, WaitOutcome,
 };
+use crate::case::Expect;
 use crate::case::{Case, ClusterShape, ProxyMode};
-use crate::check::identity::normalize;
+use crate::check::identity::{normalize, Normalized};
 use crate::check::{expectation_checks, model_check, CheckResult, CheckStatus};
-use crate::model::KubeVersion;
+use crate::model::{ClusterState, KubeVersion};
 use crate::plan::{matrix, VersionSelection};
 use crate::snapshot::{line_diff, render_step, Golden, Rendered};
 
@@ -74,6 +77,44 @@ pub enum StepOutcome {
     BackendFailed(String),
 }
 
+/// What a step looked like, for reports that draw it: the observed cluster and routes, the
+/// model's routes for that cluster, and the case's expectations for the version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepView {
+    /// The version the step ran on.
+    pub version: KubeVersion,
+    /// The observed nodes, Service and EndpointSlices.
+    pub state: ClusterState,
+    /// The observation, normalized (hints and routes as endpoint identities).
+    pub observed: Normalized,
+    /// What the model's proxies route to for the observed state, normalized.
+    pub model: Normalized,
+    /// The case's merged expectations for this step and version.
+    pub expected: Expect,
+}
+
+impl StepView {
+    /// Node → the identities its proxy is expected to route internal traffic to: the case's
+    /// `routes` (a `*` entry covers the nodes not listed) where it has them, else the model's.
+    pub fn expected_routes(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let Some(routes) = &self.expected.routes else {
+            return self.model.routes.clone();
+        };
+        let explicit = |node: &str| routes.iter().find(|(n, _)| n == node);
+        let wildcard = routes.iter().find(|(n, _)| n == "*");
+        self.observed
+            .routes
+            .keys()
+            .chain(self.model.routes.keys())
+            .filter_map(|node| {
+                explicit(node)
+                    .or(wildcard)
+                    .map(|(_, ids)| (node.clone(), ids.clone()))
+            })
+            .collect()
+    }
+}
+
 /// Totals, by suite (case × version × mode) and by check.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -129,6 +170,8 @@ pub enum Event {
         checks: Vec<CheckResult>,
         /// Wall time.
         duration: Duration,
+        /// What the step looked like; `None` when nothing could be observed.
+        view: Option<Box<StepView>>,
     },
     /// A suite finished.
     SuiteFinished {
@@ -280,13 +323,18 @@ fn run_suite(
     for (i, step) in case.steps.iter().enumerate() {
         let step_started = Instant::now();
         let mut checks = Vec::new();
-        let finish = |outcome, checks: Vec<CheckResult>, emit: &mut dyn FnMut(&Event)| {
+        let mut view = None;
+        let finish = |outcome,
+                      checks: Vec<CheckResult>,
+                      view: Option<Box<StepView>>,
+                      emit: &mut dyn FnMut(&Event)| {
             emit(&Event::StepFinished {
                 suite: suite.clone(),
                 step: step.name.clone(),
                 outcome,
                 checks,
                 duration: step_started.elapsed(),
+                view,
             });
         };
         let applied = match backend.apply(&step.action) {
@@ -298,7 +346,12 @@ fn run_suite(
                     name: "apply".into(),
                     status: CheckStatus::Failed(e.to_string()),
                 };
-                finish(StepOutcome::BackendFailed(e.to_string()), vec![check], emit);
+                finish(
+                    StepOutcome::BackendFailed(e.to_string()),
+                    vec![check],
+                    None,
+                    emit,
+                );
                 break;
             }
         };
@@ -376,6 +429,18 @@ fn run_suite(
                     block,
                 },
             ));
+            let model = normalize(&Observation {
+                state: obs.state.clone(),
+                routes: model_routes(&obs.state, &gates),
+                notes: Vec::new(),
+            });
+            view = Some(Box::new(StepView {
+                version: shape.version,
+                state: obs.state,
+                observed: norm,
+                model,
+                expected: expect,
+            }));
         }
         for c in &checks {
             if c.passed() {
@@ -385,7 +450,7 @@ fn run_suite(
                 passed = false;
             }
         }
-        finish(outcome, checks, emit);
+        finish(outcome, checks, view, emit);
         if timed_out {
             passed = false;
             break;

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::explain::{explain_file, to_text, write_json, ExplainRequest};
+use crate::explain::{explain_loaded, to_text, write_json, ExplainError, ExplainRequest};
+use crate::input::load_state_file;
+use crate::report::html::explain_page;
 
 /// Output formats of `explain`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -14,6 +16,8 @@ pub enum Output {
     Text,
     /// The documented JSON contract.
     Json,
+    /// A self-contained HTML page with a topology picture per Service.
+    Html,
 }
 
 /// Arguments of `explain`.
@@ -40,7 +44,15 @@ pub fn run(args: &ExplainArgs) -> i32 {
         kubernetes: args.kubernetes.as_deref(),
         gates: &args.gates,
     };
-    let (analysis, notes) = match explain_file(&request) {
+    let loaded = match load_state_file(&args.file) {
+        Ok(l) => l,
+        Err(e) => {
+            let e = ExplainError::from(e);
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
+    let (analysis, notes) = match explain_loaded(&loaded, &request) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -50,6 +62,11 @@ pub fn run(args: &ExplainArgs) -> i32 {
     let stdout = std::io::stdout().lock();
     let written = match args.output {
         Output::Json => write_json(&analysis, stdout),
+        Output::Html => {
+            let mut stdout = stdout;
+            let file = args.file.display().to_string();
+            stdout.write_all(explain_page(&file, &loaded.state, &analysis).as_bytes())
+        }
         Output::Text => {
             let mut stdout = stdout;
             stdout.write_all(to_text(&analysis, &notes).as_bytes())

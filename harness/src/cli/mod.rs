@@ -146,6 +146,9 @@ pub struct RunArgs {
     /// Markdown summary.
     #[arg(long, value_name = "PATH", default_value = "reports/summary.md")]
     pub summary: PathBuf,
+    /// HTML report: a topology picture per step, failures first (one self-contained file).
+    #[arg(long, value_name = "PATH", default_value = "reports/index.html")]
+    pub html: PathBuf,
     /// Golden snapshots directory.
     #[arg(long, value_name = "DIR", default_value = "fixtures/snapshots")]
     pub snapshots: PathBuf,

@@ -16,6 +16,7 @@ use crate::backend::sim::SimBackend;
 use crate::backend::{Backend, BackendError, BackendKind};
 use crate::case::{load_case_file, load_catalog, schema_json, Case, ProxyMode};
 use crate::plan::{list_text, matrix, plan_text, VersionSelection};
+use crate::report::html::HtmlReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
 use crate::report::terminal::TerminalReporter;
@@ -139,10 +140,12 @@ pub fn run(args: &RunArgs) -> u8 {
     let mut terminal = TerminalReporter::new(stdout.lock(), tty);
     let mut junit = JunitReporter::new(Some(args.junit.clone()));
     let mut markdown = MarkdownReporter::new(Some(args.summary.clone()));
+    let mut html = HtmlReporter::new(Some(args.html.clone()));
     let mut report_error = None;
     let summary = {
         let mut emit = |event: &Event| {
-            let reporters: [&mut dyn Reporter; 3] = [&mut terminal, &mut junit, &mut markdown];
+            let reporters: [&mut dyn Reporter; 4] =
+                [&mut terminal, &mut junit, &mut markdown, &mut html];
             for r in reporters {
                 if let Err(e) = r.event(event) {
                     report_error.get_or_insert(e);

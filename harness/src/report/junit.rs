@@ -90,6 +90,7 @@ impl Reporter for JunitReporter {
                 outcome,
                 checks,
                 duration,
+                ..
             } => {
                 let ts = self.current.get_or_insert_with(|| suite_for(suite));
                 let per_check = duration

@@ -1,8 +1,10 @@
 //! Reporters: peers that consume the runner's [`Event`]s — the terminal, JUnit XML and a
 //! Markdown summary. Each matches every event kind.
 
+pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod svg;
 pub mod terminal;
 
 use std::path::PathBuf;

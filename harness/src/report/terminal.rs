@@ -78,6 +78,7 @@ impl<W: Write> TerminalReporter<W> {
                 outcome,
                 checks,
                 duration,
+                ..
             } => {
                 self.clear_progress()?;
                 let failed: Vec<_> = checks.iter().filter(|c| !c.passed()).collect();
