@@ -16,6 +16,7 @@ use crate::backend::sim::SimBackend;
 use crate::backend::{Backend, BackendError, BackendKind};
 use crate::case::{load_case_file, load_catalog, schema_json, Case, ProxyMode};
 use crate::plan::{list_text, matrix, plan_text, VersionSelection};
+use crate::report::conformance::{ConformanceReporter, Implementation};
 use crate::report::html::HtmlReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
@@ -30,7 +31,8 @@ pub const EXIT_FAILED: u8 = 1;
 /// Exit code: bad input, or the run could not start.
 pub const EXIT_BAD_INPUT: u8 = 2;
 
-fn load(select: &SelectArgs) -> Result<Vec<Case>, u8> {
+/// The whole catalog (a conformance report names its digest); see [`by_profile`].
+fn load_all(select: &SelectArgs) -> Result<Vec<Case>, u8> {
     let (cases, errors) = load_catalog(&select.cases);
     if errors.is_empty() {
         return Ok(cases);
@@ -40,6 +42,22 @@ fn load(select: &SelectArgs) -> Result<Vec<Case>, u8> {
     }
     eprintln!("{} problem(s) in case files; nothing was run", errors.len());
     Err(EXIT_BAD_INPUT)
+}
+
+/// The cases of the `--profile`s asked for (all when none is).
+fn by_profile(cases: Vec<Case>, select: &SelectArgs) -> Vec<Case> {
+    if select.profile.is_empty() {
+        return cases;
+    }
+    cases
+        .into_iter()
+        .filter(|c| select.profile.contains(&c.profile))
+        .collect()
+}
+
+/// The catalog, narrowed to the `--profile`s asked for.
+fn load(select: &SelectArgs) -> Result<Vec<Case>, u8> {
+    load_all(select).map(|cases| by_profile(cases, select))
 }
 
 fn selection(select: &SelectArgs) -> (VersionSelection, Vec<ProxyMode>) {
@@ -62,10 +80,18 @@ fn selection(select: &SelectArgs) -> (VersionSelection, Vec<ProxyMode>) {
 
 /// `topo-harness run`.
 pub fn run(args: &RunArgs) -> u8 {
-    let cases = match load(&args.select) {
+    let catalog = match load_all(&args.select) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let mut conformance = match conformance_reporter(args, &catalog) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let cases = by_profile(catalog, &args.select);
     let (versions, proxy_modes) = selection(&args.select);
     let observe = match observe_source(args.backend, args.observe, &proxy_modes) {
         Ok(o) => o,
@@ -146,7 +172,8 @@ pub fn run(args: &RunArgs) -> u8 {
         let mut emit = |event: &Event| {
             let reporters: [&mut dyn Reporter; 4] =
                 [&mut terminal, &mut junit, &mut markdown, &mut html];
-            for r in reporters {
+            let optional = conformance.as_mut().map(|c| c as &mut dyn Reporter);
+            for r in reporters.into_iter().chain(optional) {
                 if let Err(e) = r.event(event) {
                     report_error.get_or_insert(e);
                 }
@@ -162,6 +189,28 @@ pub fn run(args: &RunArgs) -> u8 {
         EXIT_OK
     } else {
         EXIT_FAILED
+    }
+}
+
+/// The conformance reporter, when `--conformance-report` is given; checks `--implementation`
+/// and digests the catalog first, so bad flags stop the run before anything starts.
+fn conformance_reporter(
+    args: &RunArgs,
+    catalog: &[Case],
+) -> Result<Option<ConformanceReporter>, String> {
+    match (&args.conformance_report, &args.implementation) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(
+            "--implementation names who a --conformance-report PATH is for; give both".to_string(),
+        ),
+        (Some(_), None) => Err(
+            "--conformance-report needs --implementation name=…,version=…[,url=…][,contact=…]"
+                .to_string(),
+        ),
+        (Some(path), Some(text)) => {
+            ConformanceReporter::new(Some(path.clone()), text.parse::<Implementation>()?, catalog)
+                .map(Some)
+        }
     }
 }
 
@@ -348,6 +397,7 @@ pub fn kind_config(args: &KindConfigArgs) -> u8 {
         kubernetes: args.kubernetes.clone(),
         proxy_mode: args.proxy_mode.clone(),
         filter: None,
+        profile: Vec::new(),
     };
     let (versions, modes) = selection(&select);
     let cases = [case];
@@ -423,7 +473,11 @@ pub fn plan(args: &SelectArgs) -> u8 {
 
 /// `topo-harness schema`.
 pub fn schema(args: &SchemaArgs) -> u8 {
-    let text = schema_json();
+    let text = if args.conformance_report {
+        crate::report::conformance::schema_json()
+    } else {
+        schema_json()
+    };
     match &args.output {
         Some(path) => match write_file(path, &text) {
             Ok(()) => EXIT_OK,

@@ -1,6 +1,7 @@
 //! Reporters: peers that consume the runner's [`Event`]s — the terminal, JUnit XML and a
 //! Markdown summary. Each matches every event kind.
 
+pub mod conformance;
 pub mod html;
 pub mod junit;
 pub mod markdown;
@@ -26,6 +27,9 @@ pub enum ReportError {
     /// Writing to the terminal failed.
     #[error("cannot write to the terminal: {0}")]
     Terminal(#[source] std::io::Error),
+    /// Serializing the conformance report failed.
+    #[error("cannot serialize the conformance report: {0}")]
+    Conformance(String),
     /// Serializing JUnit failed.
     #[error("cannot serialize JUnit: {0}")]
     Junit(String),
