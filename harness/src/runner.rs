@@ -115,6 +115,34 @@ impl StepView {
     }
 }
 
+/// What a suite is doing, for progress displays: a live cluster takes minutes per suite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Creating (or reusing and resetting) the cluster.
+    SettingUp,
+    /// Applying a step.
+    Applying(String),
+    /// Observing until a step's result is stable.
+    Converging(String),
+    /// Checking a step's observation.
+    Checking(String),
+    /// Removing what the case created.
+    CleaningUp,
+}
+
+impl Phase {
+    /// In words, e.g. `step one-per-node: waiting for convergence`.
+    pub fn describe(&self) -> String {
+        match self {
+            Phase::SettingUp => "setting up the cluster".to_string(),
+            Phase::Applying(step) => format!("step {step}: applying"),
+            Phase::Converging(step) => format!("step {step}: waiting for convergence (observing)"),
+            Phase::Checking(step) => format!("step {step}: checking"),
+            Phase::CleaningUp => "cleaning up".to_string(),
+        }
+    }
+}
+
 /// Totals, by suite (case × version × mode) and by check.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -157,6 +185,13 @@ pub enum Event {
         index: usize,
         /// How many suites run.
         total: usize,
+    },
+    /// A suite entered a phase (progress only; reports of results ignore it).
+    SuitePhase {
+        /// Which.
+        suite: SuiteId,
+        /// What it does now.
+        phase: Phase,
     },
     /// A step finished, with every check's result.
     StepFinished {
@@ -308,7 +343,14 @@ fn run_suite(
     emit: &mut dyn FnMut(&Event),
 ) -> bool {
     let started = Instant::now();
+    let phase = |phase, emit: &mut dyn FnMut(&Event)| {
+        emit(&Event::SuitePhase {
+            suite: suite.clone(),
+            phase,
+        });
+    };
     backend.case_started(&case.name);
+    phase(Phase::SettingUp, emit);
     if let Err(e) = backend.setup(shape) {
         emit(&Event::SuiteFinished {
             suite: suite.clone(),
@@ -337,6 +379,7 @@ fn run_suite(
                 view,
             });
         };
+        phase(Phase::Applying(step.name.clone()), emit);
         let applied = match backend.apply(&step.action) {
             Ok(a) => a,
             Err(e) => {
@@ -355,6 +398,7 @@ fn run_suite(
                 break;
             }
         };
+        phase(Phase::Converging(step.name.clone()), emit);
         let policy = backend.wait_policy();
         let mut clock: Box<dyn Clock> = if policy.virtual_time {
             Box::new(VirtualClock::default())
@@ -393,6 +437,7 @@ fn run_suite(
                 (None, StepOutcome::BackendFailed(e.to_string()))
             }
         };
+        phase(Phase::Checking(step.name.clone()), emit);
         let timed_out = !matches!(outcome, StepOutcome::Converged { .. });
         if let Some(obs) = obs {
             if let Some(check) = dataplane_check(&obs) {
@@ -456,6 +501,7 @@ fn run_suite(
             break;
         }
     }
+    phase(Phase::CleaningUp, emit);
     let error = backend.cleanup().err().map(|e| e.to_string());
     if error.is_some() {
         passed = false;

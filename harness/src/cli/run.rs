@@ -20,6 +20,7 @@ use crate::report::conformance::{ConformanceReporter, Implementation};
 use crate::report::html::HtmlReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
+use crate::report::progress::ProgressReporter;
 use crate::report::terminal::TerminalReporter;
 use crate::report::{write_file, Reporter};
 use crate::runner::{Event, RunOptions};
@@ -164,14 +165,27 @@ pub fn run(args: &RunArgs) -> u8 {
     let stdout = std::io::stdout();
     let tty = stdout.is_terminal();
     let mut terminal = TerminalReporter::new(stdout.lock(), tty);
+    // Live runs show progress (a spinner on a TTY, lines otherwise) on standard error; the
+    // terminal then leaves its own `[i/N]` line out.
+    let stderr = std::io::stderr();
+    let mut progress = ProgressReporter::new(stderr.lock(), stderr.is_terminal());
+    if args.backend != BackendArg::Sim {
+        terminal = terminal.without_progress();
+    }
     let mut junit = JunitReporter::new(Some(args.junit.clone()));
     let mut markdown = MarkdownReporter::new(Some(args.summary.clone()));
     let mut html = HtmlReporter::new(Some(args.html.clone()));
     let mut report_error = None;
     let summary = {
         let mut emit = |event: &Event| {
-            let reporters: [&mut dyn Reporter; 4] =
-                [&mut terminal, &mut junit, &mut markdown, &mut html];
+            // Progress first: it clears its spinner before the terminal prints a result.
+            let reporters: [&mut dyn Reporter; 5] = [
+                &mut progress,
+                &mut terminal,
+                &mut junit,
+                &mut markdown,
+                &mut html,
+            ];
             let optional = conformance.as_mut().map(|c| c as &mut dyn Reporter);
             for r in reporters.into_iter().chain(optional) {
                 if let Err(e) = r.event(event) {

@@ -352,7 +352,7 @@ impl Reporter for ConformanceReporter {
                     entry.skipped_tests.push(suite.name());
                 }
             }
-            Event::SuiteStarted { .. } | Event::StepFinished { .. } => {}
+            Event::SuiteStarted { .. } | Event::SuitePhase { .. } | Event::StepFinished { .. } => {}
             Event::SuiteFinished { suite, passed, .. } => {
                 self.versions.insert(suite.version);
                 self.modes.insert(suite.proxy_mode);

@@ -326,6 +326,7 @@ impl Reporter for HtmlReporter {
     fn event(&mut self, event: &Event) -> Result<(), ReportError> {
         match event {
             Event::RunStarted { backend, .. } => self.backend = Some(*backend),
+            Event::SuitePhase { .. } => {}
             Event::SuiteSkipped { suite, reason } => {
                 self.skipped.push((suite.clone(), reason.clone()));
             }

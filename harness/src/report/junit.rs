@@ -71,7 +71,7 @@ fn suite_for(suite: &SuiteId) -> TestSuite {
 impl Reporter for JunitReporter {
     fn event(&mut self, event: &Event) -> Result<(), ReportError> {
         match event {
-            Event::RunStarted { .. } => {}
+            Event::RunStarted { .. } | Event::SuitePhase { .. } => {}
             Event::SuiteSkipped { suite, reason } => {
                 let mut ts = suite_for(suite);
                 let mut status = TestCaseStatus::skipped();

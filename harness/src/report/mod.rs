@@ -5,6 +5,7 @@ pub mod conformance;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod progress;
 pub mod svg;
 pub mod terminal;
 
