@@ -379,3 +379,33 @@ fn bad_conformance_flags_are_refused_before_running() {
         assert_eq!(err.lines().count(), 1, "one clear line: {err}");
     }
 }
+
+#[test]
+fn the_documented_commands_parse() {
+    use clap::Parser as _;
+    let doc = std::fs::read_to_string(root().join("docs/reports.md")).unwrap_or_default();
+    let mut commands = Vec::new();
+    let mut current = String::new();
+    for line in doc.lines() {
+        if current.is_empty() && !line.starts_with("topo-harness ") {
+            continue;
+        }
+        current.push_str(line.trim_end_matches('\\'));
+        current.push(' ');
+        if !line.ends_with('\\') {
+            commands.push(std::mem::take(&mut current));
+        }
+    }
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.contains("--conformance-report") && c.contains("--implementation")),
+        "{commands:?}"
+    );
+    for command in &commands {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        if let Err(e) = topo_harness::cli::Cli::try_parse_from(&words) {
+            panic!("{command}: {e}");
+        }
+    }
+}
