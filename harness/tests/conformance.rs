@@ -3,36 +3,18 @@
 //! selected by `--profile`, a failing case fails its profile, and bad flags are refused.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 use topo_harness::case::{load_catalog, Profile};
 use topo_harness::report::conformance::{catalog_digest, schema_json};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+#[path = "common/binary.rs"]
+mod binary;
+
+use binary::{root, text, topo};
 
 fn temp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "topo-harness-conformance-{}-{name}",
-        std::process::id()
-    ))
-}
-
-fn topo(args: &[&str]) -> Output {
-    match Command::new(env!("CARGO_BIN_EXE_topo-harness"))
-        .args(args)
-        .current_dir(root())
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => panic!("cannot run topo-harness: {e}"),
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    binary::temp("conformance", name)
 }
 
 const IMPLEMENTATION: &str =

@@ -10,27 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+#[path = "common/binary.rs"]
+mod binary;
+
+use binary::{text, topo};
 
 fn temp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("topo-harness-html-{}-{name}", std::process::id()))
-}
-
-fn topo(args: &[&str]) -> Output {
-    match Command::new(env!("CARGO_BIN_EXE_topo-harness"))
-        .args(args)
-        .current_dir(root())
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => panic!("cannot run topo-harness: {e}"),
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    binary::temp("html", name)
 }
 
 /// Runs seed 001 on 1.21 and the wrong-expectation case (1.34) once; returns `index.html`.

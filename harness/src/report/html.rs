@@ -71,21 +71,26 @@ impl HtmlReporter {
         &self.html
     }
 
+    /// The record of `suite` (the latest of that name), created when missing.
     fn record(&mut self, suite: &SuiteId) -> &mut SuiteRecord {
         let at = match self.suites.iter().rposition(|s| s.id == *suite) {
             Some(i) => i,
             None => {
-                self.suites.push(SuiteRecord {
-                    id: suite.clone(),
-                    steps: Vec::new(),
-                    passed: false,
-                    error: None,
-                    duration: Duration::ZERO,
-                });
+                self.start(suite);
                 self.suites.len() - 1
             }
         };
         &mut self.suites[at]
+    }
+
+    fn start(&mut self, suite: &SuiteId) {
+        self.suites.push(SuiteRecord {
+            id: suite.clone(),
+            steps: Vec::new(),
+            passed: false,
+            error: None,
+            duration: Duration::ZERO,
+        });
     }
 
     fn build(&self, counts: &Counts, duration: Duration) -> String {
@@ -330,15 +335,7 @@ impl Reporter for HtmlReporter {
             Event::SuiteSkipped { suite, reason } => {
                 self.skipped.push((suite.clone(), reason.clone()));
             }
-            Event::SuiteStarted { suite, .. } => {
-                self.suites.push(SuiteRecord {
-                    id: suite.clone(),
-                    steps: Vec::new(),
-                    passed: false,
-                    error: None,
-                    duration: Duration::ZERO,
-                });
-            }
+            Event::SuiteStarted { suite, .. } => self.start(suite),
             Event::StepFinished {
                 suite,
                 step,
