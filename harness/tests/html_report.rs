@@ -316,6 +316,10 @@ fn explain_draws_the_dump_as_html() {
     assert_eq!(count(svg, "<g class=\"node"), 4);
     assert!(count(svg, "<circle class=\"endpoint") >= 1, "{svg}");
     assert!(count(svg, "<g class=\"route observed\"") >= 4, "{svg}");
+    // The dump's hints (2 per zone) are drawn as rings, and the model's verdict is next to it.
+    assert_eq!(count(svg, "<circle class=\"hint\""), 4, "{svg}");
+    assert!(html.contains("<p>the controller allocates endpoints per zone: a: 2, b: 2</p>"));
+    assert!(html.contains("<p>the file's hints per zone: a: 2, b: 2</p>"));
     let Some(chromium) = chromium() else { return };
     let file = temp("explain.html");
     std::fs::write(&file, &html).unwrap_or_else(|e| panic!("{}: {e}", file.display()));

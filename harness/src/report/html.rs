@@ -441,6 +441,32 @@ pub fn explain_page(file: &str, state: &ClusterState, analysis: &Analysis) -> St
             (None, None) => format!("{:?}", verdict.hints.outcome),
         };
         let _ = write!(body, "<p><b>hints</b>: {}</p>", escape(&hints));
+        let counts = |c: &crate::model::analysis::ZoneCounts| {
+            c.iter()
+                .map(|(zone, n)| format!("{zone}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !verdict.hints.allocations.is_empty() {
+            let options: Vec<String> = verdict.hints.allocations.iter().map(counts).collect();
+            let _ = write!(
+                body,
+                "<p>the controller allocates endpoints per zone: {}</p>",
+                escape(&options.join(" or "))
+            );
+        }
+        let _ = write!(
+            body,
+            "<p>the file's hints per zone: {}</p>",
+            escape(
+                &verdict
+                    .hints
+                    .observed
+                    .as_ref()
+                    .map(counts)
+                    .unwrap_or_else(|| "none".to_string())
+            )
+        );
         for w in &verdict.warnings {
             let _ = write!(body, "<p class=\"check failed\">⚠ {}</p>", escape(w));
         }
