@@ -85,28 +85,23 @@ impl From<ObserveArg> for ObserveSource {
     }
 }
 
-/// `--proxy-mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProxyModeArg {
-    /// iptables.
-    Iptables,
-    /// nftables.
-    Nftables,
-    /// IPVS.
-    Ipvs,
-    /// No kube-proxy (kind: `kubeProxyMode: none`; install your own proxy with
-    /// `--after-create`; routes are observed with traffic). On sim: the reference proxy.
-    None,
-}
+/// `--proxy-mode`: the one [`ProxyMode`], spelled as kube-proxy spells it.
+impl ValueEnum for ProxyMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ProxyMode::ALL
+    }
 
-impl From<ProxyModeArg> for ProxyMode {
-    fn from(m: ProxyModeArg) -> Self {
-        match m {
-            ProxyModeArg::Iptables => ProxyMode::Iptables,
-            ProxyModeArg::Nftables => ProxyMode::Nftables,
-            ProxyModeArg::Ipvs => ProxyMode::Ipvs,
-            ProxyModeArg::None => ProxyMode::None,
-        }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            ProxyMode::Iptables => "iptables",
+            ProxyMode::Nftables => "nftables",
+            ProxyMode::Ipvs => "IPVS",
+            ProxyMode::None => {
+                "No kube-proxy (kind: `kubeProxyMode: none`; install your own proxy with \
+                 `--after-create`; routes are observed with traffic). On sim: the reference proxy"
+            }
+        };
+        Some(clap::builder::PossibleValue::new(self.as_str()).help(help))
     }
 }
 
@@ -125,7 +120,7 @@ pub struct SelectArgs {
     pub kubernetes: Vec<KubeVersion>,
     /// Proxy modes (repeatable); default iptables.
     #[arg(long = "proxy-mode", value_enum)]
-    pub proxy_mode: Vec<ProxyModeArg>,
+    pub proxy_mode: Vec<ProxyMode>,
     /// Only cases whose name matches this glob (`*`, `?`).
     #[arg(long, value_name = "GLOB")]
     pub filter: Option<String>,
@@ -209,7 +204,7 @@ pub struct KindConfigArgs {
     pub kubernetes: Vec<KubeVersion>,
     /// Proxy modes (repeatable); default iptables.
     #[arg(long = "proxy-mode", value_enum)]
-    pub proxy_mode: Vec<ProxyModeArg>,
+    pub proxy_mode: Vec<ProxyMode>,
     /// Directory to write the configs to.
     #[arg(long, value_name = "DIR", default_value = "kind")]
     pub output: PathBuf,

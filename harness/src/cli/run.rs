@@ -70,11 +70,7 @@ fn selection(select: &SelectArgs) -> (VersionSelection, Vec<ProxyMode>) {
     let modes = if select.proxy_mode.is_empty() {
         vec![ProxyMode::Iptables]
     } else {
-        select
-            .proxy_mode
-            .iter()
-            .map(|m| ProxyMode::from(*m))
-            .collect()
+        select.proxy_mode.clone()
     };
     (versions, modes)
 }
@@ -134,7 +130,7 @@ pub fn run(args: &RunArgs) -> u8 {
                     KindBackend::new(Box::new(DuctRunner), options)
                         .map(|b| Box::new(b) as Box<dyn Backend>)
                 }
-                Err(e) => Err(BackendError::Setup(e.to_string())),
+                Err(e) => Err(BackendError::setup_from("choosing a container runtime", e)),
             }
         }
         BackendArg::Kubeconfig => {

@@ -235,15 +235,15 @@ fn checks_html(out: &mut String, checks: &[CheckResult]) {
             let _ = write!(
                 out,
                 "<div class=\"check failed\"><h4>✗ {n}</h4><pre class=\"diff\">{d}</pre></div>",
-                n = escape(&c.name),
+                n = escape(&c.name.to_string()),
                 d = diff_html(message),
             );
         }
     }
-    let passed: Vec<&str> = checks
+    let passed: Vec<String> = checks
         .iter()
         .filter(|c| c.passed())
-        .map(|c| c.name.as_str())
+        .map(|c| c.name.to_string())
         .collect();
     if !passed.is_empty() {
         let _ = write!(
@@ -333,6 +333,8 @@ impl Reporter for HtmlReporter {
             Event::RunStarted { backend, .. } => self.backend = Some(*backend),
             Event::SuitePhase { .. } => {}
             Event::SuiteSkipped { suite, reason } => {
+                // A backend may find out only after the suite started that it cannot run it.
+                self.suites.retain(|s| s.id != *suite);
                 self.skipped.push((suite.clone(), reason.clone()));
             }
             Event::SuiteStarted { suite, .. } => self.start(suite),
@@ -560,4 +562,45 @@ fn page(title: &str, body: &str) -> String {
          </head><body><div id=\"js-errors\"></div><div id=\"js-status\" hidden></div>\n{body}\n<script>{SCRIPT}</script></body></html>\n",
         t = escape(title),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::ProxyMode;
+    use crate::model::KubeVersion;
+
+    #[test]
+    fn a_suite_skipped_after_it_started_is_shown_as_skipped_only() {
+        let suite = SuiteId {
+            case: "c".into(),
+            source: "s".into(),
+            version: KubeVersion::new(34),
+            proxy_mode: ProxyMode::Iptables,
+            backend: BackendKind::Kind,
+        };
+        let mut reporter = HtmlReporter::new(None);
+        for event in [
+            Event::SuiteStarted {
+                suite: suite.clone(),
+                index: 1,
+                total: 1,
+            },
+            Event::SuiteSkipped {
+                suite: suite.clone(),
+                reason: "kind backend: cannot change allocatable CPU".into(),
+            },
+            Event::RunFinished {
+                counts: Counts::default(),
+                duration: Duration::ZERO,
+            },
+        ] {
+            reporter.event(&event).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let html = reporter.html();
+        assert_eq!(html.matches("<section class=\"suite").count(), 1, "{html}");
+        assert!(html.contains("data-status=\"skipped\""));
+        assert!(html.contains("cannot change allocatable CPU"));
+        assert!(!html.contains("id=\"failures\""));
+    }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{write_file, ReportError, Reporter};
-use crate::check::CheckStatus;
+use crate::check::{CheckName, CheckStatus};
 use crate::runner::{Event, StepOutcome, SuiteId};
 
 /// Builds `junit.xml`.
@@ -102,7 +102,7 @@ impl Reporter for JunitReporter {
                         CheckStatus::Passed => TestCaseStatus::success(),
                         CheckStatus::Failed(message) => {
                             let timed_out = matches!(outcome, StepOutcome::TimedOut { .. })
-                                && c.name == "converge";
+                                && c.name == CheckName::Converge;
                             let mut s = TestCaseStatus::non_success(if timed_out {
                                 NonSuccessKind::Error
                             } else {

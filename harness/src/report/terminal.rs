@@ -134,11 +134,8 @@ impl<W: Write> TerminalReporter<W> {
             }
             Event::RunFinished { counts, duration } => {
                 self.clear_progress()?;
-                let line = format!(
-                    "{} passed, {} failed, {} skipped",
-                    counts.passed, counts.failed, counts.skipped
-                );
-                let line = if counts.failed > 0 {
+                let line = counts.headline();
+                let line = if counts.failed > 0 || counts.cancelled > 0 {
                     self.paint("31;1", &line)
                 } else {
                     self.paint("32;1", &line)
