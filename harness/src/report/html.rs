@@ -111,14 +111,23 @@ impl HtmlReporter {
             "<header><h1>topo-harness report</h1><dl class=\"run\">\
              <dt>backend</dt><dd id=\"run-backend\">{backend}</dd>\
              <dt>Kubernetes</dt><dd>{v}</dd><dt>proxy modes</dt><dd>{m}</dd>\
-             <dt>suites</dt><dd id=\"run-counts\"><b class=\"{cls}\">{p} passed, {f} failed</b>, {s} skipped</dd>\
+             <dt>suites</dt><dd id=\"run-counts\"><b class=\"{cls}\">{p} passed, {f} failed</b>, {s} skipped{c}</dd>\
              <dt>checks</dt><dd>{cp} passed, {cf} failed</dd><dt>duration</dt><dd>{d:.2} s</dd></dl>",
             v = escape(&version_list.join(", ")),
             m = escape(&mode_list.join(", ")),
-            cls = if counts.failed > 0 { "fail" } else { "pass" },
+            cls = if counts.failed + counts.cancelled > 0 {
+                "fail"
+            } else {
+                "pass"
+            },
             p = counts.passed,
             f = counts.failed,
             s = counts.skipped,
+            c = if counts.cancelled > 0 {
+                format!(", <b class=\"fail\">{} cancelled</b>", counts.cancelled)
+            } else {
+                String::new()
+            },
             cp = counts.checks_passed,
             cf = counts.checks_failed,
             d = duration.as_secs_f64(),
