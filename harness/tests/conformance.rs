@@ -50,6 +50,7 @@ fn run_with_report(name: &str, extra: &[&str]) -> (Option<i32>, Value) {
     });
     let value: Value = serde_saphyr::from_str(&yaml)
         .unwrap_or_else(|e| panic!("the report is not YAML: {e}\n{yaml}"));
+    let _ = std::fs::remove_dir_all(&dir);
     (out.status.code(), value)
 }
 

@@ -96,6 +96,8 @@ fn browser(chromium: &Path, extra: &[&str], url: &str) -> Output {
         .args(extra)
         .arg(url)
         .output();
+    // A profile is a few megabytes; do not leave one per call behind.
+    let _ = std::fs::remove_dir_all(&profile);
     match out {
         Ok(o) => o,
         Err(e) => panic!("cannot run {}: {e}", chromium.display()),
@@ -267,6 +269,7 @@ fn screenshot_of_seed_001_renders_at_1280_px() {
             text(&out.stderr)
         )
     });
+    let _ = std::fs::remove_file(&png);
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     let width = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
     assert_eq!(width, 1280);
@@ -328,6 +331,7 @@ fn explain_draws_the_dump_as_html() {
         &["--dump-dom"],
         &format!("file://{}", file.display()),
     );
+    let _ = std::fs::remove_file(&file);
     let dom = text(&out.stdout);
     assert_script_ran(&dom);
 }

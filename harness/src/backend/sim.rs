@@ -1,6 +1,7 @@
 //! The sim backend: an embedded reference cluster. The model's [`Reconciler`] plays the
 //! EndpointSlice controller (keeping its slices and topology cache between steps, as upstream
-//! does) and [`model_routes`] plays every node's kube-proxy; [`admit`] plays the API server.
+//! does) and the model's routes play every node's kube-proxy; [`crate::model::admission`] plays
+//! the API server.
 //! What a step asks for (the Service it builds) comes from [`crate::case::service`], as on
 //! every backend: the sim only applies it.
 //!
@@ -25,19 +26,25 @@ use crate::model::{
     Service, LABEL_CONTROL_PLANE, LABEL_HOSTNAME, LABEL_REGION, LABEL_ZONE,
 };
 
-/// The node port the sim allocates for `type: NodePort`.
-pub use crate::case::service::NODE_PORT as SIM_NODE_PORT;
-
 /// The embedded reference cluster.
 #[derive(Debug, Default)]
 pub struct SimBackend {
     cluster: Option<SimCluster>,
+    controller_under_test: Option<String>,
 }
 
 impl SimBackend {
     /// A backend with no cluster yet.
     pub fn new() -> Self {
         SimBackend::default()
+    }
+
+    /// `--managed-by NAME`: the EndpointSlice controller under test replaces the sim's, and
+    /// the case's hand-written slices of that manager stand for its output (observed as the
+    /// controller's, so the model and hint checks judge them).
+    pub fn with_controller_under_test(mut self, managed_by: impl Into<String>) -> Self {
+        self.controller_under_test = Some(managed_by.into());
+        self
     }
 }
 
@@ -408,7 +415,16 @@ impl Backend for SimBackend {
 
     fn observe(&mut self) -> Result<Observation, BackendError> {
         match &self.cluster {
-            Some(c) => Ok(c.observe()),
+            Some(c) => match &self.controller_under_test {
+                None => Ok(c.observe()),
+                Some(name) => {
+                    let mut obs = c.observe();
+                    obs.state.slices.retain(|s| !s.is_controller_managed());
+                    super::mark_controller_under_test(&mut obs.state, name);
+                    obs.routes = model_routes(&obs.state, SERVICE_NAME, &c.gates);
+                    Ok(obs)
+                }
+            },
             None => Err(BackendError::observe("no cluster: setup was not called")),
         }
     }

@@ -98,7 +98,7 @@ impl CheckResult {
 }
 
 /// Compares two sorted multisets; `None` when equal, else the difference.
-pub fn multiset_diff(expected: &[String], observed: &[String]) -> Option<String> {
+pub(crate) fn multiset_diff(expected: &[String], observed: &[String]) -> Option<String> {
     if expected == observed {
         return None;
     }
@@ -233,7 +233,7 @@ fn route_checks(
 
 /// The expectation checks of one step (`rejected`/`apply`, `hints`, `node_hints`, `slices`,
 /// `routes/<node>`, `external_routes/<node>`).
-pub fn expectation_checks(
+pub(crate) fn expectation_checks(
     expect: &Expect,
     applied: &Applied,
     norm: &Normalized,
@@ -314,7 +314,7 @@ pub fn expectation_checks(
 /// observed state, and every node's observed routes are what the model's proxy programs.
 /// Also returns how many hint allocations the model accepts (more than one when upstream's
 /// choice depends on Go map order).
-pub fn model_check(
+pub(crate) fn model_check(
     obs: &Observation,
     gates: &FeatureGates,
     max_endpoints_per_slice: usize,

@@ -352,7 +352,10 @@ impl Reporter for ConformanceReporter {
                     entry.skipped_tests.push(suite.name());
                 }
             }
-            Event::SuiteStarted { .. } | Event::SuitePhase { .. } | Event::StepFinished { .. } => {}
+            Event::SuiteStarted { .. }
+            | Event::SuitePhase { .. }
+            | Event::StepFinished { .. }
+            | Event::Warning { .. } => {}
             Event::SuiteFinished { suite, passed, .. } => {
                 self.versions.insert(suite.version);
                 self.modes.insert(suite.proxy_mode);

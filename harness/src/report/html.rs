@@ -40,6 +40,8 @@ impl StepRecord {
 struct SuiteRecord {
     id: SuiteId,
     steps: Vec<StepRecord>,
+    /// The backend's warnings (a node that did not settle, a cluster recreated or kept).
+    warnings: Vec<String>,
     passed: bool,
     error: Option<String>,
     duration: Duration,
@@ -87,6 +89,7 @@ impl HtmlReporter {
         self.suites.push(SuiteRecord {
             id: suite.clone(),
             steps: Vec::new(),
+            warnings: Vec::new(),
             passed: false,
             error: None,
             duration: Duration::ZERO,
@@ -323,6 +326,9 @@ fn suite_html(out: &mut String, index: usize, suite: &SuiteRecord) {
         src = escape(&suite.id.source),
         ms = suite.duration.as_secs_f64() * 1000.0,
     );
+    for w in &suite.warnings {
+        let _ = write!(out, "<p class=\"warning\">⚠ {}</p>", escape(w));
+    }
     if let Some(e) = &suite.error {
         let _ = write!(
             out,
@@ -341,6 +347,7 @@ impl Reporter for HtmlReporter {
         match event {
             Event::RunStarted { backend, .. } => self.backend = Some(*backend),
             Event::SuitePhase { .. } => {}
+            Event::Warning { suite, message } => self.record(suite).warnings.push(message.clone()),
             Event::SuiteSkipped { suite, reason } => {
                 // A backend may find out only after the suite started that it cannot run it.
                 self.suites.retain(|s| s.id != *suite);
@@ -427,8 +434,8 @@ pub fn explain_page(file: &str, state: &ClusterState, analysis: &Analysis) -> St
                 .map(|a| identity.get(a.as_str()).unwrap_or(&a.as_str()).to_string())
                 .collect();
             ids.sort();
-            for node in &group.nodes {
-                routes.insert(node.clone(), ids.clone());
+            for node in analysis.group_node_names(group) {
+                routes.insert(node.to_string(), ids.clone());
             }
         }
         let _ = write!(
@@ -509,7 +516,7 @@ summary{cursor:pointer}
 .step-body{display:grid;grid-template-columns:minmax(0,max-content) minmax(280px,1fr);gap:16px;align-items:start}
 figure.picture{margin:0}figure.picture svg{display:block;max-width:100%;height:auto}
 .checks pre.diff{background:#fafafa;border:1px solid #eeeeee;border-radius:4px;padding:6px 8px;margin:0 0 8px;font:12px/1.4 ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap}
-.check.failed{margin-bottom:8px}.check.passed{color:#2e7d32;font-size:12px;margin:4px 0}
+.warning{color:#8d6e00;margin:4px 0}.check.failed{margin-bottom:8px}.check.passed{color:#2e7d32;font-size:12px;margin:4px 0}
 span.del{color:#b71c1c}span.ins{color:#1b5e20}
 svg.topology text{font:12px system-ui,sans-serif}
 svg.topology .zone-name{font-weight:bold;font-size:14px}svg.topology .zone-share{fill:#424242}
@@ -579,15 +586,54 @@ mod tests {
     use crate::case::ProxyMode;
     use crate::model::KubeVersion;
 
-    #[test]
-    fn a_suite_skipped_after_it_started_is_shown_as_skipped_only() {
-        let suite = SuiteId {
+    fn suite() -> SuiteId {
+        SuiteId {
             case: "c".into(),
             source: "s".into(),
             version: KubeVersion::new(34),
             proxy_mode: ProxyMode::Iptables,
             backend: BackendKind::Kind,
-        };
+        }
+    }
+
+    #[test]
+    fn backend_warnings_are_shown_in_their_suite() {
+        let suite = suite();
+        let mut reporter = HtmlReporter::new(None);
+        for event in [
+            Event::SuiteStarted {
+                suite: suite.clone(),
+                index: 1,
+                total: 1,
+            },
+            Event::Warning {
+                suite: suite.clone(),
+                message: "node worker2 <did not settle>".into(),
+            },
+            Event::SuiteFinished {
+                suite: suite.clone(),
+                passed: true,
+                error: None,
+                duration: Duration::ZERO,
+            },
+            Event::RunFinished {
+                counts: Counts::default(),
+                duration: Duration::ZERO,
+            },
+        ] {
+            reporter.event(&event).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let html = reporter.html();
+        assert!(
+            html.contains("<p class=\"warning\">⚠ node worker2 &lt;did not settle&gt;</p>"),
+            "{html}"
+        );
+        assert!(html.contains("data-status=\"passed\""));
+    }
+
+    #[test]
+    fn a_suite_skipped_after_it_started_is_shown_as_skipped_only() {
+        let suite = suite();
         let mut reporter = HtmlReporter::new(None);
         for event in [
             Event::SuiteStarted {

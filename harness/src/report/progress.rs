@@ -106,7 +106,11 @@ impl<W: Write> ProgressReporter<W> {
                     writeln!(self.out, "{line}")?;
                 }
             }
-            Event::SuiteSkipped { .. } | Event::StepFinished { .. } | Event::RunFinished { .. } => {
+            // The terminal prints these: the spinner makes room.
+            Event::SuiteSkipped { .. }
+            | Event::StepFinished { .. }
+            | Event::Warning { .. }
+            | Event::RunFinished { .. } => {
                 self.clear();
             }
         }
