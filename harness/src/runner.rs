@@ -5,15 +5,17 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::backend::Observation;
 use crate::backend::{
     wait_for_convergence, Backend, BackendError, BackendKind, Clock, SystemClock, VirtualClock,
     WaitOutcome,
 };
-use crate::case::{Case, ClusterShape, ProxyMode};
+use crate::case::{Case, ClusterShape, Expect, ProxyMode, SERVICE_NAME};
 use crate::check::constraints::constraint_checks;
-use crate::check::identity::normalize;
+use crate::check::identity::{normalize, Normalized};
 use crate::check::{expectation_checks, model_check, CheckName, CheckResult, CheckStatus};
-use crate::model::KubeVersion;
+use crate::model::analysis::model_routes;
+use crate::model::{ClusterState, KubeVersion};
 use crate::plan::{matrix, order_by_cluster, VersionSelection};
 use crate::snapshot::{line_diff, render_step, Golden, Rendered};
 
@@ -76,6 +78,72 @@ pub enum StepOutcome {
     BackendFailed(String),
 }
 
+/// What a step looked like, for reports that draw it: the observed cluster and routes, the
+/// model's routes for that cluster, and the case's expectations for the version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepView {
+    /// The version the step ran on.
+    pub version: KubeVersion,
+    /// The observed nodes, Service and EndpointSlices.
+    pub state: ClusterState,
+    /// The observation, normalized (hints and routes as endpoint identities).
+    pub observed: Normalized,
+    /// What the model's proxies route to for the observed state, normalized.
+    pub model: Normalized,
+    /// The case's merged expectations for this step and version.
+    pub expected: Expect,
+}
+
+impl StepView {
+    /// Node → the identities its proxy is expected to route internal traffic to: the case's
+    /// `routes` (a `*` entry covers the nodes not listed) where it has them, else the model's.
+    pub fn expected_routes(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let Some(routes) = &self.expected.routes else {
+            return self.model.routes.clone();
+        };
+        let explicit = |node: &str| routes.iter().find(|(n, _)| n == node);
+        let wildcard = routes.iter().find(|(n, _)| n == "*");
+        self.observed
+            .routes
+            .keys()
+            .chain(self.model.routes.keys())
+            .filter_map(|node| {
+                explicit(node)
+                    .or(wildcard)
+                    .map(|(_, ids)| (node.clone(), ids.clone()))
+            })
+            .collect()
+    }
+}
+
+/// What a suite is doing, for progress displays: a live cluster takes minutes per suite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Creating (or reusing and resetting) the cluster.
+    SettingUp,
+    /// Applying a step.
+    Applying(String),
+    /// Observing until a step's result is stable.
+    Converging(String),
+    /// Checking a step's observation.
+    Checking(String),
+    /// Removing what the case created.
+    CleaningUp,
+}
+
+impl Phase {
+    /// In words, e.g. `step one-per-node: waiting for convergence`.
+    pub fn describe(&self) -> String {
+        match self {
+            Phase::SettingUp => "setting up the cluster".to_string(),
+            Phase::Applying(step) => format!("step {step}: applying"),
+            Phase::Converging(step) => format!("step {step}: waiting for convergence (observing)"),
+            Phase::Checking(step) => format!("step {step}: checking"),
+            Phase::CleaningUp => "cleaning up".to_string(),
+        }
+    }
+}
+
 /// Totals, by suite (case × version × mode) and by check.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -135,6 +203,13 @@ pub enum Event {
         /// How many suites run.
         total: usize,
     },
+    /// A suite entered a phase (progress only; reports of results ignore it).
+    SuitePhase {
+        /// Which.
+        suite: SuiteId,
+        /// What it does now.
+        phase: Phase,
+    },
     /// A step finished, with every check's result.
     StepFinished {
         /// Suite.
@@ -147,6 +222,8 @@ pub enum Event {
         checks: Vec<CheckResult>,
         /// Wall time.
         duration: Duration,
+        /// What the step looked like; `None` when nothing could be observed.
+        view: Option<Box<StepView>>,
     },
     /// The backend reports something that is not a check result (a node that did not settle,
     /// a cluster recreated or kept).
@@ -374,7 +451,14 @@ fn run_suite(
     emit: &mut dyn FnMut(&Event),
 ) -> SuiteEnd {
     let started = Instant::now();
+    let phase = |phase, emit: &mut dyn FnMut(&Event)| {
+        emit(&Event::SuitePhase {
+            suite: suite.clone(),
+            phase,
+        });
+    };
     backend.case_started(&case.name);
+    phase(Phase::SettingUp, emit);
     let setup = backend.setup(shape);
     drain_warnings(backend, suite, emit);
     if let Err(e) = setup {
@@ -394,15 +478,21 @@ fn run_suite(
     for (i, step) in case.steps.iter().enumerate() {
         let step_started = Instant::now();
         let mut checks = Vec::new();
-        let finish = |outcome, checks: Vec<CheckResult>, emit: &mut dyn FnMut(&Event)| {
+        let mut view = None;
+        let finish = |outcome,
+                      checks: Vec<CheckResult>,
+                      view: Option<Box<StepView>>,
+                      emit: &mut dyn FnMut(&Event)| {
             emit(&Event::StepFinished {
                 suite: suite.clone(),
                 step: step.name.clone(),
                 outcome,
                 checks,
                 duration: step_started.elapsed(),
+                view,
             });
         };
+        phase(Phase::Applying(step.name.clone()), emit);
         let applied = backend.apply(&step.action);
         drain_warnings(backend, suite, emit);
         let applied = match applied {
@@ -424,10 +514,16 @@ fn run_suite(
                     name: CheckName::Apply,
                     status: CheckStatus::Failed(e.report()),
                 };
-                finish(StepOutcome::BackendFailed(e.report()), vec![check], emit);
+                finish(
+                    StepOutcome::BackendFailed(e.report()),
+                    vec![check],
+                    None,
+                    emit,
+                );
                 break;
             }
         };
+        phase(Phase::Converging(step.name.clone()), emit);
         let policy = backend.wait_policy();
         let mut clock: Box<dyn Clock> = if policy.virtual_time {
             Box::new(VirtualClock::default())
@@ -473,6 +569,7 @@ fn run_suite(
                 (None, StepOutcome::BackendFailed(e.report()))
             }
         };
+        phase(Phase::Checking(step.name.clone()), emit);
         let timed_out = !matches!(outcome, StepOutcome::Converged { .. });
         if let Some(obs) = obs {
             if let Some(check) = dataplane_check(&obs) {
@@ -510,6 +607,20 @@ fn run_suite(
                     block,
                 },
             ));
+            let model = normalize(&Observation {
+                state: obs.state.clone(),
+                routes: model_routes(&obs.state, SERVICE_NAME, &gates),
+                notes: Vec::new(),
+                events: Ok(Vec::new()),
+                answers: Default::default(),
+            });
+            view = Some(Box::new(StepView {
+                version: shape.version,
+                state: obs.state,
+                observed: norm,
+                model,
+                expected: expect,
+            }));
         }
         for c in &checks {
             if c.passed() {
@@ -519,12 +630,13 @@ fn run_suite(
                 passed = false;
             }
         }
-        finish(outcome, checks, emit);
+        finish(outcome, checks, view, emit);
         if timed_out {
             passed = false;
             break;
         }
     }
+    phase(Phase::CleaningUp, emit);
     let error = backend.cleanup().err().map(|e| e.report());
     drain_warnings(backend, suite, emit);
     if error.is_some() {

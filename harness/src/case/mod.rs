@@ -105,6 +105,48 @@ impl NodeDef {
     }
 }
 
+/// A conformance profile: what an implementation claims when it publishes a result for it.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// What every kube-proxy-compatible dataplane must do: `Auto` hints and their safeguards,
+    /// `PreferClose`, internal and external traffic policies.
+    #[default]
+    Core,
+    /// `PreferSameZone`/`PreferSameNode`, the serving-terminating fallback, EndpointSlice packing.
+    Extended,
+    /// `topologyKeys` and the 1.21 annotation values.
+    Legacy,
+}
+
+impl Profile {
+    /// Every profile, in report order.
+    pub const ALL: [Profile; 3] = [Profile::Core, Profile::Extended, Profile::Legacy];
+
+    /// The spelling in case files, reports and `--profile`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Core => "core",
+            Profile::Extended => "extended",
+            Profile::Legacy => "legacy",
+        }
+    }
+}
+
 pub use crate::model::ProxyMode;
 
 /// What a backend needs to create (or reuse) a cluster: never the expectations.
@@ -369,6 +411,8 @@ pub struct Case {
     pub summary: String,
     /// Source.
     pub source: String,
+    /// The conformance profile.
+    pub profile: Profile,
     /// The file it came from.
     pub path: PathBuf,
     /// Versions it applies to.

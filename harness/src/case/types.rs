@@ -43,6 +43,10 @@ pub struct CaseFile {
     /// `"*"` (the default: every version the model covers, 1.21–1.37).
     #[serde(default)]
     pub kubernetes: Option<Located<String>>,
+    /// The conformance profile the case belongs to (default `core`); a conformance report
+    /// gives one result per profile, and `run --profile` runs one.
+    #[serde(default)]
+    pub profile: Option<super::Profile>,
     /// The cluster's nodes and feature gates.
     pub cluster: ClusterSpec,
     /// The Service under test, created with the first step.

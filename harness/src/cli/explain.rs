@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 
 use crate::explain::{explain_loaded, to_text, write_json, ExplainError, ExplainRequest};
 use crate::input::{load_state_file_with, parse_size, DEFAULT_MAX_INPUT_BYTES};
+use crate::report::html::explain_page;
 
 /// Output formats of `explain`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -15,6 +16,8 @@ pub enum Output {
     Text,
     /// The documented JSON contract.
     Json,
+    /// A self-contained HTML page with a topology picture per Service.
+    Html,
 }
 
 /// Arguments of `explain`.
@@ -63,6 +66,11 @@ pub fn run(args: &ExplainArgs) -> i32 {
     let stdout = std::io::stdout().lock();
     let written = match args.output {
         Output::Json => write_json(&analysis, stdout),
+        Output::Html => {
+            let mut stdout = stdout;
+            let file = args.file.display().to_string();
+            stdout.write_all(explain_page(&file, &loaded.state, &analysis).as_bytes())
+        }
         Output::Text => {
             let mut stdout = stdout;
             stdout.write_all(to_text(&analysis, &notes).as_bytes())

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::backend::live::ObserveSource;
-use crate::case::ProxyMode;
+use crate::case::{Profile, ProxyMode};
 use crate::model::KubeVersion;
 
 pub use run::{kind_config, list, plan, run, run_exit_code, schema, EXIT_INTERRUPTED};
@@ -37,12 +37,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run cases and write reports.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List cases, the versions they run on, and why others are skipped.
     List(SelectArgs),
     /// Show the cluster shapes a run needs and which cases share each.
     Plan(SelectArgs),
-    /// Print the JSON Schema of case files.
+    /// Print the JSON Schema of case files (or of conformance reports).
     Schema(SchemaArgs),
     /// Explain what the reference model expects for a cluster state (hints and per-node routes).
     Explain(explain::ExplainArgs),
@@ -127,6 +127,9 @@ pub struct SelectArgs {
     /// Size budget of one case file, in bytes; a larger file is refused before it is read.
     #[arg(long, value_name = "BYTES", default_value_t = crate::case::bounds::DEFAULT_MAX_CASE_FILE_BYTES)]
     pub max_case_bytes: u64,
+    /// Only cases of this conformance profile (repeatable): core, extended, legacy.
+    #[arg(long, value_enum)]
+    pub profile: Vec<Profile>,
 }
 
 /// `run` arguments.
@@ -144,6 +147,17 @@ pub struct RunArgs {
     /// Markdown summary.
     #[arg(long, value_name = "PATH", default_value = "reports/summary.md")]
     pub summary: PathBuf,
+    /// HTML report: a topology picture per step, failures first (one self-contained file).
+    #[arg(long, value_name = "PATH", default_value = "reports/index.html")]
+    pub html: PathBuf,
+    /// Conformance report (YAML) to publish: per profile a result with counts and the failed
+    /// suites; needs --implementation.
+    #[arg(long, value_name = "PATH")]
+    pub conformance_report: Option<PathBuf>,
+    /// The implementation a conformance report is for:
+    /// `name=…,version=…[,url=…][,contact=…]` (contact may repeat).
+    #[arg(long, value_name = "name=…,version=…,url=…,contact=…")]
+    pub implementation: Option<String>,
     /// Golden snapshots directory.
     #[arg(long, value_name = "DIR", default_value = "fixtures/snapshots")]
     pub snapshots: PathBuf,
@@ -252,6 +266,9 @@ pub struct KindConfigArgs {
 /// `schema` arguments.
 #[derive(Debug, clap::Args)]
 pub struct SchemaArgs {
+    /// The schema of conformance reports (`run --conformance-report`) instead of case files.
+    #[arg(long)]
+    pub conformance_report: bool,
     /// Write to this file instead of standard output.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,

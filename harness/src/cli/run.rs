@@ -20,8 +20,11 @@ use crate::case::{
     load_case_file, load_catalog, load_catalog_within, schema_json, Case, ProxyMode,
 };
 use crate::plan::{list_text, matrix, order_by_cluster, plan_text, VersionSelection};
+use crate::report::conformance::{ConformanceReporter, Implementation};
+use crate::report::html::HtmlReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
+use crate::report::progress::ProgressReporter;
 use crate::report::terminal::TerminalReporter;
 use crate::report::{write_file, Reporter};
 use crate::runner::{Event, RunOptions};
@@ -35,7 +38,8 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code: interrupted (Ctrl-C); the suites that did not run are reported as cancelled.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
-fn load(select: &SelectArgs) -> Result<Vec<Case>, u8> {
+/// The whole catalog (a conformance report names its digest); see [`by_profile`].
+fn load_all(select: &SelectArgs) -> Result<Vec<Case>, u8> {
     let (cases, errors) = load_catalog_within(&select.cases, select.max_case_bytes);
     if errors.is_empty() {
         return Ok(cases);
@@ -45,6 +49,22 @@ fn load(select: &SelectArgs) -> Result<Vec<Case>, u8> {
     }
     eprintln!("{} problem(s) in case files; nothing was run", errors.len());
     Err(EXIT_BAD_INPUT)
+}
+
+/// The cases of the `--profile`s asked for (all when none is).
+fn by_profile(cases: Vec<Case>, select: &SelectArgs) -> Vec<Case> {
+    if select.profile.is_empty() {
+        return cases;
+    }
+    cases
+        .into_iter()
+        .filter(|c| select.profile.contains(&c.profile))
+        .collect()
+}
+
+/// The catalog, narrowed to the `--profile`s asked for.
+fn load(select: &SelectArgs) -> Result<Vec<Case>, u8> {
+    load_all(select).map(|cases| by_profile(cases, select))
 }
 
 fn selection(select: &SelectArgs) -> (VersionSelection, Vec<ProxyMode>) {
@@ -63,10 +83,18 @@ fn selection(select: &SelectArgs) -> (VersionSelection, Vec<ProxyMode>) {
 
 /// `topo-harness run`.
 pub fn run(args: &RunArgs) -> u8 {
-    let cases = match load(&args.select) {
+    let catalog = match load_all(&args.select) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let mut conformance = match conformance_reporter(args, &catalog) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let cases = by_profile(catalog, &args.select);
     let (versions, proxy_modes) = selection(&args.select);
     let observe = match observe_source(args.backend, args.observe, &proxy_modes) {
         Ok(o) => o,
@@ -157,13 +185,29 @@ pub fn run(args: &RunArgs) -> u8 {
     let stdout = std::io::stdout();
     let tty = stdout.is_terminal();
     let mut terminal = TerminalReporter::new(stdout.lock(), tty);
+    // Live runs show progress (a spinner on a TTY, lines otherwise) on standard error; the
+    // terminal then leaves its own `[i/N]` line out.
+    let stderr = std::io::stderr();
+    let mut progress = ProgressReporter::new(stderr.lock(), stderr.is_terminal());
+    if args.backend != BackendArg::Sim {
+        terminal = terminal.without_progress();
+    }
     let mut junit = JunitReporter::new(Some(args.junit.clone()));
     let mut markdown = MarkdownReporter::new(Some(args.summary.clone()));
+    let mut html = HtmlReporter::new(Some(args.html.clone()));
     let mut report_error = None;
     let summary = {
         let mut emit = |event: &Event| {
-            let reporters: [&mut dyn Reporter; 3] = [&mut terminal, &mut junit, &mut markdown];
-            for r in reporters {
+            // Progress first: it clears its spinner before the terminal prints a result.
+            let reporters: [&mut dyn Reporter; 5] = [
+                &mut progress,
+                &mut terminal,
+                &mut junit,
+                &mut markdown,
+                &mut html,
+            ];
+            let optional = conformance.as_mut().map(|c| c as &mut dyn Reporter);
+            for r in reporters.into_iter().chain(optional) {
                 if let Err(e) = r.event(event) {
                     report_error.get_or_insert(e);
                 }
@@ -187,6 +231,28 @@ pub fn run_exit_code(summary: &crate::runner::RunSummary) -> u8 {
         EXIT_OK
     } else {
         EXIT_FAILED
+    }
+}
+
+/// The conformance reporter, when `--conformance-report` is given; checks `--implementation`
+/// and digests the catalog first, so bad flags stop the run before anything starts.
+fn conformance_reporter(
+    args: &RunArgs,
+    catalog: &[Case],
+) -> Result<Option<ConformanceReporter>, String> {
+    match (&args.conformance_report, &args.implementation) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(
+            "--implementation names who a --conformance-report PATH is for; give both".to_string(),
+        ),
+        (Some(_), None) => Err(
+            "--conformance-report needs --implementation name=…,version=…[,url=…][,contact=…]"
+                .to_string(),
+        ),
+        (Some(path), Some(text)) => {
+            ConformanceReporter::new(Some(path.clone()), text.parse::<Implementation>()?, catalog)
+                .map(Some)
+        }
     }
 }
 
@@ -479,6 +545,7 @@ pub fn kind_config(args: &KindConfigArgs) -> u8 {
         proxy_mode: args.proxy_mode.clone(),
         filter: None,
         max_case_bytes: crate::case::bounds::DEFAULT_MAX_CASE_FILE_BYTES,
+        profile: Vec::new(),
     };
     let (versions, modes) = selection(&select);
     let cases = [case];
@@ -565,7 +632,11 @@ pub fn plan(args: &SelectArgs) -> u8 {
 
 /// `topo-harness schema`.
 pub fn schema(args: &SchemaArgs) -> u8 {
-    let text = schema_json();
+    let text = if args.conformance_report {
+        crate::report::conformance::schema_json()
+    } else {
+        schema_json()
+    };
     match &args.output {
         Some(path) => match write_file(path, &text) {
             Ok(()) => EXIT_OK,

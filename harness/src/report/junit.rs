@@ -74,7 +74,7 @@ fn suite_for(suite: &SuiteId) -> TestSuite {
 impl Reporter for JunitReporter {
     fn event(&mut self, event: &Event) -> Result<(), ReportError> {
         match event {
-            Event::RunStarted { .. } => {}
+            Event::RunStarted { .. } | Event::SuitePhase { .. } => {}
             Event::SuiteSkipped { suite, reason } => {
                 let mut ts = suite_for(suite);
                 let mut status = TestCaseStatus::skipped();
@@ -99,6 +99,7 @@ impl Reporter for JunitReporter {
                 outcome,
                 checks,
                 duration,
+                ..
             } => {
                 let ts = self.current.get_or_insert_with(|| suite_for(suite));
                 let per_check = duration

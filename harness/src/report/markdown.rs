@@ -39,7 +39,7 @@ impl MarkdownReporter {
 impl Reporter for MarkdownReporter {
     fn event(&mut self, event: &Event) -> Result<(), ReportError> {
         match event {
-            Event::RunStarted { .. } | Event::SuiteStarted { .. } => {}
+            Event::RunStarted { .. } | Event::SuiteStarted { .. } | Event::SuitePhase { .. } => {}
             Event::SuiteSkipped { suite, reason } => {
                 self.skipped.push((suite.name(), reason.clone()));
             }

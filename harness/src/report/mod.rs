@@ -1,8 +1,12 @@
 //! Reporters: peers that consume the runner's [`Event`]s — the terminal, JUnit XML and a
 //! Markdown summary. Each matches every event kind.
 
+pub mod conformance;
+pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod progress;
+pub mod svg;
 pub mod terminal;
 
 use std::path::PathBuf;
@@ -24,6 +28,9 @@ pub enum ReportError {
     /// Writing to the terminal failed.
     #[error("cannot write to the terminal: {0}")]
     Terminal(#[source] std::io::Error),
+    /// Serializing the conformance report failed.
+    #[error("cannot serialize the conformance report: {0}")]
+    Conformance(String),
     /// Serializing JUnit failed.
     #[error("cannot serialize JUnit: {0}")]
     Junit(String),

@@ -26,6 +26,12 @@ impl<W: Write> TerminalReporter<W> {
         }
     }
 
+    /// Leaves the `[i/N]` progress line to another reporter (the live backends' progress).
+    pub fn without_progress(mut self) -> Self {
+        self.progress = false;
+        self
+    }
+
     fn paint(&self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")
@@ -65,6 +71,7 @@ impl<W: Write> TerminalReporter<W> {
                 let tag = self.paint("33", "SKIP");
                 writeln!(self.out, "{tag} {}: {reason}", suite.name())?;
             }
+            Event::SuitePhase { .. } => {}
             Event::SuiteStarted {
                 suite,
                 index,
@@ -83,6 +90,7 @@ impl<W: Write> TerminalReporter<W> {
                 outcome,
                 checks,
                 duration,
+                ..
             } => {
                 self.clear_progress()?;
                 let failed: Vec<_> = checks.iter().filter(|c| !c.passed()).collect();

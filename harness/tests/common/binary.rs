@@ -1,0 +1,35 @@
+//! Running the `topo-harness` binary from the repository root, for the test binaries that
+//! check its output files.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A path in the temporary directory, unique to this test process.
+pub fn temp(prefix: &str, name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "topo-harness-{prefix}-{}-{name}",
+        std::process::id()
+    ))
+}
+
+/// Runs `topo-harness ARGS` in the repository root.
+pub fn topo(args: &[&str]) -> Output {
+    match Command::new(env!("CARGO_BIN_EXE_topo-harness"))
+        .args(args)
+        .current_dir(root())
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => panic!("cannot run topo-harness: {e}"),
+    }
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
