@@ -95,7 +95,7 @@ fn bad_input_exits_2_before_running_and_reports_every_file() {
         "invalid-unknown-field.yaml:11:5",
         "invalid-unknown-node.yaml:12:29",
         "invalid-negative-count.yaml:11:26",
-        "invalid-annotation-mode.yaml:10:55",
+        "invalid-constraints.yaml:14:46",
         "invalid-version-range.yaml:6:13",
     ] {
         assert!(stderr.contains(file), "{file} missing in:\n{stderr}");
@@ -344,7 +344,9 @@ fn dry_run_shows_the_after_create_command_with_its_environment() {
         .find(|l| l.contains("helm install"))
         .unwrap_or_default();
     assert!(
-        line.starts_with("KUBECONFIG='reports/<run>/topo-")
+        // Absolute: an install script that changes directory still finds it.
+        line.starts_with("KUBECONFIG='/")
+            && line.contains("/reports/<run>/topo-")
             && line.contains("/kubeconfig' TOPO_CLUSTER=topo-")
             && line.ends_with(
                 " helm install cilium cilium/cilium --namespace kube-system --set ipam.mode=kubernetes,kubeProxyReplacement=true"
@@ -480,6 +482,7 @@ fn documented_own_proxy_commands_parse() {
     let job: String = workflow
         .lines()
         .skip_while(|l| !l.contains("# own-proxy:"))
+        .take_while(|l| !l.trim().is_empty())
         .map(|l| l.replacen("  #", "", 1))
         .collect::<Vec<_>>()
         .join("\n");
