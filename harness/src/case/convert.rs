@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::constraints::{EventExpect, RouteConstraint, ShareExpect, ShareRange};
 use super::bounds::{self, Bound, Count, EndpointTally};
+use super::constraints::{EventExpect, RouteConstraint, ShareExpect, ShareRange};
 use super::located::{Located, LocatedMap};
 use super::range::VersionRange;
 use super::types::{
@@ -679,11 +679,17 @@ fn route_constraint(
     });
     let not_empty = only_true(ctx, &spec.not_empty, "not_empty");
     let at_least = match (&spec.at_least, not_empty) {
-        (Some(n), _) => Some(ctx.count(n, "at_least", bounds::ENDPOINTS).max(usize::from(not_empty))),
+        (Some(n), _) => Some(
+            ctx.count(n, "at_least", bounds::ENDPOINTS)
+                .max(usize::from(not_empty)),
+        ),
         (None, true) => Some(1),
         (None, false) => None,
     };
-    let at_most = spec.at_most.as_ref().map(|n| ctx.count(n, "at_most", bounds::ENDPOINTS));
+    let at_most = spec
+        .at_most
+        .as_ref()
+        .map(|n| ctx.count(n, "at_most", bounds::ENDPOINTS));
     let zones_at_least = spec
         .zones_at_least
         .as_ref()

@@ -5,8 +5,8 @@
 //! and validate it in `convert.rs`, carry it in [`Case`]/[`StepAction`]/[`Expect`], then run
 //! `cargo run -p topo-harness -- schema --output harness/schema/case.json`.
 
-pub mod constraints;
 pub mod bounds;
+pub mod constraints;
 mod convert;
 pub mod located;
 pub mod range;
