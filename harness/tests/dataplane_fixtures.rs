@@ -151,7 +151,7 @@ fn cli_bad_input_exits_2_with_the_line() {
     let (code, out, err) = cli(&["rules", &dump, "--mode", "iptables"]);
     assert_eq!(code, 2);
     assert!(out.is_empty());
-    assert!(err.contains("line 36"), "{err}");
+    assert!(err.contains("invalid-probability.iptables:36:1: "), "{err}");
     let (code, _, err) = cli(&["rules", "/nonexistent/dump", "--mode", "ipvs"]);
     assert_eq!(code, 2, "{err}");
     let (code, _, _) = cli(&["rules", &dump, "--mode", "bogus"]);

@@ -105,6 +105,7 @@ fn options() -> RunOptions {
         proxy_modes: vec![ProxyMode::Iptables],
         filter: None,
         snapshots: None,
+        dump_state: None,
     }
 }
 

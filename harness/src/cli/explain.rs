@@ -33,6 +33,14 @@ pub struct ExplainArgs {
     pub output: Output,
 }
 
+/// Whether `path` holds a case file (`kind: Case`): what `run` reads, not `explain`.
+fn is_case_file(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_saphyr::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|v| v.get("kind").and_then(|k| k.as_str()) == Some("Case"))
+}
+
 /// Runs `explain`; returns the exit code.
 pub fn run(args: &ExplainArgs) -> i32 {
     let request = ExplainRequest {
@@ -43,6 +51,14 @@ pub fn run(args: &ExplainArgs) -> i32 {
     let (analysis, notes) = match explain_file(&request) {
         Ok(r) => r,
         Err(e) => {
+            if is_case_file(&args.file) {
+                eprintln!(
+                    "error: {}: this is a case file (kind: Case), not a cluster state: use `topo-harness run {}`",
+                    args.file.display(),
+                    args.file.display()
+                );
+                return super::EXIT_BAD_INPUT;
+            }
             eprintln!("error: {e}");
             return e.exit_code();
         }
