@@ -991,3 +991,28 @@ fn rules_checks_the_node_and_locates_errors() {
         "{err}"
     );
 }
+
+/// Every README example written as `$ topo-harness …` followed by its output prints exactly
+/// that output (run from the repository root).
+#[test]
+fn readme_examples_match_the_real_output() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap_or_default();
+    let mut examples = 0;
+    for block in readme.split("```").skip(1).step_by(2) {
+        let body = block.split_once('\n').map(|(_, b)| b).unwrap_or_default();
+        let Some((command, expected)) = body.split_once('\n') else {
+            continue;
+        };
+        let Some(args) = command.strip_prefix("$ topo-harness ") else {
+            continue;
+        };
+        let words: Vec<&str> = args.split_whitespace().collect();
+        let out = topo(&words);
+        assert_eq!(text(&out.stdout), expected, "README example `{command}`");
+        examples += 1;
+    }
+    assert!(
+        examples >= 1,
+        "no `$ topo-harness` example found in README.md"
+    );
+}
