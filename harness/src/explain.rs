@@ -15,6 +15,7 @@ use crate::model::analysis::{
     analyse, infer_gates, Analysis, HintOutcome, ServiceAnalysis, ZoneCounts,
 };
 use crate::model::controller::topology::NodeSkip;
+use crate::model::proxy::RouteBasis;
 use crate::model::state::Environment;
 use crate::model::version::{FeatureGate, FeatureGates, GateError, KubeVersion, VersionError};
 
@@ -437,21 +438,18 @@ fn service_text(out: &mut String, s: &ServiceAnalysis) {
             out,
             "      {nodes}: {} [{}]",
             parts.join("; "),
-            basis_text(&r.basis.as_str())
+            basis_text(&r.basis)
         );
     }
 }
 
-fn basis_text(basis: &str) -> String {
+fn basis_text(basis: &RouteBasis) -> String {
     match basis {
-        "node-hints" => "endpoints hinted for this node".into(),
-        "zone-hints" => "endpoints hinted for this node's zone".into(),
-        "all-ready" => "all ready endpoints".into(),
-        "serving-terminating" => "no ready endpoint: serving+terminating fallback".into(),
-        "none" => "no endpoint: traffic is dropped or rejected".into(),
-        other => match other.strip_prefix("topology-key:") {
-            Some(key) => format!("first matching topologyKey {key}"),
-            None => other.to_string(),
-        },
+        RouteBasis::NodeHints => "endpoints hinted for this node".into(),
+        RouteBasis::ZoneHints => "endpoints hinted for this node's zone".into(),
+        RouteBasis::AllReady => "all ready endpoints".into(),
+        RouteBasis::ServingTerminating => "no ready endpoint: serving+terminating fallback".into(),
+        RouteBasis::TopologyKey(key) => format!("first matching topologyKey {key}"),
+        RouteBasis::None => "no endpoint: traffic is dropped or rejected".into(),
     }
 }

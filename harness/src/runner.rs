@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::backend::{
-    wait_for_convergence, Backend, BackendKind, Clock, SystemClock, VirtualClock, WaitOutcome,
+    wait_for_convergence, Backend, BackendError, BackendKind, Clock, SystemClock, VirtualClock,
+    WaitOutcome,
 };
 use crate::case::{Case, ClusterShape, ProxyMode};
 use crate::check::identity::normalize;
-use crate::check::{expectation_checks, model_check, CheckResult, CheckStatus};
+use crate::check::{expectation_checks, model_check, CheckName, CheckResult, CheckStatus};
 use crate::model::KubeVersion;
 use crate::plan::{matrix, VersionSelection};
 use crate::snapshot::{line_diff, render_step, CaseGolden, Goldens, Rendered};
@@ -97,14 +98,30 @@ pub struct Counts {
     pub passed: usize,
     /// Suites with a failed check, a timeout or a backend error.
     pub failed: usize,
-    /// Suites skipped (version or mode not applicable).
+    /// Suites skipped (version or mode not applicable, or the backend cannot run them).
     pub skipped: usize,
+    /// Suites cancelled (the run was interrupted).
+    pub cancelled: usize,
     /// Checks passed.
     pub checks_passed: usize,
     /// Checks failed.
     pub checks_failed: usize,
     /// Suites run without a golden snapshot (so without a `snapshot` check).
     pub no_golden: usize,
+}
+
+impl Counts {
+    /// `N passed, M failed, K skipped`, plus `, C cancelled` when the run was interrupted.
+    pub fn headline(&self) -> String {
+        let mut line = format!(
+            "{} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        );
+        if self.cancelled > 0 {
+            line.push_str(&format!(", {} cancelled", self.cancelled));
+        }
+        line
+    }
 }
 
 /// What the runner reports.
@@ -180,7 +197,7 @@ pub struct RunSummary {
 impl RunSummary {
     /// Whether everything run passed.
     pub fn success(&self) -> bool {
-        self.counts.failed == 0
+        self.counts.failed == 0 && self.counts.cancelled == 0
     }
 }
 
@@ -250,7 +267,7 @@ pub fn run(
                     index,
                     total: runnable,
                 });
-                let passed = run_suite(
+                let end = run_suite(
                     cell.case,
                     shape,
                     &suite,
@@ -259,10 +276,15 @@ pub fn run(
                     &mut summary,
                     emit,
                 );
-                if passed {
-                    summary.counts.passed += 1;
-                } else {
-                    summary.counts.failed += 1;
+                match end {
+                    SuiteEnd::Passed => summary.counts.passed += 1,
+                    SuiteEnd::Failed => summary.counts.failed += 1,
+                    SuiteEnd::Skipped => summary.counts.skipped += 1,
+                    SuiteEnd::Cancelled => {
+                        // Nothing more runs after Ctrl-C.
+                        summary.counts.cancelled += 1;
+                        break;
+                    }
                 }
             }
         }
@@ -274,6 +296,49 @@ pub fn run(
     summary
 }
 
+/// How a suite ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SuiteEnd {
+    Passed,
+    Failed,
+    /// The backend cannot run the case here ([`BackendError::Unsupported`]).
+    Skipped,
+    /// The run was interrupted ([`BackendError::Interrupted`]).
+    Cancelled,
+}
+
+/// Ends a suite early on a backend error that is not a failure of what is tested: the
+/// backend cannot run the case (skipped) or the run was interrupted (cancelled). `None` for
+/// other errors, which the caller reports as a failed check.
+fn end_early(
+    error: &BackendError,
+    backend: &mut dyn Backend,
+    suite: &SuiteId,
+    started: Instant,
+    emit: &mut dyn FnMut(&Event),
+) -> Option<SuiteEnd> {
+    let end = match error {
+        BackendError::Unsupported { reason } => {
+            emit(&Event::SuiteSkipped {
+                suite: suite.clone(),
+                reason: format!("{} backend: {reason}", backend.kind().as_str()),
+            });
+            SuiteEnd::Skipped
+        }
+        BackendError::Interrupted => {
+            emit(&Event::SuiteFinished {
+                suite: suite.clone(),
+                passed: false,
+                error: Some(format!("cancelled: {}", error.report())),
+                duration: started.elapsed(),
+            });
+            SuiteEnd::Cancelled
+        }
+        _ => return None,
+    };
+    Some(end)
+}
+
 fn run_suite(
     case: &Case,
     shape: &ClusterShape,
@@ -282,7 +347,7 @@ fn run_suite(
     options: &RunOptions,
     summary: &mut RunSummary,
     emit: &mut dyn FnMut(&Event),
-) -> bool {
+) -> SuiteEnd {
     let started = Instant::now();
     let golden = options
         .snapshots
@@ -293,13 +358,16 @@ fn run_suite(
     }
     backend.case_started(&case.name);
     if let Err(e) = backend.setup(shape) {
+        if let Some(end) = end_early(&e, backend, suite, started, emit) {
+            return end;
+        }
         emit(&Event::SuiteFinished {
             suite: suite.clone(),
             passed: false,
-            error: Some(e.to_string()),
+            error: Some(e.report()),
             duration: started.elapsed(),
         });
-        return false;
+        return SuiteEnd::Failed;
     }
     let gates = shape.gates();
     let mut passed = true;
@@ -318,13 +386,22 @@ fn run_suite(
         let applied = match backend.apply(&step.action) {
             Ok(a) => a,
             Err(e) => {
+                if matches!(
+                    e,
+                    BackendError::Unsupported { .. } | BackendError::Interrupted
+                ) {
+                    let _ = backend.cleanup();
+                    if let Some(end) = end_early(&e, backend, suite, started, emit) {
+                        return end;
+                    }
+                }
                 passed = false;
                 summary.counts.checks_failed += 1;
                 let check = CheckResult {
-                    name: "apply".into(),
-                    status: CheckStatus::Failed(e.to_string()),
+                    name: CheckName::Apply,
+                    status: CheckStatus::Failed(e.report()),
                 };
-                finish(StepOutcome::BackendFailed(e.to_string()), vec![check], emit);
+                finish(StepOutcome::BackendFailed(e.report()), vec![check], emit);
                 break;
             }
         };
@@ -334,7 +411,7 @@ fn run_suite(
         } else {
             Box::new(SystemClock::new())
         };
-        let waited = wait_for_convergence(|| backend.observe(), |_| true, &policy, clock.as_mut());
+        let waited = wait_for_convergence(|| backend.observe(), &policy, clock.as_mut());
         let (obs, outcome) = match waited {
             Ok(WaitOutcome::Converged { value, polls, .. }) => {
                 (Some(value), StepOutcome::Converged { polls })
@@ -345,7 +422,7 @@ fn run_suite(
                 elapsed,
             }) => {
                 checks.push(CheckResult {
-                    name: "converge".into(),
+                    name: CheckName::Converge,
                     status: CheckStatus::Failed(format!(
                         "timed out after {elapsed:?} ({polls} polls) waiting for a stable observation; checks below ran on the last one"
                     )),
@@ -358,12 +435,17 @@ fn run_suite(
                     },
                 )
             }
+            Err(BackendError::Interrupted) => {
+                let _ = backend.cleanup();
+                return end_early(&BackendError::Interrupted, backend, suite, started, emit)
+                    .unwrap_or(SuiteEnd::Cancelled);
+            }
             Err(e) => {
                 checks.push(CheckResult {
-                    name: "observe".into(),
-                    status: CheckStatus::Failed(e.to_string()),
+                    name: CheckName::Observe,
+                    status: CheckStatus::Failed(e.report()),
                 });
-                (None, StepOutcome::BackendFailed(e.to_string()))
+                (None, StepOutcome::BackendFailed(e.report()))
             }
         };
         let timed_out = !matches!(outcome, StepOutcome::Converged { .. });
@@ -391,7 +473,7 @@ fn run_suite(
             if let Some(dir) = &options.dump_state {
                 if let Err(e) = dump_step_state(dir, suite, i, &step.name, shape, &obs.state) {
                     checks.push(CheckResult {
-                        name: "dump-state".into(),
+                        name: CheckName::DumpState,
                         status: CheckStatus::Failed(e),
                     });
                 }
@@ -419,7 +501,7 @@ fn run_suite(
             break;
         }
     }
-    let error = backend.cleanup().err().map(|e| e.to_string());
+    let error = backend.cleanup().err().map(|e| e.report());
     if error.is_some() {
         passed = false;
     }
@@ -429,14 +511,18 @@ fn run_suite(
         error,
         duration: started.elapsed(),
     });
-    passed
+    if passed {
+        SuiteEnd::Passed
+    } else {
+        SuiteEnd::Failed
+    }
 }
 
 /// The observation's own problems (rules and traffic disagree, a probe failed) as a failed
 /// `dataplane` check; `None` when it has none.
 pub fn dataplane_check(obs: &crate::backend::Observation) -> Option<CheckResult> {
     (!obs.notes.is_empty()).then(|| CheckResult {
-        name: "dataplane".into(),
+        name: CheckName::Dataplane,
         status: CheckStatus::Failed(obs.notes.join("\n")),
     })
 }
@@ -461,7 +547,7 @@ fn snapshot_check(
         )),
     };
     CheckResult {
-        name: "snapshot".into(),
+        name: CheckName::Snapshot,
         status: match failure {
             None => CheckStatus::Passed,
             Some(m) => CheckStatus::Failed(m),

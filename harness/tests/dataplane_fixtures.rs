@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use topo_harness::observe::dataplane::{parse, Mode};
+use topo_harness::observe::dataplane::{parse, ProxyMode};
 
 fn root() -> String {
     format!("{}/../fixtures/rules", env!("CARGO_MANIFEST_DIR"))
@@ -23,9 +23,9 @@ fn files(dir: &str) -> Vec<std::path::PathBuf> {
 fn valid_fixtures_parse_and_invalid_ones_fail() {
     let mut ran = 0;
     for (dir, mode) in [
-        ("iptables", Mode::Iptables),
-        ("nftables", Mode::Nftables),
-        ("ipvs", Mode::Ipvs),
+        ("iptables", ProxyMode::Iptables),
+        ("nftables", ProxyMode::Nftables),
+        ("ipvs", ProxyMode::Ipvs),
     ] {
         let found = files(dir);
         assert!(!found.is_empty(), "no fixtures in {dir}");

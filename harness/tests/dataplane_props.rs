@@ -3,7 +3,7 @@
 //! parser. Each call must return routes or a typed error naming a line within the input; none
 //! may panic.
 
-use topo_harness::observe::dataplane::{normalize, parse, render_json, render_text, Mode};
+use topo_harness::observe::dataplane::{normalize, parse, render_json, render_text, ProxyMode};
 
 /// xorshift64*: deterministic, no extra crate.
 struct Rng(u64);
@@ -148,7 +148,7 @@ fn parsers_never_panic_on_mutated_fixtures() {
         let base = &fixtures[rng.below(fixtures.len())];
         let input = mutate(&mut rng, base);
         let lines = input.lines().count().max(1);
-        for mode in [Mode::Iptables, Mode::Nftables, Mode::Ipvs] {
+        for mode in [ProxyMode::Iptables, ProxyMode::Nftables, ProxyMode::Ipvs] {
             match parse(mode, &input) {
                 Ok(routes) => {
                     ok += 1;

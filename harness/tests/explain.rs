@@ -321,3 +321,176 @@ fn dual_stack_services_are_allocated_per_address_type() {
     assert_eq!(hints["allocations"], json!([{"a": 2, "b": 2}]));
     assert_eq!(hints["agrees"], true);
 }
+
+/// One Service per way a Service can end up without hints, on two zones.
+const OUTCOMES: &str = r#"
+kind: State
+nodes:
+  - {name: a1, zone: a}
+  - {name: b1, zone: b}
+services:
+  - name: plain
+    endpoints: {a1: 1, b1: 1}
+  - name: disabled
+    annotations: {service.kubernetes.io/topology-mode: Disabled}
+    endpoints: {a1: 1, b1: 1}
+  - name: odd-value
+    annotations: {service.kubernetes.io/topology-mode: trafficDistribution}
+    endpoints: {a1: 1, b1: 1}
+  - name: safeguard
+    annotations: {service.kubernetes.io/topology-mode: Auto}
+    endpoints: {a1: 1}
+  - name: selectorless
+    selector: {}
+    endpoints: {a1: 1, b1: 1}
+  - name: external
+    type: ExternalName
+"#;
+
+fn hints_of<'a>(v: &'a Value, name: &str) -> &'a Value {
+    let key = format!("default/{name}");
+    let service = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == key.as_str())
+        .unwrap_or_else(|| panic!("{key} in {v}"));
+    &service["hints"]
+}
+
+#[test]
+fn services_that_do_not_ask_for_hints_have_outcome_none_on_every_version() {
+    for minor in 21..=37 {
+        let version = format!("1.{minor}");
+        let v = explain_str(OUTCOMES, Some(&version), &[]);
+        for name in ["plain", "disabled", "odd-value", "selectorless", "external"] {
+            let hints = hints_of(&v, name);
+            assert_eq!(hints["outcome"], "none", "{name} on {version}: {hints}");
+            assert_eq!(hints["reason"], Value::Null, "{name} on {version}: {hints}");
+            assert_eq!(hints["allocations"], json!([]), "{name} on {version}");
+        }
+        assert_eq!(hints_of(&v, "selectorless")["agrees"], Value::Null);
+        assert_eq!(hints_of(&v, "plain")["agrees"], true);
+        let external = v["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == "default/external")
+            .unwrap();
+        assert_eq!(external["routes"], json!([]), "{version}");
+    }
+}
+
+#[test]
+fn a_safeguard_removes_hints_with_upstreams_reason() {
+    let v = explain_str(OUTCOMES, Some("1.33"), &[]);
+    let hints = hints_of(&v, "safeguard");
+    assert_eq!(hints["outcome"], "removed");
+    assert_eq!(
+        hints["reason"],
+        "Insufficient number of endpoints (1 endpoints, 2 zones)"
+    );
+}
+
+#[test]
+fn asking_with_the_gate_off_removes_hints_and_says_which_gate() {
+    let state = r#"
+kind: State
+nodes:
+  - {name: a1, zone: a}
+  - {name: b1, zone: b}
+services:
+  - name: auto
+    annotations: {service.kubernetes.io/topology-aware-hints: Auto}
+    endpoints: {a1: 1, b1: 1}
+"#;
+    let v = explain_str(state, Some("1.23"), &["TopologyAwareHints=false"]);
+    let hints = hints_of(&v, "auto");
+    assert_eq!(hints["outcome"], "removed", "{hints}");
+    assert_eq!(
+        hints["reason"],
+        "the annotation asks for Auto but the TopologyAwareHints gate is off"
+    );
+
+    let state = r#"
+kind: State
+nodes:
+  - {name: a1, zone: a}
+  - {name: b1, zone: b}
+services:
+  - name: close
+    trafficDistribution: PreferClose
+    endpoints: {a1: 1, b1: 1}
+  - name: same-zone
+    trafficDistribution: PreferSameZone
+    endpoints: {a1: 1, b1: 1}
+"#;
+    let v = explain_str(state, Some("1.30"), &["ServiceTrafficDistribution=false"]);
+    let hints = hints_of(&v, "close");
+    assert_eq!(hints["outcome"], "removed", "{hints}");
+    assert_eq!(
+        hints["reason"],
+        "trafficDistribution PreferClose is ignored: the ServiceTrafficDistribution gate is off"
+    );
+    let v = explain_str(
+        state,
+        Some("1.33"),
+        &["PreferSameTrafficDistribution=false"],
+    );
+    let hints = hints_of(&v, "same-zone");
+    assert_eq!(hints["outcome"], "removed", "{hints}");
+    assert_eq!(
+        hints["reason"],
+        "trafficDistribution PreferSameZone needs the PreferSameTrafficDistribution gate"
+    );
+    assert_eq!(hints_of(&v, "close")["outcome"], "assigned");
+}
+
+#[test]
+fn internal_traffic_policy_local_has_one_shape_for_every_service_type_before_1_24() {
+    // Before 1.24 the proxy filters to node-local endpoints for all of the Service's traffic,
+    // NodePort traffic under externalTrafficPolicy Cluster included: only `local` is used.
+    let state = |service_type: &str| {
+        let node_port = if service_type == "ClusterIP" {
+            0
+        } else {
+            30080
+        };
+        format!(
+            r#"
+kind: State
+nodes:
+  - {{name: a1, zone: a}}
+  - {{name: b1, zone: b}}
+services:
+  - name: web
+    type: {service_type}
+    internalTrafficPolicy: Local
+    ports: [{{port: 80, nodePort: {node_port}}}]
+    endpoints:
+      - {{node: a1, address: 10.0.0.1}}
+"#
+        )
+    };
+    let local_only = json!([
+        {"port": "80", "nodes": ["a1"], "cluster": null, "local": ["10.0.0.1"], "basis": "all-ready"},
+        {"port": "80", "nodes": ["b1"], "cluster": null, "local": [], "basis": "none"}
+    ]);
+    for version in ["1.21", "1.22", "1.23"] {
+        for service_type in ["ClusterIP", "NodePort", "LoadBalancer"] {
+            let v = explain_str(&state(service_type), Some(version), &[]);
+            assert_eq!(
+                v["services"][0]["routes"], local_only,
+                "{service_type} on {version}"
+            );
+        }
+    }
+    // From 1.24 external traffic of a NodePort Service keeps the cluster set.
+    let v = explain_str(&state("NodePort"), Some("1.24"), &[]);
+    assert_eq!(
+        v["services"][0]["routes"][1],
+        json!({"port": "80", "nodes": ["b1"], "cluster": ["10.0.0.1"], "local": [], "basis": "all-ready"})
+    );
+    let v = explain_str(&state("ClusterIP"), Some("1.24"), &[]);
+    assert_eq!(v["services"][0]["routes"], local_only);
+}

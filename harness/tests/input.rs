@@ -259,7 +259,10 @@ metadata: {name: n2}
     assert_eq!(web.ports[0].node_port, 30080);
     assert_eq!(web.internal_traffic_policy, TrafficPolicy::Local);
     assert_eq!(web.external_traffic_policy, TrafficPolicy::Local);
-    assert_eq!(web.traffic_distribution.as_deref(), Some("PreferClose"));
+    assert_eq!(
+        web.traffic_distribution.as_ref().map(|t| t.as_str()),
+        Some("PreferClose")
+    );
     assert_eq!(web.topology_keys, ["kubernetes.io/hostname", "*"]);
     assert!(web.publish_not_ready_addresses);
     assert_eq!(web.external_ips, ["192.0.2.1"]);
@@ -375,7 +378,7 @@ fn compact_prefer_same_node() {
     let cache = &s.services[0];
     assert_eq!(cache.key(), "apps/cache");
     assert_eq!(
-        cache.traffic_distribution.as_deref(),
+        cache.traffic_distribution.as_ref().map(|t| t.as_str()),
         Some("PreferSameNode")
     );
     let slice = &s.slices[0];

@@ -734,7 +734,7 @@ fn a_failing_after_create_command_fails_setup_and_deletes_the_cluster() {
     let err = backend
         .setup(&shape)
         .err()
-        .map(|e| e.to_string())
+        .map(|e| e.report())
         .unwrap_or_default();
     assert!(
         err.contains(&format!(

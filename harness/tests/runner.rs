@@ -11,7 +11,7 @@ use topo_harness::backend::{
     Applied, Backend, BackendError, BackendKind, NodeRoutes, Observation, WaitPolicy,
 };
 use topo_harness::case::{parse_case, ClusterShape, ProxyMode, StepAction};
-use topo_harness::check::CheckStatus;
+use topo_harness::check::{CheckName, CheckStatus};
 use topo_harness::plan::VersionSelection;
 use topo_harness::report::junit::JunitReporter;
 use topo_harness::report::Reporter;
@@ -92,7 +92,7 @@ impl Backend for Broken {
         Ok(Applied::Ok)
     }
     fn observe(&mut self) -> Result<Observation, BackendError> {
-        Err(BackendError::Observe("connection refused".into()))
+        Err(BackendError::observe("connection refused"))
     }
     fn cleanup(&mut self) -> Result<(), BackendError> {
         Ok(())
@@ -147,7 +147,7 @@ fn a_backend_that_never_settles_times_out() {
         matches!(outcome, StepOutcome::TimedOut { polls: 31, .. }),
         "{outcome:?}"
     );
-    assert_eq!(checks[0].name, "converge");
+    assert_eq!(checks[0].name, CheckName::Converge);
     assert!(
         matches!(&checks[0].status, CheckStatus::Failed(m) if m.contains("timed out after 30s"))
     );
@@ -295,7 +295,10 @@ fn observation_notes_fail_a_dataplane_check_and_the_rest_still_runs() {
     );
     assert!(!summary.success());
     let checks = first_step.expect("a step finished");
-    let dataplane: Vec<_> = checks.iter().filter(|c| c.name == "dataplane").collect();
+    let dataplane: Vec<_> = checks
+        .iter()
+        .filter(|c| c.name == CheckName::Dataplane)
+        .collect();
     assert_eq!(dataplane.len(), 1, "{checks:?}");
     assert_eq!(
         dataplane[0].status,
@@ -303,7 +306,9 @@ fn observation_notes_fail_a_dataplane_check_and_the_rest_still_runs() {
     );
     // The other checks ran on the same observation and passed.
     assert!(
-        checks.iter().any(|c| c.name == "model" && c.passed()),
+        checks
+            .iter()
+            .any(|c| c.name == CheckName::Model && c.passed()),
         "{checks:?}"
     );
     // Without notes there is no dataplane check at all.
@@ -319,5 +324,109 @@ fn observation_notes_fail_a_dataplane_check_and_the_rest_still_runs() {
         &options(),
         &mut emit,
     );
-    assert!(!names.iter().any(|n| n == "dataplane"), "{names:?}");
+    assert!(!names.contains(&CheckName::Dataplane), "{names:?}");
+}
+
+/// The sim, except that applying a step fails with a chosen backend error.
+struct FailsToApply {
+    inner: SimBackend,
+    error: fn() -> BackendError,
+    cleanups: usize,
+}
+
+impl Backend for FailsToApply {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Kubeconfig
+    }
+    fn wait_policy(&self) -> WaitPolicy {
+        self.inner.wait_policy()
+    }
+    fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
+        self.inner.setup(shape)
+    }
+    fn apply(&mut self, _: &StepAction) -> Result<Applied, BackendError> {
+        Err((self.error)())
+    }
+    fn observe(&mut self) -> Result<Observation, BackendError> {
+        self.inner.observe()
+    }
+    fn cleanup(&mut self) -> Result<(), BackendError> {
+        self.cleanups += 1;
+        self.inner.cleanup()
+    }
+}
+
+fn run_failing(error: fn() -> BackendError) -> (topo_harness::runner::Counts, Vec<String>, usize) {
+    let case =
+        parse_case(CASE, "flaky.yaml", Path::new("flaky.yaml")).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut backend = FailsToApply {
+        inner: SimBackend::new(),
+        error,
+        cleanups: 0,
+    };
+    let mut events = Vec::new();
+    let mut emit = |e: &Event| match e {
+        Event::SuiteSkipped { reason, .. } => events.push(format!("skipped: {reason}")),
+        Event::SuiteFinished { error, .. } => events.push(format!("finished: {error:?}")),
+        Event::StepFinished { .. } => events.push("step".into()),
+        _ => {}
+    };
+    // Two suites: the case on two proxy modes.
+    let options = RunOptions {
+        proxy_modes: vec![ProxyMode::Iptables, ProxyMode::Ipvs],
+        ..options()
+    };
+    let summary = run(
+        std::slice::from_ref(&case),
+        &mut backend,
+        &options,
+        &mut emit,
+    );
+    (summary.counts, events, backend.cleanups)
+}
+
+#[test]
+fn an_unsupported_step_skips_the_suite_with_the_reason() {
+    let (counts, events, cleanups) = run_failing(|| BackendError::Unsupported {
+        reason: "not supported on an existing cluster: stopping the kubelet".into(),
+    });
+    assert_eq!((counts.skipped, counts.failed, counts.passed), (2, 0, 0));
+    assert_eq!(
+        events[0],
+        "skipped: kubeconfig backend: not supported on an existing cluster: stopping the kubelet"
+    );
+    assert_eq!(cleanups, 2, "what the case created is still removed");
+}
+
+#[test]
+fn an_interrupt_cancels_the_run() {
+    let (counts, events, cleanups) = run_failing(|| BackendError::Interrupted);
+    assert_eq!((counts.cancelled, counts.failed, counts.skipped), (1, 0, 0));
+    // The first suite is cancelled and nothing runs after it.
+    assert_eq!(
+        events,
+        vec!["finished: Some(\"cancelled: interrupted (Ctrl-C); cleaning up\")".to_string()]
+    );
+    assert_eq!(cleanups, 1);
+    assert!(counts.headline().ends_with(", 1 cancelled"));
+}
+
+#[test]
+fn a_backend_error_keeps_its_cause() {
+    let cause = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+    let e = BackendError::observe_from("reading namespace topo-1", cause);
+    assert_eq!(
+        e.to_string(),
+        "cannot observe the cluster: reading namespace topo-1"
+    );
+    let source = std::error::Error::source(&e).expect("the cause is kept");
+    assert_eq!(source.to_string(), "connection refused");
+    assert_eq!(
+        e.report(),
+        "cannot observe the cluster: reading namespace topo-1: connection refused"
+    );
+    let (_, events, _) = run_failing(|| {
+        BackendError::apply_from("", std::io::Error::other("the API server went away"))
+    });
+    assert_eq!(events[0], "step");
 }

@@ -5,7 +5,10 @@
 //! A backend never sees expectations or snapshots: it gets a [`ClusterShape`] and
 //! [`StepAction`]s and reports what it observes. Adding a backend: implement [`Backend`], give
 //! it a [`WaitPolicy`] that suits it (the runner's [`wait::wait_for_convergence`] does the
-//! waiting), and map its failures to [`BackendError`].
+//! waiting), and map its failures to [`BackendError`]: keep the underlying error as the cause
+//! ([`BackendError::setup_from`] and friends), report what the backend cannot do with
+//! [`BackendError::Unsupported`] (the suite is skipped) and Ctrl-C with
+//! [`BackendError::Interrupted`] (the run is cancelled).
 
 pub mod kind;
 pub mod kube_api;
@@ -42,21 +45,148 @@ impl BackendKind {
     }
 }
 
-/// A backend failure (not a failed check).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// The underlying error a [`BackendError`] keeps as its source.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A backend failure (not a failed check). The message says what the harness was doing; the
+/// underlying error (an API or `kind` failure) stays available as the
+/// [`source`](std::error::Error::source); [`BackendError::report`] renders both.
+#[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    /// The backend is not implemented yet.
-    #[error("the {0} backend is not available yet; use --backend sim")]
-    NotAvailable(&'static str),
     /// The cluster cannot be built as asked.
-    #[error("cannot set up the cluster: {0}")]
-    Setup(String),
+    #[error("cannot set up the cluster{}", colon(context))]
+    Setup {
+        /// What failed.
+        context: String,
+        /// Why, when another error caused it.
+        #[source]
+        cause: Option<Cause>,
+    },
     /// A step cannot be applied (not a rejection by the API server: a harness problem).
-    #[error("cannot apply the step: {0}")]
-    Apply(String),
+    #[error("cannot apply the step{}", colon(context))]
+    Apply {
+        /// What failed.
+        context: String,
+        /// Why, when another error caused it.
+        #[source]
+        cause: Option<Cause>,
+    },
     /// The cluster cannot be observed.
-    #[error("cannot observe the cluster: {0}")]
-    Observe(String),
+    #[error("cannot observe the cluster{}", colon(context))]
+    Observe {
+        /// What failed.
+        context: String,
+        /// Why, when another error caused it.
+        #[source]
+        cause: Option<Cause>,
+    },
+    /// The backend cannot run this case on this cluster (not a failure of what is tested):
+    /// the runner reports the suite as skipped.
+    #[error("{reason}")]
+    Unsupported {
+        /// Why, in plain words.
+        reason: String,
+    },
+    /// The run was interrupted (Ctrl-C): the runner reports the suite as cancelled.
+    #[error("interrupted (Ctrl-C); cleaning up")]
+    Interrupted,
+}
+
+/// `": context"`, or nothing when the cause alone says what failed.
+fn colon(context: &str) -> String {
+    if context.is_empty() {
+        String::new()
+    } else {
+        format!(": {context}")
+    }
+}
+
+impl BackendError {
+    /// A setup failure described by `context` alone.
+    pub fn setup(context: impl Into<String>) -> Self {
+        BackendError::Setup {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    /// A setup failure caused by `cause`.
+    pub fn setup_from(context: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        BackendError::Setup {
+            context: context.into(),
+            cause: Some(cause.into()),
+        }
+    }
+
+    /// A failure to apply a step, described by `context` alone.
+    pub fn apply(context: impl Into<String>) -> Self {
+        BackendError::Apply {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    /// A failure to apply a step caused by `cause`.
+    pub fn apply_from(context: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        BackendError::Apply {
+            context: context.into(),
+            cause: Some(cause.into()),
+        }
+    }
+
+    /// A failure to observe, described by `context` alone.
+    pub fn observe(context: impl Into<String>) -> Self {
+        BackendError::Observe {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    /// A failure to observe caused by `cause`.
+    pub fn observe_from(context: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        BackendError::Observe {
+            context: context.into(),
+            cause: Some(cause.into()),
+        }
+    }
+
+    /// The same failure with `note` appended to what failed (e.g. where the logs went).
+    pub fn with_note(self, note: &str) -> Self {
+        let add = |context: String| {
+            if context.is_empty() {
+                note.trim_start_matches([' ', ';']).to_string()
+            } else {
+                context + note
+            }
+        };
+        match self {
+            BackendError::Setup { context, cause } => BackendError::Setup {
+                context: add(context),
+                cause,
+            },
+            BackendError::Apply { context, cause } => BackendError::Apply {
+                context: add(context),
+                cause,
+            },
+            BackendError::Observe { context, cause } => BackendError::Observe {
+                context: add(context),
+                cause,
+            },
+            other => other,
+        }
+    }
+
+    /// The message with every cause, `: `-separated (what the reports show).
+    pub fn report(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        out
+    }
 }
 
 /// The result of applying a step.
@@ -69,15 +199,7 @@ pub enum Applied {
     Rejected(String),
 }
 
-/// What one node's proxy programs for the Service, as addresses.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct NodeRoutes {
-    /// Endpoints that internal (ClusterIP) traffic from this node reaches.
-    pub internal: Vec<String>,
-    /// Endpoints that external (NodePort) traffic arriving at this node reaches; `None` when
-    /// the Service is not externally accessible.
-    pub external: Option<Vec<String>>,
-}
+pub use crate::model::analysis::NodeRoutes;
 
 /// One observation of the cluster.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,29 +243,4 @@ pub trait Backend {
 
     /// Removes what the case created and restores what it changed.
     fn cleanup(&mut self) -> Result<(), BackendError>;
-}
-
-/// A backend that does not exist yet: every call fails with [`BackendError::NotAvailable`].
-#[derive(Debug)]
-pub struct Unavailable(pub BackendKind);
-
-impl Backend for Unavailable {
-    fn kind(&self) -> BackendKind {
-        self.0
-    }
-    fn wait_policy(&self) -> WaitPolicy {
-        WaitPolicy::default()
-    }
-    fn setup(&mut self, _: &ClusterShape) -> Result<(), BackendError> {
-        Err(BackendError::NotAvailable(self.0.as_str()))
-    }
-    fn apply(&mut self, _: &StepAction) -> Result<Applied, BackendError> {
-        Err(BackendError::NotAvailable(self.0.as_str()))
-    }
-    fn observe(&mut self) -> Result<Observation, BackendError> {
-        Err(BackendError::NotAvailable(self.0.as_str()))
-    }
-    fn cleanup(&mut self) -> Result<(), BackendError> {
-        Ok(())
-    }
 }

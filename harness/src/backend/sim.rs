@@ -1,7 +1,8 @@
 //! The sim backend: an embedded reference cluster. The model's [`Reconciler`] plays the
 //! EndpointSlice controller (keeping its slices and topology cache between steps, as upstream
-//! does) and [`node_routes`] plays every node's kube-proxy. The API server's part is small:
-//! dropping fields whose gate is off and rejecting invalid `topologyKeys`/`trafficDistribution`.
+//! does) and [`model_routes`] plays every node's kube-proxy; [`admit`] plays the API server.
+//! What a step asks for (the Service it builds) comes from [`crate::case::service`], as on
+//! every backend: the sim only applies it.
 //!
 //! Pod placement is exact (the harness pins pods to nodes), pod IPs come from 10.244.0.0/16,
 //! hand-written endpoints from 10.250.0.0/16. A NotReady node's pods become not ready (the
@@ -9,23 +10,23 @@
 
 use std::collections::BTreeMap;
 
-use super::{Applied, Backend, BackendError, BackendKind, NodeRoutes, Observation, WaitPolicy};
+use super::{Applied, Backend, BackendError, BackendKind, Observation, WaitPolicy};
+use crate::case::service::next_service;
 use crate::case::{
     ClusterShape, HandSlice, NodeChange, NodeDef, Role, ServiceChange, StepAction, NAMESPACE,
     SERVICE_NAME,
 };
-use crate::model::analysis::node_routes;
+use crate::model::admission::admit;
+use crate::model::analysis::model_routes;
 use crate::model::choice::FirstChoice;
 use crate::model::controller::reconciler::{Pod, Reconciler};
-use crate::model::proxy::{validate_topology_keys, ProxyEndpoint, ProxyService};
 use crate::model::{
-    AddressType, ClusterState, Endpoint, EndpointPort, EndpointSlice, FeatureGate, FeatureGates,
-    Hints, Node, Service, ServicePort, ServiceType, TrafficPolicy, LABEL_CONTROL_PLANE,
-    LABEL_HOSTNAME, LABEL_REGION, LABEL_ZONE,
+    AddressType, ClusterState, Endpoint, EndpointPort, EndpointSlice, FeatureGates, Hints, Node,
+    Service, LABEL_CONTROL_PLANE, LABEL_HOSTNAME, LABEL_REGION, LABEL_ZONE,
 };
 
 /// The node port the sim allocates for `type: NodePort`.
-pub const SIM_NODE_PORT: u16 = 30080;
+pub use crate::case::service::NODE_PORT as SIM_NODE_PORT;
 
 /// The embedded reference cluster.
 #[derive(Debug, Default)]
@@ -82,133 +83,6 @@ fn node_of(def: &NodeDef, shape: &ClusterShape) -> Node {
         ready: def.ready,
         kubelet_version: Some(shape.version),
     }
-}
-
-pub(crate) fn default_service() -> Service {
-    Service {
-        selector: Some([("app".to_string(), SERVICE_NAME.to_string())].into()),
-        cluster_ip: Some("10.96.0.10".to_string()),
-        ports: vec![ServicePort {
-            name: "http".to_string(),
-            port: 80,
-            protocol: "TCP".to_string(),
-            node_port: 0,
-        }],
-        ..Service::new(NAMESPACE, SERVICE_NAME)
-    }
-}
-
-/// The Service a step asks for: the current one with the step's change, or — when there is
-/// none yet (first step, or a creation the API server rejected) — the case's definition plus
-/// the change. Shared by every backend so they build the same object.
-pub(crate) fn next_service(
-    current: Option<&Service>,
-    definition: Option<&ServiceChange>,
-    action: &StepAction,
-) -> Service {
-    let mut candidate = match (current, &action.create_service) {
-        (Some(existing), None) => existing.clone(),
-        _ => {
-            let mut fresh = default_service();
-            if let Some(definition) = definition {
-                apply_fields(&mut fresh, definition);
-            }
-            fresh
-        }
-    };
-    if let Some(change) = &action.service {
-        apply_fields(&mut candidate, change);
-    }
-    candidate
-}
-
-/// Applies the fields of `change` to `service`.
-pub(crate) fn apply_fields(service: &mut Service, change: &ServiceChange) {
-    for (key, value) in &change.annotations {
-        match value {
-            Some(v) => {
-                service.annotations.insert(key.clone(), v.clone());
-            }
-            None => {
-                service.annotations.remove(key);
-            }
-        }
-    }
-    if let Some(td) = &change.traffic_distribution {
-        service.traffic_distribution = td.clone();
-    }
-    if let Some(p) = change.internal_traffic_policy {
-        service.internal_traffic_policy = p;
-    }
-    if let Some(p) = change.external_traffic_policy {
-        service.external_traffic_policy = p;
-    }
-    if let Some(keys) = &change.topology_keys {
-        service.topology_keys = keys.clone();
-    }
-    if let Some(p) = change.publish_not_ready_addresses {
-        service.publish_not_ready_addresses = p;
-    }
-    if let Some(node_port) = change.node_port {
-        service.service_type = if node_port {
-            ServiceType::NodePort
-        } else {
-            ServiceType::ClusterIp
-        };
-        for port in &mut service.ports {
-            port.node_port = if node_port { SIM_NODE_PORT } else { 0 };
-        }
-    }
-    if let Some(selector) = change.selector {
-        service.selector = selector.then(|| [("app".to_string(), SERVICE_NAME.to_string())].into());
-    }
-}
-
-/// What the API server does with a Service: fields whose gate is off are dropped, invalid
-/// values rejected (with the API server's message).
-fn admit(service: &mut Service, gates: &FeatureGates) -> Result<(), String> {
-    let minor = gates.version().minor;
-    // Fields of removed or disabled features are dropped by the API server.
-    if minor > 21 || !gates.enabled(FeatureGate::ServiceTopology) {
-        service.topology_keys.clear();
-    }
-    if !gates.enabled(FeatureGate::ServiceInternalTrafficPolicy) && minor < 22 {
-        service.internal_traffic_policy = TrafficPolicy::Cluster;
-    }
-    let td_exists = match minor {
-        ..=29 => false,
-        30..=35 => gates.enabled(FeatureGate::ServiceTrafficDistribution),
-        _ => true,
-    };
-    if !td_exists {
-        service.traffic_distribution = None;
-    }
-    // Validation.
-    if !service.topology_keys.is_empty() {
-        validate_topology_keys(&service.topology_keys, service.external_traffic_policy)
-            .map_err(|e| format!("Service \"{SERVICE_NAME}\" is invalid: {e}"))?;
-    }
-    if let Some(td) = &service.traffic_distribution {
-        let same = td == "PreferSameZone" || td == "PreferSameNode";
-        let supported = if minor <= 32 {
-            td == "PreferClose"
-        } else {
-            td == "PreferClose"
-                || (same && gates.enabled(FeatureGate::PreferSameTrafficDistribution))
-        };
-        if !supported {
-            let values =
-                if minor <= 32 || !gates.enabled(FeatureGate::PreferSameTrafficDistribution) {
-                    "\"PreferClose\""
-                } else {
-                    "\"PreferClose\", \"PreferSameZone\", \"PreferSameNode\""
-                };
-            return Err(format!(
-                "Service \"{SERVICE_NAME}\" is invalid: spec.trafficDistribution: Unsupported value: \"{td}\": supported values: {values}"
-            ));
-        }
-    }
-    Ok(())
 }
 
 impl SimCluster {
@@ -497,55 +371,13 @@ impl SimCluster {
             services: self.service.iter().cloned().collect(),
             slices,
         };
-        let routes = model_routes(&state, &self.gates);
+        let routes = model_routes(&state, SERVICE_NAME, &self.gates);
         Observation {
             state,
             routes,
             notes: Vec::new(),
         }
     }
-}
-
-/// What every node's kube-proxy programs for the case's Service, by the model: internal
-/// traffic uses the local set when `internalTrafficPolicy: Local` is in force, else the
-/// cluster set; external traffic the local set when `externalTrafficPolicy: Local`.
-pub fn model_routes(state: &ClusterState, gates: &FeatureGates) -> BTreeMap<String, NodeRoutes> {
-    let service = state.services.iter().find(|s| s.name == SERVICE_NAME);
-    let mut routes = BTreeMap::new();
-    for node in &state.nodes {
-        let entry = match service {
-            Some(service) if service.is_proxied() => match service.ports.first() {
-                Some(port) => {
-                    let c = node_routes(state, service, port, &node.name, gates);
-                    let view = ProxyService::of(service, port, gates);
-                    let ips = |set: &Option<Vec<ProxyEndpoint>>| {
-                        let mut v: Vec<String> =
-                            set.iter().flatten().map(|e| e.ip.clone()).collect();
-                        v.sort();
-                        v
-                    };
-                    NodeRoutes {
-                        internal: if view.internal_local {
-                            ips(&c.local)
-                        } else {
-                            ips(&c.cluster)
-                        },
-                        external: view.externally_accessible.then(|| {
-                            if view.external_local {
-                                ips(&c.local)
-                            } else {
-                                ips(&c.cluster)
-                            }
-                        }),
-                    }
-                }
-                None => NodeRoutes::default(),
-            },
-            _ => NodeRoutes::default(),
-        };
-        routes.insert(node.name.clone(), entry);
-    }
-    routes
 }
 
 impl Backend for SimBackend {
@@ -570,18 +402,14 @@ impl Backend for SimBackend {
     fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
         match &mut self.cluster {
             Some(c) => c.apply(action),
-            None => Err(BackendError::Apply(
-                "no cluster: setup was not called".into(),
-            )),
+            None => Err(BackendError::apply("no cluster: setup was not called")),
         }
     }
 
     fn observe(&mut self) -> Result<Observation, BackendError> {
         match &self.cluster {
             Some(c) => Ok(c.observe()),
-            None => Err(BackendError::Observe(
-                "no cluster: setup was not called".into(),
-            )),
+            None => Err(BackendError::observe("no cluster: setup was not called")),
         }
     }
 
@@ -595,7 +423,7 @@ impl Backend for SimBackend {
 mod tests {
     use super::*;
     use crate::case::NodeChange;
-    use crate::model::KubeVersion;
+    use crate::model::{FeatureGate, KubeVersion};
 
     fn shape(minor: u32) -> ClusterShape {
         let node = |name: &str, zone: &str, role| NodeDef::new(name, role, Some(zone));

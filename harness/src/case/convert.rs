@@ -14,6 +14,7 @@ use super::{
     NodeDef, Role, ServiceChange, Step, StepAction, ZoneExpect, MANAGED_BY_HAND,
 };
 use crate::input::{cpu_millis, SourceLocation};
+use crate::model::TrafficDistribution;
 use crate::model::{
     FeatureGate, KubeVersion, TrafficPolicy, ANNOTATION_TOPOLOGY_AWARE_HINTS,
     ANNOTATION_TOPOLOGY_MODE, LABEL_CONTROL_PLANE, LABEL_REGION, LABEL_ZONE, MANAGED_BY_CONTROLLER,
@@ -22,9 +23,6 @@ use crate::model::{
 /// Accepted values of the topology annotations.
 pub(crate) const ANNOTATION_VALUES: [&str; 6] =
     ["Auto", "auto", "Disabled", "disabled", "", "PreferZone"];
-/// Accepted `trafficDistribution` values.
-pub(crate) const TRAFFIC_DISTRIBUTIONS: [&str; 3] =
-    ["PreferClose", "PreferSameZone", "PreferSameNode"];
 
 struct Ctx<'a> {
     origin: &'a str,
@@ -347,14 +345,15 @@ fn service_change(ctx: &mut Ctx<'_>, patch: &ServicePatch) -> ServiceChange {
     }
     let traffic_distribution = patch.traffic_distribution.as_ref().map(|td| {
         td.as_ref().map(|v| {
-            if !TRAFFIC_DISTRIBUTIONS.contains(&v.value.as_str()) {
+            let value = TrafficDistribution::from(v.value.as_str());
+            if let TrafficDistribution::Other(_) = value {
                 let message = format!(
                     "unknown trafficDistribution `{}`; expected PreferClose, PreferSameZone or PreferSameNode",
                     v.value
                 );
                 ctx.err_at(v, message);
             }
-            v.value.clone()
+            value
         })
     });
     ServiceChange {

@@ -8,13 +8,16 @@
 mod convert;
 pub mod located;
 pub mod range;
+pub mod service;
 pub mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::input::SourceLocation;
-use crate::model::{FeatureGate, FeatureGates, GateStatus, KubeVersion, TrafficPolicy};
+use crate::model::{
+    FeatureGate, FeatureGates, GateStatus, KubeVersion, TrafficDistribution, TrafficPolicy,
+};
 
 pub use range::{format_versions, VersionRange};
 
@@ -99,46 +102,7 @@ impl NodeDef {
     }
 }
 
-/// kube-proxy mode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ProxyMode {
-    /// iptables.
-    Iptables,
-    /// nftables (1.29+).
-    Nftables,
-    /// IPVS.
-    Ipvs,
-    /// No kube-proxy: a replacement proxy (eBPF dataplane, custom proxy) installed by the
-    /// user serves Services. On kind the cluster gets `networking.kubeProxyMode: none` and
-    /// routes are observed with traffic probes (there are no kube-proxy rules to read); on
-    /// the sim it is the reference proxy (the model), which is what a replacement must match.
-    None,
-}
-
-impl ProxyMode {
-    /// The `--proxy-mode` spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProxyMode::Iptables => "iptables",
-            ProxyMode::Nftables => "nftables",
-            ProxyMode::Ipvs => "ipvs",
-            ProxyMode::None => "none",
-        }
-    }
-
-    /// Whether kube-proxy runs and writes rules a backend can read (`false` for
-    /// [`ProxyMode::None`]).
-    pub fn has_kube_proxy(self) -> bool {
-        self != ProxyMode::None
-    }
-
-    /// Why the mode does not exist in `version`, if it does not.
-    pub fn unavailable(self, version: KubeVersion) -> Option<String> {
-        (self == ProxyMode::Nftables && version.minor < 29).then(|| {
-            format!("the nftables proxy mode does not exist before 1.29 (this is {version})")
-        })
-    }
-}
+pub use crate::model::ProxyMode;
 
 /// What a backend needs to create (or reuse) a cluster: never the expectations.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -205,7 +169,7 @@ pub struct ServiceChange {
     /// Annotations to set (`Some`) or remove (`None`).
     pub annotations: Vec<(String, Option<String>)>,
     /// `trafficDistribution` to set or remove.
-    pub traffic_distribution: Option<Option<String>>,
+    pub traffic_distribution: Option<Option<TrafficDistribution>>,
     /// `internalTrafficPolicy`.
     pub internal_traffic_policy: Option<TrafficPolicy>,
     /// `externalTrafficPolicy`.

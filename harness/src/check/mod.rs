@@ -5,10 +5,10 @@ pub mod identity;
 
 use std::collections::BTreeMap;
 
-use crate::backend::sim::model_routes;
 use crate::backend::{Applied, Observation};
 use crate::case::{Expect, HintsExpect, ZoneExpect, SERVICE_NAME};
 use crate::model::analysis::analyse;
+use crate::model::analysis::model_routes;
 use crate::model::{Environment, FeatureGates};
 
 use identity::{format_ids, normalize, Normalized};
@@ -22,19 +22,71 @@ pub enum CheckStatus {
     Failed(String),
 }
 
+/// Which check: its JUnit test-case name is `<case>/<step>/<name>`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CheckName {
+    /// The backend could not apply the step, or the cluster rejected it unexpectedly.
+    Apply,
+    /// The step was expected to be rejected.
+    Rejected,
+    /// The observation did not settle before the deadline.
+    Converge,
+    /// The backend could not observe the cluster.
+    Observe,
+    /// The observation's own problems (rules and traffic disagree, a probe failed).
+    Dataplane,
+    /// Hints per zone.
+    Hints,
+    /// `forNodes` hints per node.
+    NodeHints,
+    /// Slice sizes.
+    Slices,
+    /// Internal traffic from one node.
+    Routes(String),
+    /// External traffic arriving at one node.
+    ExternalRoutes(String),
+    /// The reference model's verdict on the observed state.
+    Model,
+    /// The golden snapshot.
+    Snapshot,
+    /// Writing the observed state (`run --dump-state`).
+    DumpState,
+}
+
+impl std::fmt::Display for CheckName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckName::Apply => f.write_str("apply"),
+            CheckName::Rejected => f.write_str("rejected"),
+            CheckName::Converge => f.write_str("converge"),
+            CheckName::Observe => f.write_str("observe"),
+            CheckName::Dataplane => f.write_str("dataplane"),
+            CheckName::Hints => f.write_str("hints"),
+            CheckName::NodeHints => f.write_str("node_hints"),
+            CheckName::Slices => f.write_str("slices"),
+            CheckName::Routes(node) => write!(f, "routes/{node}"),
+            CheckName::ExternalRoutes(node) => write!(f, "external_routes/{node}"),
+            CheckName::Model => f.write_str("model"),
+            CheckName::Snapshot => f.write_str("snapshot"),
+            CheckName::DumpState => f.write_str("dump-state"),
+        }
+    }
+}
+
 /// One check's result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckResult {
-    /// `hints`, `routes/<node>`, `model`, `snapshot`, …
-    pub name: String,
+    /// Which check.
+    pub name: CheckName,
     /// The outcome.
     pub status: CheckStatus,
 }
 
 impl CheckResult {
-    fn new(name: impl Into<String>, failure: Option<String>) -> Self {
+    /// A check that failed with `failure`, or passed when it is `None`.
+    pub fn new(name: CheckName, failure: Option<String>) -> Self {
         CheckResult {
-            name: name.into(),
+            name,
             status: match failure {
                 None => CheckStatus::Passed,
                 Some(m) => CheckStatus::Failed(m),
@@ -154,7 +206,7 @@ fn format_expected_zones(expected: &HintsExpect) -> String {
 }
 
 fn route_checks(
-    prefix: &str,
+    name: fn(String) -> CheckName,
     expected: &[(String, Vec<String>)],
     observed: Option<&BTreeMap<String, Vec<String>>>,
     out: &mut Vec<CheckResult>,
@@ -177,7 +229,7 @@ fn route_checks(
                 Some(got) => multiset_diff(ids, got),
                 None => Some(format!("node {n} was not observed")),
             };
-            out.push(CheckResult::new(format!("{prefix}/{n}"), failure));
+            out.push(CheckResult::new(name(n), failure));
         }
     }
 }
@@ -192,25 +244,28 @@ pub fn expectation_checks(
     let mut out = Vec::new();
     match (&expect.rejected, applied) {
         (Some(text), Applied::Rejected(message)) => out.push(CheckResult::new(
-            "rejected",
+            CheckName::Rejected,
             (!message.contains(text.as_str())).then(|| {
                 format!("expected a rejection containing {text:?}\nobserved rejection: {message}")
             }),
         )),
         (Some(text), Applied::Ok) => out.push(CheckResult::new(
-            "rejected",
+            CheckName::Rejected,
             Some(format!(
                 "expected a rejection containing {text:?}\nobserved: the step was accepted"
             )),
         )),
         (None, Applied::Rejected(message)) => out.push(CheckResult::new(
-            "apply",
+            CheckName::Apply,
             Some(format!("the cluster rejected the step: {message}")),
         )),
         (None, Applied::Ok) => {}
     }
     if let Some(h) = &expect.hints {
-        out.push(CheckResult::new("hints", hints_diff(h, &norm.hints)));
+        out.push(CheckResult::new(
+            CheckName::Hints,
+            hints_diff(h, &norm.hints),
+        ));
     }
     if let Some(expected) = &expect.node_hints {
         let mut lines = Vec::new();
@@ -229,13 +284,13 @@ pub fn expectation_checks(
             }
         }
         out.push(CheckResult::new(
-            "node_hints",
+            CheckName::NodeHints,
             (!lines.is_empty()).then(|| lines.join("\n")),
         ));
     }
     if let Some(sizes) = &expect.slices {
         out.push(CheckResult::new(
-            "slices",
+            CheckName::Slices,
             (*sizes != norm.slices).then(|| {
                 format!(
                     "expected slice sizes {sizes:?}\nobserved slice sizes {:?}",
@@ -245,11 +300,11 @@ pub fn expectation_checks(
         ));
     }
     if let Some(routes) = &expect.routes {
-        route_checks("routes", routes, Some(&norm.routes), &mut out);
+        route_checks(CheckName::Routes, routes, Some(&norm.routes), &mut out);
     }
     if let Some(routes) = &expect.external_routes {
         route_checks(
-            "external_routes",
+            CheckName::ExternalRoutes,
             routes,
             norm.external_routes.as_ref(),
             &mut out,
@@ -312,7 +367,7 @@ pub fn model_check(
             ));
         }
     }
-    let expected = model_routes(&obs.state, gates);
+    let expected = model_routes(&obs.state, SERVICE_NAME, gates);
     let norm_obs = normalize(obs);
     let norm_model = normalize(&Observation {
         state: obs.state.clone(),
@@ -344,7 +399,10 @@ pub fn model_check(
         }
     }
     (
-        CheckResult::new("model", (!problems.is_empty()).then(|| problems.join("\n"))),
+        CheckResult::new(
+            CheckName::Model,
+            (!problems.is_empty()).then(|| problems.join("\n")),
+        ),
         acceptable,
     )
 }

@@ -87,28 +87,23 @@ impl From<ObserveArg> for ObserveSource {
     }
 }
 
-/// `--proxy-mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProxyModeArg {
-    /// iptables.
-    Iptables,
-    /// nftables.
-    Nftables,
-    /// IPVS.
-    Ipvs,
-    /// No kube-proxy (kind: `kubeProxyMode: none`; install your own proxy with
-    /// `--after-create`; routes are observed with traffic). On sim: the reference proxy.
-    None,
-}
+/// `--proxy-mode`: the one [`ProxyMode`], spelled as kube-proxy spells it.
+impl ValueEnum for ProxyMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ProxyMode::ALL
+    }
 
-impl From<ProxyModeArg> for ProxyMode {
-    fn from(m: ProxyModeArg) -> Self {
-        match m {
-            ProxyModeArg::Iptables => ProxyMode::Iptables,
-            ProxyModeArg::Nftables => ProxyMode::Nftables,
-            ProxyModeArg::Ipvs => ProxyMode::Ipvs,
-            ProxyModeArg::None => ProxyMode::None,
-        }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            ProxyMode::Iptables => "iptables",
+            ProxyMode::Nftables => "nftables",
+            ProxyMode::Ipvs => "IPVS",
+            ProxyMode::None => {
+                "No kube-proxy (kind: `kubeProxyMode: none`; install your own proxy with \
+                 `--after-create`; routes are observed with traffic). On sim: the reference proxy"
+            }
+        };
+        Some(clap::builder::PossibleValue::new(self.as_str()).help(help))
     }
 }
 
@@ -180,7 +175,7 @@ pub struct SelectArgs {
     /// Proxy modes (repeatable). Default on the sim: every mode that exists in each version
     /// (iptables, ipvs, nftables from 1.29); elsewhere iptables.
     #[arg(long = "proxy-mode", value_enum)]
-    pub proxy_mode: Vec<ProxyModeArg>,
+    pub proxy_mode: Vec<ProxyMode>,
     /// Only cases whose name matches this glob (`*`, `?`); matching no case is an error.
     #[arg(long, value_name = "GLOB")]
     pub filter: Option<String>,
@@ -300,7 +295,7 @@ pub struct KindConfigArgs {
     pub kubernetes: Vec<Vec<KubeVersion>>,
     /// Proxy modes (repeatable); default iptables.
     #[arg(long = "proxy-mode", value_enum)]
-    pub proxy_mode: Vec<ProxyModeArg>,
+    pub proxy_mode: Vec<ProxyMode>,
     /// Directory to write the configs to.
     #[arg(long, value_name = "DIR", default_value = "reports/kind")]
     pub output: PathBuf,
@@ -330,4 +325,34 @@ pub fn dispatch(cli: Cli) -> ExitCode {
 
 fn exit_code(code: i32) -> u8 {
     u8::try_from(code).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_color_turns_colour_off_only_in_auto() {
+        assert!(ColorArg::Auto.enabled(true, None));
+        assert!(
+            ColorArg::Auto.enabled(true, Some("")),
+            "empty NO_COLOR is unset"
+        );
+        assert!(!ColorArg::Auto.enabled(true, Some("1")));
+        assert!(!ColorArg::Auto.enabled(false, None), "not a terminal");
+        assert!(ColorArg::Always.enabled(false, Some("1")), "a flag wins");
+        assert!(!ColorArg::Never.enabled(true, None));
+    }
+
+    #[test]
+    fn kubernetes_values() {
+        let minors =
+            |s: &str| parse_versions(s).map(|v| v.iter().map(|v| v.minor).collect::<Vec<_>>());
+        assert_eq!(minors("1.30"), Ok(vec![30]));
+        assert_eq!(minors("1.28-1.30"), Ok(vec![28, 29, 30]));
+        assert_eq!(minors(">=1.36"), Ok(vec![36, 37]));
+        assert_eq!(minors("all").map(|v| v.len()), Ok(17));
+        assert!(minors("1.40-1.50").is_err());
+        assert!(minors("1.99").is_err());
+    }
 }

@@ -7,7 +7,8 @@ use clap::{Args, ValueEnum};
 use crate::explain::{settle_environment, ExplainRequest};
 use crate::input::load_state_file;
 use crate::observe::dataplane::{
-    compare_with_model, normalize, parse, render_disagreements, render_json_with, render_text, Mode,
+    compare_with_model, normalize, parse, render_disagreements, render_json_with, render_text,
+    ProxyMode,
 };
 
 /// Proxy modes whose dumps can be read.
@@ -75,9 +76,9 @@ pub fn run(args: &RulesArgs) -> i32 {
 
 fn run_inner(args: &RulesArgs) -> Result<(String, bool), String> {
     let mode = match args.mode {
-        ModeArg::Iptables => Mode::Iptables,
-        ModeArg::Nftables => Mode::Nftables,
-        ModeArg::Ipvs => Mode::Ipvs,
+        ModeArg::Iptables => ProxyMode::Iptables,
+        ModeArg::Nftables => ProxyMode::Nftables,
+        ModeArg::Ipvs => ProxyMode::Ipvs,
     };
     let dump = std::fs::read_to_string(&args.file)
         .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;

@@ -82,11 +82,7 @@ fn versions_and_modes(
         (_, BackendArg::Kubeconfig) => VersionSelection::Default,
     };
     let modes = match (select.proxy_mode.is_empty(), backend) {
-        (false, _) => select
-            .proxy_mode
-            .iter()
-            .map(|m| ProxyMode::from(*m))
-            .collect(),
+        (false, _) => select.proxy_mode.clone(),
         (true, BackendArg::Sim) => SIM_DEFAULT_MODES.to_vec(),
         (true, _) => vec![ProxyMode::Iptables],
     };

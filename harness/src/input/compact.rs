@@ -10,6 +10,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::error::{InputError, SourceLocation};
 use super::quantity::cpu_millis;
+use crate::model::TrafficDistribution;
 use crate::model::{
     AddressType, ClusterState, Endpoint, EndpointPort, EndpointSlice, FeatureGate, FeatureGates,
     Hints, KubeVersion, Node, Service, ServicePort, ServiceType, TrafficPolicy,
@@ -567,7 +568,10 @@ fn convert_service(i: usize, svc: &CService) -> Service {
         ports,
         internal_traffic_policy: svc.internal_traffic_policy.into(),
         external_traffic_policy: svc.external_traffic_policy.into(),
-        traffic_distribution: svc.traffic_distribution.clone(),
+        traffic_distribution: svc
+            .traffic_distribution
+            .as_deref()
+            .map(TrafficDistribution::from),
         topology_keys: svc.topology_keys.clone(),
         publish_not_ready_addresses: svc.publish_not_ready_addresses,
         external_ips: svc.external_ips.clone(),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::error::InputError;
 use super::quantity::cpu_millis;
 use super::tree::{Cursor, Node as TreeNode, Source, Walk};
+use crate::model::TrafficDistribution;
 use crate::model::{
     AddressType, ClusterState, Endpoint, EndpointPort, EndpointSlice, Hints, KubeVersion, Node,
     Service, ServicePort, ServiceType, TrafficPolicy, LABEL_HOSTNAME, LABEL_MANAGED_BY,
@@ -292,7 +293,9 @@ fn read_service(src: &Source<'_>, obj: &Cursor<'_>) -> Walk<Service> {
         }
         service.internal_traffic_policy = traffic_policy(src, &spec, "internalTrafficPolicy")?;
         service.external_traffic_policy = traffic_policy(src, &spec, "externalTrafficPolicy")?;
-        service.traffic_distribution = spec.opt_str(src, "trafficDistribution")?;
+        service.traffic_distribution = spec
+            .opt_str(src, "trafficDistribution")?
+            .map(TrafficDistribution::from);
         service.topology_keys = spec.opt_strings(src, "topologyKeys")?;
         service.publish_not_ready_addresses = spec
             .opt_bool(src, "publishNotReadyAddresses")?

@@ -272,7 +272,7 @@ pub(crate) fn saphyr_error(origin: &str, e: &serde_saphyr::Error) -> (SourceLoca
     if let Some(stripped) = message.strip_prefix("error: ") {
         message = stripped.to_string();
     }
-    if message.starts_with("budget breached") {
+    if matches!(e.without_snippet(), serde_saphyr::Error::Budget { .. }) {
         message = format!("input too large or nested too deeply ({message})");
     }
     (SourceLocation::new(origin, line, column), message)
@@ -281,6 +281,20 @@ pub(crate) fn saphyr_error(origin: &str, e: &serde_saphyr::Error) -> (SourceLoca
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_breached_budget_says_the_input_is_too_large() {
+        // More documents than the parser's budget allows.
+        let deep = "---\nkind: Node\n".repeat(1100);
+        let message = match load_state_str(&deep, "deep.yaml") {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("1100 documents load"),
+        };
+        assert!(
+            message.contains("input too large or nested too deeply"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn detects_format_from_content() {

@@ -124,7 +124,7 @@ fn service(svc: &Service) -> Value {
         json!(policy(svc.external_traffic_policy)),
     );
     if let Some(td) = &svc.traffic_distribution {
-        out.insert("trafficDistribution".into(), json!(td));
+        out.insert("trafficDistribution".into(), json!(td.as_str()));
     }
     if !svc.topology_keys.is_empty() {
         out.insert("topologyKeys".into(), json!(svc.topology_keys));

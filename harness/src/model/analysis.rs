@@ -14,7 +14,8 @@ use crate::model::proxy::{
     categorize, ingest, Categorized, ProxyEndpoint, ProxyNode, ProxyService, RouteBasis,
 };
 use crate::model::state::{
-    AddressType, ClusterState, Endpoint, Environment, Service, ServicePort, ServiceType, LABEL_ZONE,
+    AddressType, ClusterState, Endpoint, Environment, Service, ServicePort, ServiceType,
+    TrafficDistribution, LABEL_ZONE,
 };
 use crate::model::version::{FeatureGate, FeatureGates, GateStatus};
 
@@ -197,10 +198,9 @@ pub fn infer_gates(state: &ClusterState, gates: &mut FeatureGates) -> Vec<Featur
     }
     if any_node_hints
         || state.services.iter().any(|s| {
-            matches!(
-                s.traffic_distribution.as_deref(),
-                Some("PreferSameZone" | "PreferSameNode")
-            )
+            s.traffic_distribution
+                .as_ref()
+                .is_some_and(TrafficDistribution::is_prefer_same)
         })
     {
         evidence.insert(FeatureGate::PreferSameTrafficDistribution);
@@ -261,7 +261,7 @@ pub fn analyse_service(
                 "spec.topologyKeys was removed in 1.22; Kubernetes {} ignores it",
                 gates.version()
             ));
-        } else if let Err(e) = crate::model::proxy::validate_topology_keys(
+        } else if let Err(e) = crate::model::admission::validate_topology_keys(
             &service.topology_keys,
             service.external_traffic_policy,
         ) {
@@ -270,7 +270,7 @@ pub fn analyse_service(
     }
     let controller_heuristic = choose_heuristic(
         &service.annotations,
-        service.traffic_distribution.as_deref(),
+        service.traffic_distribution.as_ref(),
         gates,
     );
     let heuristic = if topology_keys_active(service, gates) {
@@ -281,7 +281,7 @@ pub fn analyse_service(
             ControllerHeuristic::TrafficDistribution { value, node_hints } => {
                 if *node_hints {
                     Heuristic::PreferSameNode
-                } else if value.as_deref() == Some("PreferSameZone") {
+                } else if *value == Some(TrafficDistribution::PreferSameZone) {
                     Heuristic::PreferSameZone
                 } else {
                     Heuristic::PreferClose
@@ -409,16 +409,16 @@ fn hint_verdict(
             verdict(HintOutcome::Assigned, None, None, vec![counts])
         }
         ControllerHeuristic::None { why } => {
-            let asked = why.contains("trafficDistribution") || why.contains("asks for Auto but");
-            if asked {
+            let text = why.to_string();
+            if why.asks_for_hints() {
                 verdict(
                     HintOutcome::Removed,
-                    Some(why.clone()),
-                    Some(why.clone()),
+                    Some(text.clone()),
+                    Some(text),
                     Vec::new(),
                 )
             } else {
-                verdict(HintOutcome::None, None, Some(why.clone()), Vec::new())
+                verdict(HintOutcome::None, None, Some(text), Vec::new())
             }
         }
     };
@@ -784,6 +784,64 @@ fn route_group(port: &str, result: Categorized, nodes: Vec<String>) -> RouteGrou
         local,
         basis,
     }
+}
+
+/// What one node's proxy programs for a Service, as addresses: what the sim backend reports
+/// and what the checks compare observed routes with.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct NodeRoutes {
+    /// Endpoints that internal (ClusterIP) traffic from this node reaches.
+    pub internal: Vec<String>,
+    /// Endpoints that external (NodePort) traffic arriving at this node reaches; `None` when
+    /// the Service is not externally accessible.
+    pub external: Option<Vec<String>>,
+}
+
+/// What every node's kube-proxy programs for the Service named `service_name` (its first
+/// port), by the model: internal
+/// traffic uses the local set when `internalTrafficPolicy: Local` is in force, else the
+/// cluster set; external traffic the local set when `externalTrafficPolicy: Local`.
+pub fn model_routes(
+    state: &ClusterState,
+    service_name: &str,
+    gates: &FeatureGates,
+) -> BTreeMap<String, NodeRoutes> {
+    let service = state.services.iter().find(|s| s.name == service_name);
+    let mut routes = BTreeMap::new();
+    for node in &state.nodes {
+        let entry = match service {
+            Some(service) if service.is_proxied() => match service.ports.first() {
+                Some(port) => {
+                    let c = node_routes(state, service, port, &node.name, gates);
+                    let view = ProxyService::of(service, port, gates);
+                    let ips = |set: &Option<Vec<ProxyEndpoint>>| {
+                        let mut v: Vec<String> =
+                            set.iter().flatten().map(|e| e.ip.clone()).collect();
+                        v.sort();
+                        v
+                    };
+                    NodeRoutes {
+                        internal: if view.internal_local {
+                            ips(&c.local)
+                        } else {
+                            ips(&c.cluster)
+                        },
+                        external: view.externally_accessible.then(|| {
+                            if view.external_local {
+                                ips(&c.local)
+                            } else {
+                                ips(&c.cluster_path().cloned())
+                            }
+                        }),
+                    }
+                }
+                None => NodeRoutes::default(),
+            },
+            _ => NodeRoutes::default(),
+        };
+        routes.insert(node.name.clone(), entry);
+    }
+    routes
 }
 
 /// The routes of one node for one Service port (for checks and the sim backend).

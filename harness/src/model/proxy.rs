@@ -165,6 +165,15 @@ pub struct Categorized {
     pub local_basis: RouteBasis,
 }
 
+impl Categorized {
+    /// The set traffic under a `Cluster` policy reaches: the cluster set or, for a Service
+    /// whose proxy uses only node-local endpoints for all of its traffic (`cluster` is
+    /// `None`: `internalTrafficPolicy: Local` before 1.24), the local set.
+    pub fn cluster_path(&self) -> Option<&Vec<ProxyEndpoint>> {
+        self.cluster.as_ref().or(self.local.as_ref())
+    }
+}
+
 /// The code variant kube-proxy runs in a version.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ProxyFamily {
@@ -629,7 +638,10 @@ fn categorize_legacy(
     } else {
         filter.basis.clone()
     };
-    if filter.internal_local && !service.externally_accessible {
+    // Before 1.24 `internalTrafficPolicy: Local` filters the endpoints for all of the
+    // Service's traffic, NodePort and LoadBalancer traffic under `externalTrafficPolicy:
+    // Cluster` included: the Service only uses local endpoints, for every Service type.
+    if filter.internal_local {
         let has_any = endpoints.iter().any(|e| e.ready);
         return Categorized {
             cluster: None,
@@ -698,106 +710,6 @@ pub fn topology_keys_filter(
         }
     }
     (Vec::new(), None)
-}
-
-/// Why the API server rejects a Service's `topologyKeys`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TopologyKeysError {
-    /// More than 16 keys.
-    TooMany(usize),
-    /// A key appears twice.
-    Duplicate(String),
-    /// `"*"` is not the last key.
-    WildcardNotLast,
-    /// A key is not a qualified name.
-    NotQualifiedName(String),
-    /// `topologyKeys` together with `externalTrafficPolicy: Local`.
-    WithExternalTrafficPolicyLocal,
-}
-
-impl std::fmt::Display for TopologyKeysError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TopologyKeysError::TooMany(n) => write!(f, "spec.topologyKeys: Too many: {n}: must have at most 16 items"),
-            TopologyKeysError::Duplicate(k) => write!(f, "spec.topologyKeys: Duplicate value: {k:?}"),
-            TopologyKeysError::WildcardNotLast => {
-                write!(f, "spec.topologyKeys: Invalid value: \"*\": must be the last value specified")
-            }
-            TopologyKeysError::NotQualifiedName(k) => {
-                write!(f, "spec.topologyKeys: Invalid value: {k:?}: must be a qualified name")
-            }
-            TopologyKeysError::WithExternalTrafficPolicyLocal => write!(
-                f,
-                "spec.topologyKeys: Forbidden: may not be specified when `externalTrafficPolicy=Local`"
-            ),
-        }
-    }
-}
-
-/// The API server's validation of `topologyKeys` (1.17–1.21).
-pub fn validate_topology_keys(
-    keys: &[String],
-    external_traffic_policy: TrafficPolicy,
-) -> Result<(), TopologyKeysError> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    if external_traffic_policy == TrafficPolicy::Local {
-        return Err(TopologyKeysError::WithExternalTrafficPolicyLocal);
-    }
-    if keys.len() > 16 {
-        return Err(TopologyKeysError::TooMany(keys.len()));
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for (i, key) in keys.iter().enumerate() {
-        if !seen.insert(key.as_str()) {
-            return Err(TopologyKeysError::Duplicate(key.clone()));
-        }
-        if key == "*" {
-            if i != keys.len() - 1 {
-                return Err(TopologyKeysError::WildcardNotLast);
-            }
-        } else if !is_qualified_name(key) {
-            return Err(TopologyKeysError::NotQualifiedName(key.clone()));
-        }
-    }
-    Ok(())
-}
-
-/// A Kubernetes qualified name: optional DNS-subdomain prefix and `/`, then a name of at most
-/// 63 alphanumerics, `-`, `_`, `.`, starting and ending alphanumeric.
-fn is_qualified_name(key: &str) -> bool {
-    let (prefix, name) = match key.split_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, key),
-    };
-    let name_ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .last()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
-    let prefix_ok = prefix.is_none_or(|p| {
-        !p.is_empty()
-            && p.len() <= 253
-            && p.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-            })
-    });
-    name_ok && prefix_ok
 }
 
 #[cfg(test)]
@@ -1009,32 +921,5 @@ mod tests {
         assert_eq!(keys, vec!["10.0.1.10:8080", "10.0.1.2:8080"]);
         assert!(!got[1].terminating, "the non-terminating copy wins");
         assert!(got[0].ready, "unset ready reads as ready");
-    }
-
-    #[test]
-    fn topology_keys_validation() {
-        let k = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            validate_topology_keys(&k(&["*", "kubernetes.io/hostname"]), TrafficPolicy::Cluster),
-            Err(TopologyKeysError::WildcardNotLast)
-        );
-        let many: Vec<String> = (0..17).map(|i| format!("example.com/k{i}")).collect();
-        assert_eq!(
-            validate_topology_keys(&many, TrafficPolicy::Cluster),
-            Err(TopologyKeysError::TooMany(17))
-        );
-        assert_eq!(
-            validate_topology_keys(&k(&["kubernetes.io/hostname"]), TrafficPolicy::Local),
-            Err(TopologyKeysError::WithExternalTrafficPolicyLocal)
-        );
-        assert!(validate_topology_keys(
-            &k(&["kubernetes.io/hostname", "topology.kubernetes.io/zone", "*"]),
-            TrafficPolicy::Cluster
-        )
-        .is_ok());
-        assert!(matches!(
-            validate_topology_keys(&k(&["bad key"]), TrafficPolicy::Cluster),
-            Err(TopologyKeysError::NotQualifiedName(_))
-        ));
     }
 }

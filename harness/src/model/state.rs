@@ -118,6 +118,68 @@ pub enum ServiceType {
     ExternalName,
 }
 
+/// `spec.trafficDistribution`: the values upstream knows, anything else verbatim.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TrafficDistribution {
+    /// `PreferClose` (1.30+; an alias of PreferSameZone from 1.35).
+    PreferClose,
+    /// `PreferSameZone` (1.33+).
+    PreferSameZone,
+    /// `PreferSameNode` (1.33+).
+    PreferSameNode,
+    /// A value no version acts on, verbatim (the API server rejects it on admission).
+    Other(String),
+}
+
+impl TrafficDistribution {
+    /// The values upstream knows.
+    pub const KNOWN: [TrafficDistribution; 3] = [
+        TrafficDistribution::PreferClose,
+        TrafficDistribution::PreferSameZone,
+        TrafficDistribution::PreferSameNode,
+    ];
+
+    /// The API spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TrafficDistribution::PreferClose => "PreferClose",
+            TrafficDistribution::PreferSameZone => "PreferSameZone",
+            TrafficDistribution::PreferSameNode => "PreferSameNode",
+            TrafficDistribution::Other(value) => value,
+        }
+    }
+
+    /// `PreferSameZone` or `PreferSameNode`: the values of the PreferSameTrafficDistribution
+    /// feature.
+    pub fn is_prefer_same(&self) -> bool {
+        matches!(
+            self,
+            TrafficDistribution::PreferSameZone | TrafficDistribution::PreferSameNode
+        )
+    }
+}
+
+impl From<&str> for TrafficDistribution {
+    fn from(value: &str) -> Self {
+        TrafficDistribution::KNOWN
+            .into_iter()
+            .find(|known| known.as_str() == value)
+            .unwrap_or_else(|| TrafficDistribution::Other(value.to_string()))
+    }
+}
+
+impl From<String> for TrafficDistribution {
+    fn from(value: String) -> Self {
+        TrafficDistribution::from(value.as_str())
+    }
+}
+
+impl std::fmt::Display for TrafficDistribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `internalTrafficPolicy` / `externalTrafficPolicy`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
 pub enum TrafficPolicy {
@@ -162,8 +224,8 @@ pub struct Service {
     pub internal_traffic_policy: TrafficPolicy,
     /// `spec.externalTrafficPolicy`.
     pub external_traffic_policy: TrafficPolicy,
-    /// `spec.trafficDistribution`, verbatim.
-    pub traffic_distribution: Option<String>,
+    /// `spec.trafficDistribution`.
+    pub traffic_distribution: Option<TrafficDistribution>,
     /// `spec.topologyKeys` (1.17–1.21).
     pub topology_keys: Vec<String>,
     /// `spec.publishNotReadyAddresses`.
@@ -364,5 +426,22 @@ impl ClusterState {
     /// The highest kubelet minor among the nodes.
     pub fn kubelet_version(&self) -> Option<KubeVersion> {
         self.nodes.iter().filter_map(|n| n.kubelet_version).max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traffic_distribution_keeps_unknown_values_verbatim() {
+        for known in TrafficDistribution::KNOWN {
+            assert_eq!(TrafficDistribution::from(known.as_str()), known);
+        }
+        let other = TrafficDistribution::from("preferclose");
+        assert_eq!(other, TrafficDistribution::Other("preferclose".into()));
+        assert_eq!(other.to_string(), "preferclose");
+        assert!(TrafficDistribution::PreferSameNode.is_prefer_same());
+        assert!(!TrafficDistribution::PreferClose.is_prefer_same());
     }
 }

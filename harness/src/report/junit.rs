@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{write_file, ReportError, Reporter};
-use crate::check::CheckStatus;
+use crate::check::{CheckName, CheckStatus};
 use crate::runner::{Event, StepOutcome, SuiteId};
 
 /// Builds `junit.xml`.
@@ -150,7 +150,7 @@ impl Reporter for JunitReporter {
                         CheckStatus::Passed => TestCaseStatus::success(),
                         CheckStatus::Failed(message) => {
                             let timed_out = matches!(outcome, StepOutcome::TimedOut { .. })
-                                && c.name == "converge";
+                                && c.name == CheckName::Converge;
                             let mut s = TestCaseStatus::non_success(if timed_out {
                                 NonSuccessKind::Error
                             } else {
@@ -159,7 +159,7 @@ impl Reporter for JunitReporter {
                             let headline = format!(
                                 "{}: {}",
                                 suite.step_location(step),
-                                headline(&c.name, message)
+                                headline(&c.name.to_string(), message)
                             );
                             s.set_message(headline.as_str());
                             s.set_type(if timed_out { "timeout" } else { "check" });

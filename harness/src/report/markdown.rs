@@ -77,10 +77,8 @@ impl Reporter for MarkdownReporter {
             Event::RunFinished { counts, duration } => {
                 let mut t = String::from("# topo-harness summary\n\n");
                 t.push_str(&format!(
-                    "**{} passed, {} failed, {} skipped** ({} checks passed, {} failed; {:.2} s)\n\n",
-                    counts.passed,
-                    counts.failed,
-                    counts.skipped,
+                    "**{}** ({} checks passed, {} failed; {:.2} s)\n\n",
+                    counts.headline(),
                     counts.checks_passed,
                     counts.checks_failed,
                     duration.as_secs_f64()

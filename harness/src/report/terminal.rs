@@ -127,7 +127,7 @@ impl<W: Write> TerminalReporter<W> {
                     duration.as_secs_f64() * 1000.0
                 )?;
                 if !failed.is_empty() {
-                    let names: Vec<&str> = failed.iter().map(|c| c.name.as_str()).collect();
+                    let names: Vec<String> = failed.iter().map(|c| c.name.to_string()).collect();
                     let entry = format!(
                         "{}: step {step}: {}",
                         suite.step_location(step),
@@ -194,11 +194,8 @@ impl<W: Write> TerminalReporter<W> {
                 } else {
                     String::new()
                 };
-                let line = format!(
-                    "{} passed, {} failed, {} skipped",
-                    counts.passed, counts.failed, counts.skipped
-                );
-                let line = if counts.failed > 0 {
+                let line = counts.headline();
+                let line = if counts.failed > 0 || counts.cancelled > 0 {
                     self.paint("31;1", &line)
                 } else {
                     self.paint("32;1", &line)

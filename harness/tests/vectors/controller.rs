@@ -570,7 +570,7 @@ fn vector_service(input: &ReconcileInput) -> Service {
             protocol: "TCP".into(),
             node_port: 0,
         }],
-        traffic_distribution: input.traffic_distribution.clone(),
+        traffic_distribution: input.traffic_distribution.as_deref().map(Into::into),
         ..Service::new("ns", "foo")
     }
 }
@@ -763,7 +763,11 @@ pub fn trafficdist(input: &Value, expected: &Value) -> Result<(), String> {
     let input: TrafficDistInput = decode("input", input)?;
     let expected: TrafficDistExpected = decode("expected", expected)?;
     let result = trafficdist::reconcile_hints(
-        input.traffic_distribution.as_deref(),
+        input
+            .traffic_distribution
+            .as_deref()
+            .map(topo_harness::model::TrafficDistribution::from)
+            .as_ref(),
         NEWEST,
         input.slices.to_info(),
     );

@@ -221,7 +221,7 @@ pub fn service(svc: &Service, app: &str) -> Result<String, ManifestError> {
         );
     }
     if let Some(td) = &svc.traffic_distribution {
-        spec.insert("trafficDistribution".into(), td.clone().into());
+        spec.insert("trafficDistribution".into(), td.as_str().into());
     }
     if !svc.topology_keys.is_empty() {
         spec.insert("topologyKeys".into(), json!(svc.topology_keys));

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 
 use crate::model::{FeatureGate, GateStatus, KubeVersion};
 
@@ -18,56 +17,7 @@ pub const LABEL_REGION: &str = "topology.kubernetes.io/region";
 /// Node label recording the shape fingerprint ([`KindClusterSpec::shape_hash`]) on every node.
 pub const LABEL_SHAPE: &str = "topo-harness.io/shape";
 
-/// kube-proxy mode, as kind's `networking.kubeProxyMode` spells it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum ProxyMode {
-    /// `iptables` (kind's default).
-    #[default]
-    Iptables,
-    /// `nftables` (kind ≥ v0.23; beta in Kubernetes 1.31, GA 1.33).
-    Nftables,
-    /// `ipvs` (deprecated upstream since 1.35, KEP-5495).
-    Ipvs,
-    /// `none`: kind does not deploy kube-proxy; the user installs their own proxy.
-    None,
-}
-
-impl ProxyMode {
-    /// Every mode, in a stable order.
-    pub const ALL: [ProxyMode; 4] = [
-        ProxyMode::Iptables,
-        ProxyMode::Nftables,
-        ProxyMode::Ipvs,
-        ProxyMode::None,
-    ];
-
-    /// The value of `kubeProxyMode` (and of kube-proxy's `/proxyMode` endpoint).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProxyMode::Iptables => "iptables",
-            ProxyMode::Nftables => "nftables",
-            ProxyMode::Ipvs => "ipvs",
-            ProxyMode::None => "none",
-        }
-    }
-}
-
-impl fmt::Display for ProxyMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ProxyMode {
-    type Err = SpecError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ProxyMode::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s.trim())
-            .ok_or_else(|| SpecError::ProxyMode(s.to_string()))
-    }
-}
+pub use crate::model::ProxyMode;
 
 /// The role of a kind node.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -181,9 +131,6 @@ pub struct KindClusterSpec {
 /// Why a spec cannot be turned into a kind config.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
-    /// Not a kube-proxy mode.
-    #[error("`{0}` is not a kube-proxy mode; expected iptables, nftables, ipvs or none")]
-    ProxyMode(String),
     /// The cluster name is not usable by kind.
     #[error("cluster name `{0}` is not valid: use 1-40 lowercase letters, digits and `-`, starting with a letter")]
     Name(String),

@@ -19,7 +19,7 @@ use super::{check_interrupt, interrupted, interrupts, namespace_name, runtime};
 use crate::backend::kind::spec::{fnv1a64, NodeRole};
 use crate::backend::kind::{
     cluster, config, AfterCreate, ClusterError, CommandRunner, ContainerCli, ImageTable,
-    KindCluster, KindClusterSpec, KindNodeSpec, ProxyMode as KindProxyMode, RunLayout,
+    KindCluster, KindClusterSpec, KindNodeSpec, RunLayout,
 };
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger};
 use crate::backend::{
@@ -27,7 +27,6 @@ use crate::backend::{
 };
 use crate::case::{ClusterShape, ProxyMode, Role, StepAction};
 use crate::model::{FeatureGates, Service};
-use crate::observe::dataplane::Mode;
 
 /// kube-controller-manager's default `--max-endpoints-per-slice`.
 const DEFAULT_MAX_ENDPOINTS_PER_SLICE: usize = 100;
@@ -48,7 +47,7 @@ pub fn host_cpu_millis() -> u64 {
 /// fewer CPUs than wanted.
 pub fn reservation_millis(node: &str, wanted: u64, host: u64) -> Result<Option<u32>, BackendError> {
     if wanted > host {
-        return Err(BackendError::Setup(format!(
+        return Err(BackendError::setup(format!(
             "node {node} wants {wanted}m allocatable CPU but the host has only {host}m; kind nodes share the host's CPUs (lower the case's cpu or run on a bigger machine)"
         )));
     }
@@ -57,7 +56,7 @@ pub fn reservation_millis(node: &str, wanted: u64, host: u64) -> Result<Option<u
         return Ok(None);
     }
     u32::try_from(reserve).map(Some).map_err(|_| {
-        BackendError::Setup(format!(
+        BackendError::setup(format!(
             "node {node}: CPU reservation {reserve}m is too large"
         ))
     })
@@ -73,41 +72,18 @@ pub fn shape_cluster_name(shape: &ClusterShape) -> String {
         .collect()
 }
 
-fn kind_mode(mode: ProxyMode) -> KindProxyMode {
-    match mode {
-        ProxyMode::Iptables => KindProxyMode::Iptables,
-        ProxyMode::Nftables => KindProxyMode::Nftables,
-        ProxyMode::Ipvs => KindProxyMode::Ipvs,
-        ProxyMode::None => KindProxyMode::None,
-    }
-}
-
-/// The rule dump format of a mode; `None` when no kube-proxy runs.
-fn dump_mode(mode: ProxyMode) -> Option<Mode> {
-    match mode {
-        ProxyMode::Iptables => Some(Mode::Iptables),
-        ProxyMode::Nftables => Some(Mode::Nftables),
-        ProxyMode::Ipvs => Some(Mode::Ipvs),
-        ProxyMode::None => None,
-    }
-}
-
 /// The kind cluster spec for `shape` on a host with `host_cpu` millicores: name from the
 /// cluster key, roles, gates, and CPU reservations. Zones, regions and extra labels are not in
 /// it: they are applied per case by relabeling (see [`ClusterKey`](crate::case::ClusterKey)).
 pub fn kind_spec(shape: &ClusterShape, host_cpu: u64) -> Result<KindClusterSpec, BackendError> {
-    let mut spec = KindClusterSpec::new(
-        shape_cluster_name(shape),
-        shape.version,
-        kind_mode(shape.proxy_mode),
-    );
+    let mut spec = KindClusterSpec::new(shape_cluster_name(shape), shape.version, shape.proxy_mode);
     for (gate, on) in &shape.feature_gates {
         spec = spec.gate(gate.name(), *on);
     }
     if shape.max_endpoints_per_slice != DEFAULT_MAX_ENDPOINTS_PER_SLICE {
         spec.max_endpoints_per_slice =
             Some(u32::try_from(shape.max_endpoints_per_slice).map_err(|_| {
-                BackendError::Setup(format!(
+                BackendError::setup(format!(
                     "max_endpoints_per_slice {} is out of range",
                     shape.max_endpoints_per_slice
                 ))
@@ -160,7 +136,7 @@ pub fn observe_source(
     match wanted {
         None => Ok(ObserveSource::default_for(BackendKind::Kind, rules_readable)),
         Some(source) if source.uses_rules() && !rules_readable => {
-            Err(BackendError::Setup(format!(
+            Err(BackendError::setup(format!(
                 "--observe {} reads kube-proxy's rules, but proxy mode none runs no kube-proxy; use --observe traffic (the default with none)",
                 source.as_str()
             )))
@@ -277,8 +253,8 @@ impl std::fmt::Debug for KindBackend {
     }
 }
 
-fn setup_err(e: impl std::fmt::Display) -> BackendError {
-    BackendError::Setup(e.to_string())
+fn setup_err(e: impl Into<crate::backend::Cause>) -> BackendError {
+    BackendError::setup_from("", e)
 }
 
 struct KindNodes<'a> {
@@ -313,13 +289,13 @@ impl NodeControl for KindNodes<'_> {
         self.cluster
             .exec(node, &["systemctl", verb, "kubelet"])
             .map(|_| ())
-            .map_err(|e| BackendError::Apply(format!("{verb} the kubelet on {node}: {e}")))
+            .map_err(|e| BackendError::apply_from(format!("{verb} the kubelet on {node}"), e))
     }
 
     fn set_not_ready(&self, node: &str, namespace: &str, count: usize) -> Result<(), BackendError> {
         let listed = self
             .list_echo_containers(node, namespace)
-            .map_err(BackendError::Apply)?;
+            .map_err(BackendError::apply)?;
         let mut ids: Vec<&str> = listed
             .lines()
             .map(str::trim)
@@ -327,7 +303,7 @@ impl NodeControl for KindNodes<'_> {
             .collect();
         ids.sort_unstable();
         if ids.len() < count {
-            return Err(BackendError::Apply(format!(
+            return Err(BackendError::apply(format!(
                 "node {node} runs {} echo pod(s); cannot make {count} not ready",
                 ids.len()
             )));
@@ -341,7 +317,7 @@ impl NodeControl for KindNodes<'_> {
                     .exec(node, &["crictl", "exec", id, "rm", "-f", NOT_READY_FILE])
             };
             result.map_err(|e| {
-                BackendError::Apply(format!("setting pod readiness on {node}: {e}"))
+                BackendError::apply_from(format!("setting pod readiness on {node}"), e)
             })?;
         }
         Ok(())
@@ -370,13 +346,15 @@ impl NodeControl for KindNodes<'_> {
                     "io.kubernetes.container.name=echo",
                 ],
             )
-            .map_err(|e| BackendError::Apply(format!("listing echo containers on {node}: {e}")))?;
+            .map_err(|e| {
+                BackendError::apply_from(format!("listing echo containers on {node}"), e)
+            })?;
         let mut found = echo_containers(&listed)
-            .map_err(|e| BackendError::Apply(format!("crictl ps on {node}: {e}")))?;
+            .map_err(|e| BackendError::apply_from(format!("crictl ps on {node}"), e))?;
         found.retain(|(_, pod)| !exclude.contains(pod));
         found.sort_by(|a, b| a.1.cmp(&b.1));
         if found.len() < count {
-            return Err(BackendError::Apply(format!(
+            return Err(BackendError::apply(format!(
                 "node {node} runs {} echo pod(s) not yet terminating; cannot hold {count}",
                 found.len()
             )));
@@ -385,7 +363,7 @@ impl NodeControl for KindNodes<'_> {
         for (id, pod) in found.into_iter().take(count) {
             self.cluster
                 .exec(node, &["crictl", "exec", &id, "touch", HOLD_FILE])
-                .map_err(|e| BackendError::Apply(format!("holding pod {pod}: {e}")))?;
+                .map_err(|e| BackendError::apply_from(format!("holding pod {pod}"), e))?;
             pods.push(pod);
         }
         Ok(pods)
@@ -394,7 +372,7 @@ impl NodeControl for KindNodes<'_> {
     fn release_pods(&self, node: &str, namespace: &str) -> Result<(), BackendError> {
         let listed = self
             .list_echo_containers(node, namespace)
-            .map_err(BackendError::Setup)?;
+            .map_err(BackendError::setup)?;
         let mut failed = Vec::new();
         for id in listed.lines().map(str::trim).filter(|l| !l.is_empty()) {
             if let Err(e) = self
@@ -407,7 +385,7 @@ impl NodeControl for KindNodes<'_> {
         if failed.is_empty() {
             Ok(())
         } else {
-            Err(BackendError::Setup(format!(
+            Err(BackendError::setup(format!(
                 "releasing held pods on {node}: {}",
                 failed.join("; ")
             )))
@@ -420,17 +398,18 @@ impl NodeControl for KindNodes<'_> {
         service: &Service,
         gates: &FeatureGates,
     ) -> Result<Option<NodeRoutes>, BackendError> {
-        let Some(format) = dump_mode(self.mode) else {
-            return Err(BackendError::Observe(format!(
-                "{node}: proxy mode none has no kube-proxy rules to read; observe with traffic"
-            )));
-        };
+        let format = self.mode;
         let dump = match format {
-            Mode::Iptables => self.cluster.iptables_save(node, None),
-            Mode::Nftables => self.cluster.nft_kube_proxy(node),
-            Mode::Ipvs => self.cluster.ip_vs(node),
+            ProxyMode::Iptables => self.cluster.iptables_save(node, None),
+            ProxyMode::Nftables => self.cluster.nft_kube_proxy(node),
+            ProxyMode::Ipvs => self.cluster.ip_vs(node),
+            ProxyMode::None => {
+                return Err(BackendError::observe(format!(
+                    "{node}: proxy mode none has no kube-proxy rules to read; observe with traffic"
+                )))
+            }
         }
-        .map_err(|e| BackendError::Observe(format!("reading the dataplane of {node}: {e}")))?;
+        .map_err(|e| BackendError::observe_from(format!("reading the dataplane of {node}"), e))?;
         routes_from_dump(format, &dump, node, service, gates).map(Some)
     }
 }
@@ -519,7 +498,7 @@ impl KindBackend {
         let mut reused = false;
         if existing.contains(&spec.name) {
             if !self.options.reuse {
-                return Err(BackendError::Setup(format!(
+                return Err(BackendError::setup(format!(
                     "a kind cluster named {0} already exists and was not created by this run; pass --reuse to use it, or delete it with `kind delete cluster --name {0}`",
                     spec.name
                 )));
@@ -561,18 +540,14 @@ impl KindBackend {
                     let logs = layout.logs(&spec.name);
                     let exported = cluster.export_logs(&logs).is_ok();
                     let deleted = cluster.delete();
-                    let mut message = e.to_string();
+                    let mut notes = String::new();
                     if exported {
-                        message.push_str(&format!(" (node logs in {})", logs.display()));
+                        notes.push_str(&format!(" (node logs in {})", logs.display()));
                     }
                     if let Err(d) = deleted {
-                        message.push_str(&format!("; deleting the cluster failed too: {d}"));
+                        notes.push_str(&format!("; deleting the cluster failed too: {d}"));
                     }
-                    return Err(BackendError::Setup(
-                        message
-                            .trim_start_matches("cannot set up the cluster: ")
-                            .to_string(),
-                    ));
+                    return Err(e.with_note(&notes));
                 }
                 Err(e)
             }
@@ -592,7 +567,7 @@ impl KindBackend {
         std::fs::write(kubeconfig, text)
             .map_err(|e| setup_err(format!("{}: {e}", kubeconfig.display())))?;
         // With mode none there is no kube-proxy to ask (kind deploys none).
-        if self.options.check_proxy_mode && spec.proxy_mode != KindProxyMode::None {
+        if self.options.check_proxy_mode && spec.proxy_mode != ProxyMode::None {
             for node in cluster.nodes() {
                 // kube-proxy may still be starting on workers right after `kind create`.
                 let mut attempt = 0;
@@ -607,7 +582,7 @@ impl KindBackend {
                     }
                 };
                 if mode != spec.proxy_mode {
-                    return Err(BackendError::Setup(format!(
+                    return Err(BackendError::setup(format!(
                         "node {node}: kube-proxy runs in {mode} mode, {} was asked for",
                         spec.proxy_mode
                     )));
@@ -648,7 +623,7 @@ impl KindBackend {
         }
         self.cluster(&current.spec)
             .delete()
-            .map_err(|e: ClusterError| BackendError::Setup(format!("deleting the cluster: {e}")))
+            .map_err(|e: ClusterError| BackendError::setup_from("deleting the cluster", e))
     }
 
     /// The name the next case run uses for its namespace (`topo-<case>-<n>`).
@@ -658,7 +633,7 @@ impl KindBackend {
 
     fn begin_case(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
         let Some(current) = &self.current else {
-            return Err(BackendError::Setup("no cluster".into()));
+            return Err(BackendError::setup("no cluster"));
         };
         self.runs += 1;
         let map = NodeMap::new(node_pairs(shape, &current.spec));
@@ -685,7 +660,7 @@ impl KindBackend {
         if let Err(e) = result {
             // The runner does not call cleanup after a failed setup: undo what was done.
             let _ = self.cleanup();
-            return Err(BackendError::Setup(e.to_string()));
+            return Err(e);
         }
         Ok(())
     }
@@ -724,7 +699,7 @@ impl Backend for KindBackend {
     }
 
     fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
-        check_interrupt().map_err(|e| BackendError::Setup(e.to_string()))?;
+        check_interrupt()?;
         let spec = kind_spec(shape, self.options.host_cpu_millis)?;
         // Before any command: a source this cluster cannot serve is refused up front.
         observe_source(self.options.observe, shape.proxy_mode)?;
@@ -735,9 +710,7 @@ impl Backend for KindBackend {
     fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
         check_interrupt()?;
         let (Some(current), Some(run)) = (&self.current, &mut self.case) else {
-            return Err(BackendError::Apply(
-                "no cluster: setup was not called".into(),
-            ));
+            return Err(BackendError::apply("no cluster: setup was not called"));
         };
         let nodes = KindNodes {
             cluster: KindCluster::new(self.runner.as_ref(), &current.spec, self.options.cli),
@@ -750,11 +723,9 @@ impl Backend for KindBackend {
     }
 
     fn observe(&mut self) -> Result<Observation, BackendError> {
-        check_interrupt().map_err(|e| BackendError::Observe(e.to_string()))?;
+        check_interrupt()?;
         let (Some(current), Some(run)) = (&self.current, &mut self.case) else {
-            return Err(BackendError::Observe(
-                "no cluster: setup was not called".into(),
-            ));
+            return Err(BackendError::observe("no cluster: setup was not called"));
         };
         let nodes = KindNodes {
             cluster: KindCluster::new(self.runner.as_ref(), &current.spec, self.options.cli),
@@ -808,7 +779,7 @@ impl Backend for KindBackend {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(BackendError::Setup(format!(
+            Err(BackendError::setup(format!(
                 "cleanup incomplete:\n{}",
                 problems.join("\n")
             )))
@@ -1080,7 +1051,7 @@ mod tests {
         s.version = KubeVersion::new(30);
         s.proxy_mode = ProxyMode::None;
         let spec = kind_spec(&s, 2000).expect("spec");
-        assert_eq!(spec.proxy_mode, KindProxyMode::None);
+        assert_eq!(spec.proxy_mode, ProxyMode::None);
         assert!(spec.feature_gates.is_empty());
         assert_ne!(
             shape_cluster_name(&s),

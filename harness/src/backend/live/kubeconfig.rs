@@ -49,9 +49,7 @@ impl KubeconfigOptions {
         std::env::var_os("HOME")
             .map(|h| PathBuf::from(h).join(".kube").join("config"))
             .ok_or_else(|| {
-                BackendError::Setup(
-                    "no kubeconfig: pass --kubeconfig, or set KUBECONFIG or HOME".to_string(),
-                )
+                BackendError::setup("no kubeconfig: pass --kubeconfig, or set KUBECONFIG or HOME")
             })
     }
 }
@@ -118,9 +116,11 @@ struct NoNodeAccess;
 
 impl NodeControl for NoNodeAccess {
     fn set_kubelet(&self, node: &str, _running: bool) -> Result<(), BackendError> {
-        Err(BackendError::Apply(format!(
+        Err(BackendError::Unsupported {
+            reason: format!(
             "not supported on an existing cluster: stopping or starting the kubelet of node {node}"
-        )))
+        ),
+        })
     }
 
     fn set_not_ready(
@@ -129,9 +129,11 @@ impl NodeControl for NoNodeAccess {
         _namespace: &str,
         _count: usize,
     ) -> Result<(), BackendError> {
-        Err(BackendError::Apply(format!(
+        Err(BackendError::Unsupported {
+            reason: format!(
             "not supported on an existing cluster: making echo pods on node {node} not ready (needs node access)"
-        )))
+        ),
+        })
     }
 
     fn hold_pods(
@@ -141,9 +143,11 @@ impl NodeControl for NoNodeAccess {
         _count: usize,
         _exclude: &std::collections::BTreeSet<String>,
     ) -> Result<Vec<String>, BackendError> {
-        Err(BackendError::Apply(format!(
+        Err(BackendError::Unsupported {
+            reason: format!(
             "not supported on an existing cluster: holding echo pods on node {node} terminating (needs node access)"
-        )))
+        ),
+        })
     }
 
     fn release_pods(&self, _node: &str, _namespace: &str) -> Result<(), BackendError> {
@@ -231,7 +235,7 @@ impl Backend for KubeconfigBackend {
     }
 
     fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
-        check_interrupt().map_err(|e| BackendError::Setup(e.to_string()))?;
+        check_interrupt()?;
         if self.api.is_none() {
             let path = self.options.path()?;
             let api = self
@@ -240,19 +244,24 @@ impl Backend for KubeconfigBackend {
                     &path,
                     self.options.context.as_deref(),
                 ))
-                .map_err(|e| BackendError::Setup(e.to_string()))?;
+                .map_err(|e| {
+                    BackendError::setup_from(format!("connecting with {}", path.display()), e)
+                })?;
             self.api = Some(api);
         }
         let Some(api) = &self.api else {
-            return Err(BackendError::Setup("not connected".into()));
+            return Err(BackendError::setup("not connected"));
         };
         let real = self
             .rt
             .block_on(api.observe("default"))
-            .map_err(|e| BackendError::Setup(e.to_string()))?
+            .map_err(|e| BackendError::setup_from("listing the cluster's nodes", e))?
             .nodes;
-        let map = map_nodes(shape, &real, !self.options.allow_node_changes)
-            .map_err(|why| BackendError::Setup(format!("skipped on this cluster: {why}")))?;
+        let map = map_nodes(shape, &real, !self.options.allow_node_changes).map_err(|why| {
+            BackendError::Unsupported {
+                reason: format!("skipped on this cluster: {why}"),
+            }
+        })?;
         self.runs += 1;
         let ns = namespace_name(&self.case_name, self.runs);
         let mut workload = Workload::new(ns, map, shape);
@@ -275,7 +284,7 @@ impl Backend for KubeconfigBackend {
         self.case = Some(run);
         if let Err(e) = result {
             let _ = self.cleanup();
-            return Err(BackendError::Setup(e.to_string()));
+            return Err(e);
         }
         Ok(())
     }
@@ -306,14 +315,10 @@ impl Backend for KubeconfigBackend {
     fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
         check_interrupt()?;
         let (Some(api), Some(run)) = (&self.api, &mut self.case) else {
-            return Err(BackendError::Apply(
-                "no cluster: setup was not called".into(),
-            ));
+            return Err(BackendError::apply("no cluster: setup was not called"));
         };
         if !self.options.allow_node_changes && action.nodes.iter().any(|(_, c)| c.zone.is_some()) {
-            return Err(BackendError::Apply(
-                "the step relabels nodes; pass --allow-node-changes to let the harness change (and restore) node labels".into(),
-            ));
+            return Err(BackendError::apply("the step relabels nodes; pass --allow-node-changes to let the harness change (and restore) node labels"));
         }
         self.rt.block_on(run.workload.apply(
             api,
@@ -325,11 +330,9 @@ impl Backend for KubeconfigBackend {
     }
 
     fn observe(&mut self) -> Result<Observation, BackendError> {
-        check_interrupt().map_err(|e| BackendError::Observe(e.to_string()))?;
+        check_interrupt()?;
         let (Some(api), Some(run)) = (&self.api, &mut self.case) else {
-            return Err(BackendError::Observe(
-                "no cluster: setup was not called".into(),
-            ));
+            return Err(BackendError::observe("no cluster: setup was not called"));
         };
         let gates = run.shape.gates();
         let mut obs =
@@ -360,7 +363,7 @@ impl Backend for KubeconfigBackend {
         if report.is_complete() {
             Ok(())
         } else {
-            Err(BackendError::Setup(format!(
+            Err(BackendError::setup(format!(
                 "cleanup incomplete:\n{}",
                 report.to_string().trim_end()
             )))

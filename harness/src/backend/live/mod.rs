@@ -71,9 +71,7 @@ pub fn interrupts() -> usize {
 /// An error when the run was interrupted.
 pub(crate) fn check_interrupt() -> Result<(), BackendError> {
     if interrupts() > 0 {
-        Err(BackendError::Apply(
-            "interrupted (Ctrl-C); cleaning up".to_string(),
-        ))
+        Err(BackendError::Interrupted)
     } else {
         Ok(())
     }
@@ -91,7 +89,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, BackendError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| BackendError::Setup(format!("cannot start the async runtime: {e}")))
+        .map_err(|e| BackendError::setup_from("cannot start the async runtime", e))
 }
 
 /// The wait policy of live clusters: 120 s deadline, 5 s stable window, polls every second.

@@ -147,9 +147,9 @@ pub fn probe_pod(
     count: u32,
 ) -> Result<Value, BackendError> {
     let text = manifests::client_pod(namespace, node, host, port, count)
-        .map_err(|e| BackendError::Observe(e.to_string()))?;
+        .map_err(|e| BackendError::observe_from("client pod manifest", e))?;
     let mut pod: Value = serde_saphyr::from_str(&text)
-        .map_err(|e| BackendError::Observe(format!("client pod manifest: {e}")))?;
+        .map_err(|e| BackendError::observe_from("client pod manifest", e))?;
     pod["metadata"]["name"] = Value::String(name.to_string());
     if let Some(container) = pod.pointer_mut("/spec/containers/0") {
         container["command"] = serde_json::json!(["sh", "-c", probe_script(host, port, count)]);
@@ -384,7 +384,7 @@ pub async fn run_probes(
         let pod = probe_pod(namespace, node, name, host, port, count)?;
         api.apply(ledger, &pod)
             .await
-            .map_err(|e| BackendError::Observe(format!("creating client pod {name}: {e}")))?;
+            .map_err(|e| BackendError::observe_from(format!("creating client pod {name}"), e))?;
     }
     let pods: Api<Pod> = Api::namespaced(api.client().clone(), namespace);
     let start = tokio::time::Instant::now();

@@ -85,7 +85,7 @@ mod tests {
     use super::*;
     use crate::input::load_state_str;
     use crate::model::KubeVersion;
-    use crate::observe::dataplane::{parse, Mode};
+    use crate::observe::dataplane::{parse, ProxyMode};
 
     fn fixture(path: &str) -> String {
         let full = format!("{}/../fixtures/rules/{path}", env!("CARGO_MANIFEST_DIR"));
@@ -98,8 +98,11 @@ mod tests {
         let state = load_state_str(&state_text, "valid-overall.yaml")
             .expect("state")
             .state;
-        let parsed =
-            parse(Mode::Iptables, &fixture("iptables/valid-overall.iptables")).expect("dump");
+        let parsed = parse(
+            ProxyMode::Iptables,
+            &fixture("iptables/valid-overall.iptables"),
+        )
+        .expect("dump");
         let gates = FeatureGates::defaults(KubeVersion::new(31));
         let mut seen = 0;
         for service in &state.services {
@@ -144,9 +147,9 @@ mod tests {
             .state;
         let gates = FeatureGates::defaults(KubeVersion::new(31));
         for (mode, file) in [
-            (Mode::Iptables, "iptables/valid-overall.iptables"),
-            (Mode::Nftables, "nftables/valid-overall.nft"),
-            (Mode::Nftables, "nftables/valid-overall-listed.nft"),
+            (ProxyMode::Iptables, "iptables/valid-overall.iptables"),
+            (ProxyMode::Nftables, "nftables/valid-overall.nft"),
+            (ProxyMode::Nftables, "nftables/valid-overall-listed.nft"),
         ] {
             let parsed = parse(mode, &fixture(file)).expect("dump");
             let mut checked = 0;
@@ -170,7 +173,7 @@ mod tests {
                     if view.external_local {
                         ips(&model.local)
                     } else {
-                        ips(&model.cluster)
+                        ips(&model.cluster_path().cloned())
                     }
                 });
                 let got = service_routes(service, &gates, &parsed);

@@ -12,8 +12,8 @@ use super::probes::{self, ObserveSource, ProbeTiming, TrafficResult};
 use super::routes::service_routes;
 use crate::backend::kind::manifests;
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger, ObjectKind, ObjectRef};
-use crate::backend::sim::next_service;
 use crate::backend::{Applied, BackendError, NodeRoutes, Observation};
+use crate::case::service::next_service;
 use crate::case::{ClusterShape, HandSlice, NodeDef, ServiceChange, StepAction, SERVICE_NAME};
 use crate::model::{
     ClusterState, FeatureGates, Service, LABEL_MANAGED_BY, LABEL_REGION, LABEL_ZONE,
@@ -115,7 +115,7 @@ impl NodeMap {
 
     fn real_or_err(&self, case: &str) -> Result<&str, BackendError> {
         self.real(case)
-            .ok_or_else(|| BackendError::Apply(format!("node {case} is not in the cluster shape")))
+            .ok_or_else(|| BackendError::apply(format!("node {case} is not in the cluster shape")))
     }
 
     /// Renames the cluster's nodes to the case's names everywhere in `state` (nodes,
@@ -191,13 +191,13 @@ pub trait NodeControl {
 
 /// Converts a manifest given as YAML text into JSON.
 fn yaml_value(text: Result<String, manifests::ManifestError>) -> Result<Value, BackendError> {
-    let text = text.map_err(|e| BackendError::Apply(e.to_string()))?;
+    let text = text.map_err(|e| BackendError::apply_from("generating a manifest", e))?;
     serde_saphyr::from_str::<Value>(&text)
-        .map_err(|e| BackendError::Apply(format!("generated manifest is not valid YAML: {e}")))
+        .map_err(|e| BackendError::apply_from("generated manifest is not valid YAML", e))
 }
 
 fn api_error(e: KubeApiError) -> BackendError {
-    BackendError::Apply(e.to_string())
+    BackendError::apply_from("", e)
 }
 
 /// The per-case state of a live run.
@@ -403,9 +403,11 @@ impl Workload {
     /// Refuses what a real cluster cannot do on demand, before anything is changed.
     pub fn check_supported(action: &StepAction, backend: &str) -> Result<(), BackendError> {
         if let Some((node, _)) = action.nodes.iter().find(|(_, c)| c.cpu_millis.is_some()) {
-            return Err(BackendError::Apply(format!(
+            return Err(BackendError::Unsupported {
+                reason: format!(
                 "not supported on {backend}: changing the allocatable CPU of running node {node} (the kubelet reservation is fixed when the cluster is created)"
-            )));
+            ),
+        });
         }
         Ok(())
     }
@@ -663,10 +665,12 @@ impl Workload {
         let real = self.nodes.real_or_err(case)?.to_string();
         let already = self.held.get(case).cloned().unwrap_or_default();
         if n < already.len() {
-            return Err(BackendError::Apply(format!(
+            return Err(BackendError::Unsupported {
+                reason: format!(
                 "not supported on {backend}: ending a pod's termination (node {case} has {} terminating, the step asks for {n})",
                 already.len()
-            )));
+            ),
+        });
         }
         let more = n - already.len();
         if more == 0 {
@@ -674,7 +678,7 @@ impl Workload {
         }
         let running = self.counts.get(case).copied().unwrap_or(0);
         if running < more {
-            return Err(BackendError::Apply(format!(
+            return Err(BackendError::apply(format!(
                 "node {case} runs {running} pod(s); cannot make {more} more terminating"
             )));
         }
@@ -723,10 +727,9 @@ impl Workload {
         control: &dyn NodeControl,
         gates: &FeatureGates,
     ) -> Result<Observation, BackendError> {
-        let mut state = api
-            .observe(&self.namespace)
-            .await
-            .map_err(|e| BackendError::Observe(e.to_string()))?;
+        let mut state = api.observe(&self.namespace).await.map_err(|e| {
+            BackendError::observe_from(format!("reading namespace {}", self.namespace), e)
+        })?;
         let service = state
             .services
             .iter()
@@ -883,21 +886,21 @@ fn harness_controlled(deployment: &mut Value) {
 /// Converts one node's dump into routes for the case's Service (used by [`NodeControl`]
 /// implementations that read dumps).
 pub(crate) fn routes_from_dump(
-    mode: crate::observe::dataplane::Mode,
+    mode: crate::observe::dataplane::ProxyMode,
     dump: &str,
     node: &str,
     service: &Service,
     gates: &FeatureGates,
 ) -> Result<NodeRoutes, BackendError> {
     let parsed = crate::observe::dataplane::parse(mode, dump)
-        .map_err(|e| BackendError::Observe(format!("node {node}: {e}")))?;
+        .map_err(|e| BackendError::observe_from(format!("node {node}"), e))?;
     Ok(service_routes(service, gates, &parsed))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::sim::{apply_fields, default_service};
+    use crate::case::service::{apply_fields, default_service};
     use crate::case::{ProxyMode, Role};
     use crate::model::KubeVersion;
 

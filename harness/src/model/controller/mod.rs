@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::model::state::{ANNOTATION_TOPOLOGY_AWARE_HINTS, ANNOTATION_TOPOLOGY_MODE};
 use crate::model::version::{FeatureGate, FeatureGates};
 
-use trafficdist::{PREFER_CLOSE, PREFER_SAME_NODE, PREFER_SAME_ZONE};
+use crate::model::state::TrafficDistribution;
 
 /// The annotation value the controller reads, with the key it came from (semantics.md §2.1):
 /// before 1.27 only the old key exists; from 1.27 the old key wins whenever it is present.
@@ -39,7 +39,10 @@ pub fn hints_enabled(annotations: &BTreeMap<String, String>, gates: &FeatureGate
 }
 
 /// `validTrafficDistribution`: whether the controller applies `trafficDistribution` hints.
-pub fn valid_traffic_distribution(value: Option<&str>, gates: &FeatureGates) -> bool {
+pub fn valid_traffic_distribution(
+    value: Option<&TrafficDistribution>,
+    gates: &FeatureGates,
+) -> bool {
     let minor = gates.version().minor;
     if minor < 30 {
         return false;
@@ -52,9 +55,8 @@ pub fn valid_traffic_distribution(value: Option<&str>, gates: &FeatureGates) -> 
     let Some(value) = value else {
         return false;
     };
-    let same = gates.enabled(FeatureGate::PreferSameTrafficDistribution)
-        && (value == PREFER_SAME_ZONE || value == PREFER_SAME_NODE);
-    gate_on && (value == PREFER_CLOSE || same)
+    let same = gates.enabled(FeatureGate::PreferSameTrafficDistribution) && value.is_prefer_same();
+    gate_on && (*value == TrafficDistribution::PreferClose || same)
 }
 
 /// Which hinting heuristic the controller runs for a Service.
@@ -64,16 +66,100 @@ pub enum ControllerHeuristic {
     Auto,
     /// `trafficDistribution` hints.
     TrafficDistribution {
-        /// The value, verbatim (`None` only in 1.30–1.32, where it removes hints).
-        value: Option<String>,
+        /// The value (`None` only in 1.30–1.32, where it removes hints).
+        value: Option<TrafficDistribution>,
         /// Whether `forNodes` hints are written.
         node_hints: bool,
     },
     /// Hints are removed.
     None {
-        /// Why no heuristic applies, in plain words.
-        why: String,
+        /// Why no heuristic applies.
+        why: NoHeuristicReason,
     },
+}
+
+/// Why the controller runs no hinting heuristic for a Service (and so strips any hints).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoHeuristicReason {
+    /// The annotation asks for Auto but the `TopologyAwareHints` gate is off.
+    AutoGateOff,
+    /// `trafficDistribution` is set in a version before the field exists (1.30).
+    TrafficDistributionTooEarly {
+        /// The value, verbatim.
+        value: String,
+    },
+    /// `trafficDistribution` is set but the `ServiceTrafficDistribution` gate is off.
+    TrafficDistributionGateOff {
+        /// The value, verbatim.
+        value: String,
+    },
+    /// `PreferSameZone`/`PreferSameNode` with the `PreferSameTrafficDistribution` gate off.
+    PreferSameGateOff {
+        /// The value, verbatim.
+        value: String,
+    },
+    /// A `trafficDistribution` value the version does not act on.
+    TrafficDistributionUnknown {
+        /// The value, verbatim.
+        value: String,
+    },
+    /// A topology annotation is present but its value does not ask for Auto.
+    AnnotationNotAuto {
+        /// The annotation key the controller read.
+        key: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// Neither a topology annotation nor `trafficDistribution` is set.
+    NothingAsks,
+}
+
+impl NoHeuristicReason {
+    /// Whether the Service asks for hints (so the controller stripping them is a `removed`
+    /// outcome, not `none`): an annotation asking for Auto, or any `trafficDistribution`.
+    pub fn asks_for_hints(&self) -> bool {
+        match self {
+            NoHeuristicReason::AutoGateOff
+            | NoHeuristicReason::TrafficDistributionTooEarly { .. }
+            | NoHeuristicReason::TrafficDistributionGateOff { .. }
+            | NoHeuristicReason::PreferSameGateOff { .. }
+            | NoHeuristicReason::TrafficDistributionUnknown { .. } => true,
+            NoHeuristicReason::AnnotationNotAuto { .. } | NoHeuristicReason::NothingAsks => false,
+        }
+    }
+}
+
+impl std::fmt::Display for NoHeuristicReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoHeuristicReason::AutoGateOff => {
+                f.write_str("the annotation asks for Auto but the TopologyAwareHints gate is off")
+            }
+            NoHeuristicReason::TrafficDistributionTooEarly { value } => {
+                write!(f, "trafficDistribution {value} does not exist before 1.30")
+            }
+            NoHeuristicReason::TrafficDistributionGateOff { value } => write!(
+                f,
+                "trafficDistribution {value} is ignored: the ServiceTrafficDistribution gate is off"
+            ),
+            NoHeuristicReason::PreferSameGateOff { value } => write!(
+                f,
+                "trafficDistribution {value} needs the PreferSameTrafficDistribution gate"
+            ),
+            NoHeuristicReason::TrafficDistributionUnknown { value } => {
+                write!(
+                    f,
+                    "trafficDistribution {value} is not a value this version acts on"
+                )
+            }
+            NoHeuristicReason::AnnotationNotAuto { key, value } => {
+                write!(f, "annotation {key}={value:?} does not ask for Auto")
+            }
+            NoHeuristicReason::NothingAsks => {
+                f.write_str("neither a topology annotation nor trafficDistribution asks for hints")
+            }
+        }
+    }
 }
 
 /// The reconciler's choice (semantics.md §5): the annotation (when the topology cache exists)
@@ -81,7 +167,7 @@ pub enum ControllerHeuristic {
 /// removes hints and also blocks `trafficDistribution`.
 pub fn choose_heuristic(
     annotations: &BTreeMap<String, String>,
-    traffic_distribution: Option<&str>,
+    traffic_distribution: Option<&TrafficDistribution>,
     gates: &FeatureGates,
 ) -> ControllerHeuristic {
     let auto = hints_enabled(annotations, gates);
@@ -94,34 +180,34 @@ pub fn choose_heuristic(
             trafficdist::TrafficDistHeuristic::for_value(traffic_distribution, gates.version());
         if let trafficdist::TrafficDistHeuristic::PreferClose { node_hints } = heuristic {
             return ControllerHeuristic::TrafficDistribution {
-                value: traffic_distribution.map(str::to_string),
+                value: traffic_distribution.cloned(),
                 node_hints,
             };
         }
     }
     let why = if auto {
-        "the annotation asks for Auto but the TopologyAwareHints gate is off".to_string()
+        NoHeuristicReason::AutoGateOff
     } else if let Some(td) = traffic_distribution {
+        let value = td.as_str().to_string();
         if gates.version().minor < 30 {
-            format!("trafficDistribution {td} does not exist before 1.30")
+            NoHeuristicReason::TrafficDistributionTooEarly { value }
         } else if !gates.enabled(FeatureGate::ServiceTrafficDistribution) {
-            format!(
-                "trafficDistribution {td} is ignored: the ServiceTrafficDistribution gate is off"
-            )
-        } else if (td == PREFER_SAME_ZONE || td == PREFER_SAME_NODE)
+            NoHeuristicReason::TrafficDistributionGateOff { value }
+        } else if td.is_prefer_same()
             && gates.version().minor >= 33
             && !gates.enabled(FeatureGate::PreferSameTrafficDistribution)
         {
-            format!("trafficDistribution {td} needs the PreferSameTrafficDistribution gate")
+            NoHeuristicReason::PreferSameGateOff { value }
         } else {
-            format!("trafficDistribution {td} is not a value this version acts on")
+            NoHeuristicReason::TrafficDistributionUnknown { value }
         }
     } else {
         match controller_annotation(annotations, gates) {
-            Some((key, value)) => format!("annotation {key}={value:?} does not ask for Auto"),
-            None => {
-                "neither a topology annotation nor trafficDistribution asks for hints".to_string()
-            }
+            Some((key, value)) => NoHeuristicReason::AnnotationNotAuto {
+                key,
+                value: value.to_string(),
+            },
+            None => NoHeuristicReason::NothingAsks,
         }
     };
     ControllerHeuristic::None { why }
@@ -170,7 +256,7 @@ mod tests {
     fn heuristic_choice() {
         let auto = ann(&[(ANNOTATION_TOPOLOGY_MODE, "Auto")]);
         assert_eq!(
-            choose_heuristic(&auto, Some("PreferClose"), &gates(33)),
+            choose_heuristic(&auto, Some(&TrafficDistribution::PreferClose), &gates(33)),
             ControllerHeuristic::Auto
         );
         // Gate off on 1.23: Auto asked but no cache; trafficDistribution does not exist.
@@ -183,29 +269,45 @@ mod tests {
             ControllerHeuristic::None { .. }
         ));
         assert_eq!(
-            choose_heuristic(&BTreeMap::new(), Some("PreferSameNode"), &gates(34)),
+            choose_heuristic(
+                &BTreeMap::new(),
+                Some(&TrafficDistribution::PreferSameNode),
+                &gates(34)
+            ),
             ControllerHeuristic::TrafficDistribution {
-                value: Some("PreferSameNode".into()),
+                value: Some(TrafficDistribution::PreferSameNode),
                 node_hints: true
             }
         );
         // PreferSameZone with its gate off (1.33 default) strips hints.
         assert!(matches!(
-            choose_heuristic(&BTreeMap::new(), Some("PreferSameZone"), &gates(33)),
+            choose_heuristic(
+                &BTreeMap::new(),
+                Some(&TrafficDistribution::PreferSameZone),
+                &gates(33)
+            ),
             ControllerHeuristic::None { .. }
         ));
         // PreferClose on 1.30 needs the alpha gate.
         assert!(matches!(
-            choose_heuristic(&BTreeMap::new(), Some("PreferClose"), &gates(30)),
+            choose_heuristic(
+                &BTreeMap::new(),
+                Some(&TrafficDistribution::PreferClose),
+                &gates(30)
+            ),
             ControllerHeuristic::None { .. }
         ));
         let mut g = gates(30);
         g.set(FeatureGate::ServiceTrafficDistribution, true)
             .unwrap();
         assert_eq!(
-            choose_heuristic(&BTreeMap::new(), Some("PreferClose"), &g),
+            choose_heuristic(
+                &BTreeMap::new(),
+                Some(&TrafficDistribution::PreferClose),
+                &g
+            ),
             ControllerHeuristic::TrafficDistribution {
-                value: Some("PreferClose".into()),
+                value: Some(TrafficDistribution::PreferClose),
                 node_hints: false
             }
         );

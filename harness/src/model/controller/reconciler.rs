@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::choice::Chooser;
+use crate::model::state::TrafficDistribution;
 use crate::model::state::{
     AddressType, Endpoint, EndpointPort, EndpointSlice, Node, Service, LABEL_ZONE,
     MANAGED_BY_CONTROLLER,
@@ -272,7 +273,7 @@ impl Reconciler {
             to_update: packed.to_update,
             unchanged: packed.unchanged,
         };
-        let td = service.traffic_distribution.as_deref();
+        let td = service.traffic_distribution.as_ref();
         let auto = hints_enabled(&service.annotations, &self.gates);
         let use_td = valid_traffic_distribution(td, &self.gates) && !auto;
         let mut events = Vec::new();
@@ -331,7 +332,7 @@ impl Reconciler {
             "Disabled"
         };
         let td_label = if use_td {
-            td.unwrap_or_default().to_string()
+            td.map(TrafficDistribution::to_string).unwrap_or_default()
         } else {
             String::new()
         };

@@ -1,16 +1,9 @@
 //! The `trafficDistribution` heuristics of the EndpointSlice controller (semantics.md §4).
 
-use crate::model::state::{EndpointSlice, Hints};
+use crate::model::state::{EndpointSlice, Hints, TrafficDistribution};
 use crate::model::version::KubeVersion;
 
 use super::topology::SliceInfo;
-
-/// `PreferClose` (1.30+; an alias of PreferSameZone from 1.35).
-pub const PREFER_CLOSE: &str = "PreferClose";
-/// `PreferSameZone` (1.33+).
-pub const PREFER_SAME_ZONE: &str = "PreferSameZone";
-/// `PreferSameNode` (1.33+).
-pub const PREFER_SAME_NODE: &str = "PreferSameNode";
 
 /// Which heuristic `trafficdist.ReconcileHints` applies.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -26,13 +19,15 @@ pub enum TrafficDistHeuristic {
 
 impl TrafficDistHeuristic {
     /// The heuristic for a `trafficDistribution` value in `version`.
-    pub fn for_value(value: Option<&str>, version: KubeVersion) -> Self {
+    pub fn for_value(value: Option<&TrafficDistribution>, version: KubeVersion) -> Self {
         match value {
-            Some(PREFER_CLOSE) => TrafficDistHeuristic::PreferClose { node_hints: false },
-            Some(PREFER_SAME_ZONE) if version.minor >= 33 => {
+            Some(TrafficDistribution::PreferClose) => {
                 TrafficDistHeuristic::PreferClose { node_hints: false }
             }
-            Some(PREFER_SAME_NODE) if version.minor >= 33 => {
+            Some(TrafficDistribution::PreferSameZone) if version.minor >= 33 => {
+                TrafficDistHeuristic::PreferClose { node_hints: false }
+            }
+            Some(TrafficDistribution::PreferSameNode) if version.minor >= 33 => {
                 TrafficDistHeuristic::PreferClose { node_hints: true }
             }
             _ => TrafficDistHeuristic::Default,
@@ -116,7 +111,7 @@ fn wanted_zone_hint(zone: Option<&str>, version: KubeVersion) -> Option<&str> {
 /// `trafficdist.ReconcileHints`: unchanged slices that need new hints move to the update list,
 /// then every slice to create or update gets the heuristic's hints.
 pub fn reconcile_hints(
-    value: Option<&str>,
+    value: Option<&TrafficDistribution>,
     version: KubeVersion,
     mut slices: SliceInfo,
 ) -> SliceInfo {

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::normalize::{NamedShare, NormalizedFrontend, NormalizedRoutes};
 use super::routes::{FrontendKind, Outcome};
-use super::Mode;
+use super::ProxyMode;
 use crate::model::analysis::node_routes;
 use crate::model::proxy::{ProxyEndpoint, ProxyService};
 use crate::model::state::ClusterState;
@@ -65,7 +65,7 @@ fn observed(shares: Option<&Vec<NamedShare>>) -> Vec<String> {
 /// path: for a Local policy it uses the local endpoints when there are any, else all of them.
 /// kube-proxy spreads new connections evenly, so unequal shares are a disagreement too.
 pub fn compare_with_model(
-    mode: Mode,
+    mode: ProxyMode,
     routes: &NormalizedRoutes,
     state: &ClusterState,
     node: &str,
@@ -104,10 +104,10 @@ pub fn compare_with_model(
                 let path = expected_path(kind, &view);
                 let set = match path {
                     "local" => match (mode, &model.local) {
-                        (Mode::Ipvs, Some(local)) if local.is_empty() => model.cluster.clone(),
+                        (ProxyMode::Ipvs, Some(local)) if local.is_empty() => model.cluster.clone(),
                         (_, local) => local.clone(),
                     },
-                    _ => model.cluster.clone(),
+                    _ => model.cluster_path().cloned(),
                 };
                 let expected = names(set.as_deref().unwrap_or_default(), &ids, &key);
                 let found = by_name.get(&(frontend.as_str(), kind));

@@ -5,6 +5,9 @@ use thiserror::Error;
 /// Why a rule dump could not be turned into routes. Every variant names the 1-based line.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum DataplaneError {
+    /// Proxy mode `none`: no kube-proxy runs, so there is no rule dump to read.
+    #[error("proxy mode none has no kube-proxy rules to read; observe routes with traffic")]
+    NoKubeProxy,
     /// The input is not a dump of the expected kind at all.
     #[error("line {line}: not {expected}: {found}")]
     NotADump {
@@ -66,9 +69,10 @@ pub enum DataplaneError {
 }
 
 impl DataplaneError {
-    /// The 1-based line the error points at.
+    /// The 1-based line the error points at (1 when the whole dump is refused).
     pub fn line(&self) -> usize {
         match self {
+            DataplaneError::NoKubeProxy => 1,
             DataplaneError::NotADump { line, .. }
             | DataplaneError::Syntax { line, .. }
             | DataplaneError::Truncated { line, .. }

@@ -12,7 +12,7 @@
 //! hold together. They never panic.
 //!
 //! Adding a dataplane: write a parser that returns [`NodeRoutes`] (netfilter-like ones build a
-//! `routes::Program` and let it resolve probabilities), add a [`Mode`], a fixture under
+//! `routes::Program` and let it resolve probabilities), add a [`ProxyMode`], a fixture under
 //! `fixtures/rules/`, and a fuzz target under `harness/fuzz/`.
 
 pub mod compare;
@@ -36,28 +36,7 @@ pub use normalize::{normalize, NamedShare, NormalizedFrontend, NormalizedRoutes,
 pub use routes::{Backend, Frontend, FrontendKind, FrontendRoute, NodeRoutes, Outcome, Share};
 
 use crate::model::state::ClusterState;
-
-/// Which proxy mode produced a dump.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// `iptables-save` (legacy or nf_tables backend).
-    Iptables,
-    /// `nft list table ip kube-proxy` or kube-proxy's `nft -f` input.
-    Nftables,
-    /// `ipvsadm -Ln` or `/proc/net/ip_vs`.
-    Ipvs,
-}
-
-impl Mode {
-    /// The CLI / JSON spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Iptables => "iptables",
-            Mode::Nftables => "nftables",
-            Mode::Ipvs => "ipvs",
-        }
-    }
-}
+pub use crate::model::ProxyMode;
 
 /// Output format of [`rules`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -69,11 +48,12 @@ pub enum OutputFormat {
 }
 
 /// Parses a dump of the given mode into routes.
-pub fn parse(mode: Mode, dump: &str) -> Result<NodeRoutes, DataplaneError> {
+pub fn parse(mode: ProxyMode, dump: &str) -> Result<NodeRoutes, DataplaneError> {
     match mode {
-        Mode::Iptables => parse_iptables(dump),
-        Mode::Nftables => parse_nftables(dump),
-        Mode::Ipvs => parse_ipvs(dump),
+        ProxyMode::Iptables => parse_iptables(dump),
+        ProxyMode::Nftables => parse_nftables(dump),
+        ProxyMode::Ipvs => parse_ipvs(dump),
+        ProxyMode::None => Err(DataplaneError::NoKubeProxy),
     }
 }
 
@@ -87,13 +67,13 @@ struct Report<'a> {
 }
 
 /// Renders routes as the JSON document of `docs/rules-json.md` (pretty-printed, trailing newline).
-pub fn render_json(mode: Mode, node: Option<&str>, routes: &NormalizedRoutes) -> String {
+pub fn render_json(mode: ProxyMode, node: Option<&str>, routes: &NormalizedRoutes) -> String {
     render_json_with(mode, node, routes, None)
 }
 
 /// As [`render_json`], with a `disagreements` list when the routes were compared with the model.
 pub fn render_json_with(
-    mode: Mode,
+    mode: ProxyMode,
     node: Option<&str>,
     routes: &NormalizedRoutes,
     disagreements: Option<&[Disagreement]>,
@@ -123,7 +103,7 @@ fn text_list(list: &Option<Vec<NamedShare>>) -> String {
 }
 
 /// Renders routes for a terminal: a header line, then one line per frontend.
-pub fn render_text(mode: Mode, node: Option<&str>, routes: &NormalizedRoutes) -> String {
+pub fn render_text(mode: ProxyMode, node: Option<&str>, routes: &NormalizedRoutes) -> String {
     let mut s = format!("mode: {}  node: {}\n", mode.as_str(), node.unwrap_or("-"));
     for f in &routes.frontends {
         let _ = writeln!(
@@ -143,7 +123,7 @@ pub fn render_text(mode: Mode, node: Option<&str>, routes: &NormalizedRoutes) ->
 #[derive(Clone, Debug)]
 pub struct RulesRequest<'a> {
     /// Which proxy mode the dump is from.
-    pub mode: Mode,
+    pub mode: ProxyMode,
     /// The node the dump was taken on, echoed in the output.
     pub node: Option<&'a str>,
     /// Output format.
@@ -166,11 +146,11 @@ pub fn rules(dump: &str, request: &RulesRequest<'_>) -> Result<String, Dataplane
 pub(crate) mod test_support {
     //! Helpers for the parser unit tests.
 
-    use super::{normalize, render_text, Mode, NodeRoutes};
+    use super::{normalize, render_text, NodeRoutes, ProxyMode};
 
     /// The routes as `render_text` lines without the header, for exact comparisons.
     pub fn summary(routes: &NodeRoutes) -> String {
-        let text = render_text(Mode::Iptables, None, &normalize(routes, None));
+        let text = render_text(ProxyMode::Iptables, None, &normalize(routes, None));
         text.lines().skip(1).map(|l| format!("{l}\n")).collect()
     }
 

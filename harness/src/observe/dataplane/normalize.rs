@@ -236,7 +236,7 @@ mod tests {
     use super::*;
     use crate::observe::dataplane::test_support::fixture;
     use crate::observe::dataplane::{
-        parse_iptables, parse_ipvs, parse_nftables, render_json, render_text, Mode,
+        parse_iptables, parse_ipvs, parse_nftables, render_json, render_text, ProxyMode,
     };
 
     fn state() -> ClusterState {
@@ -262,7 +262,7 @@ ns6/svc6:80/tcp  cluster-ip  reject  cluster: (none)  local: -
 ";
 
     fn text(routes: &NormalizedRoutes) -> String {
-        render_text(Mode::Iptables, None, routes)
+        render_text(ProxyMode::Iptables, None, routes)
             .lines()
             .skip(1)
             .map(|l| format!("{l}\n"))
@@ -324,7 +324,7 @@ TCP  172.30.0.44:80 rr
         let dump =
             "TCP  172.30.0.44:80 rr\n  -> 10.180.0.4:80 Masq 1 0 0\n  -> 10.9.9.9:80 Masq 3 0 0\n";
         let n = normalize(&parse_ipvs(dump).unwrap(), Some(&state()));
-        let json = render_json(Mode::Ipvs, Some("node-a"), &n);
+        let json = render_json(ProxyMode::Ipvs, Some("node-a"), &n);
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(
             v,
@@ -349,14 +349,14 @@ TCP  172.30.0.44:80 rr
     fn every_json_list_sums_to_one() {
         let st = state();
         for (mode, path) in [
-            (Mode::Iptables, "iptables/valid-overall.iptables"),
-            (Mode::Iptables, "iptables/valid-xlb-pre-1.24.iptables"),
+            (ProxyMode::Iptables, "iptables/valid-overall.iptables"),
+            (ProxyMode::Iptables, "iptables/valid-xlb-pre-1.24.iptables"),
             (
-                Mode::Iptables,
+                ProxyMode::Iptables,
                 "iptables/valid-etp-local-terminating.iptables",
             ),
-            (Mode::Nftables, "nftables/valid-dnat-map.nft"),
-            (Mode::Ipvs, "ipvs/valid-nodeport-draining.ipvsadm"),
+            (ProxyMode::Nftables, "nftables/valid-dnat-map.nft"),
+            (ProxyMode::Ipvs, "ipvs/valid-nodeport-draining.ipvsadm"),
         ] {
             let routes = crate::observe::dataplane::parse(mode, &fixture(path)).unwrap();
             let json = render_json(mode, None, &normalize(&routes, Some(&st)));
