@@ -2,17 +2,19 @@
 //!
 //! The JSON shape is a contract (documented in the README); the text is for people.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use std::io::Write as _;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::input::{load_state_file, InputError, LoadedState};
 use crate::model::analysis::{
-    analyse, infer_gates, Analysis, HintOutcome, ServiceAnalysis, ZoneCounts,
+    analyse, infer_gates, Analysis, HintOutcome, NodeIndices, ServiceAnalysis, ZoneCounts,
 };
 use crate::model::controller::topology::NodeSkip;
 use crate::model::proxy::RouteBasis;
@@ -151,6 +153,7 @@ pub fn settle_environment(
 #[derive(serde::Serialize)]
 struct JsonReport<'a> {
     kubernetes: String,
+    warnings: &'a [String],
     services: Vec<JsonService<'a>>,
 }
 
@@ -174,15 +177,53 @@ struct JsonHints<'a> {
 #[derive(serde::Serialize)]
 struct JsonRoute<'a> {
     port: &'a str,
-    nodes: &'a [String],
+    nodes: &'a RawValue,
     cluster: Option<&'a [String]>,
     local: Option<&'a [String]>,
     basis: String,
 }
 
-fn json_report(analysis: &Analysis) -> JsonReport<'_> {
+/// Every route group's node list as JSON, serialized once per distinct list: groups that hold a
+/// whole zone share one list across all Services, so its names are written out only once.
+fn node_lists(analysis: &Analysis) -> NodeLists {
+    let mut lists = HashMap::new();
+    for group in analysis.services.iter().flat_map(|s| s.routes.iter()) {
+        lists
+            .entry(Arc::as_ptr(&group.nodes).cast::<u32>())
+            .or_insert_with(|| {
+                let names: Vec<&str> = analysis.group_node_names(group).collect();
+                serde_json::value::to_raw_value(&names).unwrap_or_else(|_| empty_list())
+            });
+    }
+    NodeLists {
+        by_list: lists,
+        empty: empty_list(),
+    }
+}
+
+/// Serialized node lists by the address of the shared list.
+struct NodeLists {
+    by_list: HashMap<*const u32, Box<RawValue>>,
+    /// `[]`, for a list missing from `by_list` (cannot happen: every group is in it).
+    empty: Box<RawValue>,
+}
+
+impl NodeLists {
+    fn get(&self, nodes: &NodeIndices) -> &RawValue {
+        self.by_list
+            .get(&Arc::as_ptr(nodes).cast::<u32>())
+            .unwrap_or(&self.empty)
+    }
+}
+
+fn empty_list() -> Box<RawValue> {
+    RawValue::from_string("[]".to_string()).unwrap_or_default()
+}
+
+fn json_report<'a>(analysis: &'a Analysis, node_lists: &'a NodeLists) -> JsonReport<'a> {
     JsonReport {
         kubernetes: analysis.environment.version().to_string(),
+        warnings: &analysis.warnings,
         services: analysis
             .services
             .iter()
@@ -201,7 +242,7 @@ fn json_report(analysis: &Analysis) -> JsonReport<'_> {
                     .iter()
                     .map(|r| JsonRoute {
                         port: &r.port,
-                        nodes: &r.nodes,
+                        nodes: node_lists.get(&r.nodes),
                         cluster: r.cluster.as_deref(),
                         local: r.local.as_deref(),
                         basis: r.basis.as_str(),
@@ -214,13 +255,15 @@ fn json_report(analysis: &Analysis) -> JsonReport<'_> {
 
 /// The JSON contract as a value.
 pub fn to_json(analysis: &Analysis) -> Value {
-    serde_json::to_value(json_report(analysis)).unwrap_or(Value::Null)
+    let lists = node_lists(analysis);
+    serde_json::to_value(json_report(analysis, &lists)).unwrap_or(Value::Null)
 }
 
 /// Writes the JSON contract (one line) without building it in memory first.
 pub fn write_json(analysis: &Analysis, out: impl std::io::Write) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(out);
-    serde_json::to_writer(&mut out, &json_report(analysis))?;
+    let lists = node_lists(analysis);
+    serde_json::to_writer(&mut out, &json_report(analysis, &lists))?;
     out.write_all(b"\n")?;
     out.flush()
 }
@@ -330,11 +373,14 @@ pub fn to_text(analysis: &Analysis, notes: &GateNotes) -> String {
         };
         let _ = writeln!(out, "  {why}: {}", nodes.join(", "));
     }
+    for warning in &analysis.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
     if analysis.services.is_empty() {
         let _ = writeln!(out, "\nno Services in the input");
     }
     for service in &analysis.services {
-        service_text(&mut out, service);
+        service_text(&mut out, service, analysis);
     }
     out
 }
@@ -347,7 +393,7 @@ fn cpu_text(millis: u64) -> String {
     }
 }
 
-fn service_text(out: &mut String, s: &ServiceAnalysis) {
+fn service_text(out: &mut String, s: &ServiceAnalysis, analysis: &Analysis) {
     let _ = writeln!(out, "\n{} — heuristic: {}", s.service, s.heuristic.as_str());
     for warning in &s.warnings {
         let _ = writeln!(out, "  warning: {warning}");
@@ -422,10 +468,11 @@ fn service_text(out: &mut String, s: &ServiceAnalysis) {
             let _ = writeln!(out, "    port {}:", r.port);
             current_port = Some(&r.port);
         }
+        let names: Vec<&str> = analysis.group_node_names(r).take(6).collect();
         let nodes = if r.nodes.len() > 6 {
-            format!("{}, … ({} nodes)", r.nodes[..5].join(", "), r.nodes.len())
+            format!("{}, … ({} nodes)", names[..5].join(", "), r.nodes.len())
         } else {
-            r.nodes.join(", ")
+            names.join(", ")
         };
         let mut parts = Vec::new();
         if let Some(c) = &r.cluster {

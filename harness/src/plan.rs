@@ -100,6 +100,53 @@ pub fn matrix<'a>(
     out
 }
 
+/// The cells reordered for a backend that creates clusters: grouped by cluster key, groups in
+/// the order their key first appears, cells of a group (and the skipped cells, last) in matrix
+/// order. `matrix()` is case-major, so run as is a live backend would create and delete a
+/// cluster at every change of shape (about 20 creates for the 9 shapes of one catalog
+/// version); in this order it creates each shape exactly once, the count `plan` prints.
+pub fn order_by_cluster(cells: Vec<Planned<'_>>) -> Vec<Planned<'_>> {
+    let mut keys: Vec<ClusterKey> = Vec::new();
+    let mut keyed: Vec<(usize, Planned<'_>)> = cells
+        .into_iter()
+        .map(|cell| {
+            let group = match &cell.shape {
+                Ok(shape) => {
+                    let key = shape.cluster_key();
+                    match keys.iter().position(|k| *k == key) {
+                        Some(i) => i,
+                        None => {
+                            keys.push(key);
+                            keys.len() - 1
+                        }
+                    }
+                }
+                Err(_) => usize::MAX,
+            };
+            (group, cell)
+        })
+        .collect();
+    // Stable: matrix order is kept inside each group.
+    keyed.sort_by_key(|(group, _)| *group);
+    keyed.into_iter().map(|(_, cell)| cell).collect()
+}
+
+/// How many clusters a backend creates running `cells` in order: one per change of cluster
+/// key between runnable cells.
+pub fn cluster_creations(cells: &[Planned<'_>]) -> usize {
+    let mut last: Option<ClusterKey> = None;
+    let mut creations = 0;
+    for cell in cells {
+        let Ok(shape) = &cell.shape else { continue };
+        let key = shape.cluster_key();
+        if last.as_ref() != Some(&key) {
+            creations += 1;
+            last = Some(key);
+        }
+    }
+    creations
+}
+
 /// Cases sharing one cluster.
 #[derive(Clone, Debug)]
 pub struct ShapeGroup {
@@ -194,9 +241,12 @@ pub fn list_text(
     out
 }
 
-/// `topo-harness plan` text: cluster shapes (version, proxy mode, gates, nodes and their
-/// CPU; zones and other labels are set per case), the cases sharing each, the cluster count.
+/// `topo-harness plan` text: cluster shapes in the order a live backend creates them
+/// (version, proxy mode, gates, nodes and their CPU; zones and other labels are set per case),
+/// the cases sharing each, the cluster count.
 pub fn plan_text(planned: &[Planned<'_>]) -> String {
+    let ordered = order_by_cluster(planned.to_vec());
+    let planned = ordered.as_slice();
     let groups = group_shapes(planned);
     let mut out = String::new();
     for (i, g) in groups.iter().enumerate() {
@@ -247,10 +297,10 @@ pub fn plan_text(planned: &[Planned<'_>]) -> String {
     }
     let runnable = planned.iter().filter(|c| c.shape.is_ok()).count();
     out.push_str(&format!(
-        "\n{} case runs on {} cluster shape(s): the kind backend would create {} cluster(s); {} cell(s) skipped\n",
+        "\n{} case runs on {} cluster shape(s): the kind backend would create {} cluster(s), in the order above, each once; {} cell(s) skipped\n",
         runnable,
         groups.len(),
-        groups.len(),
+        cluster_creations(planned),
         planned.len() - runnable
     ));
     out
@@ -259,6 +309,61 @@ pub fn plan_text(planned: &[Planned<'_>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn catalog() -> Vec<Case> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../cases");
+        let (cases, errors) = crate::case::load_catalog(&[root]);
+        assert!(errors.is_empty(), "{errors:?}");
+        cases
+    }
+
+    #[test]
+    fn ordered_cells_create_each_shape_once() {
+        let cases = catalog();
+        let modes = [ProxyMode::Iptables, ProxyMode::Ipvs];
+        let cells = matrix(&cases, &VersionSelection::Default, &modes, None);
+        let shapes = group_shapes(&cells).len();
+        // Case-major order changes shape far more often than there are shapes.
+        assert!(cluster_creations(&cells) > shapes);
+        let ordered = order_by_cluster(cells.clone());
+        assert_eq!(ordered.len(), cells.len());
+        assert_eq!(cluster_creations(&ordered), shapes);
+        // Deterministic, and matrix order inside a group.
+        let names = |v: &[Planned<'_>]| {
+            v.iter()
+                .map(|c| format!("{}@{}/{}", c.case.name, c.version, c.proxy_mode.as_str()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&ordered), names(&order_by_cluster(cells.clone())));
+        let first_group: Vec<_> = ordered
+            .iter()
+            .take_while(|c| {
+                c.shape.as_ref().ok().map(ClusterShape::cluster_key)
+                    == ordered[0]
+                        .shape
+                        .as_ref()
+                        .ok()
+                        .map(ClusterShape::cluster_key)
+            })
+            .collect();
+        let positions: Vec<usize> = first_group
+            .iter()
+            .map(|c| {
+                cells
+                    .iter()
+                    .position(|d| {
+                        std::ptr::eq(d.case, c.case)
+                            && d.version == c.version
+                            && d.proxy_mode == c.proxy_mode
+                    })
+                    .unwrap()
+            })
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+        assert!(plan_text(&cells).contains(&format!(
+            "would create {shapes} cluster(s), in the order above, each once"
+        )));
+    }
 
     #[test]
     fn globs() {

@@ -10,10 +10,11 @@ use crate::backend::{
     WaitOutcome,
 };
 use crate::case::{Case, ClusterShape, ProxyMode};
+use crate::check::constraints::constraint_checks;
 use crate::check::identity::normalize;
 use crate::check::{expectation_checks, model_check, CheckName, CheckResult, CheckStatus};
 use crate::model::KubeVersion;
-use crate::plan::{matrix, VersionSelection};
+use crate::plan::{matrix, order_by_cluster, VersionSelection};
 use crate::snapshot::{line_diff, render_step, CaseGolden, Goldens, Rendered};
 
 /// What to run.
@@ -165,6 +166,14 @@ pub enum Event {
         /// Wall time.
         duration: Duration,
     },
+    /// The backend reports something that is not a check result (a node that did not settle,
+    /// a cluster recreated or kept).
+    Warning {
+        /// The suite it happened in.
+        suite: SuiteId,
+        /// What happened.
+        message: String,
+    },
     /// A suite finished.
     SuiteFinished {
         /// Which.
@@ -215,6 +224,12 @@ pub fn run(
         &options.proxy_modes,
         options.filter.as_deref(),
     );
+    // A live backend creates a cluster per shape: group the cells so each is created once.
+    let cells = if backend.kind() == BackendKind::Sim {
+        cells
+    } else {
+        order_by_cluster(cells)
+    };
     let runnable = cells
         .iter()
         .filter(|c| {
@@ -230,6 +245,7 @@ pub fn run(
     });
     let mut summary = RunSummary::default();
     let mut index = 0;
+    let mut interrupted = false;
     for cell in &cells {
         let suite = SuiteId {
             case: cell.case.name.clone(),
@@ -245,6 +261,22 @@ pub fn run(
             proxy_mode: cell.proxy_mode,
             backend: backend.kind(),
         };
+        // After Ctrl-C nothing more runs: every suite that would have run is reported as
+        // cancelled (a skip with the reason, counted as cancelled), none as a failure.
+        if interrupted {
+            let runs = cell
+                .shape
+                .as_ref()
+                .is_ok_and(|shape| backend.supports(cell.case, shape).is_ok());
+            if runs {
+                summary.counts.cancelled += 1;
+                emit(&Event::SuiteSkipped {
+                    suite,
+                    reason: CANCELLED_REASON.to_string(),
+                });
+            }
+            continue;
+        }
         // A backend that cannot run the case at all (not a failure of what is tested) skips it.
         let shape = cell.shape.clone().and_then(|shape| {
             backend
@@ -281,9 +313,8 @@ pub fn run(
                     SuiteEnd::Failed => summary.counts.failed += 1,
                     SuiteEnd::Skipped => summary.counts.skipped += 1,
                     SuiteEnd::Cancelled => {
-                        // Nothing more runs after Ctrl-C.
                         summary.counts.cancelled += 1;
-                        break;
+                        interrupted = true;
                     }
                 }
             }
@@ -295,6 +326,19 @@ pub fn run(
     });
     summary
 }
+
+/// Reports the warnings `backend` collected as [`Event::Warning`]s.
+fn drain_warnings(backend: &mut dyn Backend, suite: &SuiteId, emit: &mut dyn FnMut(&Event)) {
+    for message in backend.take_warnings() {
+        emit(&Event::Warning {
+            suite: suite.clone(),
+            message,
+        });
+    }
+}
+
+/// Why a suite after Ctrl-C did not run.
+pub const CANCELLED_REASON: &str = "cancelled: the run was interrupted (Ctrl-C) before this suite";
 
 /// How a suite ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -357,7 +401,9 @@ fn run_suite(
         summary.counts.no_golden += 1;
     }
     backend.case_started(&case.name);
-    if let Err(e) = backend.setup(shape) {
+    let setup = backend.setup(shape);
+    drain_warnings(backend, suite, emit);
+    if let Err(e) = setup {
         if let Some(end) = end_early(&e, backend, suite, started, emit) {
             return end;
         }
@@ -383,7 +429,9 @@ fn run_suite(
                 duration: step_started.elapsed(),
             });
         };
-        let applied = match backend.apply(&step.action) {
+        let applied = backend.apply(&step.action);
+        drain_warnings(backend, suite, emit);
+        let applied = match applied {
             Ok(a) => a,
             Err(e) => {
                 if matches!(
@@ -391,6 +439,7 @@ fn run_suite(
                     BackendError::Unsupported { .. } | BackendError::Interrupted
                 ) {
                     let _ = backend.cleanup();
+                    drain_warnings(backend, suite, emit);
                     if let Some(end) = end_early(&e, backend, suite, started, emit) {
                         return end;
                     }
@@ -412,6 +461,7 @@ fn run_suite(
             Box::new(SystemClock::new())
         };
         let waited = wait_for_convergence(|| backend.observe(), &policy, clock.as_mut());
+        drain_warnings(backend, suite, emit);
         let (obs, outcome) = match waited {
             Ok(WaitOutcome::Converged { value, polls, .. }) => {
                 (Some(value), StepOutcome::Converged { polls })
@@ -437,6 +487,7 @@ fn run_suite(
             }
             Err(BackendError::Interrupted) => {
                 let _ = backend.cleanup();
+                drain_warnings(backend, suite, emit);
                 return end_early(&BackendError::Interrupted, backend, suite, started, emit)
                     .unwrap_or(SuiteEnd::Cancelled);
             }
@@ -456,6 +507,7 @@ fn run_suite(
             let norm = normalize(&obs);
             let expect = case.expect_for(i, shape.version);
             checks.extend(expectation_checks(&expect, &applied, &norm));
+            checks.extend(constraint_checks(&expect, &obs, &norm));
             let (model, acceptable) = model_check(
                 &obs,
                 &gates,
@@ -502,6 +554,7 @@ fn run_suite(
         }
     }
     let error = backend.cleanup().err().map(|e| e.report());
+    drain_warnings(backend, suite, emit);
     if error.is_some() {
         passed = false;
     }
@@ -520,7 +573,7 @@ fn run_suite(
 
 /// The observation's own problems (rules and traffic disagree, a probe failed) as a failed
 /// `dataplane` check; `None` when it has none.
-pub fn dataplane_check(obs: &crate::backend::Observation) -> Option<CheckResult> {
+pub(crate) fn dataplane_check(obs: &crate::backend::Observation) -> Option<CheckResult> {
     (!obs.notes.is_empty()).then(|| CheckResult {
         name: CheckName::Dataplane,
         status: CheckStatus::Failed(obs.notes.join("\n")),

@@ -30,8 +30,14 @@ fn schema_is_up_to_date() {
 /// Every invalid fixture and the exact messages it must produce.
 const INVALID: &[(&str, &[&str])] = &[
     (
-        "invalid-annotation-mode.yaml",
-        &["invalid-annotation-mode.yaml:10:55: unknown topology mode `Autoo` for service.kubernetes.io/topology-mode; expected one of Auto, auto, Disabled, disabled, \"\" or PreferZone"],
+        "invalid-constraints.yaml",
+        &[
+            "invalid-constraints.yaml:16:16: hints for zone `a`: `3-1` is not a count range; expected a number, \"2-3\", \">= 1\" or \"<= 2\"",
+            "invalid-constraints.yaml:13:38: `same_zone: false` asserts nothing; write `true` or leave it out",
+            "invalid-constraints.yaml:13:47: routes for `*`: an empty constraint asserts nothing; give a list of endpoints or one of same_zone, same_node, subset_of, at_least, at_most, zones_at_least, not_empty",
+            "invalid-constraints.yaml:14:46: share `65` has no `%`; expected a percentage range such as \">= 65%\", \"40-60%\" or \"100%\"",
+            "invalid-constraints.yaml:15:59: event type `Info` is not one Kubernetes records; expected Normal or Warning",
+        ],
     ),
     (
         "invalid-guard-outside-case.yaml",

@@ -151,7 +151,9 @@ fn cli_bad_input_exits_2_with_the_line() {
     let (code, out, err) = cli(&["rules", &dump, "--mode", "iptables"]);
     assert_eq!(code, 2);
     assert!(out.is_empty());
-    assert!(err.contains("invalid-probability.iptables:36:1: "), "{err}");
+    // One location format everywhere: FILE:LINE:COLUMN: (column of the bad value).
+    assert!(err.starts_with(&format!("error: {dump}:36:")), "{err}");
+    assert!(!err.contains("line 36"), "{err}");
     let (code, _, err) = cli(&["rules", "/nonexistent/dump", "--mode", "ipvs"]);
     assert_eq!(code, 2, "{err}");
     let (code, _, _) = cli(&["rules", &dump, "--mode", "bogus"]);
@@ -159,4 +161,93 @@ fn cli_bad_input_exits_2_with_the_line() {
     let state = format!("{}/ipvs/valid-readme.ipvsadm", root());
     let (code, _, err) = cli(&["rules", &dump, "--mode", "iptables", "--state", &state]);
     assert_eq!(code, 2, "{err}");
+}
+
+/// A bad `--dport` on a rule that dispatches a Service port used to drop the frontend silently.
+#[test]
+fn bad_service_dport_exits_2_with_file_line_column() {
+    let dir = std::env::temp_dir().join(format!("topo-dport-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for chain in ["KUBE-SERVICES", "KUBE-NODEPORTS"] {
+        for bad in ["abc", "99999", "65536", "-1", "80x", "0"] {
+            let dump = format!(
+                "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-NODEPORTS - [0:0]\n:KUBE-SVC-X - [0:0]\n:KUBE-SEP-Y - [0:0]\n\
+                 -A {chain} -d 10.96.0.1/32 -p tcp -m tcp --dport {bad} -j KUBE-SVC-X\n\
+                 -A KUBE-SVC-X -j KUBE-SEP-Y\n\
+                 -A KUBE-SEP-Y -p tcp -m tcp -j DNAT --to-destination 10.244.0.2:80\nCOMMIT\n"
+            );
+            let path = dir.join("bad.iptables");
+            std::fs::write(&path, &dump).unwrap();
+            let file = path.to_str().unwrap();
+            let (code, out, err) = cli(&["rules", file, "--mode", "iptables"]);
+            assert_eq!(code, 2, "{chain} --dport {bad}: {out}{err}");
+            let line6 = dump.lines().nth(5).unwrap();
+            let column = line6.find(&format!("--dport {bad}")).unwrap() + 9;
+            assert_eq!(
+                err.trim_end(),
+                format!("error: {file}:6:{column}: port `{bad}` is not a number in 1..=65535"),
+                "{chain}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn dumps_over_the_size_budget_are_refused_and_never_read_whole() {
+    let dump = format!("{}/iptables/valid-overall.iptables", root());
+    let (code, _, err) = cli(&[
+        "rules",
+        &dump,
+        "--mode",
+        "iptables",
+        "--max-input-size",
+        "100",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("larger than the size budget of 100 bytes"),
+        "{err}"
+    );
+    let (code, _, _) = cli(&[
+        "rules",
+        &dump,
+        "--mode",
+        "iptables",
+        "--max-input-size",
+        "1M",
+    ]);
+    assert_eq!(code, 0);
+    for mode in ["iptables", "nftables", "ipvs"] {
+        let (code, _, err) = cli(&[
+            "rules",
+            "/dev/zero",
+            "--mode",
+            mode,
+            "--max-input-size",
+            "2M",
+        ]);
+        assert_eq!(code, 2, "{mode}: {err}");
+        assert!(err.contains("size budget"), "{mode}: {err}");
+    }
+}
+
+#[test]
+fn invalid_utf8_in_a_dump_names_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("topo-dump-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.iptables");
+    std::fs::write(
+        &path,
+        b"*nat\n:KUBE-SERVICES - [0:0]\n-A KUBE-SERVICES -m comment --comment \"\xff\"\nCOMMIT\n",
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let (code, _, err) = cli(&["rules", file, "--mode", "iptables"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.trim_end(),
+        format!("error: {file}:3:40: invalid UTF-8 (byte 0xff); the dump must be UTF-8 text")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

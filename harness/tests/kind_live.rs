@@ -1,4 +1,5 @@
-//! Live test against a real kind cluster, gated on `TOPO_BACKEND=kind`.
+//! Live test against a real kind cluster: `#[ignore]`d, run it on a machine with kind with
+//! `TOPO_BACKEND=kind cargo test --test kind_live -- --ignored`.
 //!
 //! Needs `kind` and a container runtime (docker, or the one named by
 //! `KIND_EXPERIMENTAL_PROVIDER`). Creates a 1 control-plane + 2 worker cluster with zones
@@ -48,11 +49,8 @@ impl Drop for DeleteOnDrop<'_> {
 }
 
 #[test]
+#[ignore = "needs kind (TOPO_BACKEND=kind)"]
 fn kind_cluster_lifecycle() {
-    if std::env::var("TOPO_BACKEND").as_deref() != Ok("kind") {
-        say("skipped: set TOPO_BACKEND=kind to run against a real kind cluster (needs kind and a container runtime)");
-        return;
-    }
     let images = ImageTable::embedded().expect("image table");
     let release = images.default_release().to_string();
     let version: KubeVersion = match std::env::var("TOPO_KIND_KUBERNETES") {

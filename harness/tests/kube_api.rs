@@ -4,126 +4,25 @@
 //! hanging, and checks that no unexpected call follows.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::Duration;
 
-use http::{Request, Response};
-use kube::client::Body;
 use serde_json::{json, Value};
 use topo_harness::backend::kube_api::{
-    CleanupAction, ClusterApi, KubeApiError, Ledger, LedgerEntry, ObjectKind, ObjectRef,
-    RetryPolicy, Verb, WaitError,
+    CleanupAction, ClusterApi, KubeApiError, Ledger, LedgerEntry, ObjectKind, ObjectRef, Verb,
+    WaitError,
 };
 use topo_harness::model::ClusterState;
-use tower_test::mock::{self, Handle, SendResponse};
 
 const ZONE: &str = "topology.kubernetes.io/zone";
 const REGION: &str = "topology.kubernetes.io/region";
 
-/// The scripted API server side.
-struct ApiServer(Handle<Request<Body>, Response<Body>>);
+#[path = "common/mock_api.rs"]
+mod mock_api;
 
-type Reply = SendResponse<Response<Body>>;
-
-impl ApiServer {
-    /// Takes the next request, checks its method and URI, and returns its body (`Null` when
-    /// empty) and the handle to answer it.
-    async fn expect(&mut self, method: &str, uri: &str) -> (Value, Reply) {
-        let Some((request, reply)) = self.0.next_request().await else {
-            panic!("expected {method} {uri}, but the client went away");
-        };
-        assert_eq!(
-            (
-                request.method().as_str(),
-                request.uri().to_string().as_str()
-            ),
-            (method, uri),
-            "unexpected request"
-        );
-        let content_type = request
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let bytes = request
-            .into_body()
-            .collect_bytes()
-            .await
-            .expect("request body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            let body: Value = serde_json::from_slice(&bytes).expect("JSON request body");
-            // Record the content type next to the body so scenarios can check the patch type.
-            json!({ "contentType": content_type, "body": body })
-        };
-        (body, reply)
-    }
-
-    /// Takes the next request, checks it, answers with `status` and `body`, and returns the
-    /// request's body.
-    async fn answer(&mut self, method: &str, uri: &str, status: u16, body: Value) -> Value {
-        let (request_body, reply) = self.expect(method, uri).await;
-        send(reply, status, &body);
-        request_body
-    }
-
-    /// Checks that no further request arrives.
-    async fn expect_no_more(&mut self) {
-        match tokio::time::timeout(Duration::from_millis(100), self.0.next_request()).await {
-            Err(_) | Ok(None) => {}
-            Ok(Some((request, _))) => {
-                panic!("unexpected request {} {}", request.method(), request.uri())
-            }
-        }
-    }
-}
-
-fn send(reply: Reply, status: u16, body: &Value) {
-    let text = match body {
-        Value::String(raw) => raw.clone().into_bytes(),
-        other => serde_json::to_vec(other).expect("JSON"),
-    };
-    reply.send_response(
-        Response::builder()
-            .status(status)
-            .body(Body::from(text))
-            .expect("response"),
-    );
-}
-
-/// A `Status` failure as the API server sends it.
-fn status(code: u16, reason: &str, message: &str) -> Value {
-    json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {},
-        "status": "Failure", "message": message, "reason": reason, "code": code
-    })
-}
+use mock_api::{scenario, status, ApiServer, Reply};
 
 fn mock_api() -> (ClusterApi, ApiServer) {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "default");
-    let api = ClusterApi::from_client(client, Some("kind-topo".into()))
-        .with_retry(RetryPolicy::immediate());
-    (api, ApiServer(handle))
-}
-
-/// Runs the client side against the scripted server side, each within a short timeout.
-async fn scenario<C, T, S>(server: ApiServer, script: impl FnOnce(ApiServer) -> S, client: C) -> T
-where
-    C: Future<Output = T>,
-    S: Future<Output = ApiServer> + Send + 'static,
-{
-    let server = tokio::spawn(script(server));
-    let result = tokio::time::timeout(Duration::from_secs(2), client)
-        .await
-        .expect("the client side did not finish within 2 s (a scripted call is missing?)");
-    let mut server = tokio::time::timeout(Duration::from_secs(1), server)
-        .await
-        .expect("the scripted server did not finish (a call was not made?)")
-        .expect("the scripted server panicked");
-    server.expect_no_more().await;
-    result
+    mock_api::mock_api(Some("kind-topo"))
 }
 
 const NS_PATH: &str = "/api/v1/namespaces/topo-1";
@@ -1310,4 +1209,87 @@ async fn a_client_that_never_finishes_is_reported_with_its_partial_log() {
     assert!(problem.contains("phase Pending"), "{problem}");
     assert!(problem.contains("cannot read its log"), "{problem}");
     assert_eq!(outcomes["w"].log, None);
+}
+
+const EVENTS: &str = "/api/v1/namespaces/topo-1/events?&fieldSelector=involvedObject.kind%3DService%2CinvolvedObject.name%3Dweb";
+
+#[tokio::test]
+async fn service_events_are_listed_oldest_first_with_their_counts() {
+    let (api, server) = mock_api();
+    let events = scenario(
+        server,
+        |mut server| async move {
+            // A server error first: listing is retried like every other call.
+            server
+                .answer("GET", EVENTS, 500, status(500, "InternalError", "etcd"))
+                .await;
+            let items = vec![
+                json!({"metadata": {"name": "web.b", "namespace": "topo-1"},
+                       "involvedObject": {"kind": "Service", "name": "web"},
+                       "type": "Warning", "reason": "TopologyAwareHintsDisabled",
+                       "message": "Nodes only ready in one zone, addressType: IPv4",
+                       "firstTimestamp": "2026-01-01T00:00:09Z", "count": 4}),
+                json!({"metadata": {"name": "web.a", "namespace": "topo-1"},
+                       "involvedObject": {"kind": "Service", "name": "web"},
+                       "type": "Normal", "reason": "TopologyAwareHintsEnabled",
+                       "message": "Topology Aware Hints has been enabled, addressType: IPv4",
+                       "firstTimestamp": "2026-01-01T00:00:01Z"}),
+            ];
+            server
+                .answer("GET", EVENTS, 200, list("EventList", "30", items))
+                .await;
+            server
+        },
+        api.service_events("topo-1", "web"),
+    )
+    .await
+    .expect("events");
+    let seen: Vec<(&str, &str, &str, u32)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.event_type.as_str(),
+                e.reason.as_str(),
+                e.message.as_str(),
+                e.count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "Normal",
+                "TopologyAwareHintsEnabled",
+                "Topology Aware Hints has been enabled, addressType: IPv4",
+                1
+            ),
+            (
+                "Warning",
+                "TopologyAwareHintsDisabled",
+                "Nodes only ready in one zone, addressType: IPv4",
+                4
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn service_events_forbidden_is_a_readable_error() {
+    let (api, server) = mock_api();
+    let message = "events is forbidden: User \"ci\" cannot list resource \"events\" in API group \"\" in the namespace \"topo-1\"";
+    let result = scenario(
+        server,
+        |mut server| async move {
+            server
+                .answer("GET", EVENTS, 403, status(403, "Forbidden", message))
+                .await;
+            server
+        },
+        api.service_events("topo-1", "web"),
+    )
+    .await;
+    let error = result.expect_err("403 must fail");
+    assert_eq!(error.status_code(), Some(403));
+    assert!(error.to_string().contains(message), "{error}");
 }

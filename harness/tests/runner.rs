@@ -401,14 +401,18 @@ fn an_unsupported_step_skips_the_suite_with_the_reason() {
 #[test]
 fn an_interrupt_cancels_the_run() {
     let (counts, events, cleanups) = run_failing(|| BackendError::Interrupted);
-    assert_eq!((counts.cancelled, counts.failed, counts.skipped), (1, 0, 0));
-    // The first suite is cancelled and nothing runs after it.
+    assert_eq!((counts.cancelled, counts.failed, counts.skipped), (2, 0, 0));
+    // The first suite is cancelled; nothing runs after it, and the suite that would have run
+    // is reported as cancelled (a skip with the reason), not as a failure.
     assert_eq!(
         events,
-        vec!["finished: Some(\"cancelled: interrupted (Ctrl-C); cleaning up\")".to_string()]
+        vec![
+            "finished: Some(\"cancelled: interrupted (Ctrl-C); cleaning up\")".to_string(),
+            format!("skipped: {}", topo_harness::runner::CANCELLED_REASON),
+        ]
     );
     assert_eq!(cleanups, 1);
-    assert!(counts.headline().ends_with(", 1 cancelled"));
+    assert!(counts.headline().ends_with(", 2 cancelled"));
 }
 
 #[test]
@@ -429,4 +433,94 @@ fn a_backend_error_keeps_its_cause() {
         BackendError::apply_from("", std::io::Error::other("the API server went away"))
     });
     assert_eq!(events[0], "step");
+}
+
+/// The sim, reporting one warning per step applied.
+struct Warns {
+    inner: SimBackend,
+    pending: Vec<String>,
+}
+
+impl Backend for Warns {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Kind
+    }
+    fn wait_policy(&self) -> WaitPolicy {
+        self.inner.wait_policy()
+    }
+    fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
+        self.inner.setup(shape)
+    }
+    fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
+        self.pending
+            .push("node topo-worker did not become Ready within 120s".into());
+        self.inner.apply(action)
+    }
+    fn observe(&mut self) -> Result<Observation, BackendError> {
+        self.inner.observe()
+    }
+    fn cleanup(&mut self) -> Result<(), BackendError> {
+        self.inner.cleanup()
+    }
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+#[test]
+fn backend_warnings_reach_every_reporter() {
+    use topo_harness::report::markdown::MarkdownReporter;
+    use topo_harness::report::terminal::TerminalReporter;
+
+    let case =
+        parse_case(CASE, "flaky.yaml", Path::new("flaky.yaml")).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut backend = Warns {
+        inner: SimBackend::new(),
+        pending: Vec::new(),
+    };
+    let mut junit = JunitReporter::new(None);
+    let mut markdown = MarkdownReporter::new(None);
+    let mut terminal_out = Vec::new();
+    let mut warnings = 0;
+    {
+        let mut terminal = TerminalReporter::new(&mut terminal_out, false);
+        let mut emit = |e: &Event| {
+            if let Event::Warning { .. } = e {
+                warnings += 1;
+            }
+            for reporter in [
+                &mut junit as &mut dyn Reporter,
+                &mut markdown,
+                &mut terminal,
+            ] {
+                if let Err(err) = reporter.event(e) {
+                    panic!("{err}");
+                }
+            }
+        };
+        run(
+            std::slice::from_ref(&case),
+            &mut backend,
+            &options(),
+            &mut emit,
+        );
+    }
+    assert_eq!(warnings, 2, "one per step");
+    let message = "node topo-worker did not become Ready within 120s";
+    let xml = junit.to_xml().unwrap();
+    assert!(
+        xml.contains(&format!(
+            "<system-err>warning: {message}\nwarning: {message}\n</system-err>"
+        )),
+        "{xml}"
+    );
+    assert!(
+        markdown.text().contains("## Warnings"),
+        "{}",
+        markdown.text()
+    );
+    assert!(markdown.text().contains(message));
+    let terminal = String::from_utf8(terminal_out).unwrap();
+    assert!(terminal.contains("warning flaky"), "{terminal}");
+    assert!(terminal.contains(message), "{terminal}");
 }

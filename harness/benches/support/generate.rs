@@ -13,6 +13,9 @@ pub struct Scale {
     pub services: usize,
     /// Endpoints in all.
     pub endpoints: usize,
+    /// Vary what the proxy sees (node-local policies, node hints, Services without hints, a
+    /// control-plane and an unready node) so that route groups split below zone level.
+    pub mixed: bool,
 }
 
 /// Seed 004's scale.
@@ -21,7 +24,19 @@ pub const SEED_004: Scale = Scale {
     zones: 3,
     services: 100,
     endpoints: 10_000,
+    mixed: false,
 };
+
+impl Scale {
+    /// Seed 004's shape with `nodes` nodes and two endpoints per node (10,000 at 5,000 nodes).
+    pub fn seed_004_with(nodes: usize) -> Scale {
+        Scale {
+            nodes,
+            endpoints: nodes * 2,
+            ..SEED_004
+        }
+    }
+}
 
 fn zone(i: usize) -> String {
     format!("zone-{}", (b'a' + (i % 26) as u8) as char)
@@ -32,10 +47,11 @@ pub fn kubectl_list(scale: &Scale) -> Value {
     let mut items = Vec::with_capacity(scale.nodes + scale.services * 3);
     for n in 0..scale.nodes {
         // What a real node carries besides the fields the model reads.
+        let unready_node = scale.mixed && n == 1;
         let conditions: Vec<Value> = ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
             .iter()
             .map(|t| {
-                let ready = *t == "Ready";
+                let ready = *t == "Ready" && !unready_node;
                 json!({
                     "type": t,
                     "status": if ready { "True" } else { "False" },
@@ -46,6 +62,18 @@ pub fn kubectl_list(scale: &Scale) -> Value {
                 })
             })
             .collect();
+        let mut labels = json!({
+            "beta.kubernetes.io/arch": "amd64",
+            "beta.kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/hostname": format!("node-{n:05}"),
+            "topology.kubernetes.io/region": "region-1",
+            "topology.kubernetes.io/zone": zone(n % scale.zones),
+        });
+        if scale.mixed && n == 0 {
+            labels["node-role.kubernetes.io/control-plane"] = json!("");
+        }
         items.push(json!({
             "apiVersion": "v1", "kind": "Node",
             "metadata": {
@@ -57,15 +85,7 @@ pub fn kubectl_list(scale: &Scale) -> Value {
                     "node.alpha.kubernetes.io/ttl": "0",
                     "volumes.kubernetes.io/controller-managed-attach-detach": "true",
                 },
-                "labels": {
-                    "beta.kubernetes.io/arch": "amd64",
-                    "beta.kubernetes.io/os": "linux",
-                    "kubernetes.io/arch": "amd64",
-                    "kubernetes.io/os": "linux",
-                    "kubernetes.io/hostname": format!("node-{n:05}"),
-                    "topology.kubernetes.io/region": "region-1",
-                    "topology.kubernetes.io/zone": zone(n % scale.zones),
-                },
+                "labels": labels,
             },
             "spec": {"podCIDR": format!("10.{}.{}.0/24", 128 + n / 256, n % 256), "providerID": format!("kind://docker/bench/node-{n:05}")},
             "status": {
@@ -96,14 +116,19 @@ pub fn kubectl_list(scale: &Scale) -> Value {
     let mut endpoint_index = 0usize;
     for s in 0..scale.services {
         let name = format!("svc-{s:03}");
-        let (annotations, td) = if s % 2 == 0 {
-            (
+        // Mixed: 0 Auto, 1 PreferClose, 2 internalTrafficPolicy Local, 3 PreferSameNode, 4 no
+        // topology at all (and its endpoints carry no hints).
+        let variant = if scale.mixed { s % 5 } else { s % 2 };
+        let (annotations, td) = match variant {
+            0 => (
                 json!({"service.kubernetes.io/topology-mode": "Auto"}),
                 Value::Null,
-            )
-        } else {
-            (json!({}), json!("PreferClose"))
+            ),
+            1 => (json!({}), json!("PreferClose")),
+            3 => (json!({}), json!("PreferSameNode")),
+            _ => (json!({}), Value::Null),
         };
+        let itp = if variant == 2 { "Local" } else { "Cluster" };
         items.push(json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": name, "namespace": "bench", "annotations": annotations},
@@ -112,6 +137,7 @@ pub fn kubectl_list(scale: &Scale) -> Value {
                 "clusterIP": format!("10.96.{}.{}", s / 250, s % 250 + 1),
                 "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}],
                 "trafficDistribution": td,
+                "internalTrafficPolicy": itp,
             }
         }));
         let mut endpoints = Vec::with_capacity(per_service);
@@ -119,12 +145,19 @@ pub fn kubectl_list(scale: &Scale) -> Value {
             let node = (endpoint_index * 7919) % scale.nodes;
             endpoint_index += 1;
             let z = zone(node % scale.zones);
+            let hints = match variant {
+                3 => {
+                    json!({"forZones": [{"name": z}], "forNodes": [{"name": format!("node-{node:05}")}]})
+                }
+                4 => Value::Null,
+                _ => json!({"forZones": [{"name": z}]}),
+            };
             endpoints.push(json!({
                 "addresses": [format!("10.{}.{}.{}", 64 + endpoint_index / 65536, (endpoint_index / 256) % 256, endpoint_index % 256)],
                 "conditions": {"ready": true, "serving": true, "terminating": false},
                 "nodeName": format!("node-{node:05}"),
                 "zone": z,
-                "hints": {"forZones": [{"name": z}]},
+                "hints": hints,
                 "targetRef": {"kind": "Pod", "name": format!("{name}-{k}"), "namespace": "bench"},
             }));
         }

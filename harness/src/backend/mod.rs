@@ -189,6 +189,17 @@ impl BackendError {
     }
 }
 
+/// `--managed-by NAME`: the slices of the EndpointSlice controller under test are observed as
+/// the controller's (`endpointslice-controller.k8s.io`), so the model and hint checks judge
+/// them as they judge the in-tree controller's; slices of other managers stay hand-written.
+pub fn mark_controller_under_test(state: &mut crate::model::ClusterState, managed_by: &str) {
+    for slice in &mut state.slices {
+        if slice.managed_by.as_deref() == Some(managed_by) {
+            slice.managed_by = Some(crate::model::MANAGED_BY_CONTROLLER.to_string());
+        }
+    }
+}
+
 /// The result of applying a step.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Applied {
@@ -201,6 +212,29 @@ pub enum Applied {
 
 pub use crate::model::analysis::NodeRoutes;
 
+/// Warnings a backend collects while it works (a node that did not settle, a cluster that is
+/// recreated or kept); the runner drains them after every backend call and reports them as
+/// [`Event::Warning`](crate::runner::Event::Warning), so every reporter shows them.
+#[derive(Debug, Default)]
+pub struct Warnings(std::sync::Mutex<Vec<String>>);
+
+impl Warnings {
+    /// Records a warning.
+    pub fn push(&self, message: impl Into<String>) {
+        if let Ok(mut w) = self.0.lock() {
+            w.push(message.into());
+        }
+    }
+
+    /// The warnings recorded since the last call, oldest first.
+    pub fn take(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
+    }
+}
+
 /// One observation of the cluster.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observation {
@@ -211,6 +245,27 @@ pub struct Observation {
     /// Problems of the observation itself (e.g. rules and traffic disagree, a probe failed);
     /// the runner reports them as a failed `dataplane` check. Empty on the sim.
     pub notes: Vec<String>,
+    /// Events recorded on the case's Service since it was created, oldest first; `Err` says
+    /// why they could not be read (e.g. the kubeconfig's user may not list events), which
+    /// fails only an `events` expectation.
+    pub events: Result<Vec<ServiceEvent>, String>,
+    /// Node → endpoint address → requests it answered, for nodes whose traffic was probed;
+    /// a node not listed gets an equal share per routed endpoint (what kube-proxy's random
+    /// choice gives in expectation).
+    pub answers: BTreeMap<String, BTreeMap<String, usize>>,
+}
+
+/// An event recorded on the Service (`kubectl get events`), as far as checks care.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceEvent {
+    /// `Normal` or `Warning`.
+    pub event_type: String,
+    /// E.g. `TopologyAwareHintsEnabled`.
+    pub reason: String,
+    /// The message.
+    pub message: String,
+    /// How many times it was recorded (identical events are aggregated).
+    pub count: u32,
 }
 
 /// A cluster a case runs in.
@@ -243,4 +298,9 @@ pub trait Backend {
 
     /// Removes what the case created and restores what it changed.
     fn cleanup(&mut self) -> Result<(), BackendError>;
+
+    /// The warnings collected since the last call (none by default).
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }

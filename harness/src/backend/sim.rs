@@ -1,6 +1,7 @@
 //! The sim backend: an embedded reference cluster. The model's [`Reconciler`] plays the
 //! EndpointSlice controller (keeping its slices and topology cache between steps, as upstream
-//! does) and [`model_routes`] plays every node's kube-proxy; [`admit`] plays the API server.
+//! does) and the model's routes play every node's kube-proxy; [`crate::model::admission`] plays
+//! the API server.
 //! What a step asks for (the Service it builds) comes from [`crate::case::service`], as on
 //! every backend: the sim only applies it.
 //!
@@ -10,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Applied, Backend, BackendError, BackendKind, Observation, WaitPolicy};
+use super::{Applied, Backend, BackendError, BackendKind, Observation, ServiceEvent, WaitPolicy};
 use crate::case::service::next_service;
 use crate::case::{
     ClusterShape, HandSlice, NodeChange, NodeDef, Role, ServiceChange, StepAction, NAMESPACE,
@@ -20,24 +21,31 @@ use crate::model::admission::admit;
 use crate::model::analysis::model_routes;
 use crate::model::choice::FirstChoice;
 use crate::model::controller::reconciler::{Pod, Reconciler};
+use crate::model::controller::topology::{records_events, ControllerEvent};
 use crate::model::{
     AddressType, ClusterState, Endpoint, EndpointPort, EndpointSlice, FeatureGates, Hints, Node,
     Service, LABEL_CONTROL_PLANE, LABEL_HOSTNAME, LABEL_REGION, LABEL_ZONE,
 };
 
-/// The node port the sim allocates for `type: NodePort`.
-pub use crate::case::service::NODE_PORT as SIM_NODE_PORT;
-
 /// The embedded reference cluster.
 #[derive(Debug, Default)]
 pub struct SimBackend {
     cluster: Option<SimCluster>,
+    controller_under_test: Option<String>,
 }
 
 impl SimBackend {
     /// A backend with no cluster yet.
     pub fn new() -> Self {
         SimBackend::default()
+    }
+
+    /// `--managed-by NAME`: the EndpointSlice controller under test replaces the sim's, and
+    /// the case's hand-written slices of that manager stand for its output (observed as the
+    /// controller's, so the model and hint checks judge them).
+    pub fn with_controller_under_test(mut self, managed_by: impl Into<String>) -> Self {
+        self.controller_under_test = Some(managed_by.into());
+        self
     }
 }
 
@@ -62,6 +70,8 @@ struct SimCluster {
     reconciler: Reconciler,
     controller_slices: Vec<EndpointSlice>,
     hand_slices: Vec<EndpointSlice>,
+    /// Events the controller recorded on the Service (identical ones aggregated).
+    events: Vec<ServiceEvent>,
 }
 
 fn node_of(def: &NodeDef, shape: &ClusterShape) -> Node {
@@ -100,6 +110,7 @@ impl SimCluster {
             reconciler,
             controller_slices: Vec::new(),
             hand_slices: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -361,6 +372,11 @@ impl SimCluster {
             &mut FirstChoice,
         );
         self.controller_slices = result.slices;
+        if records_events(self.gates.version()) {
+            for event in result.events {
+                record_event(&mut self.events, event);
+            }
+        }
     }
 
     fn observe(&self) -> Observation {
@@ -376,7 +392,25 @@ impl SimCluster {
             state,
             routes,
             notes: Vec::new(),
+            events: Ok(self.events.clone()),
+            answers: BTreeMap::new(),
         }
+    }
+}
+
+/// Records `event` as the API server's event recorder does: an identical one (type, reason,
+/// message) already recorded has its count raised.
+fn record_event(events: &mut Vec<ServiceEvent>, event: ControllerEvent) {
+    match events.iter_mut().find(|e| {
+        e.event_type == event.event_type && e.reason == event.reason && e.message == event.message
+    }) {
+        Some(seen) => seen.count += 1,
+        None => events.push(ServiceEvent {
+            event_type: event.event_type.to_string(),
+            reason: event.reason.to_string(),
+            message: event.message,
+            count: 1,
+        }),
     }
 }
 
@@ -408,7 +442,16 @@ impl Backend for SimBackend {
 
     fn observe(&mut self) -> Result<Observation, BackendError> {
         match &self.cluster {
-            Some(c) => Ok(c.observe()),
+            Some(c) => match &self.controller_under_test {
+                None => Ok(c.observe()),
+                Some(name) => {
+                    let mut obs = c.observe();
+                    obs.state.slices.retain(|s| !s.is_controller_managed());
+                    super::mark_controller_under_test(&mut obs.state, name);
+                    obs.routes = model_routes(&obs.state, SERVICE_NAME, &c.gates);
+                    Ok(obs)
+                }
+            },
             None => Err(BackendError::observe("no cluster: setup was not called")),
         }
     }

@@ -3,11 +3,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use super::constraints::{EventExpect, RouteConstraint, ShareExpect, ShareRange};
 use super::located::{Located, LocatedMap};
 use super::range::VersionRange;
 use super::types::{
-    CaseFile, ExpectSpec, HintsExpectSpec, NodePatch, PolicySpec, RoleSpec, ServicePatch,
-    ServiceTypeSpec, StepSpec, ZoneHintsSpec, CASE_API_VERSION,
+    CaseFile, EventExpectSpec, ExpectSpec, HintsExpectSpec, NodePatch, PolicySpec, RoleSpec,
+    RouteConstraintSpec, RouteExpectSpec, ServicePatch, ServiceTypeSpec, ShareSpec, StepSpec,
+    ZoneHintsSpec, CASE_API_VERSION,
 };
 use super::{
     Case, CaseError, Expect, GuardedExpect, HandEndpoint, HandSlice, HintsExpect, NodeChange,
@@ -16,13 +18,9 @@ use super::{
 use crate::input::{cpu_millis, SourceLocation};
 use crate::model::TrafficDistribution;
 use crate::model::{
-    FeatureGate, KubeVersion, TrafficPolicy, ANNOTATION_TOPOLOGY_AWARE_HINTS,
-    ANNOTATION_TOPOLOGY_MODE, LABEL_CONTROL_PLANE, LABEL_REGION, LABEL_ZONE, MANAGED_BY_CONTROLLER,
+    FeatureGate, KubeVersion, TrafficPolicy, LABEL_CONTROL_PLANE, LABEL_REGION, LABEL_ZONE,
+    MANAGED_BY_CONTROLLER,
 };
-
-/// Accepted values of the topology annotations.
-pub(crate) const ANNOTATION_VALUES: [&str; 6] =
-    ["Auto", "auto", "Disabled", "disabled", "", "PreferZone"];
 
 struct Ctx<'a> {
     origin: &'a str,
@@ -327,22 +325,13 @@ fn policy(p: Option<PolicySpec>) -> Option<TrafficPolicy> {
 }
 
 fn service_change(ctx: &mut Ctx<'_>, patch: &ServicePatch) -> ServiceChange {
-    let mut annotations = Vec::new();
-    for (key, value) in patch.annotations.iter() {
-        if [ANNOTATION_TOPOLOGY_MODE, ANNOTATION_TOPOLOGY_AWARE_HINTS].contains(&key.value.as_str())
-        {
-            if let Some(v) = &value.value {
-                if !ANNOTATION_VALUES.contains(&v.as_str()) {
-                    let message = format!(
-                        "unknown topology mode `{v}` for {}; expected one of Auto, auto, Disabled, disabled, \"\" or PreferZone",
-                        key.value
-                    );
-                    ctx.err_at(value, message);
-                }
-            }
-        }
-        annotations.push((key.value.clone(), value.value.clone()));
-    }
+    // Any annotation value is the user's to test (upstream tests `aUto`, `""`, unknown
+    // strings): the model decides what it means.
+    let annotations = patch
+        .annotations
+        .iter()
+        .map(|(key, value)| (key.value.clone(), value.value.clone()))
+        .collect();
     let traffic_distribution = patch.traffic_distribution.as_ref().map(|td| {
         td.as_ref().map(|v| {
             let value = TrafficDistribution::from(v.value.as_str());
@@ -424,7 +413,8 @@ fn step_action(ctx: &mut Ctx<'_>, spec: &StepSpec) -> StepAction {
                     for _ in 0..n {
                         endpoints.push(HandEndpoint {
                             node: node.clone(),
-                            ready: Some(e.ready.unwrap_or(true)),
+                            // Absent: ready; `null`: the condition is unset.
+                            ready: e.ready.unwrap_or(Some(true)),
                             serving: e.serving,
                             terminating: e.terminating,
                             zone_hints: e.hints.as_ref().map(|h| h.zones.clone()),
@@ -467,18 +457,259 @@ fn route_map(
 ) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for (node, items) in map.iter() {
-        let name = if node.value == "*" {
-            "*".to_string()
-        } else {
-            ctx.node(node, what)
-        };
-        if out.iter().any(|(n, _)| *n == name) {
-            ctx.err_at(node, format!("`{name}` is listed twice in {what}"));
-        }
+        let name = node_or_star(ctx, node, what, out.iter().map(|(n, _)| n.as_str()));
         let ids = ctx.identities(items);
         out.push((name, ids));
     }
     out
+}
+
+/// A node key of a per-node expectation (`*` = every node not listed), reported when it is
+/// unknown or listed twice.
+fn node_or_star<'a>(
+    ctx: &mut Ctx<'_>,
+    node: &Located<String>,
+    what: &str,
+    mut seen: impl Iterator<Item = &'a str>,
+) -> String {
+    let name = if node.value == "*" {
+        "*".to_string()
+    } else {
+        ctx.node(node, what)
+    };
+    if seen.any(|n| n == name) {
+        ctx.err_at(node, format!("`{name}` is listed twice in {what}"));
+    }
+    name
+}
+
+/// Exact routes and route constraints of a `routes`/`external_routes` mapping.
+type RouteExpectations = (Vec<(String, Vec<String>)>, Vec<(String, RouteConstraint)>);
+
+fn route_expectations(
+    ctx: &mut Ctx<'_>,
+    map: &LocatedMap<RouteExpectSpec>,
+    what: &str,
+) -> RouteExpectations {
+    let mut exact: Vec<(String, Vec<String>)> = Vec::new();
+    let mut constraints: Vec<(String, RouteConstraint)> = Vec::new();
+    for (node, spec) in map.iter() {
+        let seen = exact
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain(constraints.iter().map(|(n, _)| n.as_str()));
+        let name = node_or_star(ctx, node, what, seen);
+        match spec {
+            RouteExpectSpec::Exact(items) => {
+                let ids = ctx.identities(items);
+                exact.push((name, ids));
+            }
+            RouteExpectSpec::Constraint(c) => {
+                let constraint = route_constraint(ctx, node, c, what);
+                constraints.push((name, constraint));
+            }
+        }
+    }
+    // `*` means every node not listed, in either form: when both forms are used, spell it
+    // out here, where every listed node is known.
+    if !exact.is_empty() && !constraints.is_empty() {
+        let listed: BTreeSet<String> = exact
+            .iter()
+            .map(|(n, _)| n.clone())
+            .chain(constraints.iter().map(|(n, _)| n.clone()))
+            .collect();
+        let rest: Vec<String> = ctx
+            .nodes
+            .iter()
+            .filter(|n| !listed.contains(*n))
+            .cloned()
+            .collect();
+        exact = expand_star(exact, &rest);
+        constraints = expand_star(constraints, &rest);
+    }
+    (exact, constraints)
+}
+
+fn expand_star<T: Clone>(entries: Vec<(String, T)>, rest: &[String]) -> Vec<(String, T)> {
+    let mut out = Vec::new();
+    for (node, value) in entries {
+        if node == "*" {
+            out.extend(rest.iter().map(|n| (n.clone(), value.clone())));
+        } else {
+            out.push((node, value));
+        }
+    }
+    out
+}
+
+/// A flag that may only be `true` (`false` would assert nothing).
+fn only_true(ctx: &mut Ctx<'_>, flag: &Option<Located<bool>>, what: &str) -> bool {
+    match flag {
+        Some(f) if !f.value => {
+            ctx.err_at(
+                f,
+                format!("`{what}: false` asserts nothing; write `true` or leave it out"),
+            );
+            false
+        }
+        Some(_) => true,
+        None => false,
+    }
+}
+
+fn route_constraint(
+    ctx: &mut Ctx<'_>,
+    node: &Located<String>,
+    spec: &RouteConstraintSpec,
+    what: &str,
+) -> RouteConstraint {
+    let subset_of = spec.subset_of.as_ref().map(|items| {
+        let mut ids = ctx.identities(items);
+        ids.dedup();
+        ids
+    });
+    let not_empty = only_true(ctx, &spec.not_empty, "not_empty");
+    let at_least = match (&spec.at_least, not_empty) {
+        (Some(n), _) => Some(ctx.count(n, "at_least").max(usize::from(not_empty))),
+        (None, true) => Some(1),
+        (None, false) => None,
+    };
+    let at_most = spec.at_most.as_ref().map(|n| ctx.count(n, "at_most"));
+    let zones_at_least = spec
+        .zones_at_least
+        .as_ref()
+        .map(|n| ctx.count(n, "zones_at_least"));
+    let constraint = RouteConstraint {
+        same_zone: only_true(ctx, &spec.same_zone, "same_zone"),
+        same_node: only_true(ctx, &spec.same_node, "same_node"),
+        subset_of,
+        at_least,
+        at_most,
+        zones_at_least,
+    };
+    if let (Some(lo), Some(hi)) = (constraint.at_least, constraint.at_most) {
+        if lo > hi {
+            ctx.err_at(
+                node,
+                format!("{what} for `{}`: at_least {lo} is more than at_most {hi}; no routes can satisfy both", node.value),
+            );
+        }
+    }
+    let nothing_written = spec.same_zone.is_none()
+        && spec.same_node.is_none()
+        && spec.subset_of.is_none()
+        && spec.at_least.is_none()
+        && spec.at_most.is_none()
+        && spec.zones_at_least.is_none()
+        && spec.not_empty.is_none();
+    if nothing_written {
+        ctx.err_at(
+            node,
+            format!("{what} for `{}`: an empty constraint asserts nothing; give a list of endpoints or one of same_zone, same_node, subset_of, at_least, at_most, zones_at_least, not_empty", node.value),
+        );
+    }
+    constraint
+}
+
+/// `"2-3"` → (2, Some(3)), `">= 1"` → (1, None), `"<= 2"` → (0, Some(2)); `None` when it
+/// is none of these (or an empty range).
+fn count_range(text: &str) -> Option<(usize, Option<usize>)> {
+    let t = text.trim();
+    let n = |s: &str| s.trim().parse::<usize>().ok();
+    let (min, max) = if let Some(rest) = t.strip_prefix(">=") {
+        (n(rest)?, None)
+    } else if let Some(rest) = t.strip_prefix("<=") {
+        (0, Some(n(rest)?))
+    } else if let Some((lo, hi)) = t.split_once('-') {
+        (n(lo)?, Some(n(hi)?))
+    } else {
+        let v = n(t)?;
+        (v, Some(v))
+    };
+    max.is_none_or(|max| min <= max).then_some((min, max))
+}
+
+fn share_range(ctx: &mut Ctx<'_>, text: &Located<String>) -> Option<ShareRange> {
+    match ShareRange::parse(&text.value) {
+        Ok(r) => Some(r),
+        Err(message) => {
+            ctx.err_at(text, message);
+            None
+        }
+    }
+}
+
+fn share_list(
+    ctx: &mut Ctx<'_>,
+    map: &Option<LocatedMap<Located<String>>>,
+    mut key: impl FnMut(&mut Ctx<'_>, &Located<String>) -> String,
+) -> Vec<(String, ShareRange)> {
+    let mut out = Vec::new();
+    for (k, v) in map.iter().flat_map(|m| m.iter()) {
+        let name = key(ctx, k);
+        if let Some(r) = share_range(ctx, v) {
+            out.push((name, r));
+        }
+    }
+    out
+}
+
+fn traffic_shares(ctx: &mut Ctx<'_>, map: &LocatedMap<ShareSpec>) -> Vec<(String, ShareExpect)> {
+    let mut out: Vec<(String, ShareExpect)> = Vec::new();
+    for (node, spec) in map.iter() {
+        let name = node_or_star(
+            ctx,
+            node,
+            "traffic_shares",
+            out.iter().map(|(n, _)| n.as_str()),
+        );
+        let share = ShareExpect {
+            same_zone: spec.same_zone.as_ref().and_then(|t| share_range(ctx, t)),
+            same_node: spec.same_node.as_ref().and_then(|t| share_range(ctx, t)),
+            endpoints: share_list(ctx, &spec.endpoints, |ctx, k| {
+                ctx.node(k, "traffic_shares.endpoints")
+            }),
+            zones: share_list(ctx, &spec.zones, |_, k| k.value.clone()),
+        };
+        let empty = spec.same_zone.is_none()
+            && spec.same_node.is_none()
+            && spec.endpoints.is_none()
+            && spec.zones.is_none();
+        if empty {
+            ctx.err_at(
+                node,
+                "traffic_shares: give at least one of same_zone, same_node, endpoints, zones",
+            );
+        }
+        out.push((name, share));
+    }
+    out
+}
+
+fn events(ctx: &mut Ctx<'_>, specs: &[EventExpectSpec]) -> Vec<EventExpect> {
+    specs
+        .iter()
+        .map(|e| {
+            if let Some(t) = &e.event_type {
+                if t.value != "Normal" && t.value != "Warning" {
+                    let message = format!(
+                        "event type `{}` is not one Kubernetes records; expected Normal or Warning",
+                        t.value
+                    );
+                    ctx.err_at(t, message);
+                }
+            }
+            if e.reason.value.trim().is_empty() {
+                ctx.err_at(&e.reason, "an expected event needs a reason");
+            }
+            EventExpect {
+                reason: e.reason.value.clone(),
+                event_type: e.event_type.as_ref().map(|t| t.value.clone()),
+                message: e.message.clone(),
+                absent: e.absent.unwrap_or(false),
+            }
+        })
+        .collect()
 }
 
 fn expect(ctx: &mut Ctx<'_>, spec: &ExpectSpec) -> GuardedExpect {
@@ -503,6 +734,17 @@ fn expect(ctx: &mut Ctx<'_>, spec: &ExpectSpec) -> GuardedExpect {
                         )
                     }
                     ZoneHintsSpec::Endpoints(items) => ZoneExpect::Endpoints(ctx.identities(items)),
+                    ZoneHintsSpec::Range(text) => match count_range(text) {
+                        Some((min, max)) => ZoneExpect::Between { min, max },
+                        None => {
+                            let message = format!(
+                                "hints for zone `{}`: `{text}` is not a count range; expected a number, \"2-3\", \">= 1\" or \"<= 2\"",
+                                zone.value
+                            );
+                            ctx.err_at(zone, message);
+                            ZoneExpect::Count(0)
+                        }
+                    },
                 };
                 out.insert(zone.value.clone(), value);
             }
@@ -514,19 +756,37 @@ fn expect(ctx: &mut Ctx<'_>, spec: &ExpectSpec) -> GuardedExpect {
             .into_iter()
             .collect::<BTreeMap<_, _>>()
     });
+    let (routes, route_constraints) = spec
+        .routes
+        .as_ref()
+        .map(|m| route_expectations(ctx, m, "routes"))
+        .unzip();
+    let (external_routes, external_route_constraints) = spec
+        .external_routes
+        .as_ref()
+        .map(|m| route_expectations(ctx, m, "external_routes"))
+        .unzip();
     GuardedExpect {
         versions,
         expect: Expect {
             rejected: spec.rejected.clone(),
             hints,
             node_hints,
-            routes: spec.routes.as_ref().map(|m| route_map(ctx, m, "routes")),
-            external_routes: spec
-                .external_routes
-                .as_ref()
-                .map(|m| route_map(ctx, m, "external_routes")),
+            routes,
+            external_routes,
             slices: spec.slices.clone(),
             hints_may_be_stale: spec.hints_may_be_stale,
+            route_constraints,
+            external_route_constraints,
+            traffic_shares: spec.traffic_shares.as_ref().map(|m| traffic_shares(ctx, m)),
+            ready_endpoints_hinted: only_true(
+                ctx,
+                &spec.ready_endpoints_hinted,
+                "ready_endpoints_hinted",
+            )
+            .then_some(true),
+            hints_own_zone: only_true(ctx, &spec.hints_own_zone, "hints_own_zone").then_some(true),
+            events: spec.events.as_ref().map(|e| events(ctx, e)),
         },
     }
 }

@@ -5,6 +5,7 @@
 //! and validate it in `convert.rs`, carry it in [`Case`]/[`StepAction`]/[`Expect`], then run
 //! `cargo run -p topo-harness -- schema --output harness/schema/case.json`.
 
+pub mod constraints;
 mod convert;
 pub mod located;
 pub mod range;
@@ -19,6 +20,7 @@ use crate::model::{
     FeatureGate, FeatureGates, GateStatus, KubeVersion, TrafficDistribution, TrafficPolicy,
 };
 
+pub use constraints::{EventExpect, RouteConstraint, ShareExpect, ShareRange};
 pub use range::{format_versions, VersionRange};
 
 /// Namespace the harness creates its Services in.
@@ -258,6 +260,13 @@ pub enum HintsExpect {
 pub enum ZoneExpect {
     /// How many.
     Count(usize),
+    /// How many, at least `min` and (when set) at most `max`.
+    Between {
+        /// Lower bound.
+        min: usize,
+        /// Upper bound.
+        max: Option<usize>,
+    },
     /// Which (sorted identities).
     Endpoints(Vec<String>),
 }
@@ -279,6 +288,19 @@ pub struct Expect {
     pub slices: Option<Vec<usize>>,
     /// Hints may be stale: the model check compares routes only.
     pub hints_may_be_stale: Option<bool>,
+    /// Node (or `*`) → constraint on its internal routes (set, possibly empty, whenever
+    /// `routes` is written, so a later entry replaces both).
+    pub route_constraints: Option<Vec<(String, RouteConstraint)>>,
+    /// Node (or `*`) → constraint on its external routes.
+    pub external_route_constraints: Option<Vec<(String, RouteConstraint)>>,
+    /// Node (or `*`) → shares of its requests.
+    pub traffic_shares: Option<Vec<(String, ShareExpect)>>,
+    /// Every ready endpoint has a zone hint.
+    pub ready_endpoints_hinted: Option<bool>,
+    /// Every hinted endpoint is hinted for exactly its own zone.
+    pub hints_own_zone: Option<bool>,
+    /// Events expected (or not) on the Service.
+    pub events: Option<Vec<EventExpect>>,
 }
 
 impl Expect {
@@ -295,6 +317,18 @@ impl Expect {
         take(&mut self.external_routes, &other.external_routes);
         take(&mut self.slices, &other.slices);
         take(&mut self.hints_may_be_stale, &other.hints_may_be_stale);
+        take(&mut self.route_constraints, &other.route_constraints);
+        take(
+            &mut self.external_route_constraints,
+            &other.external_route_constraints,
+        );
+        take(&mut self.traffic_shares, &other.traffic_shares);
+        take(
+            &mut self.ready_endpoints_hinted,
+            &other.ready_endpoints_hinted,
+        );
+        take(&mut self.hints_own_zone, &other.hints_own_zone);
+        take(&mut self.events, &other.events);
     }
 
     /// Whether nothing is expected.

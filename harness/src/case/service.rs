@@ -6,10 +6,10 @@ use crate::model::{Service, ServicePort, ServiceType};
 
 /// The node port a step asking for `nodePort` gets on the sim (live clusters let the API
 /// server allocate one).
-pub const NODE_PORT: u16 = 30080;
+pub(crate) const NODE_PORT: u16 = 30080;
 
 /// The case's Service before any step changes it: selecting the echo pods, one port 80/TCP.
-pub fn default_service() -> Service {
+pub(crate) fn default_service() -> Service {
     Service {
         selector: Some([("app".to_string(), SERVICE_NAME.to_string())].into()),
         cluster_ip: Some("10.96.0.10".to_string()),
@@ -26,7 +26,7 @@ pub fn default_service() -> Service {
 /// The Service a step asks for: the current one with the step's change, or — when there is
 /// none yet (first step, or a creation the API server rejected) — the case's definition plus
 /// the change. Shared by every backend so they build the same object.
-pub fn next_service(
+pub(crate) fn next_service(
     current: Option<&Service>,
     definition: Option<&ServiceChange>,
     action: &StepAction,
@@ -48,7 +48,7 @@ pub fn next_service(
 }
 
 /// Applies the fields of `change` to `service`.
-pub fn apply_fields(service: &mut Service, change: &ServiceChange) {
+pub(crate) fn apply_fields(service: &mut Service, change: &ServiceChange) {
     for (key, value) in &change.annotations {
         match value {
             Some(v) => {

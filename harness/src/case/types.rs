@@ -170,9 +170,9 @@ pub enum ServiceTypeSpec {
 #[derive(Debug, Default, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServicePatch {
-    /// `metadata.annotations`. The topology keys (`service.kubernetes.io/topology-mode`,
-    /// `service.kubernetes.io/topology-aware-hints`) accept `Auto`, `auto`, `Disabled`,
-    /// `disabled`, `""` and `PreferZone` (a value upstream reserves but does not act on).
+    /// `metadata.annotations`. Any string is accepted, also for the topology keys
+    /// (`service.kubernetes.io/topology-mode`, `service.kubernetes.io/topology-aware-hints`):
+    /// the model decides what a value means (upstream acts on `Auto`/`auto` only).
     #[serde(default)]
     pub annotations: LocatedMap<Located<Option<String>>>,
     /// `spec.trafficDistribution` (`PreferClose`, `PreferSameZone`, `PreferSameNode`).
@@ -288,9 +288,11 @@ pub struct HandEndpointSpec {
     /// How many endpoints like this (default 1).
     #[serde(default)]
     pub count: Option<Located<i64>>,
-    /// `conditions.ready` (default true).
-    #[serde(default)]
-    pub ready: Option<bool>,
+    /// `conditions.ready` (default true); `null` leaves the condition unset (kube-proxy treats
+    /// an unset condition as ready; upstream's topology cache would count it as not ready).
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<bool>")]
+    pub ready: Option<Option<bool>>,
     /// `conditions.serving` (default: unset).
     #[serde(default)]
     pub serving: Option<bool>,
@@ -376,12 +378,33 @@ pub struct ExpectSpec {
     #[serde(default)]
     pub node_hints: Option<LocatedMap<Vec<Located<String>>>>,
     /// Node (or `"*"` for every node not listed) → the endpoints its proxy routes internal
-    /// (ClusterIP) traffic to; `[]` = no route.
+    /// (ClusterIP) traffic to: exactly these (a list; `[]` = no route), or a constraint (a
+    /// mapping such as `{same_zone: true, at_least: 2}`).
     #[serde(default)]
-    pub routes: Option<LocatedMap<Vec<Located<String>>>>,
-    /// Like `routes`, for external (NodePort) traffic arriving at the node.
+    pub routes: Option<LocatedMap<RouteExpectSpec>>,
+    /// Like `routes`, for external (NodePort) traffic arriving at the node: the node is where
+    /// the external client's requests enter (`same_node: true` = answered by the endpoint on
+    /// the node the client sent to, as `externalTrafficPolicy: Local` promises).
     #[serde(default)]
-    pub external_routes: Option<LocatedMap<Vec<Located<String>>>>,
+    pub external_routes: Option<LocatedMap<RouteExpectSpec>>,
+    /// Node (or `"*"`) → shares of the requests sent from a client on that node, as
+    /// percentage ranges (`">= 65%"`, `"40-60%"`, `"100%"`). On the sim and with rule
+    /// observation every routed endpoint gets an equal share; with traffic probes the shares
+    /// are the answers counted per endpoint.
+    #[serde(default)]
+    pub traffic_shares: Option<LocatedMap<ShareSpec>>,
+    /// `true`: every ready endpoint of the Service has a zone hint (upstream e2e "having hints
+    /// set for each endpoint").
+    #[serde(default)]
+    pub ready_endpoints_hinted: Option<Located<bool>>,
+    /// `true`: every hinted endpoint has exactly one zone hint, its own zone.
+    #[serde(default)]
+    pub hints_own_zone: Option<Located<bool>>,
+    /// Events recorded on the Service since it was created (the EndpointSlice controller's
+    /// `TopologyAwareHintsEnabled` / `TopologyAwareHintsDisabled`, 1.26+): each entry must match
+    /// one (or, with `absent: true`, none).
+    #[serde(default)]
+    pub events: Option<Vec<EventExpectSpec>>,
     /// Sizes of the controller's EndpointSlices, largest first.
     #[serde(default)]
     pub slices: Option<Vec<usize>>,
@@ -447,6 +470,8 @@ impl JsonSchema for HintsExpectSpec {
 pub enum ZoneHintsSpec {
     /// How many endpoints.
     Count(Located<i64>),
+    /// How many, as a range: `"2-3"`, `">= 1"`, `"<= 2"`.
+    Range(String),
     /// Which endpoints (by the node they run on).
     Endpoints(Vec<Located<String>>),
 }
@@ -457,7 +482,10 @@ impl<'de> Deserialize<'de> for ZoneHintsSpec {
         impl<'de> Visitor<'de> for V {
             type Value = ZoneHintsSpec;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of endpoints or a count")
+                f.write_str("a list of endpoints, a count or a count range")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(ZoneHintsSpec::Range(v.to_string()))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
                 Ok(ZoneHintsSpec::Count(Located {
@@ -492,11 +520,127 @@ impl JsonSchema for ZoneHintsSpec {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "Endpoint identities (node names, `node*N` for N endpoints) or a count.",
+            "description": "Endpoint identities (node names, `node*N` for N endpoints), a count, or a count range (`\"2-3\"`, `\">= 1\"`, `\"<= 2\"`).",
             "oneOf": [
                 { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^\\s*(>=|<=)?\\s*[0-9]+\\s*(-\\s*[0-9]+\\s*)?$" },
                 { "type": "array", "items": { "type": "string" } }
             ]
         })
     }
+}
+
+/// What a node's routes must be: exactly these endpoints, or a constraint.
+#[derive(Debug)]
+pub enum RouteExpectSpec {
+    /// Exactly these endpoint identities (`node`, `node*N`).
+    Exact(Vec<Located<String>>),
+    /// A constraint on the routed endpoints.
+    Constraint(RouteConstraintSpec),
+}
+
+impl<'de> Deserialize<'de> for RouteExpectSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RouteExpectSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of endpoints or a mapping of constraints")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = a.next_element::<Located<String>>()? {
+                    out.push(item);
+                }
+                Ok(RouteExpectSpec::Exact(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Self::Value, A::Error> {
+                let spec =
+                    RouteConstraintSpec::deserialize(de::value::MapAccessDeserializer::new(a))?;
+                Ok(RouteExpectSpec::Constraint(spec))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for RouteExpectSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "RouteExpect".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let constraint = generator.subschema_for::<RouteConstraintSpec>();
+        json_schema!({
+            "description": "Exactly these endpoints (node names, `node*N`), or a constraint mapping.",
+            "oneOf": [
+                { "type": "array", "items": { "type": "string" } },
+                constraint
+            ]
+        })
+    }
+}
+
+/// Constraints on the endpoints a node routes to; every one given must hold.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConstraintSpec {
+    /// `true`: every routed endpoint is in the client node's zone ("only endpoints in my
+    /// zone").
+    #[serde(default)]
+    pub same_zone: Option<Located<bool>>,
+    /// `true`: every routed endpoint runs on the client node.
+    #[serde(default)]
+    pub same_node: Option<Located<bool>>,
+    /// Every routed endpoint is one of these identities (node names).
+    #[serde(default)]
+    pub subset_of: Option<Vec<Located<String>>>,
+    /// At least this many endpoints.
+    #[serde(default)]
+    pub at_least: Option<Located<i64>>,
+    /// At most this many endpoints.
+    #[serde(default)]
+    pub at_most: Option<Located<i64>>,
+    /// The endpoints span at least this many zones (`2`: "more than one zone").
+    #[serde(default)]
+    pub zones_at_least: Option<Located<i64>>,
+    /// `true`: at least one endpoint (the node routes somewhere).
+    #[serde(default)]
+    pub not_empty: Option<Located<bool>>,
+}
+
+/// Shares of one node's requests, as percentage ranges.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareSpec {
+    /// Share answered by endpoints in the client node's zone (upstream: `">= 65%"`).
+    #[serde(default)]
+    pub same_zone: Option<Located<String>>,
+    /// Share answered by endpoints on the client node.
+    #[serde(default)]
+    pub same_node: Option<Located<String>>,
+    /// Endpoint identity (node name) → share answered by the endpoints on that node.
+    #[serde(default)]
+    pub endpoints: Option<LocatedMap<Located<String>>>,
+    /// Zone → share answered by endpoints in that zone.
+    #[serde(default)]
+    pub zones: Option<LocatedMap<Located<String>>>,
+}
+
+/// An event expected (or not) on the Service.
+#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventExpectSpec {
+    /// The event's reason, e.g. `TopologyAwareHintsEnabled`.
+    pub reason: Located<String>,
+    /// `Normal` or `Warning` (default: either).
+    #[serde(default, rename = "type")]
+    pub event_type: Option<Located<String>>,
+    /// The exact message, e.g. `"Topology Aware Hints has been enabled, addressType: IPv4"`
+    /// (default: any).
+    #[serde(default)]
+    pub message: Option<String>,
+    /// `true`: no such event was recorded.
+    #[serde(default)]
+    pub absent: Option<bool>,
 }

@@ -107,7 +107,7 @@ pub fn normalize(obs: &Observation) -> Normalized {
 }
 
 /// Formats identities compactly: `[worker*2, worker2]`.
-pub fn format_ids(ids: &[String]) -> String {
+pub(crate) fn format_ids(ids: &[String]) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut i = 0;
     while i < ids.len() {

@@ -1,6 +1,7 @@
 //! Checks: the case's expectations, the model, and golden snapshots, each compared with what
 //! was observed. A failure message shows only what differs.
 
+pub mod constraints;
 pub mod identity;
 
 use std::collections::BTreeMap;
@@ -45,6 +46,14 @@ pub enum CheckName {
     Routes(String),
     /// External traffic arriving at one node.
     ExternalRoutes(String),
+    /// Shares of the requests sent from one node.
+    TrafficShares(String),
+    /// Every ready endpoint has a zone hint.
+    ReadyEndpointsHinted,
+    /// Every hinted endpoint is hinted for its own zone only.
+    HintsOwnZone,
+    /// Events recorded on the Service.
+    Events,
     /// The reference model's verdict on the observed state.
     Model,
     /// The golden snapshot.
@@ -66,6 +75,10 @@ impl std::fmt::Display for CheckName {
             CheckName::Slices => f.write_str("slices"),
             CheckName::Routes(node) => write!(f, "routes/{node}"),
             CheckName::ExternalRoutes(node) => write!(f, "external_routes/{node}"),
+            CheckName::TrafficShares(node) => write!(f, "traffic_shares/{node}"),
+            CheckName::ReadyEndpointsHinted => f.write_str("ready_endpoints_hinted"),
+            CheckName::HintsOwnZone => f.write_str("hints_own_zone"),
+            CheckName::Events => f.write_str("events"),
             CheckName::Model => f.write_str("model"),
             CheckName::Snapshot => f.write_str("snapshot"),
             CheckName::DumpState => f.write_str("dump-state"),
@@ -101,7 +114,7 @@ impl CheckResult {
 }
 
 /// Compares two sorted multisets; `None` when equal, else the difference.
-pub fn multiset_diff(expected: &[String], observed: &[String]) -> Option<String> {
+pub(crate) fn multiset_diff(expected: &[String], observed: &[String]) -> Option<String> {
     if expected == observed {
         return None;
     }
@@ -165,7 +178,17 @@ fn hints_diff(
                             lines.push(format!("zone {zone}:\n  {}", d.replace('\n', "\n  ")));
                         }
                     }
-                    ZoneExpect::Count(_) => {}
+                    ZoneExpect::Between { min, max }
+                        if got.len() < *min || max.is_some_and(|m| got.len() > m) =>
+                    {
+                        lines.push(format!(
+                            "zone {zone}: expected {} endpoint(s), observed {} {}",
+                            format_between(*min, *max),
+                            got.len(),
+                            format_ids(&got)
+                        ))
+                    }
+                    ZoneExpect::Count(_) | ZoneExpect::Between { .. } => {}
                 }
             }
             for (zone, got) in obs {
@@ -178,6 +201,14 @@ fn hints_diff(
             }
             (!lines.is_empty()).then(|| lines.join("\n"))
         }
+    }
+}
+
+/// `2–3`, `>= 1`.
+fn format_between(min: usize, max: Option<usize>) -> String {
+    match max {
+        Some(max) => format!("{min}–{max}"),
+        None => format!(">= {min}"),
     }
 }
 
@@ -197,6 +228,9 @@ fn format_expected_zones(expected: &HintsExpect) -> String {
                 .iter()
                 .map(|(zone, e)| match e {
                     ZoneExpect::Count(n) => format!("{zone}: {n}"),
+                    ZoneExpect::Between { min, max } => {
+                        format!("{zone}: {}", format_between(*min, *max))
+                    }
                     ZoneExpect::Endpoints(ids) => format!("{zone}: {}", format_ids(ids)),
                 })
                 .collect();
@@ -236,7 +270,7 @@ fn route_checks(
 
 /// The expectation checks of one step (`rejected`/`apply`, `hints`, `node_hints`, `slices`,
 /// `routes/<node>`, `external_routes/<node>`).
-pub fn expectation_checks(
+pub(crate) fn expectation_checks(
     expect: &Expect,
     applied: &Applied,
     norm: &Normalized,
@@ -317,7 +351,7 @@ pub fn expectation_checks(
 /// observed state, and every node's observed routes are what the model's proxy programs.
 /// Also returns how many hint allocations the model accepts (more than one when upstream's
 /// choice depends on Go map order).
-pub fn model_check(
+pub(crate) fn model_check(
     obs: &Observation,
     gates: &FeatureGates,
     max_endpoints_per_slice: usize,
@@ -373,6 +407,8 @@ pub fn model_check(
         state: obs.state.clone(),
         routes: expected,
         notes: Vec::new(),
+        events: Ok(Vec::new()),
+        answers: BTreeMap::new(),
     });
     for (node, want) in &norm_model.routes {
         let got = norm_obs.routes.get(node).cloned().unwrap_or_default();
@@ -413,6 +449,39 @@ mod tests {
 
     fn ids(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn zone_count_ranges_fail_only_outside_the_range() {
+        let expected = HintsExpect::Zones(
+            [
+                ("a".to_string(), ZoneExpect::Between { min: 2, max: None }),
+                (
+                    "b".to_string(),
+                    ZoneExpect::Between {
+                        min: 1,
+                        max: Some(1),
+                    },
+                ),
+            ]
+            .into(),
+        );
+        let observed = |a: &[&str], b: &[&str]| {
+            Some(BTreeMap::from([
+                ("a".to_string(), ids(a)),
+                ("b".to_string(), ids(b)),
+            ]))
+        };
+        assert_eq!(
+            hints_diff(&expected, &observed(&["x", "y", "z"], &["w"])),
+            None
+        );
+        assert_eq!(
+            hints_diff(&expected, &observed(&["x"], &["w", "v"])).unwrap_or_default(),
+            "zone a: expected >= 2 endpoint(s), observed 1 [x]\n\
+             zone b: expected 1–1 endpoint(s), observed 2 [w, v]"
+        );
+        assert_eq!(format_expected_zones(&expected), "{a: >= 2, b: 1–1}");
     }
 
     #[test]

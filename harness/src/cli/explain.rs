@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::explain::{explain_file, to_text, write_json, ExplainRequest};
+use crate::explain::{explain_loaded, to_text, write_json, ExplainError, ExplainRequest};
+use crate::input::{load_state_file_with, parse_size, DEFAULT_MAX_INPUT_BYTES};
 
 /// Output formats of `explain`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -31,6 +32,9 @@ pub struct ExplainArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// Refuse a state file larger than this (bytes, or with K/M/G: `512M`); default 256M.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_input_size: Option<u64>,
 }
 
 /// Whether `path` holds a case file (`kind: Case`): what `run` reads, not `explain`.
@@ -48,7 +52,24 @@ pub fn run(args: &ExplainArgs) -> i32 {
         kubernetes: args.kubernetes.as_deref(),
         gates: &args.gates,
     };
-    let (analysis, notes) = match explain_file(&request) {
+    let budget = args.max_input_size.unwrap_or(DEFAULT_MAX_INPUT_BYTES);
+    let loaded = match load_state_file_with(&args.file, budget) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            if is_case_file(&args.file) {
+                eprintln!(
+                    "error: {}: this is a case file (kind: Case), not a cluster state: use `topo-harness run {}`",
+                    args.file.display(),
+                    args.file.display()
+                );
+                return super::EXIT_BAD_INPUT;
+            }
+            let e = ExplainError::from(e);
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
+    let (analysis, notes) = match explain_loaded(&loaded, &request) {
         Ok(r) => r,
         Err(e) => {
             if is_case_file(&args.file) {
@@ -71,6 +92,9 @@ pub fn run(args: &ExplainArgs) -> i32 {
             stdout.write_all(to_text(&analysis, &notes).as_bytes())
         }
     };
+    // The process ends here: freeing a large state object by object would only cost time.
+    std::mem::forget(analysis);
+    std::mem::forget(loaded);
     // A closed pipe (e.g. `| head`) is not worth more than a note.
     if let Err(e) = written {
         if e.kind() != std::io::ErrorKind::BrokenPipe {

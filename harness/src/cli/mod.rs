@@ -16,7 +16,7 @@ use crate::backend::live::ObserveSource;
 use crate::case::{ProxyMode, VersionRange};
 use crate::model::KubeVersion;
 
-pub use run::{kind_config, list, plan, run, schema};
+pub use run::{kind_config, list, plan, run, run_exit_code, schema, EXIT_INTERRUPTED};
 
 /// Exit code: everything passed.
 pub const EXIT_OK: i32 = 0;
@@ -36,6 +36,8 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of `run`'s arguments does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run cases and write reports.
     Run(RunArgs),
@@ -282,6 +284,53 @@ pub struct RunArgs {
     /// kind: how long the --after-create command may run, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub after_create_timeout: u64,
+    /// kind binaries and node images.
+    #[command(flatten)]
+    pub kind: KindArgs,
+}
+
+/// kind binaries and node images (`run --backend kind`, `kind-config`).
+#[derive(Debug, Default, clap::Args)]
+pub struct KindArgs {
+    /// kind: another kind binary (repeatable; also TOPO_KIND, separated like PATH). Each
+    /// cluster is created by the first binary whose release ships an image for its Kubernetes
+    /// minor (`kind version` tells the release), e.g. kind v0.20.0 for 1.21.
+    #[arg(long = "kind", value_name = "PATH")]
+    pub kind: Vec<String>,
+    /// kind: the node image for every cluster instead of the release tables (e.g. one built
+    /// with `kind build node-image`); its tag must name the cluster's version (v1.NN.P).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// kind: the EndpointSlice controller: `builtin` (kube-controller-manager's) or `none`
+    /// (kube-controller-manager --controllers=*,-endpointslice-controller; install yours with
+    /// --after-create).
+    #[arg(long, value_enum, default_value_t = ControllerArg::Builtin)]
+    pub controller: ControllerArg,
+    /// The `endpointslice.kubernetes.io/managed-by` value of the EndpointSlice controller
+    /// under test: its slices are the ones the model and hint checks judge (on kind the run
+    /// first waits for it to write slices for a probe Service; on sim, hand-written slices of
+    /// that manager stand for it).
+    #[arg(long, value_name = "NAME")]
+    pub managed_by: Option<String>,
+}
+
+/// `--controller`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ControllerArg {
+    /// kube-controller-manager's EndpointSlice controller.
+    #[default]
+    Builtin,
+    /// No in-tree EndpointSlice controller.
+    None,
+}
+
+impl From<ControllerArg> for crate::backend::kind::EndpointSliceController {
+    fn from(c: ControllerArg) -> Self {
+        match c {
+            ControllerArg::Builtin => crate::backend::kind::EndpointSliceController::Builtin,
+            ControllerArg::None => crate::backend::kind::EndpointSliceController::None,
+        }
+    }
 }
 
 /// `kind-config` arguments.
@@ -299,6 +348,9 @@ pub struct KindConfigArgs {
     /// Directory to write the configs to.
     #[arg(long, value_name = "DIR", default_value = "reports/kind")]
     pub output: PathBuf,
+    /// kind binaries and node images.
+    #[command(flatten)]
+    pub kind: KindArgs,
 }
 
 /// `schema` arguments.

@@ -1,14 +1,17 @@
 //! `topo-harness rules FILE --mode …`.
 
-use std::path::PathBuf;
+use std::cell::Cell;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
 use crate::explain::{settle_environment, ExplainRequest};
-use crate::input::load_state_file;
+use crate::input::{load_state_file_with, parse_size, InputError, DEFAULT_MAX_INPUT_BYTES};
 use crate::observe::dataplane::{
-    compare_with_model, normalize, parse, render_disagreements, render_json_with, render_text,
-    ProxyMode,
+    compare_with_model, normalize, parse_iptables_reader, parse_ipvs_reader, parse_nftables_reader,
+    render_disagreements, render_json_with, render_text, DataplaneError, NodeRoutes, ProxyMode,
 };
 
 /// Proxy modes whose dumps can be read.
@@ -54,6 +57,10 @@ pub struct RulesArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// Refuse a dump (or --state file) larger than this (bytes, or with K/M/G: `512M`);
+    /// default 256M.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_input_size: Option<u64>,
 }
 
 /// Runs `rules`; returns the exit code (1 when the dump disagrees with the model).
@@ -80,20 +87,12 @@ fn run_inner(args: &RulesArgs) -> Result<(String, bool), String> {
         ModeArg::Nftables => ProxyMode::Nftables,
         ModeArg::Ipvs => ProxyMode::Ipvs,
     };
-    let dump = std::fs::read_to_string(&args.file)
-        .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
+    let budget = args.max_input_size.unwrap_or(DEFAULT_MAX_INPUT_BYTES);
     let loaded = match &args.state {
-        Some(path) => Some(load_state_file(path).map_err(|e| e.to_string())?),
+        Some(path) => Some(load_state_file_with(path, budget).map_err(|e| e.to_string())?),
         None => None,
     };
-    // One location format everywhere: `file:line:column: message` (a dump line's column is 1).
-    let routes = parse(mode, &dump).map_err(|e| {
-        let text = e.to_string();
-        let message = text
-            .strip_prefix(&format!("line {}: ", e.line()))
-            .unwrap_or(&text);
-        format!("{}:{}:1: {message}", args.file.display(), e.line())
-    })?;
+    let routes = read_dump(mode, &args.file, budget)?;
     if let (Some(loaded), Some(node), Some(path)) = (&loaded, &args.node, &args.state) {
         // Nodes the state names: its Node objects and the endpoints' `nodeName`s.
         let mut names: Vec<&str> = loaded.state.nodes.iter().map(|n| n.name.as_str()).collect();
@@ -140,4 +139,133 @@ fn run_inner(args: &RulesArgs) -> Result<(String, bool), String> {
         }
     };
     Ok((text, disagreements.is_some_and(|d| !d.is_empty())))
+}
+
+/// Parses the dump as it is read (never holding all of it), under the size budget. Errors
+/// read `FILE:LINE:COLUMN: message`.
+fn read_dump(mode: ProxyMode, path: &Path, budget: u64) -> Result<NodeRoutes, String> {
+    let origin = path.display().to_string();
+    let too_large = || {
+        InputError::TooLarge {
+            origin: origin.clone(),
+            limit: budget,
+        }
+        .to_string()
+    };
+    let file = File::open(path).map_err(|e| format!("cannot read {origin}: {e}"))?;
+    if file
+        .metadata()
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .is_some_and(|m| m.len() > budget)
+    {
+        return Err(too_large());
+    }
+    let exceeded = Cell::new(false);
+    let reader = Budgeted {
+        inner: BufReader::with_capacity(1 << 16, file),
+        left: budget,
+        exceeded: &exceeded,
+    };
+    let parsed = match mode {
+        ProxyMode::Iptables => parse_iptables_reader(reader),
+        ProxyMode::Nftables => parse_nftables_reader(reader),
+        ProxyMode::Ipvs => parse_ipvs_reader(reader, None),
+        ProxyMode::None => Err(DataplaneError::NoKubeProxy),
+    };
+    parsed.map_err(|e| {
+        if exceeded.get() {
+            too_large()
+        } else {
+            located(path, &origin, &e)
+        }
+    })
+}
+
+/// `FILE:LINE:COLUMN: message`: the column of the value the error is about (or of the first
+/// invalid byte), else 1. Only the failing line is read again.
+fn located(path: &Path, origin: &str, e: &DataplaneError) -> String {
+    let line = e.line();
+    let mut raw = Vec::new();
+    if let Ok(file) = File::open(path) {
+        let mut reader = BufReader::new(file).take(DEFAULT_MAX_INPUT_BYTES);
+        for _ in 0..line {
+            raw.clear();
+            if reader.read_until(b'\n', &mut raw).unwrap_or(0) == 0 {
+                break;
+            }
+        }
+    }
+    let text = match std::str::from_utf8(&raw) {
+        Ok(text) => text,
+        Err(bad) => {
+            let valid = bad.valid_up_to();
+            let column = crate::input::line_column(&raw[..valid]).1;
+            return format!(
+                "{origin}:{line}:{column}: invalid UTF-8 (byte 0x{:02x}); the dump must be UTF-8 text",
+                raw.get(valid).copied().unwrap_or(0)
+            );
+        }
+    };
+    let column = e
+        .value()
+        .filter(|v| !v.is_empty())
+        .and_then(|v| find_token(text, v))
+        .or_else(|| text.find(|c: char| !c.is_whitespace()))
+        .map_or(1, |at| text[..at].chars().count() + 1);
+    format!("{origin}:{line}:{column}: {}", e.message())
+}
+
+/// The byte offset of `value` as a whole token of `line` (between blanks, quotes, `:` or
+/// `,`), else of its first occurrence.
+fn find_token(line: &str, value: &str) -> Option<usize> {
+    let boundary = |c: Option<char>| {
+        c.is_none_or(|c| c.is_whitespace() || matches!(c, '"' | ',' | ':' | '{' | '}'))
+    };
+    line.match_indices(value)
+        .map(|(at, _)| at)
+        .find(|&at| {
+            boundary(line[..at].chars().next_back())
+                && boundary(line[at + value.len()..].chars().next())
+        })
+        .or_else(|| line.find(value))
+}
+
+/// A reader that fails once more than `left` bytes were asked of it, remembering why.
+struct Budgeted<'a, R> {
+    inner: R,
+    left: u64,
+    exceeded: &'a Cell<bool>,
+}
+
+impl<R: BufRead> Read for Budgeted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let available = self.fill_buf()?;
+            let n = available.len().min(buf.len());
+            buf[..n].copy_from_slice(&available[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Budgeted<'_, R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        let left = self.left;
+        let exceeded = self.exceeded;
+        let buf = self.inner.fill_buf()?;
+        if left == 0 && !buf.is_empty() {
+            exceeded.set(true);
+            return Err(std::io::Error::other("input size budget exceeded"));
+        }
+        let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        Ok(&buf[..n])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.left = self.left.saturating_sub(amount as u64);
+        self.inner.consume(amount);
+    }
 }

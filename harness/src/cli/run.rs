@@ -4,11 +4,14 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use super::{
-    BackendArg, KindConfigArgs, ListArgs, ObserveArg, PlanArgs, RunArgs, SchemaArgs, SelectArgs,
+    BackendArg, KindArgs, KindConfigArgs, ListArgs, ObserveArg, PlanArgs, RunArgs, SchemaArgs,
+    SelectArgs,
 };
 use crate::backend::kind::{
-    self, config, AfterCreate, DuctRunner, ImageTable, KindClusterSpec, RunLayout,
+    self, config, releases, AfterCreate, DuctRunner, ImageTable, KindBinary, KindClusterSpec,
+    RunLayout,
 };
+use crate::backend::live::kind::{pods_fit_on_nodes, same_nodes_as_the_model};
 use crate::backend::live::{
     host_cpu_millis, install_ctrl_c_handler, kind_spec, KindBackend, KindOptions,
     KubeconfigBackend, KubeconfigOptions, ObserveSource,
@@ -16,7 +19,7 @@ use crate::backend::live::{
 use crate::backend::sim::SimBackend;
 use crate::backend::{Backend, BackendError, BackendKind};
 use crate::case::{load_selection, schema_json, Case, ProxyMode, Selection};
-use crate::plan::{glob_match, list_text, matrix, plan_text, VersionSelection};
+use crate::plan::{glob_match, list_text, matrix, order_by_cluster, plan_text, VersionSelection};
 use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
 use crate::report::terminal::TerminalReporter;
@@ -30,6 +33,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code: bad input, or the run could not start.
 pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code: interrupted (Ctrl-C); the suites that did not run are reported as cancelled.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Prints `error: <why>` and returns the bad-input exit code.
 fn usage_error(why: impl std::fmt::Display) -> u8 {
@@ -200,6 +205,10 @@ pub fn run(args: &RunArgs) -> u8 {
         Ok(a) => a,
         Err(why) => return usage_error(why),
     };
+    if let Err(why) = controller_under_test(args) {
+        eprintln!("error: {why}");
+        return EXIT_BAD_INPUT;
+    }
     if args.dry_run {
         return match args.backend {
             BackendArg::Kind => {
@@ -214,16 +223,24 @@ pub fn run(args: &RunArgs) -> u8 {
         return usage_error(why);
     }
     let built: Result<Box<dyn Backend>, BackendError> = match args.backend {
-        BackendArg::Sim => Ok(Box::new(SimBackend::new())),
+        BackendArg::Sim => Ok(Box::new(match &args.kind.managed_by {
+            Some(name) => SimBackend::new().with_controller_under_test(name),
+            None => SimBackend::new(),
+        })),
         BackendArg::Kind => {
-            let cli = match kind::ContainerCli::from_env() {
-                Ok(cli) => cli,
-                Err(e) => return usage_error(e),
+            let binaries = match kind_binaries(&args.kind) {
+                Ok(b) => b,
+                Err(why) => {
+                    eprintln!("error: {why}");
+                    return EXIT_BAD_INPUT;
+                }
             };
-            for program in ["kind", cli.program()] {
-                if !on_path(program) {
+            // The container CLI kind drives must be there too: a setup problem, not a failure.
+            if let Ok(cli) = kind::ContainerCli::from_env() {
+                if !on_path(cli.program()) {
                     return usage_error(format!(
-                        "--backend kind needs `{program}` on PATH (see docs/kind-backend.md), or use --backend sim"
+                        "--backend kind needs `{}` on PATH (kind runs its nodes as containers), or use --backend sim",
+                        cli.program()
                     ));
                 }
             }
@@ -233,9 +250,19 @@ pub fn run(args: &RunArgs) -> u8 {
             options.keep = args.keep;
             options.observe = args.observe.map(ObserveSource::from);
             options.after_create = after_create;
-            options.cli = cli;
+            options.binaries = binaries;
+            options.image = args.kind.image.clone();
+            options.controller = args.kind.controller.into();
+            options.managed_by = args.kind.managed_by.clone();
             options.kind_dir = PathBuf::from("reports/kind");
-            KindBackend::new(Box::new(DuctRunner), options).map(|b| Box::new(b) as Box<dyn Backend>)
+            match kind::ContainerCli::from_env() {
+                Ok(cli) => {
+                    options.cli = cli;
+                    KindBackend::new(Box::new(DuctRunner), options)
+                        .map(|b| Box::new(b) as Box<dyn Backend>)
+                }
+                Err(e) => Err(BackendError::setup_from("choosing a container runtime", e)),
+            }
         }
         BackendArg::Kubeconfig => {
             if let Err(why) = check_kubeconfig(args.kubeconfig.as_deref()) {
@@ -302,7 +329,15 @@ pub fn run(args: &RunArgs) -> u8 {
             }
         }
     }
-    if summary.success() {
+    run_exit_code(&summary)
+}
+
+/// The exit code of a finished run: [`EXIT_INTERRUPTED`] when Ctrl-C cancelled suites, else
+/// `EXIT_OK` (0) when everything run passed, else `EXIT_FAILED` (1).
+pub fn run_exit_code(summary: &crate::runner::RunSummary) -> u8 {
+    if summary.counts.cancelled > 0 {
+        EXIT_INTERRUPTED
+    } else if summary.success() {
         EXIT_OK
     } else {
         EXIT_FAILED
@@ -354,6 +389,36 @@ fn update_snapshots(dir: &Path, cases: &[Case], summary: &RunSummary) -> Result<
         }
     }
     Ok(())
+}
+
+/// `--controller` / `--managed-by`: the EndpointSlice controller under test. On kind,
+/// `--controller none` needs `--managed-by` (the label the replacement writes), and a
+/// `--managed-by` other than the in-tree controller's needs `--controller none` (two
+/// controllers would write slices for the same Service). On sim, `--managed-by` makes
+/// hand-written slices of that manager stand for the controller; the kubeconfig backend takes
+/// neither.
+fn controller_under_test(args: &RunArgs) -> Result<(), String> {
+    use crate::backend::kind::EndpointSliceController;
+    let controller: EndpointSliceController = args.kind.controller.into();
+    let builtin_label = crate::model::MANAGED_BY_CONTROLLER;
+    match (args.backend, controller, args.kind.managed_by.as_deref()) {
+        (BackendArg::Kind, EndpointSliceController::None, None) => Err(
+            "--controller none needs --managed-by NAME: the endpointslice.kubernetes.io/managed-by label your controller writes".to_string(),
+        ),
+        (BackendArg::Kind, EndpointSliceController::Builtin, Some(name)) if name != builtin_label => Err(format!(
+            "--managed-by {name} with the in-tree EndpointSlice controller running: pass --controller none so only the controller under test writes slices"
+        )),
+        (BackendArg::Kind, EndpointSliceController::None, Some(name)) if name == builtin_label => Err(format!(
+            "--managed-by {name} is the in-tree controller's label, which --controller none turns off; give your controller's label"
+        )),
+        (BackendArg::Sim, EndpointSliceController::None, _) => Err(
+            "--controller none is for --backend kind; on sim, --managed-by NAME alone replaces the sim's controller".to_string(),
+        ),
+        (BackendArg::Kubeconfig, c, m) if c != EndpointSliceController::Builtin || m.is_some() => Err(
+            "--controller and --managed-by are for --backend kind and sim".to_string(),
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// `--after-create` parsed into argv (kind only; an empty or unparsable command is bad input).
@@ -418,13 +483,54 @@ fn observe_source(
     }
 }
 
+/// The kind binaries of a run: `--kind`, then `TOPO_KIND`, then `kind` on `PATH`, each asked
+/// for its release. An explicit binary that is not kind is bad input; so is finding none.
+fn kind_binaries(args: &KindArgs) -> Result<Vec<KindBinary>, String> {
+    let env = std::env::var(releases::KIND_ENV).ok();
+    let programs = releases::candidate_programs(&args.kind, env.as_deref());
+    let (found, problems) = releases::discover(&DuctRunner, &programs);
+    // `kind` on PATH is last; its absence only matters when nothing else was found.
+    let explicit = programs.len() - 1;
+    if let Some(problem) = problems
+        .iter()
+        .find(|p| !p.starts_with("`kind version`"))
+        .filter(|_| explicit > 0)
+    {
+        return Err(format!("--kind/{}: {problem}", releases::KIND_ENV));
+    }
+    if found.is_empty() {
+        return Err(format!(
+            "no kind binary found ({}); install kind or pass --kind PATH",
+            problems.join("; ")
+        ));
+    }
+    Ok(found)
+}
+
+/// The binary that would create `spec`: the one the kind backend would choose, or, when no
+/// kind binary was found at all, `kind` of the newest release that ships the image.
+fn planned_binary(
+    binaries: &[KindBinary],
+    images: &ImageTable,
+    spec: &KindClusterSpec,
+    image: Option<&str>,
+) -> Result<KindBinary, String> {
+    match releases::choose(binaries, images, spec, image) {
+        Ok(creator) => Ok(creator.binary),
+        Err(why) if !binaries.is_empty() => Err(why),
+        Err(why) => match (image, releases::suggested_release(images, spec)) {
+            (None, Some(release)) => Ok(KindBinary {
+                program: "kind".to_string(),
+                release,
+            }),
+            _ => Err(why),
+        },
+    }
+}
+
 /// `run-<unix seconds>`: the directory under `reports/` of a live run.
 fn run_id() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format!("run-{secs}")
+    crate::backend::live::new_run_id()
 }
 
 /// The kind specs of every runnable cell (one per cluster, first-seen order), with the cells
@@ -438,20 +544,24 @@ fn kind_specs(
     let host = host_cpu_millis();
     let mut specs: Vec<KindClusterSpec> = Vec::new();
     let mut problems = Vec::new();
-    for cell in matrix(cases, versions, modes, filter) {
+    // The order the kind backend runs the cells in, so specs come in creation order.
+    for cell in order_by_cluster(matrix(cases, versions, modes, filter)) {
         let Ok(shape) = &cell.shape else { continue };
-        match kind_spec(shape, host) {
-            Ok(spec) => {
+        let cell_name = format!(
+            "{}@{}/{}",
+            cell.case.name,
+            cell.version,
+            cell.proxy_mode.as_str()
+        );
+        let runs = same_nodes_as_the_model(shape).and_then(|()| pods_fit_on_nodes(cell.case));
+        match (kind_spec(shape, host), runs) {
+            (Ok(spec), Ok(())) => {
                 if !specs.iter().any(|s| s.name == spec.name) {
                     specs.push(spec);
                 }
             }
-            Err(e) => problems.push(format!(
-                "{}@{}/{}: {e}",
-                cell.case.name,
-                cell.version,
-                cell.proxy_mode.as_str()
-            )),
+            (Ok(_), Err(why)) => problems.push(format!("{cell_name}: skipped on kind: {why}")),
+            (Err(e), _) => problems.push(format!("{cell_name}: {e}")),
         }
     }
     (specs, problems)
@@ -468,7 +578,7 @@ fn kind_dry_run(
     print!("{}", plan_text(&planned));
     let (specs, problems) = kind_specs(cases, versions, modes, args.select.filter.as_deref());
     for p in &problems {
-        println!("# cannot run here: {p}");
+        println!("# not run here: {p}");
     }
     let images = match ImageTable::embedded() {
         Ok(i) => i,
@@ -484,26 +594,56 @@ fn kind_dry_run(
             return EXIT_BAD_INPUT;
         }
     };
-    let release = images.default_release().to_string();
+    // Asking `kind version` changes nothing; without any binary the plan names the release
+    // each cluster needs.
+    let binaries = kind_binaries(&args.kind).unwrap_or_default();
     let layout = RunLayout::new("<run>");
     println!();
     println!("# dry run: nothing below is executed");
-    // One spec at a time, so a shape kind cannot build (no image for the version) is named
-    // and the others are still listed.
-    for spec in specs {
-        match kind::dry_run_with(
-            std::slice::from_ref(&spec),
+    if binaries.is_empty() {
+        println!("# no kind binary found: each cluster names the kind release it needs");
+    }
+    for binary in &binaries {
+        println!("# found {binary}");
+    }
+    let shapes = crate::plan::group_shapes(&planned).len();
+    let mut creates = 0;
+    for mut spec in specs {
+        let binary = match planned_binary(&binaries, &images, &spec, args.kind.image.as_deref()) {
+            Ok(binary) => binary,
+            Err(why) => {
+                println!("# cluster {}: skipped: {why}\n", spec.name);
+                continue;
+            }
+        };
+        if binaries.is_empty() {
+            println!("# cluster {}: needs kind {}", spec.name, binary.release);
+        }
+        spec.image = args.kind.image.clone();
+        spec.controller = args.kind.controller.into();
+        let hooks = kind::SetupHooks {
+            after_create: after_create.cloned(),
+            managed_by: args.kind.managed_by.clone(),
+        };
+        match kind::cluster::dry_run_for(
+            &spec,
             &images,
-            &release,
+            &binary,
             &layout,
             cli,
             args.keep || args.reuse,
-            after_create,
+            &hooks,
         ) {
-            Ok(plan) => print!("{}", plan.render()),
+            Ok(plan) => {
+                creates += 1;
+                print!("{}", plan.render())
+            }
             Err(e) => println!("# cluster {}: cannot be created: {e}\n", spec.name),
         }
     }
+    println!(
+        "# kind creates {creates} cluster(s), each once, in this order ({shapes} shape(s) in the plan; the others have no cell kind can run here, listed above)"
+    );
     EXIT_OK
 }
 
@@ -549,7 +689,7 @@ pub fn kind_config(args: &KindConfigArgs) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
-    let release = images.default_release().to_string();
+    let binaries = kind_binaries(&args.kind).unwrap_or_default();
     let mut code = if problems.is_empty() {
         EXIT_OK
     } else {
@@ -560,6 +700,17 @@ pub fn kind_config(args: &KindConfigArgs) -> u8 {
         return EXIT_BAD_INPUT;
     }
     for spec in specs {
+        let release = match planned_binary(&binaries, &images, &spec, args.kind.image.as_deref()) {
+            Ok(binary) => binary.release_name(),
+            Err(why) => {
+                eprintln!("error: cluster {}: {why}", spec.name);
+                code = EXIT_BAD_INPUT;
+                continue;
+            }
+        };
+        let mut spec = spec;
+        spec.image = args.kind.image.clone();
+        spec.controller = args.kind.controller.into();
         let rendered = match config::render(&spec, &images, &release) {
             Ok(r) => r,
             Err(e) => {

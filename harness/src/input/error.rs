@@ -53,6 +53,22 @@ pub enum InputError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is larger than the input size budget (checked before it is read whole).
+    #[error("{origin}: the input is larger than the size budget of {limit} bytes ({}); raise it with --max-input-size", human_size(*limit))]
+    TooLarge {
+        /// The file name.
+        origin: String,
+        /// The budget in bytes.
+        limit: u64,
+    },
+    /// The bytes are not UTF-8 text.
+    #[error("{at}: invalid UTF-8 (byte 0x{byte:02x}); the input must be UTF-8 text")]
+    InvalidUtf8 {
+        /// Where the first invalid byte is (its column counts the characters before it).
+        at: SourceLocation,
+        /// The first invalid byte.
+        byte: u8,
+    },
     /// The text is not valid YAML/JSON.
     #[error("{at}: invalid YAML/JSON: {message}")]
     Syntax {
@@ -132,6 +148,23 @@ pub enum InputError {
     },
 }
 
+/// `256 MiB`, `1.5 GiB`, `900 bytes`.
+pub(crate) fn human_size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            let whole = bytes / size;
+            let tenths = (bytes % size) * 10 / size;
+            return if tenths == 0 {
+                format!("{whole} {unit}")
+            } else {
+                format!("{whole}.{tenths} {unit}")
+            };
+        }
+    }
+    format!("{bytes} bytes")
+}
+
 fn display_path(path: &str) -> &str {
     if path.is_empty() {
         "document root"
@@ -145,6 +178,8 @@ impl InputError {
     pub fn exit_code(&self) -> i32 {
         match self {
             InputError::Read { .. }
+            | InputError::TooLarge { .. }
+            | InputError::InvalidUtf8 { .. }
             | InputError::Syntax { .. }
             | InputError::Empty { .. }
             | InputError::UnknownKind { .. }
@@ -159,8 +194,11 @@ impl InputError {
     /// The location the error points at, when it has one.
     pub fn location(&self) -> Option<&SourceLocation> {
         match self {
-            InputError::Read { .. } | InputError::Empty { .. } => None,
+            InputError::Read { .. } | InputError::Empty { .. } | InputError::TooLarge { .. } => {
+                None
+            }
             InputError::Syntax { at, .. }
+            | InputError::InvalidUtf8 { at, .. }
             | InputError::UnknownKind { at, .. }
             | InputError::Missing { at, .. }
             | InputError::WrongType { at, .. }

@@ -19,6 +19,7 @@ mod json;
 mod kube;
 mod quantity;
 mod tree;
+mod typed;
 mod write;
 
 use std::path::Path;
@@ -71,13 +72,95 @@ pub struct LoadedState {
     pub gates: Vec<(FeatureGate, bool)>,
 }
 
-/// Reads a state from a file. The file name is used as the origin in error messages.
+/// The default size budget of one input file (`--max-input-size`): 256 MiB.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 256 << 20;
+
+/// Reads a state from a file under the default size budget. The file name is used as the
+/// origin in error messages.
 pub fn load_state_file(path: &Path) -> Result<LoadedState, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|source| InputError::Read {
+    load_state_file_with(path, DEFAULT_MAX_INPUT_BYTES)
+}
+
+/// Reads a state from a file of at most `max_bytes` bytes.
+pub fn load_state_file_with(path: &Path, max_bytes: u64) -> Result<LoadedState, InputError> {
+    let text = read_text(path, max_bytes)?;
+    load_state_str(&text, &path.display().to_string())
+}
+
+/// Reads a whole UTF-8 file of at most `max_bytes` bytes. The budget is checked against the
+/// file's size before reading, and the read itself stops one byte past it, so a device or
+/// pipe without end (`/dev/zero`) is refused instead of filling memory.
+pub fn read_text(path: &Path, max_bytes: u64) -> Result<String, InputError> {
+    use std::io::Read as _;
+    let origin = path.display().to_string();
+    let read_error = |source| InputError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    load_state_str(&text, &path.display().to_string())
+    };
+    let too_large = || InputError::TooLarge {
+        origin: origin.clone(),
+        limit: max_bytes,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let known = file
+        .metadata()
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.len());
+    if known.is_some_and(|len| len > max_bytes) {
+        return Err(too_large());
+    }
+    let capacity = usize::try_from(known.unwrap_or(0).min(max_bytes)).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(capacity);
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let bad = e.utf8_error().valid_up_to();
+        let (line, column) = line_column(&bytes[..bad]);
+        InputError::InvalidUtf8 {
+            at: SourceLocation::new(&origin, line, column),
+            byte: bytes.get(bad).copied().unwrap_or(0),
+        }
+    })
+}
+
+/// The 1-based line and column just after `valid` (valid UTF-8 text).
+pub fn line_column(valid: &[u8]) -> (u32, u32) {
+    let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = std::str::from_utf8(&valid[line_start..]).map_or(0, |s| s.chars().count()) + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    )
+}
+
+/// Parses a size such as `300000000`, `512M`, `512MiB`, `2G` (binary units).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size; expected e.g. 300000000, 512M or 2G"
+            ))
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("`{text}` is not a size; expected e.g. 300000000, 512M or 2G"))
 }
 
 /// Reads a state from text; `origin` names it in error messages (usually the file name).
@@ -86,6 +169,28 @@ pub fn load_state_str(text: &str, origin: &str) -> Result<LoadedState, InputErro
         .trim_start_matches('\u{feff}')
         .trim_start()
         .starts_with(['{', '[']);
+    // The typed pass reads valid kubectl dumps; anything else (errors, compact states) goes
+    // to the located reader below, which reports problems with their position.
+    let mut typed_yaml_error = None;
+    let fast = if json {
+        typed::load_json(text).ok()
+    } else {
+        typed::load_yaml(text)
+            .map_err(|(_, e)| typed_yaml_error = e)
+            .ok()
+    };
+    if let Some(state) = fast {
+        return Ok(LoadedState {
+            state,
+            format: if json {
+                StateFormat::KubectlJson
+            } else {
+                StateFormat::KubectlYaml
+            },
+            version: None,
+            gates: Vec::new(),
+        });
+    }
     let docs = if json {
         // kubectl's JSON dumps are large: read them with the fast JSON reader, and convert a
         // List one item at a time so the whole document never sits in memory as a tree.
@@ -100,7 +205,14 @@ pub fn load_state_str(text: &str, origin: &str) -> Result<LoadedState, InputErro
         vec![json::parse(text).map_err(syntax)?]
     } else {
         parse_documents(text).map_err(|e| {
-            let (at, message) = saphyr_error(origin, &e);
+            // The located tree has a budget proportional to the text (memory stays within a
+            // few times the input); when a large document exceeds it, the typed pass's own
+            // error is the better report.
+            let e = match (&e, &typed_yaml_error) {
+                (serde_saphyr::Error::Budget { .. }, Some(typed)) => typed,
+                _ => &e,
+            };
+            let (at, message) = saphyr_error(origin, e);
             InputError::Syntax { at, message }
         })?
     };
@@ -120,7 +232,7 @@ pub fn load_state_str(text: &str, origin: &str) -> Result<LoadedState, InputErro
             });
         }
         let parsed: compact::CompactState =
-            serde_saphyr::from_str_with_options(text, parse_options()).map_err(|e| {
+            serde_saphyr::from_str_with_options(text, typed_options(text.len())).map_err(|e| {
                 let (at, message) = saphyr_error(origin, &e);
                 InputError::Compact { at, message }
             })?;
@@ -211,7 +323,8 @@ const PARSER_STACK_BYTES: usize = 64 << 20;
 /// Parses all documents into spanned trees, on a thread with a stack large enough for the
 /// deepest nesting the parser accepts (so deep input is an error, never a stack overflow).
 fn parse_documents(text: &str) -> Result<Vec<TreeNode>, serde_saphyr::Error> {
-    let parse = || serde_saphyr::from_multiple_with_options::<TreeNode>(text, parse_options());
+    let parse =
+        || serde_saphyr::from_multiple_with_options::<TreeNode>(text, tree_options(text.len()));
     std::thread::scope(|scope| {
         match std::thread::Builder::new()
             .name("topo-harness-parse".into())
@@ -236,6 +349,31 @@ fn is_compact(doc: &TreeNode) -> bool {
     }
 }
 
+/// Options for the typed pass over `len` bytes: events (which aliases multiply) are bounded by
+/// the text's size, so an alias bomb stops early while real dumps of any size pass; memory
+/// grows with the model, not with the events.
+pub(crate) fn typed_options(len: usize) -> serde_saphyr::Options {
+    let mut options = parse_options();
+    if let Some(budget) = options.budget.as_mut() {
+        budget.max_events = len.saturating_mul(4).max(100_000);
+        budget.max_nodes = len.saturating_mul(2).max(100_000);
+    }
+    options
+}
+
+/// Bytes of memory a located tree node costs, about (node, key string, vector slot).
+const TREE_BYTES_PER_NODE: usize = 100;
+
+/// Options for the located tree over `len` bytes: its nodes are bounded so the tree stays
+/// within about twice the text (3x with the text itself), with a floor for small inputs.
+pub(crate) fn tree_options(len: usize) -> serde_saphyr::Options {
+    let mut options = typed_options(len);
+    if let Some(budget) = options.budget.as_mut() {
+        budget.max_nodes = (len.saturating_mul(2) / TREE_BYTES_PER_NODE).max(100_000);
+    }
+    options
+}
+
 pub(crate) fn parse_options() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
     // Real cluster dumps are large; keep the depth limit (it protects the stack).
@@ -249,7 +387,9 @@ pub(crate) fn parse_options() -> serde_saphyr::Options {
     }
 }
 
-/// The location and bare message of a parser error (without its " at line …" suffix).
+/// The location and bare message of a parser error (without its " at line …" suffix), in the
+/// tool's own words: the parser's hints to programmers ("set DuplicateKeyPolicy in Options",
+/// "use from_str_multiple", budget type names) are never shown.
 pub(crate) fn saphyr_error(origin: &str, e: &serde_saphyr::Error) -> (SourceLocation, String) {
     let (line, column) = e.location().map_or((0, 0), |l| {
         (
@@ -257,7 +397,19 @@ pub(crate) fn saphyr_error(origin: &str, e: &serde_saphyr::Error) -> (SourceLoca
             u32::try_from(l.column()).unwrap_or(u32::MAX),
         )
     });
-    let mut message = e.without_snippet().to_string();
+    let at = SourceLocation::new(origin, line, column);
+    let bare = e.without_snippet();
+    match bare {
+        serde_saphyr::Error::Budget { breach, .. } => return (at, budget_message(breach)),
+        serde_saphyr::Error::MultipleDocuments { .. } => {
+            return (
+                at,
+                "several YAML documents (`---`) where one is expected".to_string(),
+            )
+        }
+        _ => {}
+    }
+    let mut message = bare.to_string();
     for suffix in [
         format!(" at line {line}, column {column}"),
         format!("line {line} column {column}: "),
@@ -272,10 +424,56 @@ pub(crate) fn saphyr_error(origin: &str, e: &serde_saphyr::Error) -> (SourceLoca
     if let Some(stripped) = message.strip_prefix("error: ") {
         message = stripped.to_string();
     }
-    if matches!(e.without_snippet(), serde_saphyr::Error::Budget { .. }) {
-        message = format!("input too large or nested too deeply ({message})");
+    (at, own_words(message))
+}
+
+/// Rewrites the parser's programmer-facing phrases.
+fn own_words(message: String) -> String {
+    if let Some(start) = message.find(", set DuplicateKeyPolicy") {
+        return message[..start].to_string();
     }
-    (SourceLocation::new(origin, line, column), message)
+    if message.contains("set DuplicateKeyPolicy") {
+        return "duplicate mapping key".to_string();
+    }
+    if message.contains("recursive references") {
+        return "an alias refers to the node that defines its anchor (recursive aliases are not supported)".to_string();
+    }
+    if message.contains("from_str_multiple") || message.contains("from_multiple") {
+        return "several YAML documents (`---`) where one is expected".to_string();
+    }
+    if let Some(rest) = message.strip_prefix("budget breached: ") {
+        // A breach reported as text (raised inside a value): name the limit, not the type.
+        let kind = rest.split([' ', '{']).next().unwrap_or("");
+        return breach_text(kind);
+    }
+    message
+}
+
+/// A budget breach by the name of its kind.
+fn breach_text(kind: &str) -> String {
+    match kind {
+        "Depth" => format!(
+            "nested more than {} levels deep (the YAML reader's limit)",
+            parse_options().budget.unwrap_or_default().max_depth
+        ),
+        "Events" | "Nodes" | "ScalarBytes" | "InputBytes" => {
+            "more YAML events or nodes than the reader's budget (4 events and 2 nodes per byte of \
+             input, at least 100,000): aliases that expand too far, or a document too large to \
+             report on; give large dumps as JSON (kubectl -o json)"
+                .to_string()
+        }
+        "Aliases" | "Anchors" | "AliasAnchorRatio" | "RecordedAnchorEvents" | "MergeKeys" => {
+            "too many YAML aliases, anchors or merge keys (an alias bomb?)".to_string()
+        }
+        "Documents" => "too many YAML documents in one file".to_string(),
+        _ => "the YAML reader's safety budget was exceeded".to_string(),
+    }
+}
+
+/// A YAML budget breach in the tool's words, naming the limit.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    let debug = format!("{breach:?}");
+    breach_text(debug.split([' ', '{']).next().unwrap_or(""))
 }
 
 #[cfg(test)]
@@ -291,7 +489,7 @@ mod tests {
             Ok(_) => panic!("1100 documents load"),
         };
         assert!(
-            message.contains("input too large or nested too deeply"),
+            message.contains("too many YAML documents in one file"),
             "{message}"
         );
     }

@@ -6,7 +6,7 @@ use crate::model::version::{FeatureGate, FeatureGates};
 
 /// What the API server does with a Service: fields whose gate is off are dropped, invalid
 /// values rejected (with the API server's message).
-pub fn admit(service: &mut Service, gates: &FeatureGates) -> Result<(), String> {
+pub(crate) fn admit(service: &mut Service, gates: &FeatureGates) -> Result<(), String> {
     let minor = gates.version().minor;
     // Fields of removed or disabled features are dropped by the API server.
     if minor > 21 || !gates.enabled(FeatureGate::ServiceTopology) {

@@ -4,6 +4,7 @@
 //! routes are computed from the hints actually present, as each node's proxy sees them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use crate::model::choice::explore;
 use crate::model::controller::topology::{
@@ -14,7 +15,7 @@ use crate::model::proxy::{
     categorize, ingest, Categorized, ProxyEndpoint, ProxyNode, ProxyService, RouteBasis,
 };
 use crate::model::state::{
-    AddressType, ClusterState, Endpoint, Environment, Service, ServicePort, ServiceType,
+    AddressType, ClusterState, Endpoint, Environment, Node, Service, ServicePort, ServiceType,
     TrafficDistribution, LABEL_ZONE,
 };
 use crate::model::version::{FeatureGate, FeatureGates, GateStatus};
@@ -115,8 +116,8 @@ impl HintVerdict {
 pub struct RouteGroup {
     /// The port's name, or its number when unnamed.
     pub port: String,
-    /// The nodes, in input order.
-    pub nodes: Vec<String>,
+    /// The nodes, in input order, as indices into [`Analysis::node_names`].
+    pub nodes: NodeIndices,
     /// Addresses for cluster traffic, sorted; `None` when unused.
     pub cluster: Option<Vec<String>>,
     /// Addresses for node-local traffic, sorted; `None` when unused.
@@ -151,6 +152,20 @@ pub struct Analysis {
     pub capacity: NodeCapacity,
     /// One entry per Service, sorted by `ns/name`.
     pub services: Vec<ServiceAnalysis>,
+    /// The node names, in input order: what [`RouteGroup::nodes`] indexes.
+    pub node_names: Vec<String>,
+    /// Problems with the input as a whole, e.g. an EndpointSlice no Service owns.
+    pub warnings: Vec<String>,
+}
+
+impl Analysis {
+    /// The names of a route group's nodes, in input order.
+    pub fn group_node_names<'a>(&'a self, group: &'a RouteGroup) -> impl Iterator<Item = &'a str> {
+        group
+            .nodes
+            .iter()
+            .filter_map(|&i| self.node_names.get(i as usize).map(String::as_str))
+    }
 }
 
 /// Turns on gates that are off by default when the state shows their feature in use (the API
@@ -226,10 +241,11 @@ pub fn analyse(
     inferred_gates: Vec<FeatureGate>,
 ) -> Analysis {
     let capacity = crate::model::controller::topology::set_nodes(&state.nodes, env.version());
+    let classes = NodeClasses::new(&state.nodes);
     let mut services: Vec<ServiceAnalysis> = state
         .services
         .iter()
-        .map(|service| analyse_service(state, service, env, &capacity))
+        .map(|service| analyse_service_with(&classes, state, service, env, &capacity))
         .collect();
     services.sort_by(|a, b| a.service.cmp(&b.service));
     Analysis {
@@ -237,7 +253,36 @@ pub fn analyse(
         inferred_gates,
         capacity,
         services,
+        node_names: state.nodes.iter().map(|n| n.name.clone()).collect(),
+        warnings: orphan_slices(state),
     }
+}
+
+/// EndpointSlices that no Service in the state owns: without the service-name label, or
+/// naming a Service that is not there. The model ignores them; the user should know.
+pub fn orphan_slices(state: &ClusterState) -> Vec<String> {
+    let services: std::collections::HashSet<(&str, &str)> = state
+        .services
+        .iter()
+        .map(|s| (s.namespace.as_str(), s.name.as_str()))
+        .collect();
+    let mut warnings = Vec::new();
+    for slice in &state.slices {
+        let key = format!("{}/{}", slice.namespace, slice.name);
+        match slice.service_name.as_deref() {
+            None => warnings.push(format!(
+                "EndpointSlice {key} has no kubernetes.io/service-name label: no Service uses it, so it is ignored"
+            )),
+            Some(name) if !services.contains(&(slice.namespace.as_str(), name)) => {
+                warnings.push(format!(
+                    "EndpointSlice {key} belongs to Service {}/{name}, which is not in the input: it is ignored",
+                    slice.namespace
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    warnings
 }
 
 fn topology_keys_active(service: &Service, gates: &FeatureGates) -> bool {
@@ -248,6 +293,23 @@ fn topology_keys_active(service: &Service, gates: &FeatureGates) -> bool {
 
 /// The verdict for one Service.
 pub fn analyse_service(
+    state: &ClusterState,
+    service: &Service,
+    env: &Environment,
+    capacity: &NodeCapacity,
+) -> ServiceAnalysis {
+    analyse_service_with(
+        &NodeClasses::new(&state.nodes),
+        state,
+        service,
+        env,
+        capacity,
+    )
+}
+
+/// [`analyse_service`] with the nodes already grouped (once for all Services).
+pub fn analyse_service_with(
+    classes: &NodeClasses<'_>,
     state: &ClusterState,
     service: &Service,
     env: &Environment,
@@ -292,7 +354,7 @@ pub fn analyse_service(
     };
     let hints = hint_verdict(state, service, gates, capacity, &controller_heuristic);
     let routes = if service.is_proxied() {
-        route_groups(state, service, gates)
+        route_groups(classes, state, service, gates)
     } else {
         Vec::new()
     };
@@ -660,16 +722,76 @@ pub fn explain_safeguard(
     }
 }
 
-/// A node's proxy view signature: nodes with equal signatures get equal routes.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct NodeSignature {
-    zone: String,
-    labels_for_keys: Vec<Option<String>>,
-    local: Vec<usize>,
-    name_if_special: Option<String>,
+/// Node indices (into [`Analysis::node_names`], in input order), shared: every route group
+/// that holds exactly one zone's nodes points at the same list.
+pub type NodeIndices = Arc<[u32]>;
+
+/// The nodes grouped once per analysis: by zone, the only node property the proxy reads when
+/// a Service has no `topologyKeys` (node names matter only for node-local endpoints and node
+/// hints, which are few: at most one node per endpoint).
+#[derive(Debug)]
+pub struct NodeClasses<'s> {
+    nodes: &'s [Node],
+    index: HashMap<&'s str, u32>,
+    /// The zone class of each node.
+    class_of: Vec<u32>,
+    /// Each zone's nodes, in input order; classes numbered by their first node.
+    classes: Vec<NodeIndices>,
 }
 
-fn route_groups(state: &ClusterState, service: &Service, gates: &FeatureGates) -> Vec<RouteGroup> {
+impl<'s> NodeClasses<'s> {
+    /// Groups `nodes` by zone label.
+    pub fn new(nodes: &'s [Node]) -> Self {
+        let mut by_zone: HashMap<&str, u32> = HashMap::new();
+        let mut members: Vec<Vec<u32>> = Vec::new();
+        let mut class_of = Vec::with_capacity(nodes.len());
+        let mut index = HashMap::with_capacity(nodes.len());
+        for (i, node) in nodes.iter().enumerate() {
+            let i = node_index(i);
+            // Names are unique in a loaded state; keep the first if a caller repeats one.
+            index.entry(node.name.as_str()).or_insert(i);
+            let zone = node.labels.get(LABEL_ZONE).map_or("", String::as_str);
+            let next = u32::try_from(members.len()).unwrap_or(u32::MAX);
+            let class = *by_zone.entry(zone).or_insert(next);
+            if class == next {
+                members.push(Vec::new());
+            }
+            members[class as usize].push(i);
+            class_of.push(class);
+        }
+        NodeClasses {
+            nodes,
+            index,
+            class_of,
+            classes: members.into_iter().map(Arc::from).collect(),
+        }
+    }
+}
+
+fn node_index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// Nodes that get one routing computation: a zone's nodes minus the special ones, or one
+/// special node (node-local endpoints, node hints naming it, or `topologyKeys` labels).
+struct Unit {
+    /// The first node, which orders the groups as a walk over the nodes in input order would.
+    first: u32,
+    /// The whole zone class (shared list), or these nodes.
+    nodes: UnitNodes,
+}
+
+enum UnitNodes {
+    Class(u32),
+    Some(Vec<u32>),
+}
+
+fn route_groups(
+    classes: &NodeClasses<'_>,
+    state: &ClusterState,
+    service: &Service,
+    gates: &FeatureGates,
+) -> Vec<RouteGroup> {
     let mut groups = Vec::new();
     for port in &service.ports {
         let port_label = if port.name.is_empty() {
@@ -683,70 +805,167 @@ fn route_groups(state: &ClusterState, service: &Service, gates: &FeatureGates) -
         // computation, so thousands of nodes cost a handful of evaluations.
         let mut endpoints = ingest(state, service, port, "", gates);
         let uses_locality = view.internal_local || view.external_local;
-        let mut local_by_node: HashMap<String, Vec<usize>> = HashMap::new();
-        if uses_locality {
-            for (i, e) in endpoints.iter().enumerate() {
-                if let Some(node) = &e.node_name {
-                    local_by_node.entry(node.clone()).or_default().push(i);
+        // Special nodes, by index: their local endpoints (when locality matters) and whether
+        // a node hint names them.
+        let mut special: BTreeMap<u32, (Vec<usize>, bool)> = BTreeMap::new();
+        for (i, e) in endpoints.iter().enumerate() {
+            if uses_locality {
+                if let Some(&n) = e.node_name.as_deref().and_then(|n| classes.index.get(n)) {
+                    special.entry(n).or_default().0.push(i);
+                }
+            }
+            for hinted in &e.node_hints {
+                if let Some(&n) = classes.index.get(hinted.as_str()) {
+                    special.entry(n).or_default().1 = true;
                 }
             }
         }
-        let node_hinted: BTreeSet<String> = endpoints
-            .iter()
-            .flat_map(|e| e.node_hints.iter().cloned())
-            .collect();
-        let mut by_result: Vec<(Categorized, Vec<String>)> = Vec::new();
-        let mut cache: HashMap<NodeSignature, usize> = HashMap::new();
-        for node in &state.nodes {
-            let local = local_by_node
-                .get(node.name.as_str())
-                .cloned()
-                .unwrap_or_default();
-            let hinted = node_hinted.contains(&node.name);
+        let units = if view.topology_keys.is_empty() {
+            zone_units(classes, &special)
+        } else {
+            // topologyKeys (1.21 only) read any label: one unit per node, merged below.
+            (0..node_index(classes.nodes.len()))
+                .map(|n| Unit {
+                    first: n,
+                    nodes: UnitNodes::Some(vec![n]),
+                })
+                .collect()
+        };
+        // (result, units) per distinct result, in the order a walk over the nodes finds them.
+        let mut by_result: Vec<(Categorized, Vec<Unit>)> = Vec::new();
+        let mut cache: HashMap<NodeSignature<'_>, usize> = HashMap::new();
+        for unit in units {
+            let first = &classes.nodes[unit.first as usize];
+            let (local, hinted) = special
+                .get(&unit.first)
+                .map_or((&[][..], false), |(l, h)| (l.as_slice(), *h));
             let signature = NodeSignature {
-                zone: node.labels.get(LABEL_ZONE).cloned().unwrap_or_default(),
+                zone: first.labels.get(LABEL_ZONE).map_or("", String::as_str),
                 labels_for_keys: view
                     .topology_keys
                     .iter()
-                    .map(|k| node.labels.get(k).cloned())
+                    .map(|k| first.labels.get(k).map(String::as_str))
                     .collect(),
-                name_if_special: ((node.labels.is_empty() && !view.topology_keys.is_empty())
+                name_if_special: ((first.labels.is_empty() && !view.topology_keys.is_empty())
                     || hinted)
-                    .then(|| node.name.clone()),
-                local: local.clone(),
+                    .then_some(first.name.as_str()),
+                local,
             };
             if let Some(&index) = cache.get(&signature) {
-                by_result[index].1.push(node.name.clone());
+                by_result[index].1.push(unit);
                 continue;
             }
-            for &i in &local {
+            for &i in local {
                 endpoints[i].is_local = true;
             }
             let proxy_node = ProxyNode {
-                name: node.name.clone(),
-                labels: node.labels.clone(),
+                name: first.name.clone(),
+                labels: first.labels.clone(),
             };
             let result = categorize(&endpoints, &view, &proxy_node, gates);
-            for &i in &local {
+            for &i in local {
                 endpoints[i].is_local = false;
             }
             let index = match by_result.iter().position(|(r, _)| same_routes(r, &result)) {
                 Some(index) => {
-                    by_result[index].1.push(node.name.clone());
+                    by_result[index].1.push(unit);
                     index
                 }
                 None => {
-                    by_result.push((result, vec![node.name.clone()]));
+                    by_result.push((result, vec![unit]));
                     by_result.len() - 1
                 }
             };
             cache.insert(signature, index);
         }
-        for (result, nodes) in by_result {
-            groups.push(route_group(&port_label, result, nodes));
+        by_result.sort_by_key(|(_, units)| units.iter().map(|u| u.first).min());
+        for (result, units) in by_result {
+            groups.push(route_group(
+                &port_label,
+                result,
+                group_nodes(classes, units),
+            ));
         }
     }
     groups
+}
+
+/// A node's proxy view signature: nodes with equal signatures get equal routes.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct NodeSignature<'a> {
+    zone: &'a str,
+    labels_for_keys: Vec<Option<&'a str>>,
+    local: &'a [usize],
+    name_if_special: Option<&'a str>,
+}
+
+/// One unit per zone (its nodes that are not special) and one per special node, ordered by
+/// first node.
+fn zone_units(classes: &NodeClasses<'_>, special: &BTreeMap<u32, (Vec<usize>, bool)>) -> Vec<Unit> {
+    let mut touched: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for &n in special.keys() {
+        touched
+            .entry(classes.class_of[n as usize])
+            .or_default()
+            .push(n);
+    }
+    let mut units: Vec<Unit> = special
+        .keys()
+        .map(|&n| Unit {
+            first: n,
+            nodes: UnitNodes::Some(vec![n]),
+        })
+        .collect();
+    for (c, members) in classes.classes.iter().enumerate() {
+        let c = node_index(c);
+        match touched.get(&c) {
+            None => units.push(Unit {
+                first: members[0],
+                nodes: UnitNodes::Class(c),
+            }),
+            Some(removed) => {
+                // Both lists are in input order: one merge pass.
+                let mut rest = Vec::with_capacity(members.len() - removed.len());
+                let mut removed = removed.iter().peekable();
+                for &n in members.iter() {
+                    if removed.peek() == Some(&&n) {
+                        removed.next();
+                    } else {
+                        rest.push(n);
+                    }
+                }
+                if let Some(&first) = rest.first() {
+                    units.push(Unit {
+                        first,
+                        nodes: UnitNodes::Some(rest),
+                    });
+                }
+            }
+        }
+    }
+    units.sort_by_key(|u| u.first);
+    units
+}
+
+/// The nodes of a group in input order; a group that is one whole zone shares its list.
+fn group_nodes(classes: &NodeClasses<'_>, mut units: Vec<Unit>) -> NodeIndices {
+    if let [Unit {
+        nodes: UnitNodes::Class(c),
+        ..
+    }] = units.as_slice()
+    {
+        return classes.classes[*c as usize].clone();
+    }
+    let mut nodes: Vec<u32> = Vec::new();
+    units.sort_by_key(|u| u.first);
+    for unit in &units {
+        match &unit.nodes {
+            UnitNodes::Class(c) => nodes.extend_from_slice(&classes.classes[*c as usize]),
+            UnitNodes::Some(list) => nodes.extend_from_slice(list),
+        }
+    }
+    nodes.sort_unstable();
+    Arc::from(nodes)
 }
 
 fn addresses(set: &Option<Vec<ProxyEndpoint>>) -> Option<Vec<String>> {
@@ -764,7 +983,7 @@ fn same_routes(a: &Categorized, b: &Categorized) -> bool {
         && a.local_basis == b.local_basis
 }
 
-fn route_group(port: &str, result: Categorized, nodes: Vec<String>) -> RouteGroup {
+fn route_group(port: &str, result: Categorized, nodes: NodeIndices) -> RouteGroup {
     let cluster = addresses(&result.cluster);
     let local = addresses(&result.local);
     let (chosen, basis) = if cluster.is_some() {
@@ -801,7 +1020,7 @@ pub struct NodeRoutes {
 /// port), by the model: internal
 /// traffic uses the local set when `internalTrafficPolicy: Local` is in force, else the
 /// cluster set; external traffic the local set when `externalTrafficPolicy: Local`.
-pub fn model_routes(
+pub(crate) fn model_routes(
     state: &ClusterState,
     service_name: &str,
     gates: &FeatureGates,

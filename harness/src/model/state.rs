@@ -118,6 +118,23 @@ pub enum ServiceType {
     ExternalName,
 }
 
+/// Whether `address` is an IPv6 address (parsed, not guessed from its text).
+pub fn is_ipv6(address: &str) -> bool {
+    address
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_ipv6())
+}
+
+/// kube-proxy's endpoint string: `IP:port`, or `[IP]:port` for IPv6 (Go `net.JoinHostPort`).
+/// The address keeps its text (kube-proxy sorts these strings as they are written).
+pub fn join_host_port(ip: &str, port: u16) -> String {
+    if is_ipv6(ip) {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
 /// `spec.trafficDistribution`: the values upstream knows, anything else verbatim.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TrafficDistribution {

@@ -27,14 +27,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::model::state::{AddressType, ClusterState, EndpointSlice, Service, ServicePort};
 
-/// kube-proxy's endpoint string: `IP:port`, or `[IP]:port` for IPv6 (Go `net.JoinHostPort`).
-pub fn join_host_port(ip: &str, port: u16) -> String {
-    if ip.contains(':') {
-        format!("[{ip}]:{port}")
-    } else {
-        format!("{ip}:{port}")
-    }
-}
+pub use crate::model::state::join_host_port;
 
 /// Names a set of endpoints of one Service port.
 ///

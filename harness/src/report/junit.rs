@@ -18,6 +18,8 @@ pub struct JunitReporter {
     path: Option<PathBuf>,
     report: Report,
     current: Option<TestSuite>,
+    /// The current suite's warnings, written as its `system-err`.
+    system_err: String,
 }
 
 impl JunitReporter {
@@ -27,6 +29,7 @@ impl JunitReporter {
             path,
             report: Report::new("topo-harness"),
             current: None,
+            system_err: String::new(),
         }
     }
 
@@ -132,6 +135,12 @@ impl Reporter for JunitReporter {
             }
             Event::SuiteStarted { suite, .. } => {
                 self.current = Some(suite_for(suite));
+                self.system_err.clear();
+            }
+            Event::Warning { suite, message } => {
+                // The suite's system-err: where JUnit viewers show a run's diagnostics.
+                self.current.get_or_insert_with(|| suite_for(suite));
+                self.system_err.push_str(&format!("warning: {message}\n"));
             }
             Event::StepFinished {
                 suite,
@@ -180,6 +189,9 @@ impl Reporter for JunitReporter {
                 ..
             } => {
                 let mut ts = self.current.take().unwrap_or_else(|| suite_for(suite));
+                if !self.system_err.is_empty() {
+                    ts.set_system_err(std::mem::take(&mut self.system_err));
+                }
                 if let Some(e) = error {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
                     let headline = format!("{}: setup: {}", suite.file, first_line(e));

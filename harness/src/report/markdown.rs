@@ -13,6 +13,7 @@ pub struct MarkdownReporter {
     passed: Vec<String>,
     failed: Vec<(String, Vec<(String, String)>)>,
     skipped: Vec<(String, String)>,
+    warnings: Vec<(String, String)>,
     text: String,
 }
 
@@ -24,6 +25,7 @@ impl MarkdownReporter {
             passed: Vec::new(),
             failed: Vec::new(),
             skipped: Vec::new(),
+            warnings: Vec::new(),
             text: String::new(),
         }
     }
@@ -40,6 +42,9 @@ impl Reporter for MarkdownReporter {
             Event::RunStarted { .. } | Event::SuiteStarted { .. } => {}
             Event::SuiteSkipped { suite, reason } => {
                 self.skipped.push((suite.name(), reason.clone()));
+            }
+            Event::Warning { suite, message } => {
+                self.warnings.push((suite.name(), message.clone()));
             }
             Event::StepFinished {
                 suite,
@@ -103,6 +108,13 @@ impl Reporter for MarkdownReporter {
                             ));
                         }
                     }
+                }
+                if !self.warnings.is_empty() {
+                    t.push_str("## Warnings\n\n| run | warning |\n|---|---|\n");
+                    for (name, message) in &self.warnings {
+                        t.push_str(&format!("| `{name}` | {} |\n", message.replace('\n', " ")));
+                    }
+                    t.push('\n');
                 }
                 if !self.skipped.is_empty() {
                     t.push_str("## Skipped\n\n| run | reason |\n|---|---|\n");

@@ -83,6 +83,11 @@ impl<W: Write> TerminalReporter<W> {
                     backend.as_str()
                 )?;
             }
+            Event::Warning { suite, message } => {
+                self.clear_progress()?;
+                let tag = self.paint("33", "warning");
+                writeln!(self.out, "{tag} {}: {message}", suite.name())?;
+            }
             Event::SuiteSkipped { suite, reason } => {
                 self.clear_progress()?;
                 let tag = self.paint("33", "SKIP");

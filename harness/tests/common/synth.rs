@@ -71,13 +71,13 @@ pub fn iptables_restore(services: &[SynthService]) -> String {
             let _ = writeln!(decl, ":{} - [0:0]", sep(ep));
             let _ = writeln!(
                 rules,
-                "-A {} -m comment --comment {spn} -s {} -j KUBE-MARK-MASQ",
+                "-A {} -m comment --comment \"{spn}\" -s {} -j KUBE-MARK-MASQ",
                 sep(ep),
                 ep.0
             );
             let _ = writeln!(
                 rules,
-                "-A {} -m comment --comment {spn} -m tcp -p tcp -j DNAT --to-destination {}",
+                "-A {} -m comment --comment \"{spn}\" -m tcp -p tcp -j DNAT --to-destination {}",
                 sep(ep),
                 ep_str(ep)
             );
@@ -293,4 +293,28 @@ pub fn many(count: usize, per_service: usize) -> Vec<SynthService> {
             },
         })
         .collect()
+}
+
+/// `ipvsadm -Ln` output for `services`: one virtual server per ClusterIP (and NodePort on
+/// `node_ip`), its cluster endpoints as real servers.
+pub fn ipvsadm(services: &[SynthService]) -> String {
+    let node_ip = "172.18.0.2";
+    let mut out = String::from(
+        "IP Virtual Server version 1.2.1 (size=4096)\n\
+         Prot LocalAddress:Port Scheduler Flags\n  \
+         -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+    );
+    for s in services {
+        let mut frontends = vec![format!("{}:{}", s.cluster_ip, s.port)];
+        if s.node_port != 0 {
+            frontends.push(format!("{node_ip}:{}", s.node_port));
+        }
+        for frontend in frontends {
+            let _ = writeln!(out, "TCP  {frontend} rr");
+            for ep in &s.cluster {
+                let _ = writeln!(out, "  -> {:<28} Masq    1      0          0", ep_str(ep));
+            }
+        }
+    }
+    out
 }

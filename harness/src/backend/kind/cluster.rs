@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::command::{split_words, Command, CommandError, CommandRunner};
 use super::config::{self, ConfigError};
 use super::images::ImageTable;
+use super::releases::{KindBinary, KindRelease};
 use super::spec::{KindClusterSpec, ProxyMode, LABEL_SHAPE};
 
 /// Environment variable kind reads to pick its node provider.
@@ -246,6 +247,27 @@ impl<'r> KindCluster<'r> {
             .args(["delete", "cluster", "--name", &self.name])
     }
 
+    /// `<cli> image inspect --format {{.Id}} IMAGE`: whether the host has an image (exit 0).
+    pub fn image_present_command(&self, image: &str) -> Command {
+        Command::new(self.cli.program())
+            .timeout(self.timeouts.short)
+            .args(["image", "inspect", "--format", "{{.Id}}", image])
+    }
+
+    /// `kind load docker-image IMAGE --name N`: copies a host image into every node.
+    pub fn load_image_command(&self, image: &str) -> Command {
+        self.kind(self.timeouts.create)
+            .args(["load", "docker-image", image, "--name", &self.name])
+    }
+
+    /// Copies `image` into the nodes when the host has it (one transfer instead of one pull
+    /// per node); returns whether it did. A host without the image, or a failed load, leaves
+    /// the kubelets to pull it as usual.
+    pub fn preload_image(&self, image: &str) -> bool {
+        self.runner.run(&self.image_present_command(image)).is_ok()
+            && self.runner.run(&self.load_image_command(image)).is_ok()
+    }
+
     /// `<cli> exec <node> <argv…>`.
     pub fn exec_command(&self, node: &str, argv: &[&str]) -> Command {
         Command::new(self.cli.program())
@@ -255,10 +277,12 @@ impl<'r> KindCluster<'r> {
     }
 
     /// The [`AfterCreate`] command for this cluster: its argv and time limit, with
-    /// `KUBECONFIG=<kubeconfig>` and `TOPO_CLUSTER=<name>`.
+    /// `KUBECONFIG=<kubeconfig>` (made absolute, so a script that changes directory still
+    /// finds it) and `TOPO_CLUSTER=<name>`.
     pub fn after_create_command(&self, hook: &AfterCreate, kubeconfig: &Path) -> Command {
         let mut argv = hook.argv.iter();
         let program = argv.next().cloned().unwrap_or_default();
+        let kubeconfig = std::path::absolute(kubeconfig).unwrap_or_else(|_| kubeconfig.into());
         Command::new(program)
             .args(argv.cloned())
             .env("KUBECONFIG", kubeconfig.display().to_string())
@@ -398,7 +422,16 @@ impl<'r> KindCluster<'r> {
 
 /// Every kind cluster on the machine (`kind get clusters`).
 pub fn list(runner: &dyn CommandRunner, cli: ContainerCli) -> Result<Vec<String>, ClusterError> {
-    let mut cmd = Command::new("kind").args(["get", "clusters"]);
+    list_with(runner, "kind", cli)
+}
+
+/// [`list`] with a given kind program (any release lists every cluster of the provider).
+pub fn list_with(
+    runner: &dyn CommandRunner,
+    program: &str,
+    cli: ContainerCli,
+) -> Result<Vec<String>, ClusterError> {
+    let mut cmd = Command::new(program).args(["get", "clusters"]);
     if cli != ContainerCli::Docker {
         cmd = cmd.env(PROVIDER_ENV, cli.program());
     }
@@ -500,6 +533,9 @@ pub struct DryRun {
     pub configs: Vec<(PathBuf, config::RenderedConfig)>,
     /// The commands, cluster by cluster, in order.
     pub commands: Vec<PlannedCommand>,
+    /// What setup waits for after its commands, per cluster (e.g. the controller under test
+    /// writing EndpointSlices), as a sentence.
+    pub waits: Vec<(String, String)>,
 }
 
 impl DryRun {
@@ -510,10 +546,14 @@ impl DryRun {
         for (path, rendered) in &self.configs {
             let cluster = rendered.cluster.name.clone().unwrap_or_default();
             out.push_str(&format!(
-                "# cluster {cluster}: config {} (shape {}, image {})\n",
+                "# cluster {cluster}: config {} (shape {}, image {}, {})\n",
                 path.display(),
                 rendered.shape_hash,
-                rendered.image
+                rendered.image,
+                match &rendered.release {
+                    Some(release) => format!("kind {release}"),
+                    None => "image given with --image".to_string(),
+                }
             ));
             if !rendered.dropped_gates.is_empty() {
                 out.push_str(&format!(
@@ -521,9 +561,29 @@ impl DryRun {
                     rendered.dropped_gates.join(", ")
                 ));
             }
+            // The config's own note (kube-controller-manager --controllers=…).
+            if let Some(line) = rendered
+                .yaml
+                .lines()
+                .find(|l| l.starts_with("# in-tree EndpointSlice controller off"))
+            {
+                out.push_str(line);
+                out.push('\n');
+            }
             let mut phase = None;
+            let waits: Vec<&str> = self
+                .waits
+                .iter()
+                .filter(|(c, _)| *c == cluster)
+                .map(|(_, w)| w.as_str())
+                .collect();
             for planned in self.commands.iter().filter(|c| c.cluster == cluster) {
                 if phase != Some(planned.phase) {
+                    if phase == Some(Phase::Setup) {
+                        for wait in &waits {
+                            out.push_str(&format!("# then: {wait}\n"));
+                        }
+                    }
                     out.push_str(&format!("# {}\n", planned.phase.label()));
                     phase = Some(planned.phase);
                 }
@@ -551,7 +611,8 @@ pub fn dry_run(
 }
 
 /// [`dry_run`] with an [`AfterCreate`] command, listed in the setup phase after the
-/// proxy-mode checks (with its environment), as the backend runs it.
+/// proxy-mode checks (with its environment), as the backend runs it. Every cluster is created
+/// with `kind` of `release`.
 pub fn dry_run_with(
     specs: &[KindClusterSpec],
     images: &ImageTable,
@@ -560,6 +621,64 @@ pub fn dry_run_with(
     cli: ContainerCli,
     keep: bool,
     after_create: Option<&AfterCreate>,
+) -> Result<DryRun, ClusterError> {
+    let release = KindRelease::parse(release).ok_or_else(|| {
+        ClusterError::Config(ConfigError::Image(super::images::ImageError::Table(
+            format!("`{release}` is not a kind release (vX.Y.Z)"),
+        )))
+    })?;
+    let binary = KindBinary {
+        program: "kind".to_string(),
+        release,
+    };
+    let mut out = DryRun {
+        configs: Vec::new(),
+        commands: Vec::new(),
+        waits: Vec::new(),
+    };
+    let hooks = SetupHooks {
+        after_create: after_create.cloned(),
+        managed_by: None,
+    };
+    for spec in specs {
+        let one = dry_run_for(spec, images, &binary, layout, cli, keep, &hooks)?;
+        out.configs.extend(one.configs);
+        out.commands.extend(one.commands);
+        out.waits.extend(one.waits);
+    }
+    Ok(out)
+}
+
+/// What runs on a new cluster between its creation and the first case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetupHooks {
+    /// `--after-create`.
+    pub after_create: Option<AfterCreate>,
+    /// `--managed-by`: wait for the controller under test to write EndpointSlices.
+    pub managed_by: Option<String>,
+}
+
+/// The sentence a dry run shows for the wait on the controller under test.
+pub fn controller_wait_text(managed_by: &str) -> String {
+    format!(
+        "wait (up to {}s) until EndpointSlices labelled endpointslice.kubernetes.io/managed-by={managed_by} list the endpoint of a probe Service (namespace topo-probe-<run>); fail the cluster's setup if none appear",
+        CONTROLLER_WAIT.as_secs()
+    )
+}
+
+/// How long setup waits for the controller under test to write a probe Service's slices.
+pub const CONTROLLER_WAIT: Duration = Duration::from_secs(180);
+
+/// The dry run of one cluster created by `binary` (its program in every kind command, its
+/// release's image table unless the spec names an image).
+pub fn dry_run_for(
+    spec: &KindClusterSpec,
+    images: &ImageTable,
+    binary: &KindBinary,
+    layout: &RunLayout,
+    cli: ContainerCli,
+    keep: bool,
+    hooks: &SetupHooks,
 ) -> Result<DryRun, ClusterError> {
     struct Never;
     impl CommandRunner for Never {
@@ -571,54 +690,69 @@ pub fn dry_run_with(
         }
     }
     let never = Never;
-    let mut configs = Vec::new();
     let mut commands = Vec::new();
-    for spec in specs {
-        let rendered = config::render(spec, images, release)?;
-        let cluster = KindCluster::new(&never, spec, cli);
-        let name = spec.name.clone();
-        let mut plan = |phase, command| {
-            commands.push(PlannedCommand {
-                cluster: name.clone(),
-                phase,
-                command,
-            })
-        };
-        let config_path = layout.config(&spec.name);
-        plan(
-            Phase::Setup,
-            cluster.create_command(&config_path, &layout.kubeconfig(&spec.name)),
-        );
-        plan(Phase::Setup, cluster.kubeconfig_command());
-        for node in cluster.nodes() {
-            if spec.proxy_mode != ProxyMode::None {
-                plan(
-                    Phase::Setup,
-                    cluster.exec_command(node, &["curl", "--silent", PROXY_MODE_URL]),
-                );
-            }
-        }
-        if let Some(hook) = after_create {
+    let rendered = config::render(spec, images, &binary.release_name())?;
+    let mut cluster = KindCluster::new(&never, spec, cli);
+    cluster.kind_program = binary.program.clone();
+    let name = spec.name.clone();
+    let mut plan = |phase, command| {
+        commands.push(PlannedCommand {
+            cluster: name.clone(),
+            phase,
+            command,
+        })
+    };
+    let config_path = layout.config(&spec.name);
+    plan(
+        Phase::Setup,
+        cluster.create_command(&config_path, &layout.kubeconfig(&spec.name)),
+    );
+    plan(Phase::Setup, cluster.kubeconfig_command());
+    // The load runs only when the first command succeeds (the host has the image).
+    plan(
+        Phase::Setup,
+        cluster.image_present_command(super::manifests::AGNHOST_IMAGE),
+    );
+    plan(
+        Phase::Setup,
+        cluster.load_image_command(super::manifests::AGNHOST_IMAGE),
+    );
+    for node in cluster.nodes() {
+        if spec.proxy_mode != ProxyMode::None {
             plan(
                 Phase::Setup,
-                cluster.after_create_command(hook, &layout.kubeconfig(&spec.name)),
+                cluster.exec_command(node, &["curl", "--silent", PROXY_MODE_URL]),
             );
         }
-        for node in cluster.nodes() {
-            if let Some(cmd) = cluster.dataplane_command(node, spec.proxy_mode) {
-                plan(Phase::Observe, cmd);
-            }
-        }
-        plan(
-            Phase::OnFailure,
-            cluster.export_logs_command(&layout.logs(&spec.name)),
-        );
-        if !keep {
-            plan(Phase::Teardown, cluster.delete_command());
-        }
-        configs.push((config_path, rendered));
     }
-    Ok(DryRun { configs, commands })
+    if let Some(hook) = &hooks.after_create {
+        plan(
+            Phase::Setup,
+            cluster.after_create_command(hook, &layout.kubeconfig(&spec.name)),
+        );
+    }
+    for node in cluster.nodes() {
+        if let Some(cmd) = cluster.dataplane_command(node, spec.proxy_mode) {
+            plan(Phase::Observe, cmd);
+        }
+    }
+    plan(
+        Phase::OnFailure,
+        cluster.export_logs_command(&layout.logs(&spec.name)),
+    );
+    if !keep {
+        plan(Phase::Teardown, cluster.delete_command());
+    }
+    let waits = hooks
+        .managed_by
+        .iter()
+        .map(|m| (spec.name.clone(), controller_wait_text(m)))
+        .collect();
+    Ok(DryRun {
+        configs: vec![(config_path, rendered)],
+        commands,
+        waits,
+    })
 }
 
 #[cfg(test)]

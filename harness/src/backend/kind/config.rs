@@ -38,6 +38,9 @@ pub struct Cluster {
     pub feature_gates: BTreeMap<String, bool>,
     /// Cluster networking.
     pub networking: Networking,
+    /// kubeadm merge patches for every node (inline YAML documents).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kubeadm_config_patches: Vec<String>,
     /// Nodes.
     pub nodes: Vec<Node>,
 }
@@ -138,6 +141,25 @@ impl KubeadmApi {
     }
 }
 
+/// The kube-controller-manager flags a spec changes: `--max-endpoints-per-slice`, and
+/// `--controllers=*,-endpointslice-controller` when the in-tree EndpointSlice controller is off.
+pub fn controller_manager_args(spec: &KindClusterSpec) -> Vec<(&'static str, String)> {
+    let mut args = Vec::new();
+    if let Some(max) = spec.max_endpoints_per_slice {
+        args.push(("max-endpoints-per-slice", max.to_string()));
+    }
+    if let Some(controllers) = spec.controller.controllers_flag() {
+        args.push(("controllers", controllers.to_string()));
+    }
+    args
+}
+
+/// The `KubeletConfiguration` merge patch setting `maxPods` (the same document in every
+/// kubeadm API version: kubelet.config.k8s.io/v1beta1).
+pub fn kubelet_max_pods_patch(max_pods: u32) -> String {
+    format!("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: {max_pods}\n")
+}
+
 /// A generated config and what went into it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenderedConfig {
@@ -147,6 +169,8 @@ pub struct RenderedConfig {
     pub yaml: String,
     /// The node image used.
     pub image: String,
+    /// The kind release whose table gave the image (`None` when the spec names the image).
+    pub release: Option<String>,
     /// [`KindClusterSpec::shape_hash`].
     pub shape_hash: String,
     /// Gates left out because they do not exist in the version.
@@ -236,12 +260,13 @@ pub fn render(
                         .kubelet_args_patch(kind, &[("system-reserved", format!("cpu={cpu}m"))])]
                 })
                 .unwrap_or_default();
-            // The first control plane's kubeadm config holds the ClusterConfiguration.
-            if let (true, Some(max)) = (init, spec.max_endpoints_per_slice) {
-                kubeadm_config_patches.push(kubeadm_api.controller_manager_args_patch(&[(
-                    "max-endpoints-per-slice",
-                    max.to_string(),
-                )]));
+            // The first control plane's kubeadm config holds the ClusterConfiguration; one
+            // patch carries every kube-controller-manager flag (a v1beta4 list is replaced,
+            // not merged, by a second patch).
+            let controller_manager_args = controller_manager_args(spec);
+            if init && !controller_manager_args.is_empty() {
+                kubeadm_config_patches
+                    .push(kubeadm_api.controller_manager_args_patch(&controller_manager_args));
             }
             Node {
                 role: n.role.as_str().to_string(),
@@ -259,6 +284,11 @@ pub fn render(
         networking: Networking {
             kube_proxy_mode: spec.proxy_mode.as_str().to_string(),
         },
+        kubeadm_config_patches: spec
+            .max_pods
+            .map(kubelet_max_pods_patch)
+            .into_iter()
+            .collect(),
         nodes,
     };
     let body = to_yaml(&cluster).map_err(ConfigError::Serialize)?;
@@ -272,6 +302,11 @@ pub fn render(
         spec.proxy_mode,
         kubeadm_api.api_version(),
     );
+    if let Some(controllers) = spec.controller.controllers_flag() {
+        yaml.push_str(&format!(
+            "# in-tree EndpointSlice controller off: kube-controller-manager --controllers={controllers}\n"
+        ));
+    }
     if spec.image.is_none() {
         yaml.push_str(&format!(
             "# node image from kind/images.yaml, kind {release}\n"
@@ -291,6 +326,7 @@ pub fn render(
         cluster,
         yaml,
         image,
+        release: spec.image.is_none().then(|| release.to_string()),
         shape_hash,
         dropped_gates,
         kubeadm_api,
@@ -401,6 +437,47 @@ mod tests {
             serde_json::json!([{"name": "system-reserved", "value": "cpu=500m"}])
         );
         assert_eq!(v4["apiVersion"], "kubeadm.k8s.io/v1beta4");
+    }
+
+    #[test]
+    fn controller_none_turns_the_in_tree_controller_off_in_each_kubeadm_api() {
+        use super::super::spec::EndpointSliceController;
+        for (minor, release) in [(21, "v0.20.0"), (34, "v0.33.0"), (37, "v0.33.0")] {
+            let mut spec = KindClusterSpec::new("c", KubeVersion::new(minor), ProxyMode::Iptables)
+                .node(KindNodeSpec::control_plane())
+                .node(KindNodeSpec::worker());
+            spec.controller = EndpointSliceController::None;
+            spec.max_endpoints_per_slice = Some(2);
+            let r = render(&spec, &images(), release).unwrap();
+            // Only the first control plane carries the ClusterConfiguration patch.
+            assert!(r.cluster.nodes[1].kubeadm_config_patches.is_empty());
+            let patches = &r.cluster.nodes[0].kubeadm_config_patches;
+            assert_eq!(patches.len(), 1, "{patches:?}");
+            let patch: serde_json::Value = serde_saphyr::from_str(&patches[0]).unwrap();
+            assert_eq!(patch["kind"], "ClusterConfiguration");
+            assert_eq!(patch["apiVersion"], r.kubeadm_api.api_version());
+            let args = &patch["controllerManager"]["extraArgs"];
+            match r.kubeadm_api {
+                // v1beta2 (1.21) and v1beta3: a map.
+                KubeadmApi::V1beta2 | KubeadmApi::V1beta3 => {
+                    assert_eq!(args["controllers"], "*,-endpointslice-controller");
+                    assert_eq!(args["max-endpoints-per-slice"], "2");
+                }
+                // v1beta4: a list of name/value.
+                KubeadmApi::V1beta4 => assert_eq!(
+                    *args,
+                    serde_json::json!([
+                        {"name": "max-endpoints-per-slice", "value": "2"},
+                        {"name": "controllers", "value": "*,-endpointslice-controller"}
+                    ])
+                ),
+            }
+            assert!(r.yaml.contains("# in-tree EndpointSlice controller off"));
+        }
+        assert_eq!(
+            KubeadmApi::for_version(KubeVersion::new(21)),
+            KubeadmApi::V1beta2
+        );
     }
 
     #[test]

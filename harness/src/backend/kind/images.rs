@@ -158,7 +158,7 @@ mod tests {
         assert_eq!(t.default_release(), "v0.33.0");
         assert_eq!(
             t.releases().collect::<Vec<_>>(),
-            ["v0.31.0", "v0.32.0", "v0.33.0"]
+            ["v0.17.0", "v0.20.0", "v0.31.0", "v0.32.0", "v0.33.0"]
         );
         let minors = |r| {
             t.versions(r)
@@ -170,6 +170,8 @@ mod tests {
         assert_eq!(minors("v0.33.0"), [34, 35, 36, 37]);
         assert_eq!(minors("v0.32.0"), [33, 34, 35, 36]);
         assert_eq!(minors("v0.31.0"), [31, 32, 33, 34, 35]);
+        assert_eq!(minors("v0.20.0"), [21, 22, 23, 24, 25, 26, 27]);
+        assert_eq!(minors("v0.17.0"), [21, 22, 23, 24, 25]);
     }
 
     #[test]
@@ -180,6 +182,9 @@ mod tests {
             ("v0.33.0", 37, "v1.37.0", "a1ed56cf", "0ae5"),
             ("v0.32.0", 36, "v1.36.1", "3489c767", "ebd5"),
             ("v0.31.0", 35, "v1.35.0", "452d707d", "c31f"),
+            // The 1.21 images of issue #9 (kind v0.20.0 and v0.17.0 release notes).
+            ("v0.20.0", 21, "v1.21.14", "8a4e9bb3", "a093"),
+            ("v0.17.0", 21, "v1.21.14", "9d9eb5fb", "0aa1"),
         ];
         for (release, minor, tag, head, tail) in cases {
             let image = t.image(release, KubeVersion::new(minor)).unwrap();
@@ -201,7 +206,9 @@ mod tests {
             "no kindest/node image for 1.21 in kind v0.33.0; pass --image"
         );
         let err = t.image("v0.1.0", KubeVersion::new(33)).unwrap_err();
-        assert!(err.to_string().contains("known: v0.31.0, v0.32.0, v0.33.0"));
+        assert!(err
+            .to_string()
+            .contains("known: v0.17.0, v0.20.0, v0.31.0, v0.32.0, v0.33.0"));
     }
 
     #[test]

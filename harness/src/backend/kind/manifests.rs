@@ -11,8 +11,12 @@ use serde_json::{json, Map, Value};
 
 use crate::model::{Service, ServiceType, TrafficPolicy};
 
-/// The agnhost image (a published tag, also used in the Kubernetes docs' hello-node example).
-pub const AGNHOST_IMAGE: &str = "registry.k8s.io/e2e-test-images/agnhost:2.53";
+/// The agnhost image, pinned by digest like the node images (tag 2.53, the one the Kubernetes
+/// docs' hello-node example uses; the digest is the one published e2e configs pin for 2.53), so
+/// every run and every node runs the same bits. [`AGNHOST_TAG`] names it without the digest.
+pub const AGNHOST_IMAGE: &str = "registry.k8s.io/e2e-test-images/agnhost:2.53@sha256:99c6b4bb4a1e1df3f0b3752168c89358794d02258ebebc26bf21c29399011a85";
+/// [`AGNHOST_IMAGE`] without its digest (what `docker pull`/`kind load` name on the host).
+pub const AGNHOST_TAG: &str = "registry.k8s.io/e2e-test-images/agnhost:2.53";
 /// netexec's HTTP port.
 pub const ECHO_HTTP_PORT: u16 = 8080;
 /// netexec's UDP port.
@@ -240,14 +244,52 @@ pub fn service(svc: &Service, app: &str) -> Result<String, ManifestError> {
     }))
 }
 
-/// The shell script a client runs: `count` requests to `http://<host>:<port>/hostname`, one
-/// line per answer, `answer <i> <pod-name>` (or `answer <i> FAILED`).
+/// Requests a client sends at once (one batch, then the next).
+pub const PROBE_CONCURRENCY: u32 = 8;
+/// A client stops after this many "no route" failures when nothing answered at all: the node
+/// routes nowhere (DROP or REJECT), and each further request would only wait for its timeout.
+pub const PROBE_NO_ROUTE_STOP: u32 = 16;
+/// curl's `--max-time` per request, in seconds.
+pub const PROBE_MAX_TIME_SECS: u32 = 2;
+/// Curl exit codes that mean "the dataplane sent nowhere" (connection refused, timed out, empty
+/// reply, reset, TLS/connection error): expected when a node has no route; any other failure is
+/// the client's.
+pub const NO_ROUTE_CODES: [i32; 5] = [7, 28, 52, 56, 35];
+/// The line a client prints when it stopped early: `answer-stop <sent> no-route`.
+pub const STOP_PREFIX: &str = "answer-stop";
+
+/// The shell script a client runs: `count` requests to `http://<host>:<port>/hostname`,
+/// [`PROBE_CONCURRENCY`] at a time, one line per request: `answer <i> <pod-name>`, or
+/// `answer <i> FAILED rc=<curl exit code>`. When the first [`PROBE_NO_ROUTE_STOP`] or more
+/// answers are all "no route" failures ([`NO_ROUTE_CODES`]) it prints
+/// `answer-stop <sent> no-route` and stops. A client therefore needs at most
+/// `ceil(count / PROBE_CONCURRENCY) × PROBE_MAX_TIME_SECS` seconds (see
+/// [`probe_duration_bound`]), even when every request is dropped.
 pub fn probe_script(host: &str, port: u16, count: u32) -> String {
+    let no_route = NO_ROUTE_CODES
+        .iter()
+        .map(|c| format!("*\" FAILED rc={c}\""))
+        .collect::<Vec<_>>()
+        .join("|");
     format!(
-        "i=0; while [ \"$i\" -lt {count} ]; do i=$((i+1)); \
-         a=$(curl --silent --max-time 2 http://{host}:{port}/hostname) || a=FAILED; \
-         echo \"{ANSWER_PREFIX} $i ${{a:-FAILED}}\"; done"
+        "d=$(mktemp -d); i=0; ok=0; miss=0; \
+         while [ \"$i\" -lt {count} ]; do b=0; \
+         while [ \"$b\" -lt {PROBE_CONCURRENCY} ] && [ \"$i\" -lt {count} ]; do i=$((i+1)); b=$((b+1)); \
+         (a=$(curl --silent --connect-timeout 1 --max-time {PROBE_MAX_TIME_SECS} http://{host}:{port}/hostname); rc=$?; \
+         if [ \"$rc\" -eq 0 ] && [ -n \"$a\" ]; then echo \"{ANSWER_PREFIX} $i $a\"; \
+         else echo \"{ANSWER_PREFIX} $i FAILED rc=$rc\"; fi) > \"$d/$b\" & done; wait; \
+         j=0; while [ \"$j\" -lt \"$b\" ]; do j=$((j+1)); l=$(cat \"$d/$j\"); echo \"$l\"; \
+         case \"$l\" in {no_route}) miss=$((miss+1));; *\" FAILED \"*) ;; *) ok=$((ok+1));; esac; done; \
+         if [ \"$ok\" -eq 0 ] && [ \"$miss\" -ge {PROBE_NO_ROUTE_STOP} ]; then echo \"{STOP_PREFIX} $i no-route\"; break; fi; \
+         done; rm -rf \"$d\""
     )
+}
+
+/// The longest a client running [`probe_script`] with `count` requests can take once started.
+pub fn probe_duration_bound(count: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(
+        count.div_ceil(PROBE_CONCURRENCY) * PROBE_MAX_TIME_SECS,
+    ))
 }
 
 /// The argv to exec the probe in a running client (`kubectl exec` or similar).
@@ -324,15 +366,15 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn probe_script_runs_in_sh() {
-        // No server listens on port 9: every request fails and says so.
-        let script = probe_script("127.0.0.1", 9, 2).replace("curl", "false");
+        // Every request fails with a client error (not "no route"): all are reported, in order.
+        let script = probe_script("127.0.0.1", 9, 10).replace("curl", "false");
         let out = std::process::Command::new("sh")
             .args(["-c", &script])
             .output()
             .unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "answer 1 FAILED\nanswer 2 FAILED\n"
-        );
+        let expected: String = (1..=10)
+            .map(|i| format!("answer {i} FAILED rc=1\n"))
+            .collect();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
     }
 }

@@ -5,6 +5,9 @@
 //!   and its fingerprint;
 //! - [`config`]: kind's `kind.x-k8s.io/v1alpha4` `Cluster` config generated from a spec;
 //! - [`images`]: the node image table (`kind/images.yaml`, pinned by digest per kind release);
+//! - [`shape`]: the kind cluster for a case's shape (name, roles, CPU reservations, skip
+//!   reasons);
+//! - [`releases`]: which kind binary (release) creates which cluster, `--kind`, `--image`;
 //! - [`command`]: commands, the [`CommandRunner`] trait, the real [`DuctRunner`] and the
 //!   scripted [`RecordingRunner`];
 //! - [`cluster`]: the kind CLI lifecycle ([`KindCluster`]), node reads and [`dry_run`];
@@ -21,14 +24,20 @@ pub mod command;
 pub mod config;
 pub mod images;
 pub mod manifests;
+pub mod releases;
+pub mod shape;
 pub mod spec;
 
 pub use cluster::{
     dry_run, dry_run_with, AfterCreate, ClusterError, ContainerCli, DryRun, KindCluster, RunLayout,
+    SetupHooks,
 };
 pub use command::{
     split_words, Command, CommandError, CommandRunner, DuctRunner, Output, RecordingRunner,
 };
 pub use config::{render, write_config, ConfigError, KubeadmApi, RenderedConfig};
 pub use images::{ImageError, ImageTable};
-pub use spec::{KindClusterSpec, KindNodeSpec, NodeRole, ProxyMode, SpecError};
+pub use releases::{choose, discover, Creator, KindBinary, KindRelease};
+pub use spec::{
+    EndpointSliceController, KindClusterSpec, KindNodeSpec, NodeRole, ProxyMode, SpecError,
+};

@@ -19,6 +19,41 @@ pub const LABEL_SHAPE: &str = "topo-harness.io/shape";
 
 pub use crate::model::ProxyMode;
 
+/// Which EndpointSlice controller a cluster runs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum EndpointSliceController {
+    /// kube-controller-manager's own (`endpointslice-controller`).
+    #[default]
+    Builtin,
+    /// None: kube-controller-manager runs `--controllers=*,-endpointslice-controller`, and the
+    /// controller under test is installed by `--after-create`.
+    None,
+}
+
+impl EndpointSliceController {
+    /// `builtin` or `none`, as `--controller` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointSliceController::Builtin => "builtin",
+            EndpointSliceController::None => "none",
+        }
+    }
+
+    /// The kube-controller-manager `--controllers` value, when the default must change.
+    pub fn controllers_flag(self) -> Option<&'static str> {
+        match self {
+            EndpointSliceController::Builtin => None,
+            EndpointSliceController::None => Some("*,-endpointslice-controller"),
+        }
+    }
+}
+
+impl fmt::Display for EndpointSliceController {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The role of a kind node.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NodeRole {
@@ -126,6 +161,10 @@ pub struct KindClusterSpec {
     pub image: Option<String>,
     /// kube-controller-manager `--max-endpoints-per-slice` (`None`: its default, 100).
     pub max_endpoints_per_slice: Option<u32>,
+    /// The kubelet's `maxPods` on every node (`None`: its default, 110).
+    pub max_pods: Option<u32>,
+    /// Whether kube-controller-manager runs its EndpointSlice controller.
+    pub controller: EndpointSliceController,
 }
 
 /// Why a spec cannot be turned into a kind config.
@@ -200,6 +239,8 @@ impl KindClusterSpec {
             feature_gates: BTreeMap::new(),
             image: None,
             max_endpoints_per_slice: None,
+            max_pods: None,
+            controller: EndpointSliceController::Builtin,
         }
     }
 
@@ -371,6 +412,13 @@ impl KindClusterSpec {
         if let Some(n) = self.max_endpoints_per_slice {
             out.push_str(&format!("max_endpoints_per_slice={n}\n"));
         }
+        if let Some(n) = self.max_pods {
+            out.push_str(&format!("max_pods={n}\n"));
+        }
+        // Only when not the default, so the shapes of builtin clusters keep their hashes.
+        if self.controller != EndpointSliceController::Builtin {
+            out.push_str(&format!("endpointslice_controller={}\n", self.controller));
+        }
         for (i, node) in self.nodes.iter().enumerate() {
             out.push_str(&format!("node.{i}.role={}\n", node.role));
             if let Some(zone) = &node.zone {
@@ -530,6 +578,12 @@ mod tests {
         let mut d = spec();
         d.nodes[1].reserve_cpu_millis = Some(500);
         assert_ne!(a.shape_hash(), d.shape_hash());
+        let mut p = spec();
+        p.max_pods = Some(250);
+        assert_ne!(a.shape_hash(), p.shape_hash());
+        let mut c = spec();
+        c.controller = EndpointSliceController::None;
+        assert_ne!(a.shape_hash(), c.shape_hash());
         // FNV-1a test vector.
         assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
     }

@@ -39,6 +39,7 @@ pub use watch::{
     objects_to_state, wait_on, Convergence, SliceEvent, SliceStore, WaitDecision, WaitError,
 };
 
+use crate::backend::ServiceEvent;
 use crate::input::InputError;
 use crate::model::ClusterState;
 
@@ -661,6 +662,47 @@ impl ClusterApi {
             self.context.as_deref().unwrap_or("(no context)")
         );
         objects_to_state(items, &origin).map_err(KubeApiError::State)
+    }
+
+    /// The events recorded on Service `name` of `namespace`, oldest first. Lists core/v1
+    /// Events, which also show those written through events.k8s.io/v1 (the EndpointSlice
+    /// controller's `TopologyAwareHints*` events among them); a series' count is its count.
+    pub async fn service_events(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<ServiceEvent>, KubeApiError> {
+        let api: Api<k8s_openapi::api::core::v1::Event> =
+            Api::namespaced(self.client.clone(), namespace);
+        let params = ListParams::default().fields(&format!(
+            "involvedObject.kind=Service,involvedObject.name={name}"
+        ));
+        let what = format!("events of Service {name} in namespace {namespace}");
+        let list = self.call(Verb::List, &what, || api.list(&params)).await?;
+        let mut items = list.items;
+        items.sort_by(|a, b| {
+            let at = |e: &k8s_openapi::api::core::v1::Event| {
+                e.first_timestamp
+                    .as_ref()
+                    .map(|t| t.0)
+                    .or_else(|| e.event_time.as_ref().map(|t| t.0))
+                    .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+            };
+            at(a).cmp(&at(b))
+        });
+        Ok(items
+            .into_iter()
+            .map(|e| ServiceEvent {
+                event_type: e.type_.unwrap_or_default(),
+                reason: e.reason.unwrap_or_default(),
+                message: e.message.unwrap_or_default(),
+                count: e
+                    .count
+                    .or_else(|| e.series.as_ref().and_then(|s| s.count))
+                    .and_then(|c| u32::try_from(c).ok())
+                    .unwrap_or(1),
+            })
+            .collect())
     }
 
     /// Watches the EndpointSlices of `namespace` until `predicate` holds on them and no event

@@ -2,11 +2,11 @@
 //! every case of that key in a run; each case gets its own namespace and its own node labels
 //! (restored afterwards).
 //!
-//! Setup maps the shape to a [`KindClusterSpec`] (name `topo-<hash8>` from the cluster key,
-//! roles, allocatable-CPU shaping as a kubelet `system-reserved` reservation of host CPUs −
-//! wanted), writes `kind/<name>.yaml`, creates the cluster (or reuses one with `--reuse` when
-//! its recorded shape hash matches), writes `reports/<run>/<name>/kubeconfig` and connects to
-//! context `kind-<name>` only.
+//! Setup maps the shape to a [`KindClusterSpec`] ([`crate::backend::kind::shape`]), picks the
+//! kind binary whose release ships the node image ([`crate::backend::kind::releases`]), writes
+//! `kind/<name>.yaml`, creates the cluster (or reuses one with `--reuse` when its recorded
+//! shape hash matches), writes `reports/<run>/<name>/kubeconfig` and connects to context
+//! `kind-<name>` only.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -16,115 +16,27 @@ use super::workload::{
     routes_from_dump, NodeControl, NodeMap, Workload, HOLD_FILE, NOT_READY_FILE,
 };
 use super::{check_interrupt, interrupted, interrupts, namespace_name, runtime};
-use crate::backend::kind::spec::{fnv1a64, NodeRole};
+pub use crate::backend::kind::shape::{
+    host_cpu_millis, kind_spec, max_pods_per_node, node_pairs, pods_fit_on_nodes,
+    reservation_millis, same_nodes_as_the_model, shape_cluster_name, KIND_MAX_PODS,
+    POD_DELETION_COST_GATE, SYSTEM_PODS_PER_NODE,
+};
+use crate::backend::kind::spec::NodeRole;
 use crate::backend::kind::{
-    cluster, config, AfterCreate, ClusterError, CommandRunner, ContainerCli, ImageTable,
-    KindCluster, KindClusterSpec, KindNodeSpec, RunLayout,
+    cluster, config, manifests, releases, AfterCreate, ClusterError, CommandRunner, ContainerCli,
+    Creator, EndpointSliceController, ImageTable, KindBinary, KindCluster, KindClusterSpec,
+    KindRelease, RunLayout,
 };
 use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger};
+use crate::backend::Warnings;
 use crate::backend::{
     Applied, Backend, BackendError, BackendKind, NodeRoutes, Observation, WaitPolicy,
 };
-use crate::case::{ClusterShape, ProxyMode, Role, StepAction};
+use crate::case::{ClusterShape, ProxyMode, StepAction};
 use crate::model::{FeatureGates, Service};
-
-/// kube-controller-manager's default `--max-endpoints-per-slice`.
-const DEFAULT_MAX_ENDPOINTS_PER_SLICE: usize = 100;
 
 /// How often kube-proxy's `/proxyMode` is asked (2 s apart) before setup gives up.
 const PROXY_MODE_ATTEMPTS: u32 = 30;
-
-/// The host's CPUs in millicores (`std::thread::available_parallelism`); kind nodes are
-/// containers sharing them, so each node's capacity is this.
-pub fn host_cpu_millis() -> u64 {
-    std::thread::available_parallelism()
-        .map(|n| n.get() as u64 * 1000)
-        .unwrap_or(1000)
-}
-
-/// The `system-reserved` CPU that leaves a node with `wanted` millicores allocatable on a host
-/// with `host` millicores: `None` when nothing needs reserving, an error when the host has
-/// fewer CPUs than wanted.
-pub fn reservation_millis(node: &str, wanted: u64, host: u64) -> Result<Option<u32>, BackendError> {
-    if wanted > host {
-        return Err(BackendError::setup(format!(
-            "node {node} wants {wanted}m allocatable CPU but the host has only {host}m; kind nodes share the host's CPUs (lower the case's cpu or run on a bigger machine)"
-        )));
-    }
-    let reserve = host - wanted;
-    if reserve == 0 {
-        return Ok(None);
-    }
-    u32::try_from(reserve).map(Some).map_err(|_| {
-        BackendError::setup(format!(
-            "node {node}: CPU reservation {reserve}m is too large"
-        ))
-    })
-}
-
-/// `topo-<hash8>`: the cluster name of a shape, from its cluster key (so shapes that differ
-/// only in per-case labels share a cluster).
-pub fn shape_cluster_name(shape: &ClusterShape) -> String {
-    let key = format!("{:?}", shape.cluster_key());
-    format!("topo-{:016x}", fnv1a64(key.as_bytes()))
-        .chars()
-        .take(13)
-        .collect()
-}
-
-/// The kind cluster spec for `shape` on a host with `host_cpu` millicores: name from the
-/// cluster key, roles, gates, and CPU reservations. Zones, regions and extra labels are not in
-/// it: they are applied per case by relabeling (see [`ClusterKey`](crate::case::ClusterKey)).
-pub fn kind_spec(shape: &ClusterShape, host_cpu: u64) -> Result<KindClusterSpec, BackendError> {
-    let mut spec = KindClusterSpec::new(shape_cluster_name(shape), shape.version, shape.proxy_mode);
-    for (gate, on) in &shape.feature_gates {
-        spec = spec.gate(gate.name(), *on);
-    }
-    if shape.max_endpoints_per_slice != DEFAULT_MAX_ENDPOINTS_PER_SLICE {
-        spec.max_endpoints_per_slice =
-            Some(u32::try_from(shape.max_endpoints_per_slice).map_err(|_| {
-                BackendError::setup(format!(
-                    "max_endpoints_per_slice {} is out of range",
-                    shape.max_endpoints_per_slice
-                ))
-            })?);
-    }
-    if shape.proxy_mode == ProxyMode::Nftables && shape.version.minor < 31 {
-        spec = spec.gate("NFTablesProxyMode", true);
-    }
-    if !has_control_plane(shape) {
-        // kind needs one; the case does not know it (it is left out of the node mapping, and
-        // the model ignores control-plane nodes for hints).
-        spec = spec.node(KindNodeSpec::control_plane());
-    }
-    for node in &shape.nodes {
-        let mut kind_node = KindNodeSpec::new(match node.role {
-            Role::ControlPlane => NodeRole::ControlPlane,
-            Role::Worker => NodeRole::Worker,
-        });
-        if let Some(reserve) = reservation_millis(&node.name, node.cpu_millis, host_cpu)? {
-            kind_node = kind_node.reserve_cpu_millis(reserve);
-        }
-        spec = spec.node(kind_node);
-    }
-    Ok(spec)
-}
-
-fn has_control_plane(shape: &ClusterShape) -> bool {
-    shape.nodes.iter().any(|n| n.role == Role::ControlPlane)
-}
-
-/// `(case node, kind node)` pairs: kind names nodes by role and order; a control plane the
-/// harness added for a case without one is skipped.
-pub fn node_pairs(shape: &ClusterShape, spec: &KindClusterSpec) -> Vec<(String, String)> {
-    let skip = usize::from(!has_control_plane(shape));
-    shape
-        .nodes
-        .iter()
-        .map(|n| n.name.clone())
-        .zip(spec.node_names().into_iter().skip(skip))
-        .collect()
-}
 
 /// Where a cluster of `mode` is observed from: `wanted`, or by default rules when kube-proxy
 /// runs and traffic when it does not; rules wanted with mode `none` are an error.
@@ -154,8 +66,22 @@ pub struct KindOptions {
     pub keep: bool,
     /// The run id (`reports/<run>/…`).
     pub run_id: String,
-    /// kind release of the image table.
-    pub release: Option<String>,
+    /// The kind binaries at hand and their releases (see
+    /// [`releases`]); each cluster is created with the first one
+    /// whose release ships an image for its minor. [`KindOptions::new`] assumes `kind` on `PATH`
+    /// is the image table's default release; the CLI asks `kind version` instead.
+    pub binaries: Vec<KindBinary>,
+    /// Node image for every cluster (`--image`), instead of the release tables; its tag must
+    /// name the cluster's Kubernetes version.
+    pub image: Option<String>,
+    /// Whether kube-controller-manager runs its EndpointSlice controller (`--controller`).
+    pub controller: EndpointSliceController,
+    /// The `managed-by` label of the EndpointSlice controller under test (`--managed-by`):
+    /// setup waits for it to write a probe Service's slices, and its slices are observed as
+    /// the controller's.
+    pub managed_by: Option<String>,
+    /// How long (and how often) setup waits for the controller under test.
+    pub controller_wait: (std::time::Duration, std::time::Duration),
     /// The container CLI (from `KIND_EXPERIMENTAL_PROVIDER`).
     pub cli: ContainerCli,
     /// Host CPUs in millicores (see [`host_cpu_millis`]).
@@ -190,7 +116,11 @@ impl KindOptions {
             reuse: false,
             keep: false,
             run_id: run_id.into(),
-            release: None,
+            binaries: default_binaries(),
+            image: None,
+            controller: EndpointSliceController::Builtin,
+            managed_by: None,
+            controller_wait: (cluster::CONTROLLER_WAIT, std::time::Duration::from_secs(2)),
             cli: ContainerCli::from_env().unwrap_or_default(),
             host_cpu_millis: host_cpu_millis(),
             kind_dir: PathBuf::from("kind"),
@@ -209,6 +139,22 @@ impl KindOptions {
             run_dir: self.reports_dir.join(&self.run_id),
         }
     }
+}
+
+/// `kind` on `PATH`, taken to be the image table's default release (used until the caller
+/// knows better from `kind version`).
+pub fn default_binaries() -> Vec<KindBinary> {
+    let release = ImageTable::embedded()
+        .ok()
+        .and_then(|t| KindRelease::parse(t.default_release()));
+    release
+        .map(|release| {
+            vec![KindBinary {
+                program: "kind".to_string(),
+                release,
+            }]
+        })
+        .unwrap_or_default()
 }
 
 /// Builds the API client for a kubeconfig file and context (tests replace it).
@@ -239,6 +185,7 @@ pub struct KindBackend {
     case: Option<CaseRun>,
     case_name: String,
     runs: usize,
+    warnings: Warnings,
 }
 
 impl std::fmt::Debug for KindBackend {
@@ -454,6 +401,7 @@ impl KindBackend {
             case: None,
             case_name: "case".to_string(),
             runs: 0,
+            warnings: Warnings::default(),
         })
     }
 
@@ -463,15 +411,31 @@ impl KindBackend {
         self
     }
 
-    fn release(&self) -> String {
-        self.options
-            .release
-            .clone()
-            .unwrap_or_else(|| self.images.default_release().to_string())
+    /// The binary and image that create `spec`, or why none can.
+    fn creator(&self, spec: &KindClusterSpec) -> Result<Creator, String> {
+        releases::choose(
+            &self.options.binaries,
+            &self.images,
+            spec,
+            self.options.image.as_deref(),
+        )
     }
 
     fn cluster<'a>(&'a self, spec: &KindClusterSpec) -> KindCluster<'a> {
-        KindCluster::new(self.runner.as_ref(), spec, self.options.cli)
+        let mut cluster = KindCluster::new(self.runner.as_ref(), spec, self.options.cli);
+        if let Ok(creator) = self.creator(spec) {
+            cluster.kind_program = creator.binary.program;
+        }
+        cluster
+    }
+
+    /// The program for `kind get clusters` (any release lists every cluster).
+    fn any_kind_program(&self) -> String {
+        self.options
+            .binaries
+            .first()
+            .map(|b| b.program.clone())
+            .unwrap_or_else(|| "kind".to_string())
     }
 
     /// Brings up (or reuses) the cluster for `spec` and connects to it.
@@ -485,7 +449,12 @@ impl KindBackend {
         }
         self.shutdown()?;
         let layout = self.options.layout();
-        let rendered = config::render(&spec, &self.images, &self.release()).map_err(setup_err)?;
+        let creator = self.creator(&spec).map_err(BackendError::setup)?;
+        let mut spec = spec;
+        spec.image = self.options.image.clone();
+        spec.controller = self.options.controller;
+        let rendered = config::render(&spec, &self.images, &creator.binary.release_name())
+            .map_err(setup_err)?;
         let config_path =
             config::write_config(&layout.kind_dir, &spec.name, &rendered).map_err(setup_err)?;
         let kubeconfig = layout.kubeconfig(&spec.name);
@@ -493,7 +462,12 @@ impl KindBackend {
             std::fs::create_dir_all(dir)
                 .map_err(|e| setup_err(format!("{}: {e}", dir.display())))?;
         }
-        let existing = cluster::list(self.runner.as_ref(), self.options.cli).map_err(setup_err)?;
+        let existing = cluster::list_with(
+            self.runner.as_ref(),
+            &self.any_kind_program(),
+            self.options.cli,
+        )
+        .map_err(setup_err)?;
         let cluster = self.cluster(&spec);
         let mut reused = false;
         if existing.contains(&spec.name) {
@@ -508,12 +482,12 @@ impl KindBackend {
             if recorded.as_deref() == Some(rendered.shape_hash.as_str()) {
                 reused = true;
             } else {
-                eprintln!(
+                self.warnings.push(format!(
                     "kind cluster {} has shape {} but {} is wanted: recreating it",
                     spec.name,
                     recorded.as_deref().unwrap_or("(none)"),
                     rendered.shape_hash
-                );
+                ));
                 cluster.delete().map_err(setup_err)?;
             }
         }
@@ -566,6 +540,9 @@ impl KindBackend {
         let text = cluster.get_kubeconfig().map_err(setup_err)?;
         std::fs::write(kubeconfig, text)
             .map_err(|e| setup_err(format!("{}: {e}", kubeconfig.display())))?;
+        if created {
+            cluster.preload_image(manifests::AGNHOST_IMAGE);
+        }
         // With mode none there is no kube-proxy to ask (kind deploys none).
         if self.options.check_proxy_mode && spec.proxy_mode != ProxyMode::None {
             for node in cluster.nodes() {
@@ -596,7 +573,49 @@ impl KindBackend {
                 .map_err(setup_err)?;
         }
         let context = format!("kind-{}", spec.name);
-        (self.api_factory)(&self.rt, kubeconfig, &context).map_err(setup_err)
+        let api = (self.api_factory)(&self.rt, kubeconfig, &context).map_err(setup_err)?;
+        if let Some(managed_by) = &self.options.managed_by {
+            self.await_controller(&api, spec, managed_by)?;
+        }
+        Ok(api)
+    }
+
+    /// Waits for the EndpointSlice controller under test to write a probe Service's slice
+    /// (see [`controller`](super::controller)), then removes the probe.
+    fn await_controller(
+        &self,
+        api: &ClusterApi,
+        spec: &KindClusterSpec,
+        managed_by: &str,
+    ) -> Result<(), BackendError> {
+        let node = spec
+            .nodes
+            .iter()
+            .zip(spec.node_names())
+            .find(|(n, _)| n.role == NodeRole::Worker)
+            .or_else(|| spec.nodes.iter().zip(spec.node_names()).next())
+            .map(|(_, name)| name)
+            .unwrap_or_default();
+        let namespace = super::controller::probe_namespace(&self.options.run_id);
+        let mut ledger = Ledger::new();
+        let (deadline, poll) = self.options.controller_wait;
+        let waited = self.rt.block_on(super::controller::wait_for_controller(
+            api,
+            &mut ledger,
+            &namespace,
+            &node,
+            managed_by,
+            deadline,
+            poll,
+        ));
+        let report = self
+            .rt
+            .block_on(ledger.cleanup_or_abort(api, interrupted(2)));
+        waited.map_err(BackendError::setup)?;
+        if !report.is_complete() {
+            return Err(BackendError::setup(report.to_string().trim_end()));
+        }
+        Ok(())
     }
 
     /// Deletes the current cluster when this run created it (unless `--keep` or `--reuse`);
@@ -607,18 +626,18 @@ impl KindBackend {
         };
         if self.options.keep || self.options.reuse || !current.created {
             if self.options.keep {
-                eprintln!(
+                self.warnings.push(format!(
                     "kept kind cluster {0}; delete it with: kind delete cluster --name {0}",
                     current.spec.name
-                );
+                ));
             }
             return Ok(());
         }
         if interrupts() >= 2 {
-            eprintln!(
+            self.warnings.push(format!(
                 "left behind: kind cluster {0} (delete it with: kind delete cluster --name {0})",
                 current.spec.name
-            );
+            ));
             return Ok(());
         }
         self.cluster(&current.spec)
@@ -626,7 +645,7 @@ impl KindBackend {
             .map_err(|e: ClusterError| BackendError::setup_from("deleting the cluster", e))
     }
 
-    /// The name the next case run uses for its namespace (`topo-<case>-<n>`).
+    /// The name the next case run uses for its namespace (`topo-<case>-<run>-<n>`).
     pub fn set_case_name(&mut self, name: &str) {
         self.case_name = name.to_string();
     }
@@ -637,11 +656,12 @@ impl KindBackend {
         };
         self.runs += 1;
         let map = NodeMap::new(node_pairs(shape, &current.spec));
-        let ns = namespace_name(&self.case_name, self.runs);
+        let ns = namespace_name(&self.case_name, &self.options.run_id, self.runs);
         let mut workload = Workload::new(ns, map, shape);
         workload.settle = self.options.settle;
         workload.source = observe_source(self.options.observe, shape.proxy_mode)?;
         workload.probe_timing = self.options.probe_timing;
+        workload.controller_under_test = self.options.managed_by.clone();
         let mut run = CaseRun {
             shape: shape.clone(),
             workload,
@@ -672,12 +692,24 @@ impl Drop for KindBackend {
             let _ = self.cleanup();
         }
         if let Err(e) = self.shutdown() {
-            eprintln!("warning: {e}");
+            self.warnings.push(e.report());
+        }
+        // After the run no reporter listens any more: what is left goes to stderr.
+        for warning in self.warnings.take() {
+            eprintln!("warning: {warning}");
         }
     }
 }
 
 impl Backend for KindBackend {
+    fn take_warnings(&mut self) -> Vec<String> {
+        let mut all = self.warnings.take();
+        if let Some(run) = &self.case {
+            all.extend(run.workload.warnings.take());
+        }
+        all
+    }
+
     fn kind(&self) -> BackendKind {
         BackendKind::Kind
     }
@@ -687,7 +719,11 @@ impl Backend for KindBackend {
     }
 
     fn supports(&self, case: &crate::case::Case, shape: &ClusterShape) -> Result<(), String> {
-        kind_spec(shape, self.options.host_cpu_millis).map_err(|e| e.to_string())?;
+        let spec = kind_spec(shape, self.options.host_cpu_millis).map_err(|e| e.to_string())?;
+        // A cluster no kind binary at hand can create is skipped, not failed.
+        self.creator(&spec)?;
+        same_nodes_as_the_model(shape)?;
+        pods_fit_on_nodes(case)?;
         for step in &case.steps {
             Workload::check_supported(&step.action, "kind").map_err(|e| e.to_string())?;
         }
@@ -742,6 +778,9 @@ impl Backend for KindBackend {
         let Some(mut run) = self.case.take() else {
             return Ok(());
         };
+        for warning in run.workload.warnings.take() {
+            self.warnings.push(warning);
+        }
         let Some(current) = &self.current else {
             return Ok(());
         };
@@ -764,10 +803,11 @@ impl Backend for KindBackend {
             }
         }
         if self.options.keep {
-            eprintln!("kept (--keep); inspect and undo with:");
-            for line in run.ledger.keep_commands(&current.api.kubectl()) {
-                eprintln!("  {line}");
-            }
+            let commands = run.ledger.keep_commands(&current.api.kubectl());
+            self.warnings.push(format!(
+                "kept (--keep); inspect and undo with:\n  {}",
+                commands.join("\n  ")
+            ));
         } else {
             let report = self
                 .rt
@@ -791,6 +831,7 @@ impl Backend for KindBackend {
 mod tests {
     use super::*;
     use crate::case::NodeDef;
+    use crate::case::Role;
     use crate::model::KubeVersion;
     use std::collections::BTreeMap;
 
@@ -826,66 +867,6 @@ mod tests {
             max_endpoints_per_slice: 100,
             nodes,
         }
-    }
-
-    #[test]
-    fn reservation_is_host_minus_wanted() {
-        assert_eq!(reservation_millis("n", 1000, 2000).ok(), Some(Some(1000)));
-        assert_eq!(reservation_millis("n", 2000, 2000).ok(), Some(None));
-        assert_eq!(reservation_millis("n", 500, 4000).ok(), Some(Some(3500)));
-        let err = reservation_millis("worker", 4000, 2000)
-            .err()
-            .map(|e| e.to_string());
-        assert_eq!(
-            err.as_deref(),
-            Some("cannot set up the cluster: node worker wants 4000m allocatable CPU but the host has only 2000m; kind nodes share the host's CPUs (lower the case's cpu or run on a bigger machine)")
-        );
-    }
-
-    #[test]
-    fn spec_from_shape() {
-        let spec = kind_spec(&shape(&[1000, 2000, 1000]), 4000).expect("spec");
-        assert!(
-            spec.name.starts_with("topo-") && spec.name.len() == 13,
-            "{}",
-            spec.name
-        );
-        let reserved: Vec<Option<u32>> = spec.nodes.iter().map(|n| n.reserve_cpu_millis).collect();
-        assert_eq!(reserved, vec![Some(3000), Some(2000), Some(3000)]);
-        let roles: Vec<NodeRole> = spec.nodes.iter().map(|n| n.role).collect();
-        assert_eq!(
-            roles,
-            vec![NodeRole::ControlPlane, NodeRole::Worker, NodeRole::Worker]
-        );
-        // Zones are per case: not in the spec, and not in the name.
-        assert!(spec.nodes.iter().all(|n| n.zone.is_none()));
-        let mut other = shape(&[1000, 2000, 1000]);
-        other.nodes[1].zone = Some("z".into());
-        assert_eq!(shape_cluster_name(&other), spec.name);
-        assert_ne!(shape_cluster_name(&shape(&[1000, 1000, 1000])), spec.name);
-        assert!(kind_spec(&shape(&[1000, 8000]), 4000).is_err());
-    }
-
-    #[test]
-    fn a_case_without_control_plane_gets_one_outside_the_mapping() {
-        let mut s = shape(&[1000, 1000, 1000]);
-        s.nodes.remove(0);
-        let spec = kind_spec(&s, 2000).expect("spec");
-        assert_eq!(spec.nodes.len(), 3);
-        assert_eq!(spec.nodes[0].role, NodeRole::ControlPlane);
-        assert_eq!(spec.nodes[0].reserve_cpu_millis, None);
-        let pairs = node_pairs(&s, &spec);
-        let names: Vec<(&str, String)> = pairs
-            .iter()
-            .map(|(c, r)| (c.as_str(), r.trim_start_matches(&spec.name).to_string()))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                ("worker", "-worker".to_string()),
-                ("worker2", "-worker2".to_string())
-            ]
-        );
     }
 
     #[test]
@@ -944,32 +925,6 @@ mod tests {
         assert!(runner.unused().is_empty(), "{:?}", runner.unused());
         let too_many = nodes.set_not_ready(&node, "ns", 3);
         assert!(too_many.is_err());
-    }
-
-    #[test]
-    fn max_endpoints_per_slice_reaches_the_controller_manager() {
-        let mut s = shape(&[1000, 1000]);
-        let plain = kind_spec(&s, 2000).expect("spec");
-        assert_eq!(plain.max_endpoints_per_slice, None);
-        s.max_endpoints_per_slice = 2;
-        let spec = kind_spec(&s, 2000).expect("spec");
-        assert_eq!(spec.max_endpoints_per_slice, Some(2));
-        assert_ne!(shape_cluster_name(&s), plain.name);
-        let images = ImageTable::embedded().expect("images");
-        let rendered =
-            crate::backend::kind::config::render(&spec, &images, images.default_release())
-                .expect("render");
-        assert!(
-            rendered.yaml.contains("kind: ClusterConfiguration"),
-            "{}",
-            rendered.yaml
-        );
-        assert!(
-            rendered.yaml.contains("max-endpoints-per-slice: \"2\""),
-            "{}",
-            rendered.yaml
-        );
-        assert_ne!(spec.shape_hash(), plain.shape_hash());
     }
 
     #[test]
@@ -1043,31 +998,5 @@ mod tests {
         assert_eq!(ok(Some(Both), ProxyMode::Ipvs), Some(Both));
         assert_eq!(ok(Some(Rules), ProxyMode::None), None);
         assert_eq!(ok(Some(Both), ProxyMode::None), None);
-    }
-
-    #[test]
-    fn proxy_mode_none_maps_to_kind_none_without_nftables_gate() {
-        let mut s = shape(&[1000, 1000]);
-        s.version = KubeVersion::new(30);
-        s.proxy_mode = ProxyMode::None;
-        let spec = kind_spec(&s, 2000).expect("spec");
-        assert_eq!(spec.proxy_mode, ProxyMode::None);
-        assert!(spec.feature_gates.is_empty());
-        assert_ne!(
-            shape_cluster_name(&s),
-            shape_cluster_name(&ClusterShape {
-                proxy_mode: ProxyMode::Iptables,
-                ..s.clone()
-            })
-        );
-    }
-
-    #[test]
-    fn nftables_before_131_gets_its_gate() {
-        let mut s = shape(&[1000, 1000]);
-        s.version = KubeVersion::new(30);
-        s.proxy_mode = ProxyMode::Nftables;
-        let spec = kind_spec(&s, 2000).expect("spec");
-        assert_eq!(spec.feature_gates.get("NFTablesProxyMode"), Some(&true));
     }
 }

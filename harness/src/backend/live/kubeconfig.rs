@@ -12,6 +12,7 @@ use super::probes::ObserveSource;
 use super::workload::{NodeControl, NodeMap, Workload};
 use super::{check_interrupt, interrupted, namespace_name, runtime};
 use crate::backend::kube_api::{ClusterApi, Ledger};
+use crate::backend::Warnings;
 use crate::backend::{
     Applied, Backend, BackendError, BackendKind, NodeRoutes, Observation, WaitPolicy,
 };
@@ -177,7 +178,9 @@ pub struct KubeconfigBackend {
     api: Option<ClusterApi>,
     case: Option<CaseRun>,
     case_name: String,
+    run_id: String,
     runs: usize,
+    warnings: Warnings,
 }
 
 impl std::fmt::Debug for KubeconfigBackend {
@@ -197,8 +200,17 @@ impl KubeconfigBackend {
             api: None,
             case: None,
             case_name: "case".into(),
+            run_id: super::new_run_id(),
             runs: 0,
+            warnings: Warnings::default(),
         })
+    }
+
+    /// Names this run (namespaces are `topo-<case>-<run>-<n>`); [`Self::new`] uses
+    /// [`new_run_id`](super::new_run_id).
+    pub fn with_run_id(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = run_id.into();
+        self
     }
 
     /// Uses an already connected client (tests).
@@ -218,10 +230,22 @@ impl Drop for KubeconfigBackend {
         if self.case.is_some() {
             let _ = self.cleanup();
         }
+        // After the run no reporter listens any more: what is left goes to stderr.
+        for warning in self.warnings.take() {
+            eprintln!("warning: {warning}");
+        }
     }
 }
 
 impl Backend for KubeconfigBackend {
+    fn take_warnings(&mut self) -> Vec<String> {
+        let mut all = self.warnings.take();
+        if let Some(run) = &self.case {
+            all.extend(run.workload.warnings.take());
+        }
+        all
+    }
+
     fn kind(&self) -> BackendKind {
         BackendKind::Kubeconfig
     }
@@ -263,7 +287,7 @@ impl Backend for KubeconfigBackend {
             }
         })?;
         self.runs += 1;
-        let ns = namespace_name(&self.case_name, self.runs);
+        let ns = namespace_name(&self.case_name, &self.run_id, self.runs);
         let mut workload = Workload::new(ns, map, shape);
         workload.settle = Some(std::time::Duration::from_secs(120));
         workload.source = self
@@ -350,11 +374,15 @@ impl Backend for KubeconfigBackend {
         let (Some(api), Some(mut run)) = (&self.api, self.case.take()) else {
             return Ok(());
         };
+        for warning in run.workload.warnings.take() {
+            self.warnings.push(warning);
+        }
         if self.options.keep {
-            eprintln!("kept (--keep); inspect and undo with:");
-            for line in run.ledger.keep_commands(&api.kubectl()) {
-                eprintln!("  {line}");
-            }
+            let commands = run.ledger.keep_commands(&api.kubectl());
+            self.warnings.push(format!(
+                "kept (--keep); inspect and undo with:\n  {}",
+                commands.join("\n  ")
+            ));
             return Ok(());
         }
         let report = self

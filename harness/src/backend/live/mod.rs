@@ -7,6 +7,7 @@
 //! The [`Backend`](crate::backend::Backend) trait is synchronous; each live backend owns a
 //! current-thread tokio runtime and blocks on the async API calls.
 
+pub mod controller;
 pub mod kind;
 pub mod kubeconfig;
 pub mod probes;
@@ -61,6 +62,16 @@ pub fn install_ctrl_c_handler() {
             eprintln!("warning: cannot install the Ctrl-C handler: {e}");
         }
     });
+}
+
+/// `run-<unix seconds>`: the id of a live run (its `reports/` directory, and part of every
+/// namespace it creates).
+pub fn new_run_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("run-{secs}")
 }
 
 /// How many times Ctrl-C was pressed.

@@ -116,7 +116,7 @@ pub fn pod_addresses(state: &ClusterState, service: &Service) -> BTreeMap<String
 pub fn probe_target(service: &Service) -> Option<(String, u16)> {
     let ip = service.cluster_ip.as_deref().filter(|ip| *ip != "None")?;
     let port = service.ports.first()?.port;
-    let host = if ip.contains(':') {
+    let host = if crate::model::state::is_ipv6(ip) {
         format!("[{ip}]")
     } else {
         ip.to_string()
@@ -124,17 +124,7 @@ pub fn probe_target(service: &Service) -> Option<(String, u16)> {
     Some((host, port))
 }
 
-/// The client's script: `count` requests to `http://<host>:<port>/hostname`, one line each:
-/// `answer <i> <pod>`, or `answer <i> FAILED rc=<curl exit code>`.
-pub fn probe_script(host: &str, port: u16, count: u32) -> String {
-    format!(
-        "i=0; while [ \"$i\" -lt {count} ]; do i=$((i+1)); \
-         a=$(curl --silent --connect-timeout 1 --max-time 2 http://{host}:{port}/hostname); rc=$?; \
-         if [ \"$rc\" -eq 0 ] && [ -n \"$a\" ]; then echo \"{p} $i $a\"; \
-         else echo \"{p} $i FAILED rc=$rc\"; fi; done",
-        p = manifests::ANSWER_PREFIX
-    )
-}
+pub use crate::backend::kind::manifests::probe_script;
 
 /// The client pod `name` pinned to cluster node `node` (`kubernetes.io/hostname`, tolerating
 /// the control-plane taints) running [`probe_script`].
@@ -151,15 +141,10 @@ pub fn probe_pod(
     let mut pod: Value = serde_saphyr::from_str(&text)
         .map_err(|e| BackendError::observe_from("client pod manifest", e))?;
     pod["metadata"]["name"] = Value::String(name.to_string());
-    if let Some(container) = pod.pointer_mut("/spec/containers/0") {
-        container["command"] = serde_json::json!(["sh", "-c", probe_script(host, port, count)]);
-    }
     Ok(pod)
 }
 
-/// Curl exit codes that mean "the dataplane sent nowhere" (connection refused, timed out,
-/// empty reply, reset): expected when a node has no route; any other failure is the client's.
-const NO_ROUTE_CODES: [i32; 5] = [7, 28, 52, 56, 35];
+use crate::backend::kind::manifests::NO_ROUTE_CODES;
 
 /// What one node's client saw, mapped to endpoint addresses.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -170,24 +155,35 @@ pub struct TrafficResult {
     pub answered: usize,
     /// Endpoint addresses reached (distinct, sorted).
     pub reached: Vec<String>,
+    /// Endpoint address → requests it answered (for traffic shares).
+    pub answers: BTreeMap<String, usize>,
     /// Answering pods that are no endpoint of the Service (distinct, sorted).
     pub unknown: Vec<String>,
     /// Failed requests.
     pub failed: usize,
     /// Curl exit codes of failures that are not "no route" (distinct, sorted).
     pub client_errors: Vec<i32>,
+    /// The client stopped after this many requests because nothing answered and every
+    /// failure was "no route": the node routes nowhere (an observation, not a timeout).
+    pub stopped_after: Option<u32>,
 }
 
 impl TrafficResult {
     /// Maps a client log to addresses through `addresses` (pod → address).
     pub fn from_log(log: &str, addresses: &BTreeMap<String, String>, requested: u32) -> Self {
-        let mut reached = BTreeSet::new();
+        let mut answers: BTreeMap<String, usize> = BTreeMap::new();
         let mut unknown = BTreeSet::new();
         let mut client_errors = BTreeSet::new();
         let mut answered = 0;
         let mut failed = 0;
+        let mut stopped_after = None;
         for line in log.lines() {
             let mut words = line.split_whitespace();
+            if line.starts_with(manifests::STOP_PREFIX) {
+                let mut stop = line.split_whitespace().skip(1);
+                stopped_after = stop.next().and_then(|n| n.parse::<u32>().ok());
+                continue;
+            }
             if words.next() != Some(manifests::ANSWER_PREFIX)
                 || words.next().and_then(|i| i.parse::<u32>().ok()).is_none()
             {
@@ -211,7 +207,7 @@ impl TrafficResult {
                     }
                 }
             } else if let Some(address) = addresses.get(pod) {
-                reached.insert(address.clone());
+                *answers.entry(address.clone()).or_insert(0) += 1;
             } else {
                 unknown.insert(pod.to_string());
             }
@@ -219,10 +215,12 @@ impl TrafficResult {
         TrafficResult {
             requested,
             answered,
-            reached: reached.into_iter().collect(),
+            reached: answers.keys().cloned().collect(),
+            answers,
             unknown: unknown.into_iter().collect(),
             failed,
             client_errors: client_errors.into_iter().collect(),
+            stopped_after,
         }
     }
 
@@ -275,7 +273,8 @@ impl TrafficResult {
                 codes.join(", ")
             ));
         }
-        if self.answered < self.requested as usize {
+        let stopped_nowhere = self.stopped_after.is_some() && succeeded == 0;
+        if self.answered < self.requested as usize && !stopped_nowhere {
             out.push(format!(
                 "traffic from {node}: {} answer line(s) for {} requests",
                 self.answered, self.requested
@@ -346,11 +345,16 @@ pub struct ProbeTiming {
 }
 
 impl ProbeTiming {
-    /// 1 s polls; 90 s for scheduling and start, plus 50 ms per request.
+    /// Time for the client pods to be scheduled and started.
+    pub const START: Duration = Duration::from_secs(90);
+
+    /// 1 s polls; [`Self::START`] plus the longest the script can take with `count` requests
+    /// ([`manifests::probe_duration_bound`]: every request timing out), so a node whose
+    /// traffic is dropped still finishes and is reported as routing nowhere.
     pub fn for_requests(count: u32) -> Self {
         ProbeTiming {
             poll: Duration::from_secs(1),
-            deadline: Duration::from_secs(90) + Duration::from_millis(50) * count,
+            deadline: Self::START + manifests::probe_duration_bound(count),
         }
     }
 }
@@ -627,6 +631,7 @@ mod tests {
         assert_eq!(container["image"], manifests::AGNHOST_IMAGE);
         assert_eq!(container["command"][0], "sh");
         let script = container["command"][2].as_str().expect("script");
+        assert_eq!(script, probe_script("10.96.0.10", 80, 120));
         assert!(script.contains("-lt 120"), "{script}");
         assert!(script.contains("http://10.96.0.10:80/hostname"), "{script}");
     }
@@ -651,6 +656,59 @@ mod tests {
             .expect("sh");
         let r = TrafficResult::from_log(&String::from_utf8_lossy(&out.stdout), &addresses(), 2);
         assert_eq!(r.internal(), ["10.244.1.2"]);
+    }
+
+    /// A fake curl for the script: sleeps `secs`, then exits `rc` (28: timed out, as a DROP
+    /// rule makes every request; 7: refused, as REJECT does).
+    #[cfg(unix)]
+    fn run_script_with(count: u32, fake_curl: &str) -> (String, std::time::Duration) {
+        let script = probe_script("127.0.0.1", 9, count).replace("curl", fake_curl);
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .expect("sh");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            started.elapsed(),
+        )
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_node_that_drops_everything_stops_early_and_routes_nowhere() {
+        // 160 requests into DROP took 160 × the 1 s connect timeout and overran the old 98 s
+        // deadline ("did not finish"). Now: concurrent, and it stops after 16 no-route answers.
+        for (fake, rc) in [("sleep 0.2; exit 28;", 28), ("exit 7;", 7)] {
+            let (log, took) = run_script_with(160, fake);
+            assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+            assert!(log.ends_with("answer-stop 16 no-route\n"), "{log}");
+            assert!(log.contains(&format!("answer 16 FAILED rc={rc}")), "{log}");
+            let r = TrafficResult::from_log(&log, &addresses(), 160);
+            assert_eq!(r.stopped_after, Some(16));
+            assert!(r.internal().is_empty());
+            assert!(
+                r.problems("worker").is_empty(),
+                "{:?}",
+                r.problems("worker")
+            );
+        }
+        // The deadline covers even a client that never stops early.
+        let timing = ProbeTiming::for_requests(160);
+        assert!(timing.deadline >= ProbeTiming::START + Duration::from_secs(160 / 8 * 2));
+        assert!(timing.deadline >= manifests::probe_duration_bound(160));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn answers_keep_every_request_and_do_not_stop() {
+        let (log, _) = run_script_with(20, "echo web-a; true");
+        assert_eq!(log.lines().count(), 20, "{log}");
+        assert!(!log.contains("answer-stop"), "{log}");
+        let r = TrafficResult::from_log(&log, &addresses(), 20);
+        assert_eq!(r.internal(), ["10.244.1.2"]);
+        assert_eq!(r.answered, 20);
+        assert!(r.problems("worker").is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::model::state::TrafficDistribution;
 
 /// The annotation value the controller reads, with the key it came from (semantics.md §2.1):
 /// before 1.27 only the old key exists; from 1.27 the old key wins whenever it is present.
-pub fn controller_annotation<'a>(
+pub(crate) fn controller_annotation<'a>(
     annotations: &'a BTreeMap<String, String>,
     gates: &FeatureGates,
 ) -> Option<(&'static str, &'a str)> {
@@ -39,7 +39,7 @@ pub fn hints_enabled(annotations: &BTreeMap<String, String>, gates: &FeatureGate
 }
 
 /// `validTrafficDistribution`: whether the controller applies `trafficDistribution` hints.
-pub fn valid_traffic_distribution(
+pub(crate) fn valid_traffic_distribution(
     value: Option<&TrafficDistribution>,
     gates: &FeatureGates,
 ) -> bool {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::model::choice::Chooser;
 use crate::model::state::TrafficDistribution;
 use crate::model::state::{
-    AddressType, Endpoint, EndpointPort, EndpointSlice, Node, Service, LABEL_ZONE,
+    is_ipv6, AddressType, Endpoint, EndpointPort, EndpointSlice, Node, Service, LABEL_ZONE,
     MANAGED_BY_CONTROLLER,
 };
 use crate::model::version::{FeatureGate, FeatureGates};
@@ -576,7 +576,7 @@ pub fn endpoint_ports(service: &Service) -> Vec<EndpointPort> {
 }
 
 fn address_type_of(ip: &str) -> AddressType {
-    if ip.contains(':') {
+    if is_ipv6(ip) {
         AddressType::IPv6
     } else {
         AddressType::IPv4

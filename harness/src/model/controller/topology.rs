@@ -71,6 +71,12 @@ impl HintsDisabledReason {
 /// The message of the Normal event emitted when hints are first populated.
 pub const HINTS_ENABLED_MESSAGE: &str = "Topology Aware Hints has been enabled";
 
+/// Whether the EndpointSlice controller of `version` records its topology events on the
+/// Service: `event.go` arrived in 1.26 (kubernetes#113544); before, it only logged.
+pub fn records_events(version: KubeVersion) -> bool {
+    version.minor >= 26
+}
+
 /// An event the controller records on the Service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ControllerEvent {

@@ -58,6 +58,14 @@ pub enum DataplaneError {
         /// The value as written.
         value: String,
     },
+    /// A port that is not a number in 1..=65535 (`--dport abc`, `99999`).
+    #[error("line {line}: port `{value}` is not a number in 1..=65535")]
+    BadPort {
+        /// Line number.
+        line: usize,
+        /// The value as written.
+        value: String,
+    },
     /// The rules are readable but do not fit together (an endpoint chain without DNAT, a loop).
     #[error("line {line}: {message}")]
     Inconsistent {
@@ -79,7 +87,29 @@ impl DataplaneError {
             | DataplaneError::UndefinedChain { line, .. }
             | DataplaneError::BadProbability { line, .. }
             | DataplaneError::BadAddress { line, .. }
+            | DataplaneError::BadPort { line, .. }
             | DataplaneError::Inconsistent { line, .. } => *line,
+        }
+    }
+
+    /// The value the error is about, as written (to find its column on the line).
+    pub fn value(&self) -> Option<&str> {
+        match self {
+            DataplaneError::BadProbability { value, .. }
+            | DataplaneError::BadAddress { value, .. }
+            | DataplaneError::BadPort { value, .. } => Some(value),
+            DataplaneError::UndefinedChain { chain, .. } => Some(chain),
+            _ => None,
+        }
+    }
+
+    /// The message without its `line N: ` prefix, for `file:line:column: message`.
+    pub fn message(&self) -> String {
+        let text = self.to_string();
+        let prefix = format!("line {}: ", self.line());
+        match text.strip_prefix(&prefix) {
+            Some(rest) => rest.to_string(),
+            None => text,
         }
     }
 }

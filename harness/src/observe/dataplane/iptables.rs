@@ -144,7 +144,8 @@ struct Spec<'a> {
     source: Option<(bool, Cow<'a, str>)>,
     destination: Option<(bool, Cow<'a, str>)>,
     protocol: Option<Cow<'a, str>>,
-    dport: Option<u16>,
+    /// `--dport` as written: checked where it names a Service's port.
+    dport: Option<Cow<'a, str>>,
     comment: Option<Cow<'a, str>>,
     probability: Option<f64>,
     rcheck: bool,
@@ -177,7 +178,7 @@ fn parse_spec<'a>(tokens: &mut Tokens<'a>, line: usize) -> Result<Spec<'a>, Data
             "-s" | "--source" | "--src" => s.source = Some((negate, value()?)),
             "-d" | "--destination" | "--dst" => s.destination = Some((negate, value()?)),
             "-p" | "--protocol" => s.protocol = Some(value()?),
-            "--dport" | "--destination-port" => s.dport = value()?.parse().ok(),
+            "--dport" | "--destination-port" => s.dport = Some(value()?),
             "--comment" => s.comment = Some(value()?),
             "--probability" => {
                 let v = value()?;
@@ -323,8 +324,12 @@ impl Parser {
             return Ok(()); // not kube-proxy's
         }
         // Masquerade marks never change where traffic goes: skip the tokenizing, keep the chain
-        // and the target check.
-        if current == Table::Nat && rest.ends_with(" -j KUBE-MARK-MASQ") && !rest.contains('"') {
+        // and the target check. kube-proxy always writes a quoted comment, so the jump only
+        // needs to be outside quotes: balanced quotes without escapes guarantee that.
+        if current == Table::Nat
+            && rest.ends_with(" -j KUBE-MARK-MASQ")
+            && outside_quotes_at_end(rest)
+        {
             if let Some(chain) = rest.split_ascii_whitespace().next() {
                 self.chain_id(chain, lineno);
                 self.mark_masq.get_or_insert(lineno);
@@ -381,6 +386,12 @@ impl Parser {
     }
 }
 
+/// Whether the end of `rest` lies outside any `"…"` (an even number of quotes, no escapes).
+fn outside_quotes_at_end(rest: &str) -> bool {
+    let bytes = rest.as_bytes();
+    !bytes.contains(&b'\\') && bytes.iter().filter(|&&b| b == b'"').count() % 2 == 0
+}
+
 fn short(text: &str) -> String {
     text.chars().take(60).collect()
 }
@@ -398,6 +409,21 @@ fn host(dst: &Option<(bool, Cow<'_, str>)>, line: usize) -> Result<Option<IpAddr
                 value: d.to_string(),
             }),
         _ => Ok(None),
+    }
+}
+
+/// The `--dport` of a rule that dispatches a Service port: a bad one is an error, since
+/// ignoring the rule would silently drop the Service's frontend.
+fn service_port(dport: &Option<Cow<'_, str>>, line: usize) -> Result<Option<u16>, DataplaneError> {
+    let Some(text) = dport else {
+        return Ok(None);
+    };
+    match text.parse::<u16>() {
+        Ok(port) if port > 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(port)),
+        _ => Err(DataplaneError::BadPort {
+            line,
+            value: text.to_string(),
+        }),
     }
 }
 
@@ -427,9 +453,10 @@ fn nat_rule(
     };
     let target_role = role(target);
     if chain == "KUBE-SERVICES" || chain == "KUBE-NODEPORTS" {
-        let (Some(port), Some(protocol)) =
-            (s.dport, s.protocol.as_deref().map(str::to_ascii_lowercase))
-        else {
+        let (Some(port), Some(protocol)) = (
+            service_port(&s.dport, line)?,
+            s.protocol.as_deref().map(str::to_ascii_lowercase),
+        ) else {
             return Ok(());
         };
         if target_role == Role::Other || target_role == Role::DropSink {
@@ -508,9 +535,10 @@ fn filter_rule(
         Some("REJECT") => Outcome::Reject,
         _ => return Ok(()),
     };
-    let (Some(port), Some(protocol)) =
-        (s.dport, s.protocol.as_deref().map(str::to_ascii_lowercase))
-    else {
+    let (Some(port), Some(protocol)) = (
+        service_port(&s.dport, line)?,
+        s.protocol.as_deref().map(str::to_ascii_lowercase),
+    ) else {
         return Ok(());
     };
     let ip = host(&s.destination, line)?;
@@ -709,5 +737,25 @@ mod tests {
     fn foreign_rules_are_ignored() {
         let dump = "*nat\n:DOCKER - [0:0]\n-A DOCKER -d 1.1.1.1/32 -p tcp --dport 9 -j DNAT --to-destination 2.2.2.2:9\nCOMMIT\n";
         assert_eq!(parse_iptables(dump).unwrap().frontends, vec![]);
+    }
+
+    /// kube-proxy's masquerade rules carry a quoted comment; they are still skipped without
+    /// tokenizing (an option value that would fail to parse shows that nothing read it).
+    #[test]
+    fn masquerade_shortcut_fires_on_quoted_comments() {
+        let dump = |comment: &str| {
+            format!(
+                "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n:KUBE-SEP-A - [0:0]\n\
+                 -A KUBE-SEP-A -s 10.244.0.2/32 -m comment --comment {comment} \
+                 -m statistic --mode random --probability bogus -j KUBE-MARK-MASQ\n\
+                 -A KUBE-SEP-A -p tcp -m tcp -j DNAT --to-destination 10.244.0.2:80\nCOMMIT\n"
+            )
+        };
+        assert!(parse_iptables(&dump("\"ns/svc:http\"")).is_ok());
+        // The jump inside an unterminated quote is not a jump: the rule is read, and fails.
+        assert!(matches!(
+            parse_iptables(&dump("\"ns/svc \\\"x\\\"\"")).unwrap_err(),
+            DataplaneError::BadProbability { line: 5, .. }
+        ));
     }
 }
