@@ -69,7 +69,9 @@ pub struct Planned<'a> {
     pub shape: Result<ClusterShape, String>,
 }
 
-/// The matrix of `cases` (those matching `filter`) × versions × modes.
+/// The matrix of `cases` (those matching `filter`) × versions × modes. With several modes, a
+/// mode that does not exist in a version (nftables before 1.29) is left out of that version's
+/// cells; asked for alone, its cells are kept and say why they are skipped.
 pub fn matrix<'a>(
     cases: &'a [Case],
     versions: &VersionSelection,
@@ -83,6 +85,9 @@ pub fn matrix<'a>(
         }
         for version in versions.for_case(case) {
             for mode in modes {
+                if modes.len() > 1 && mode.unavailable(version).is_some() {
+                    continue;
+                }
                 out.push(Planned {
                     case,
                     version,
@@ -172,9 +177,11 @@ pub fn group_shapes(planned: &[Planned<'_>]) -> Vec<ShapeGroup> {
     groups
 }
 
-/// `topo-harness list` text: each case, the versions it runs on, and why others are skipped.
+/// `topo-harness list` text: each case, where it comes from (`origin`), the versions it runs
+/// on, and why others are skipped.
 pub fn list_text(
     cases: &[Case],
+    origin: &dyn Fn(&Case) -> String,
     versions: &VersionSelection,
     modes: &[ProxyMode],
     filter: Option<&str>,
@@ -187,7 +194,7 @@ pub fn list_text(
         out.push_str(&format!(
             "{}  ({})\n  {}\n  source: {}\n",
             case.name,
-            case.path.display(),
+            origin(case),
             case.summary,
             case.source
         ));

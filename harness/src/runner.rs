@@ -17,7 +17,7 @@ use crate::check::{expectation_checks, model_check, CheckName, CheckResult, Chec
 use crate::model::analysis::model_routes;
 use crate::model::{ClusterState, KubeVersion};
 use crate::plan::{matrix, order_by_cluster, VersionSelection};
-use crate::snapshot::{line_diff, render_step, Golden, Rendered};
+use crate::snapshot::{line_diff, render_step, CaseGolden, Goldens, Rendered};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -28,8 +28,12 @@ pub struct RunOptions {
     pub proxy_modes: Vec<ProxyMode>,
     /// Case-name glob.
     pub filter: Option<String>,
-    /// Directory of golden snapshots; `None` skips the `snapshot` check.
-    pub snapshots: Option<PathBuf>,
+    /// Where golden snapshots come from; `None` skips the `snapshot` check. A case without a
+    /// golden gets no `snapshot` check either (counted in [`Counts::no_golden`]).
+    pub snapshots: Option<Goldens>,
+    /// Write the observed state after each step here, in the compact state format `explain`
+    /// reads: `<dir>/<case>@<version>-<mode>/<NN>-<step>.yaml`.
+    pub dump_state: Option<PathBuf>,
 }
 
 /// One case × version × proxy mode on a backend.
@@ -37,6 +41,10 @@ pub struct RunOptions {
 pub struct SuiteId {
     /// Case name.
     pub case: String,
+    /// The case file (as given, or `cases/<name>.yaml` for a built-in case).
+    pub file: String,
+    /// Each step's name and 1-based line and column in the case file.
+    pub steps: Vec<(String, u32, u32)>,
     /// Where the case comes from (its `source`).
     pub source: String,
     /// Version.
@@ -56,6 +64,14 @@ impl SuiteId {
             self.version,
             self.proxy_mode.as_str()
         )
+    }
+
+    /// `file:line:column` of `step` in the case file (the file alone when unknown).
+    pub fn step_location(&self, step: &str) -> String {
+        match self.steps.iter().find(|(name, _, _)| name == step) {
+            Some((_, line, column)) if *line > 0 => format!("{}:{line}:{column}", self.file),
+            _ => self.file.clone(),
+        }
     }
 }
 
@@ -159,6 +175,8 @@ pub struct Counts {
     pub checks_passed: usize,
     /// Checks failed.
     pub checks_failed: usize,
+    /// Suites run without a golden snapshot (so without a `snapshot` check).
+    pub no_golden: usize,
 }
 
 impl Counts {
@@ -308,6 +326,13 @@ pub fn run(
     for cell in &cells {
         let suite = SuiteId {
             case: cell.case.name.clone(),
+            file: cell.case.path.display().to_string(),
+            steps: cell
+                .case
+                .steps
+                .iter()
+                .map(|s| (s.name.clone(), s.line, s.column))
+                .collect(),
             source: cell.case.source.clone(),
             version: cell.version,
             proxy_mode: cell.proxy_mode,
@@ -351,18 +376,12 @@ pub fn run(
                     index,
                     total: runnable,
                 });
-                let golden = options.snapshots.as_ref().map(|dir| {
-                    (
-                        dir.join(format!("{}.snap", cell.case.name)),
-                        Golden::load(dir, &cell.case.name),
-                    )
-                });
                 let end = run_suite(
                     cell.case,
                     shape,
                     &suite,
                     backend,
-                    golden,
+                    options,
                     &mut summary,
                     emit,
                 );
@@ -446,7 +465,7 @@ fn run_suite(
     shape: &ClusterShape,
     suite: &SuiteId,
     backend: &mut dyn Backend,
-    golden: Option<(PathBuf, Option<Golden>)>,
+    options: &RunOptions,
     summary: &mut RunSummary,
     emit: &mut dyn FnMut(&Event),
 ) -> SuiteEnd {
@@ -457,6 +476,13 @@ fn run_suite(
             phase,
         });
     };
+    let golden = options
+        .snapshots
+        .as_ref()
+        .and_then(|g| g.golden(&case.name));
+    if options.snapshots.is_some() && golden.is_none() {
+        summary.counts.no_golden += 1;
+    }
     backend.case_started(&case.name);
     phase(Phase::SettingUp, emit);
     let setup = backend.setup(shape);
@@ -590,14 +616,16 @@ fn run_suite(
                 format!("the model accepts {acceptable} hint allocations here (Go map order); this is the sim's pick")
             });
             let block = render_step(&applied, &norm, note.as_deref());
-            if let Some((path, golden)) = &golden {
-                checks.push(snapshot_check(
-                    path,
-                    golden.as_ref(),
-                    &step.name,
-                    shape.version,
-                    &block,
-                ));
+            if let Some(golden) = &golden {
+                checks.push(snapshot_check(golden, &step.name, shape.version, &block));
+            }
+            if let Some(dir) = &options.dump_state {
+                if let Err(e) = dump_step_state(dir, suite, i, &step.name, shape, &obs.state) {
+                    checks.push(CheckResult {
+                        name: CheckName::DumpState,
+                        status: CheckStatus::Failed(e),
+                    });
+                }
             }
             summary.rendered.push((
                 suite.clone(),
@@ -665,24 +693,22 @@ pub(crate) fn dataplane_check(obs: &crate::backend::Observation) -> Option<Check
 }
 
 fn snapshot_check(
-    path: &std::path::Path,
-    golden: Option<&Golden>,
+    golden: &CaseGolden,
     step: &str,
     version: KubeVersion,
     block: &str,
 ) -> CheckResult {
-    let fix =
-        "run `cargo test -p topo-harness --test catalog`, then `cargo insta review` to accept";
-    let failure = match golden.and_then(|g| g.block(step, version)) {
-        Some(g) if g == block => None,
-        Some(g) => Some(format!(
-            "differs from {} (- golden, + observed):\n{}\n{fix}",
-            path.display(),
-            line_diff(g, block)
+    let failure = match golden.golden.located_block(step, version) {
+        Some((g, _)) if g == block => None,
+        Some((g, line)) => Some(format!(
+            "differs from the golden {}:{line} (- golden, + observed):\n{}\n{}",
+            golden.path,
+            line_diff(g, block, line),
+            golden.fix
         )),
         None => Some(format!(
-            "no golden snapshot for step {step} on {version} in {}; {fix}",
-            path.display()
+            "the golden {} has no block for step {step} on {version}; {}",
+            golden.path, golden.fix
         )),
     };
     CheckResult {
@@ -692,4 +718,31 @@ fn snapshot_check(
             Some(m) => CheckStatus::Failed(m),
         },
     }
+}
+
+/// Writes the state observed after step `index` as a compact state file `explain` reads.
+fn dump_step_state(
+    dir: &std::path::Path,
+    suite: &SuiteId,
+    index: usize,
+    step: &str,
+    shape: &ClusterShape,
+    state: &crate::model::ClusterState,
+) -> Result<(), String> {
+    let folder = dir.join(format!(
+        "{}@{}-{}",
+        suite.case,
+        suite.version,
+        suite.proxy_mode.as_str()
+    ));
+    let path = folder.join(format!("{:02}-{step}.yaml", index + 1));
+    let text = crate::input::compact_text(
+        state,
+        shape.version,
+        &shape.feature_gates,
+        &format!("{} after step {step} ({})", suite.name(), suite.file),
+    );
+    std::fs::create_dir_all(&folder)
+        .and_then(|()| std::fs::write(&path, text))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

@@ -4,12 +4,14 @@
 //!
 //! `cargo test` writes and compares them with insta (`cargo insta review` accepts changes);
 //! the runner's `snapshot` check reads the same file and compares one step on one version.
+//! The built-in catalog's goldens are embedded in the binary; a user's cases have goldens only
+//! in a `--snapshots DIR` of theirs, written by `--update-snapshots` ([`updated_text`]).
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use crate::backend::Applied;
-use crate::case::format_versions;
+use crate::case::{builtin_golden, format_versions};
 use crate::check::identity::{format_ids, Normalized};
 use crate::model::KubeVersion;
 
@@ -93,38 +95,39 @@ pub fn render_case(case: &str, steps: &[String], blocks: &[Rendered]) -> String 
 /// A parsed golden snapshot.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Golden {
-    /// Step → (minors, block).
-    steps: BTreeMap<String, Vec<(Vec<u32>, String)>>,
+    /// Step → (minors, block, 1-based line of the block's first line in the file).
+    steps: BTreeMap<String, Vec<(Vec<u32>, String, usize)>>,
 }
 
 impl Golden {
     /// Parses a snapshot file's text (an insta header, if any, is skipped).
     pub fn parse(text: &str) -> Golden {
-        let body = strip_insta_header(text);
+        let (header, body) = split_insta_header(text);
+        let first_line = header.lines().count() + 1;
         let mut golden = Golden::default();
         let mut step: Option<String> = None;
-        let mut current: Option<(Vec<u32>, String)> = None;
+        let mut current: Option<(Vec<u32>, String, usize)> = None;
         let flush = |golden: &mut Golden,
                      step: &Option<String>,
-                     current: &mut Option<(Vec<u32>, String)>| {
-            if let (Some(s), Some((versions, block))) = (step, current.take()) {
+                     current: &mut Option<(Vec<u32>, String, usize)>| {
+            if let (Some(s), Some((versions, block, line))) = (step, current.take()) {
                 // Blocks are separated by a blank line that belongs to neither.
                 let block = format!("{}\n", block.trim_end_matches('\n'));
                 golden
                     .steps
                     .entry(s.clone())
                     .or_default()
-                    .push((versions, block));
+                    .push((versions, block, line));
             }
         };
-        for line in body.lines() {
+        for (i, line) in body.lines().enumerate() {
             if let Some(name) = line.strip_prefix("== step: ") {
                 flush(&mut golden, &step, &mut current);
                 step = Some(name.trim().to_string());
             } else if let Some(versions) = line.strip_prefix("-- kubernetes: ") {
                 flush(&mut golden, &step, &mut current);
-                current = Some((parse_versions(versions), String::new()));
-            } else if let Some((_, block)) = &mut current {
+                current = Some((parse_versions(versions), String::new(), first_line + i + 1));
+            } else if let Some((_, block, _)) = &mut current {
                 block.push_str(line);
                 block.push('\n');
             }
@@ -142,21 +145,116 @@ impl Golden {
 
     /// The block of `step` on `version`.
     pub fn block(&self, step: &str, version: KubeVersion) -> Option<&str> {
+        self.located_block(step, version).map(|(b, _)| b)
+    }
+
+    /// The block of `step` on `version`, with the line of the file it starts on.
+    pub fn located_block(&self, step: &str, version: KubeVersion) -> Option<(&str, usize)> {
         self.steps
             .get(step)?
             .iter()
-            .find(|(versions, _)| versions.contains(&version.minor))
-            .map(|(_, b)| b.as_str())
+            .find(|(versions, _, _)| versions.contains(&version.minor))
+            .map(|(_, b, line)| (b.as_str(), *line))
+    }
+
+    /// Every (version, block) of `step`.
+    fn blocks(&self, step: &str) -> impl Iterator<Item = (KubeVersion, &str)> {
+        self.steps
+            .get(step)
+            .into_iter()
+            .flatten()
+            .flat_map(|(v, b, _)| {
+                v.iter()
+                    .map(move |minor| (KubeVersion::new(*minor), b.as_str()))
+            })
     }
 }
 
-fn strip_insta_header(text: &str) -> &str {
+/// An insta header (`---` … `---`, with its closing line) and the rest.
+fn split_insta_header(text: &str) -> (&str, &str) {
     if let Some(rest) = text.strip_prefix("---\n") {
         if let Some(end) = rest.find("\n---\n") {
-            return &rest[end + 5..];
+            return text.split_at(4 + end + 5);
         }
     }
-    text
+    ("", text)
+}
+
+/// Where the `snapshot` check finds each case's golden. A case without one gets no
+/// `snapshot` check (goldens are opt-in for a user's cases).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Goldens {
+    /// `<dir>/<case>.snap`, for every case (`--snapshots DIR`).
+    Dir(PathBuf),
+    /// The goldens embedded in the binary, for these built-in cases only.
+    BuiltIn(BTreeSet<String>),
+}
+
+/// One case's golden, and how to name and fix it in messages.
+#[derive(Clone, Debug)]
+pub struct CaseGolden {
+    /// The file, for messages.
+    pub path: String,
+    /// The parsed golden.
+    pub golden: Golden,
+    /// How to accept a change.
+    pub fix: &'static str,
+}
+
+impl Goldens {
+    /// The golden of `case`, if it has one.
+    pub fn golden(&self, case: &str) -> Option<CaseGolden> {
+        match self {
+            Goldens::Dir(dir) => {
+                let path = dir.join(format!("{case}.snap"));
+                let text = std::fs::read_to_string(&path).ok()?;
+                Some(CaseGolden {
+                    path: path.display().to_string(),
+                    golden: Golden::parse(&text),
+                    fix: "if the change is right, run again with --update-snapshots to write it",
+                })
+            }
+            Goldens::BuiltIn(names) if names.contains(case) => Some(CaseGolden {
+                path: format!("fixtures/snapshots/{case}.snap (built in)"),
+                golden: Golden::parse(builtin_golden(case)?),
+                fix: "in the repository: `cargo test -p topo-harness --test catalog`, then `cargo insta review` to accept",
+            }),
+            Goldens::BuiltIn(_) => None,
+        }
+    }
+}
+
+/// The text of `case`'s golden after a run: the blocks observed in `rendered` replace those
+/// of the same step and version in `existing` (the file's previous text, whose insta header is
+/// kept); versions not run keep their blocks; steps the case no longer has are dropped.
+pub fn updated_text(
+    case: &str,
+    steps: &[String],
+    existing: Option<&str>,
+    rendered: &[Rendered],
+) -> String {
+    let (header, golden) = match existing {
+        Some(text) => (split_insta_header(text).0, Golden::parse(text)),
+        None => ("", Golden::default()),
+    };
+    let mut blocks: BTreeMap<(String, KubeVersion), String> = BTreeMap::new();
+    for step in steps {
+        for (version, block) in golden.blocks(step) {
+            blocks.insert((step.clone(), version), block.to_string());
+        }
+    }
+    for r in rendered {
+        blocks.insert((r.step.clone(), r.version), r.block.clone());
+    }
+    let merged: Vec<Rendered> = blocks
+        .into_iter()
+        .map(|((step, version), block)| Rendered {
+            step,
+            version,
+            block,
+        })
+        .collect();
+    format!("{header}{}", render_case(case, steps, &merged))
 }
 
 fn parse_versions(text: &str) -> Vec<u32> {
@@ -179,43 +277,36 @@ fn parse_versions(text: &str) -> Vec<u32> {
     out
 }
 
-/// A line diff showing only changed lines (`-` golden, `+` observed) with a line of context.
-pub fn line_diff(golden: &str, observed: &str) -> String {
-    let a: Vec<&str> = golden.lines().collect();
-    let b: Vec<&str> = observed.lines().collect();
-    // LCS table.
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let mut ops: Vec<(char, &str)> = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            ops.push((' ', a[i]));
-            i += 1;
-            j += 1;
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            ops.push(('-', a[i]));
-            i += 1;
-        } else {
-            ops.push(('+', b[j]));
-            j += 1;
-        }
-    }
-    let changed: Vec<bool> = ops.iter().map(|(c, _)| *c != ' ').collect();
+/// A line diff of a golden block and the observed one, as insta shows it: only the changed
+/// lines with one line of context, each with its line number in the golden file (`first_line`
+/// is where the block starts; the observed block would start there too), `-` golden,
+/// `+` observed.
+pub fn line_diff(golden: &str, observed: &str, first_line: usize) -> String {
+    use similar::{ChangeTag, TextDiff};
+    let diff = TextDiff::from_lines(golden, observed);
     let mut out = Vec::new();
-    for (k, (c, line)) in ops.iter().enumerate() {
-        let near =
-            changed[k] || (k > 0 && changed[k - 1]) || (k + 1 < changed.len() && changed[k + 1]);
-        if near {
-            out.push(format!("{c} {line}"));
+    for (i, group) in diff.grouped_ops(1).iter().enumerate() {
+        if i > 0 {
+            out.push("     ┈┈┈┈┈┼┈┈┈┈".to_string());
+        }
+        for op in group {
+            for change in diff.iter_changes(op) {
+                let number = |n: Option<usize>| {
+                    n.map(|n| format!("{:>5}", n + first_line))
+                        .unwrap_or_else(|| " ".repeat(5))
+                };
+                let sign = match change.tag() {
+                    ChangeTag::Delete => '-',
+                    ChangeTag::Insert => '+',
+                    ChangeTag::Equal => ' ',
+                };
+                out.push(format!(
+                    "{}{} │{sign}{}",
+                    number(change.old_index()),
+                    number(change.new_index()),
+                    change.value().trim_end_matches('\n')
+                ));
+            }
         }
     }
     out.join("\n")
@@ -253,8 +344,55 @@ mod tests {
     }
 
     #[test]
-    fn line_diff_shows_changes_with_context() {
-        let d = line_diff("a\nb\nc\nd\ne\n", "a\nb\nX\nd\ne\n");
-        assert_eq!(d, "  b\n- c\n+ X\n  d");
+    fn line_diff_shows_changes_with_context_and_line_numbers() {
+        let d = line_diff("a\nb\nc\nd\ne\n", "a\nb\nX\nd\ne\n", 10);
+        assert_eq!(
+            d,
+            "   11   11 │ b\n   12      │-c\n        12 │+X\n   13   13 │ d"
+        );
+    }
+
+    #[test]
+    fn golden_blocks_know_their_file_line() {
+        let text = "---\nsource: x\n---\ncase: c\n\n== step: s\n-- kubernetes: 1.21\nx\ny\n";
+        let golden = Golden::parse(text);
+        assert_eq!(
+            golden.located_block("s", KubeVersion::new(21)),
+            Some(("x\ny\n", 8))
+        );
+    }
+
+    #[test]
+    fn updated_text_replaces_only_the_versions_run_and_keeps_the_header() {
+        let old = "---\nsource: x\n---\ncase: c\n\n== step: s\n-- kubernetes: 1.21–1.22\nold\n\n== step: gone\n-- kubernetes: 1.21\nz\n";
+        let new = updated_text(
+            "c",
+            &["s".into()],
+            Some(old),
+            &[Rendered {
+                step: "s".into(),
+                version: KubeVersion::new(22),
+                block: "new\n".into(),
+            }],
+        );
+        assert_eq!(
+            new,
+            "---\nsource: x\n---\ncase: c\n\n== step: s\n-- kubernetes: 1.21\nold\n-- kubernetes: 1.22\nnew\n"
+        );
+        let golden = Golden::parse(&new);
+        assert_eq!(golden.block("s", KubeVersion::new(21)), Some("old\n"));
+        assert_eq!(golden.block("s", KubeVersion::new(22)), Some("new\n"));
+    }
+
+    #[test]
+    fn goldens_of_a_directory_and_of_the_built_in_catalog() {
+        let builtin = Goldens::BuiltIn(["current-two-zones-auto".to_string()].into());
+        assert!(builtin.golden("current-two-zones-auto").is_some());
+        // A case that is not built in has no embedded golden, whatever its name.
+        assert!(Goldens::BuiltIn(BTreeSet::new())
+            .golden("current-two-zones-auto")
+            .is_none());
+        let dir = Goldens::Dir(std::env::temp_dir().join("topo-harness-no-such-dir"));
+        assert!(dir.golden("current-two-zones-auto").is_none());
     }
 }

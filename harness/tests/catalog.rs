@@ -39,6 +39,7 @@ fn case(#[files("../cases/*.yaml")] path: PathBuf) {
         proxy_modes: vec![ProxyMode::Iptables],
         filter: None,
         snapshots: None,
+        dump_state: None,
     };
     let mut failures = Vec::new();
     let mut emit = |event: &Event| match event {

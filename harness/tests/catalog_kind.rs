@@ -58,7 +58,10 @@ fn one_case_on_a_real_kind_cluster() {
         versions: VersionSelection::Explicit(vec![version]),
         proxy_modes: vec![ProxyMode::Iptables],
         filter: None,
-        snapshots: Some(root.join("fixtures/snapshots")),
+        snapshots: Some(topo_harness::snapshot::Goldens::Dir(
+            root.join("fixtures/snapshots"),
+        )),
+        dump_state: None,
     };
     let mut log = |event: &Event| say(&format!("{event:?}"));
     let summary = run(

@@ -1,5 +1,6 @@
 //! The binary: exit codes (0 passed, 1 failed, 2 bad input), reports on disk, `list`, `plan`,
-//! `schema`, the kind dry run, `kind-config`, and the kubeconfig backend's errors.
+//! `schema`, the kind dry run, `kind-config`, the kubeconfig backend's errors, and what a CI
+//! gate needs: a user's cases from any directory, goldens opt-in, errors before running.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -17,6 +18,27 @@ fn topo(args: &[&str]) -> Output {
         Ok(o) => o,
         Err(e) => panic!("cannot run topo-harness: {e}"),
     }
+}
+
+/// Runs the binary in `dir` with extra environment variables.
+fn topo_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_topo-harness"));
+    cmd.args(args).current_dir(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    match cmd.output() {
+        Ok(o) => o,
+        Err(e) => panic!("cannot run topo-harness: {e}"),
+    }
+}
+
+/// A fresh empty directory.
+fn empty_dir(name: &str) -> PathBuf {
+    let dir = temp(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -80,6 +102,33 @@ fn a_failing_case_exits_1() {
     assert!(
         stdout.contains("unexpected: [worker2, worker3]"),
         "{stdout}"
+    );
+    // The recap at the end names the failed runs, where the step is, and the reports.
+    let recap = stdout
+        .split("failed runs (")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no recap in {stdout}"));
+    assert!(
+        recap.contains("wrong-expectation@1.34/iptables\n    harness/tests/fixtures/wrong-cases/wrong-expectation.yaml:19:5: step one-per-node: hints, routes/worker, routes/worker2"),
+        "{recap}"
+    );
+    assert!(
+        recap.contains(&format!(
+            "reports: {}, {}",
+            dir.join("j.xml").display(),
+            dir.join("s.md").display()
+        )),
+        "{recap}"
+    );
+    // JUnit messages: one self-contained line with the case file and line.
+    let xml = std::fs::read_to_string(dir.join("j.xml")).unwrap_or_default();
+    assert!(
+        xml.contains(r#"message="harness/tests/fixtures/wrong-cases/wrong-expectation.yaml:19:5: routes/worker: unexpected [worker2, worker3]""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"message="harness/tests/fixtures/wrong-cases/wrong-expectation.yaml:19:5: hints: expected hints {a: [control-plane, worker], b: [worker2, worker3]}, observed no hints""#),
+        "{xml}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -202,9 +251,15 @@ fn kubeconfig_backend_names_a_missing_kubeconfig() {
         "--summary",
         &dir.join("summary.md").to_string_lossy(),
     ]);
-    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "{all}");
-    assert!(all.contains("/nonexistent/kubeconfig"), "{all}");
+    // A setup problem, not a test failure: exit 2 before anything runs.
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).is_empty());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cannot read kubeconfig /nonexistent/kubeconfig"),
+        "{err}"
+    );
+    assert!(!dir.join("junit.xml").exists());
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -238,16 +293,37 @@ fn kind_config_prints_and_writes_the_config() {
 
 #[test]
 fn list_plan_and_schema() {
+    // On the sim every version a case applies to runs; the origin is named.
     let list = topo(&["list", "--filter", "seed-*"]);
     assert_eq!(list.status.code(), Some(0));
     let l = text(&list.stdout);
-    assert!(l.contains("seed-001-kube-dns-two-zones"), "{l}");
-    assert!(l.contains("runs on: 1.21, 1.34–1.37"), "{l}");
-    assert!(l.contains("also applies to 1.22–1.33"), "{l}");
+    assert!(
+        l.contains(
+            "seed-001-kube-dns-two-zones  (built-in cases/seed-001-kube-dns-two-zones.yaml)"
+        ),
+        "{l}"
+    );
+    assert!(l.contains("runs on: 1.21–1.37"), "{l}");
+    // On kind, the versions with node images.
+    let list = topo(&["list", "--backend", "kind", "--filter", "seed-*"]);
+    let l = text(&list.stdout);
+    assert!(l.contains("runs on: 1.34–1.37"), "{l}");
+    assert!(l.contains("also applies to 1.21–1.33"), "{l}");
 
-    let list = topo(&["list", "--filter", "topology-keys"]);
+    let list = topo(&[
+        "list",
+        "--backend",
+        "kubeconfig",
+        "--filter",
+        "topology-keys",
+    ]);
     assert!(text(&list.stdout)
         .contains("skipped on 1.34–1.37: the case applies to Kubernetes 1.21 only"));
+    // A user's case is named by its path.
+    let list = topo(&["list", "harness/tests/fixtures/wrong-cases"]);
+    assert!(text(&list.stdout).contains(
+        "wrong-expectation  (harness/tests/fixtures/wrong-cases/wrong-expectation.yaml)"
+    ));
 
     let plan = topo(&["plan"]);
     assert_eq!(plan.status.code(), Some(0));
@@ -521,4 +597,424 @@ fn documented_own_proxy_commands_parse() {
         let argv = split_words(&hook).unwrap_or_else(|e| panic!("{hook}: {e}"));
         assert!(!argv.is_empty());
     }
+}
+
+/// A CI job with a typo in `--filter` must not pass green: matching nothing is bad input.
+#[test]
+fn a_filter_matching_nothing_exits_2() {
+    for cmd in ["run", "list", "plan"] {
+        let out = topo(&[cmd, "--filter", "nosuch*"]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("--filter `nosuch*` matches none of the "),
+            "{cmd}: {err}"
+        );
+        assert!(text(&out.stdout).is_empty(), "{cmd}");
+    }
+    // A selection whose versions all fall outside the case's runs nothing: also exit 2.
+    let out = topo(&[
+        "run",
+        "topology-keys",
+        "--kubernetes",
+        "1.30",
+        "--junit",
+        &temp("nothing").join("j.xml").to_string_lossy(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nothing to run"));
+}
+
+/// From an empty directory: the built-in catalog runs (embedded in the binary), names of
+/// built-in cases are accepted, reports go to ./reports, and a misspelt name is bad input.
+#[test]
+fn runs_the_built_in_catalog_from_any_directory() {
+    let dir = empty_dir("anywhere");
+    let out = topo_in(&dir, &["run", "current-two-zones-auto"], &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    // Every version 1.21–1.37 the case applies to, every proxy mode that exists there.
+    assert!(
+        stdout.contains("current-two-zones-auto@1.27/ipvs"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("current-two-zones-auto@1.29/nftables"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("@1.28/nftables"), "{stdout}");
+    assert!(
+        stdout.contains("current-two-zones-auto@1.37/iptables"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("SKIP"), "{stdout}");
+    assert!(
+        !stdout.contains("no golden"),
+        "built-in cases keep their goldens: {stdout}"
+    );
+    assert!(dir.join("reports/junit.xml").is_file());
+    assert!(dir.join("reports/summary.md").is_file());
+    let typo = topo_in(&dir, &["run", "current-two-zone-auto"], &[]);
+    assert_eq!(typo.status.code(), Some(2));
+    let err = text(&typo.stderr);
+    assert!(
+        err.contains("current-two-zone-auto: no such file or directory, and no built-in case of that name; did you mean `current-two-zones-auto`?"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--kubernetes` takes versions, ranges and `all`, like case files.
+#[test]
+fn kubernetes_takes_ranges_and_all() {
+    let runs_on = |args: &[&str]| {
+        let mut all = vec!["list", "seed-001-kube-dns-two-zones"];
+        all.extend_from_slice(args);
+        let out = topo(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("runs on: ").map(str::to_string))
+            .unwrap_or_default()
+    };
+    assert_eq!(runs_on(&["--kubernetes", "1.28-1.33"]), "1.28–1.33");
+    assert_eq!(runs_on(&["--kubernetes", ">=1.30"]), "1.30–1.37");
+    assert_eq!(runs_on(&["--kubernetes", "all"]), "1.21–1.37");
+    assert_eq!(
+        runs_on(&["--kubernetes", "1.21", "--kubernetes", "1.35-1.36"]),
+        "1.21, 1.35–1.36"
+    );
+    for bad in ["1.50-1.60", "1.x", "1.99"] {
+        let out = topo(&["list", "--kubernetes", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+}
+
+/// A user's folder of cases without goldens passes (no snapshot check, and the summary says
+/// so); `--update-snapshots` writes goldens; then the snapshot check runs, and a changed
+/// golden fails with a line-numbered diff.
+#[test]
+fn goldens_are_opt_in_for_a_users_cases() {
+    let dir = empty_dir("user-goldens");
+    let cases = dir.join("my-cases");
+    std::fs::create_dir_all(&cases).expect("dir");
+    let case = std::fs::read_to_string(root().join("cases/current-two-zones-auto.yaml"))
+        .expect("case")
+        .replace("name: current-two-zones-auto", "name: my-two-zones");
+    std::fs::write(cases.join("my-two-zones.yaml"), case).expect("write");
+    let versions = ["--kubernetes", "1.33-1.34", "--proxy-mode", "iptables"];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "my-cases"];
+        args.extend_from_slice(&versions);
+        args.extend_from_slice(extra);
+        topo_in(&dir, &args, &[])
+    };
+    let out = run(&[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("2 run(s) with no golden, so no snapshot check"),
+        "{stdout}"
+    );
+    let md = std::fs::read_to_string(dir.join("reports/summary.md")).unwrap_or_default();
+    assert!(md.contains("2 run(s) with no golden"), "{md}");
+    // `list` names the path the case came from.
+    let list = topo_in(&dir, &["list", "--cases", "my-cases"], &[]);
+    assert!(text(&list.stdout).contains("my-two-zones  (my-cases/my-two-zones.yaml)"));
+
+    // A --snapshots directory that does not exist is bad input…
+    let nowhere = run(&["--snapshots", "snaps"]);
+    assert_eq!(nowhere.status.code(), Some(2));
+    assert!(text(&nowhere.stderr).contains("--snapshots snaps: no such directory"));
+    // …unless the goldens are being written.
+    let update = run(&["--snapshots", "snaps", "--update-snapshots"]);
+    let stdout = text(&update.stdout);
+    assert_eq!(
+        update.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&update.stderr)
+    );
+    assert!(stdout.contains("new snaps/my-two-zones.snap"), "{stdout}");
+    let golden = std::fs::read_to_string(dir.join("snaps/my-two-zones.snap")).expect("golden");
+    assert!(golden.starts_with("case: my-two-zones\n"), "{golden}");
+    assert!(golden.contains("-- kubernetes: 1.33–1.34\n"), "{golden}");
+    // With the golden, the snapshot check runs and passes.
+    let checked = run(&["--snapshots", "snaps"]);
+    let stdout = text(&checked.stdout);
+    assert_eq!(checked.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("no golden"), "{stdout}");
+    // A changed golden fails with a focused diff, with line numbers in the golden file.
+    let changed = golden.replacen("worker4: [", "worker4: [elsewhere, ", 1);
+    std::fs::write(dir.join("snaps/my-two-zones.snap"), changed).expect("write");
+    let failed = run(&["--snapshots", "snaps"]);
+    let stdout = text(&failed.stdout);
+    assert_eq!(failed.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("✗ snapshot"), "{stdout}");
+    assert!(
+        stdout.contains("differs from the golden snaps/my-two-zones.snap:"),
+        "{stdout}"
+    );
+    let minus = stdout
+        .lines()
+        .find(|l| l.contains("│-") && l.contains("worker4: [elsewhere"))
+        .unwrap_or_else(|| panic!("no - line in {stdout}"));
+    let line: usize = minus
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let changed_text =
+        std::fs::read_to_string(dir.join("snaps/my-two-zones.snap")).unwrap_or_default();
+    assert!(
+        changed_text
+            .lines()
+            .nth(line - 1)
+            .is_some_and(|l| l.contains("worker4: [elsewhere")),
+        "line {line} of the golden is not the changed line"
+    );
+    assert!(
+        stdout.contains("run again with --update-snapshots"),
+        "{stdout}"
+    );
+    // --update-snapshots needs --snapshots.
+    let alone = run(&["--update-snapshots"]);
+    assert_eq!(alone.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Output paths are checked before anything runs.
+#[test]
+fn an_unwritable_report_path_exits_2_before_running() {
+    let dir = empty_dir("unwritable");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let junit = file.join("junit.xml");
+    let out = topo_in(
+        &dir,
+        &[
+            "run",
+            "current-two-zones-auto",
+            "--junit",
+            &junit.to_string_lossy(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stdout).is_empty(), "nothing may run");
+    assert!(
+        text(&out.stderr).contains("--junit "),
+        "{}",
+        text(&out.stderr)
+    );
+    let summary = topo_in(
+        &dir,
+        &["run", "current-two-zones-auto", "--summary", "."],
+        &[],
+    );
+    assert_eq!(summary.status.code(), Some(2));
+    assert!(text(&summary.stderr).contains("--summary .: is a directory"));
+    let dump = topo_in(
+        &dir,
+        &["run", "current-two-zones-auto", "--dump-state", "a-file"],
+        &[],
+    );
+    assert_eq!(dump.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// No `kind` on PATH is a setup problem: exit 2 before anything runs.
+#[test]
+fn kind_backend_without_kind_exits_2() {
+    let dir = empty_dir("no-kind");
+    let out = topo_in(
+        &dir,
+        &[
+            "run",
+            "--backend",
+            "kind",
+            "current-two-zones-auto",
+            "--kubernetes",
+            "1.34",
+        ],
+        &[("PATH", "/nonexistent")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no kind binary found"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--color always` colours even off a terminal and over `NO_COLOR` (a flag wins); `never`
+/// and `auto` off a terminal do not.
+#[test]
+fn color_follows_the_flag() {
+    let dir = empty_dir("color");
+    let run = |color: &str, env: &[(&str, &str)]| {
+        let out = topo_in(
+            &dir,
+            &[
+                "run",
+                "current-two-zones-auto",
+                "--kubernetes",
+                "1.34",
+                "--color",
+                color,
+            ],
+            env,
+        );
+        assert_eq!(out.status.code(), Some(0));
+        text(&out.stdout).contains('\x1b')
+    };
+    assert!(run("always", &[]));
+    assert!(run("always", &[("NO_COLOR", "1")]));
+    assert!(!run("never", &[]));
+    assert!(!run("auto", &[]));
+    let bad = topo_in(&dir, &["run", "--color", "sometimes"], &[]);
+    assert_eq!(bad.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `run --dump-state DIR` writes each step's state in the format `explain` reads; `explain`
+/// reads every one back, and agrees with what the run observed (hints present or absent).
+#[test]
+fn dump_state_is_read_by_explain() {
+    let dir = empty_dir("dump-state");
+    let out = topo_in(
+        &dir,
+        &[
+            "run",
+            "current-two-zones-auto",
+            "--kubernetes",
+            "1.34",
+            "--proxy-mode",
+            "iptables",
+            "--dump-state",
+            "states",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let folder = dir.join("states/current-two-zones-auto@1.34-iptables");
+    let mut files: Vec<String> = std::fs::read_dir(&folder)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "01-one-per-node.yaml",
+            "02-one-per-zone.yaml",
+            "03-scale-to-one.yaml"
+        ]
+    );
+    for file in &files {
+        let path = folder.join(file);
+        let explained = topo_in(&dir, &["explain", &path.to_string_lossy()], &[]);
+        let stdout = text(&explained.stdout);
+        assert_eq!(
+            explained.status.code(),
+            Some(0),
+            "{file}: {}",
+            text(&explained.stderr)
+        );
+        assert!(stdout.starts_with("Kubernetes 1.34\n"), "{stdout}");
+        // The model agrees with the observed hints in every dumped state.
+        assert!(stdout.contains("(agrees)"), "{file}: {stdout}");
+        assert!(!stdout.contains("disagrees"), "{file}: {stdout}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A file of the wrong kind says which command reads it.
+#[test]
+fn a_file_of_the_wrong_kind_says_which_command_reads_it() {
+    let state = topo(&["run", "fixtures/states/compact-three-zones.yaml"]);
+    assert_eq!(state.status.code(), Some(2));
+    assert!(
+        text(&state.stderr).contains("fixtures/states/compact-three-zones.yaml:1:1: this is a cluster state (kind: State), not a case: use `topo-harness explain fixtures/states/compact-three-zones.yaml`"),
+        "{}",
+        text(&state.stderr)
+    );
+    let case = topo(&["explain", "cases/current-two-zones-auto.yaml"]);
+    assert_eq!(case.status.code(), Some(2));
+    assert!(
+        text(&case.stderr).contains("cases/current-two-zones-auto.yaml: this is a case file (kind: Case), not a cluster state: use `topo-harness run cases/current-two-zones-auto.yaml`"),
+        "{}",
+        text(&case.stderr)
+    );
+}
+
+/// `rules --node` naming a node the state does not have is bad input, and rule dump errors
+/// use the one location format `file:line:column:`.
+#[test]
+fn rules_checks_the_node_and_locates_errors() {
+    let dump = "fixtures/rules/iptables/valid-overall.iptables";
+    let state = "fixtures/rules/state/valid-overall.yaml";
+    let out = topo(&[
+        "rules",
+        dump,
+        "--mode",
+        "iptables",
+        "--state",
+        state,
+        "--node",
+        "no-such-node",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--node no-such-node: ")
+            && err.contains("has no node of that name (its nodes: "),
+        "{err}"
+    );
+    let bad = topo(&[
+        "rules",
+        "fixtures/rules/iptables/invalid-probability.iptables",
+        "--mode",
+        "iptables",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = text(&bad.stderr);
+    assert!(
+        err.starts_with("error: fixtures/rules/iptables/invalid-probability.iptables:36:")
+            && err.contains(": probability `1.5`"),
+        "{err}"
+    );
+}
+
+/// Every README example written as `$ topo-harness …` followed by its output prints exactly
+/// that output (run from the repository root).
+#[test]
+fn readme_examples_match_the_real_output() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap_or_default();
+    let mut examples = 0;
+    for block in readme.split("```").skip(1).step_by(2) {
+        let body = block.split_once('\n').map(|(_, b)| b).unwrap_or_default();
+        let Some((command, expected)) = body.split_once('\n') else {
+            continue;
+        };
+        let Some(args) = command.strip_prefix("$ topo-harness ") else {
+            continue;
+        };
+        let words: Vec<&str> = args.split_whitespace().collect();
+        let out = topo(&words);
+        assert_eq!(text(&out.stdout), expected, "README example `{command}`");
+        examples += 1;
+    }
+    assert!(
+        examples >= 1,
+        "no `$ topo-harness` example found in README.md"
+    );
 }

@@ -156,6 +156,7 @@ fn snapshots_are_byte_identical_across_runs() {
         proxy_modes: vec![ProxyMode::Iptables],
         filter: None,
         snapshots: None,
+        dump_state: None,
     };
     for case in &cases {
         let render = || {

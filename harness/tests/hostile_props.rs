@@ -107,6 +107,7 @@ fn run_on_sim(case: &topo_harness::case::Case) {
         proxy_modes: vec![ProxyMode::Iptables],
         filter: None,
         snapshots: None,
+        dump_state: None,
     };
     let mut backend = SimBackend::new();
     let _ = topo_harness::runner::run(

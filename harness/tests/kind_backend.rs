@@ -869,6 +869,7 @@ fn a_minor_no_kind_binary_ships_is_skipped_with_the_reason_and_runs_nothing() {
         proxy_modes: vec![ProxyMode::Ipvs],
         filter: None,
         snapshots: None,
+        dump_state: None,
     };
     let mut reasons = Vec::new();
     let summary = run(
@@ -987,6 +988,7 @@ fn a_live_run_creates_each_cluster_shape_once() {
         proxy_modes: vec![ProxyMode::Iptables, ProxyMode::Ipvs],
         filter: None,
         snapshots: None,
+        dump_state: None,
     };
     let mut backend = ShapeRecorder(Vec::new());
     run(&cases, &mut backend, &options, &mut |_| {});
@@ -1051,6 +1053,7 @@ fn model_failures(case: &topo_harness::case::Case, managed_by: Option<&str>) -> 
         proxy_modes: vec![ProxyMode::Iptables],
         filter: None,
         snapshots: None,
+        dump_state: None,
     };
     let mut failures = Vec::new();
     run(
@@ -1279,6 +1282,7 @@ fn ctrl_c_reports_the_remaining_suites_as_cancelled_and_exits_130() {
         proxy_modes: vec![ProxyMode::Iptables],
         filter: None,
         snapshots: None,
+        dump_state: None,
     };
     let dir = std::env::temp_dir().join(format!("topo-cancel-{}", std::process::id()));
     let junit_path = dir.join("junit.xml");

@@ -105,6 +105,7 @@ fn options() -> RunOptions {
         proxy_modes: vec![ProxyMode::Iptables],
         filter: None,
         snapshots: None,
+        dump_state: None,
     }
 }
 
@@ -151,8 +152,10 @@ fn a_backend_that_never_settles_times_out() {
         matches!(&checks[0].status, CheckStatus::Failed(m) if m.contains("timed out after 30s"))
     );
     let xml = junit.to_xml().unwrap_or_default();
+    // One self-contained line: the case file and step, the check, what happened.
     assert!(
-        xml.contains("<error message=\"timed out after 30s"),
+        xml.contains("<error message=\"flaky.yaml:")
+            && xml.contains(": converge: timed out after 30s"),
         "{xml}"
     );
     assert!(xml.contains("type=\"timeout\""), "{xml}");

@@ -29,6 +29,7 @@ fn run_folder(cases: &[Case], modes: Vec<ProxyMode>) -> (Vec<String>, usize, Vec
         proxy_modes: modes,
         filter: None,
         snapshots: None,
+        dump_state: None,
     };
     let mut failures = Vec::new();
     let mut minors = Vec::new();

@@ -333,6 +333,8 @@ pub(super) fn parse_case(text: &str, origin: &str, path: &Path) -> Result<Case, 
             summary: spec.summary.clone(),
             action,
             expect,
+            line: step.line,
+            column: step.column,
         });
     }
     if !ctx.errors.is_empty() {

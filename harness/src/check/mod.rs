@@ -58,6 +58,8 @@ pub enum CheckName {
     Model,
     /// The golden snapshot.
     Snapshot,
+    /// Writing the observed state (`run --dump-state`).
+    DumpState,
 }
 
 impl std::fmt::Display for CheckName {
@@ -79,6 +81,7 @@ impl std::fmt::Display for CheckName {
             CheckName::Events => f.write_str("events"),
             CheckName::Model => f.write_str("model"),
             CheckName::Snapshot => f.write_str("snapshot"),
+            CheckName::DumpState => f.write_str("dump-state"),
         }
     }
 }

@@ -40,6 +40,14 @@ pub struct ExplainArgs {
     pub max_input_size: Option<u64>,
 }
 
+/// Whether `path` holds a case file (`kind: Case`): what `run` reads, not `explain`.
+fn is_case_file(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_saphyr::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|v| v.get("kind").and_then(|k| k.as_str()) == Some("Case"))
+}
+
 /// Runs `explain`; returns the exit code.
 pub fn run(args: &ExplainArgs) -> i32 {
     let request = ExplainRequest {
@@ -51,6 +59,14 @@ pub fn run(args: &ExplainArgs) -> i32 {
     let loaded = match load_state_file_with(&args.file, budget) {
         Ok(loaded) => loaded,
         Err(e) => {
+            if is_case_file(&args.file) {
+                eprintln!(
+                    "error: {}: this is a case file (kind: Case), not a cluster state: use `topo-harness run {}`",
+                    args.file.display(),
+                    args.file.display()
+                );
+                return super::EXIT_BAD_INPUT;
+            }
             let e = ExplainError::from(e);
             eprintln!("error: {e}");
             return e.exit_code();
@@ -59,6 +75,14 @@ pub fn run(args: &ExplainArgs) -> i32 {
     let (analysis, notes) = match explain_loaded(&loaded, &request) {
         Ok(r) => r,
         Err(e) => {
+            if is_case_file(&args.file) {
+                eprintln!(
+                    "error: {}: this is a case file (kind: Case), not a cluster state: use `topo-harness run {}`",
+                    args.file.display(),
+                    args.file.display()
+                );
+                return super::EXIT_BAD_INPUT;
+            }
             eprintln!("error: {e}");
             return e.exit_code();
         }

@@ -1,6 +1,7 @@
 //! The command line: clap definitions and one function per subcommand. `main.rs` only parses
 //! and maps the result to an exit code: 0 all passed, 1 a check failed or timed out, 2 bad
-//! input (case files, flags) or a backend that is not available.
+//! input (case files, flags, a selection that runs nothing) or a backend that cannot start
+//! (no `kind` binary, an unreadable kubeconfig).
 
 mod explain;
 mod rules;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::backend::live::ObserveSource;
-use crate::case::{Profile, ProxyMode};
+use crate::case::{Profile, ProxyMode, VersionRange};
 use crate::model::KubeVersion;
 
 pub use run::{kind_config, list, plan, run, run_exit_code, schema, EXIT_INTERRUPTED};
@@ -35,13 +36,15 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of `run`'s arguments does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run cases and write reports.
-    Run(Box<RunArgs>),
-    /// List cases, the versions they run on, and why others are skipped.
-    List(SelectArgs),
+    Run(RunArgs),
+    /// List cases, where each comes from, the versions it runs on, and why others are skipped.
+    List(ListArgs),
     /// Show the cluster shapes a run needs and which cases share each.
-    Plan(SelectArgs),
+    Plan(PlanArgs),
     /// Print the JSON Schema of case files (or of conformance reports).
     Schema(SchemaArgs),
     /// Explain what the reference model expects for a cluster state (hints and per-node routes).
@@ -49,7 +52,8 @@ pub enum Command {
     /// Show the routes a node's rule dump implements (and, with --state --node, compare them
     /// with the model).
     Rules(rules::RulesArgs),
-    /// Print (and write to kind/NAME.yaml) the kind config(s) for a case's cluster shape(s).
+    /// Print (and write to reports/kind/NAME.yaml) the kind config(s) for a case's cluster
+    /// shape(s).
     KindConfig(KindConfigArgs),
 }
 
@@ -105,23 +109,76 @@ impl ValueEnum for ProxyMode {
     }
 }
 
-fn parse_version(s: &str) -> Result<KubeVersion, String> {
-    s.parse::<KubeVersion>().map_err(|e| e.to_string())
+/// A `--kubernetes` value: `all`, `1.NN`, or a range as case files write it (`1.28-1.33`,
+/// `>=1.30`, `>=1.23, <1.30`); it must include a supported version (1.21–1.37).
+fn parse_versions(s: &str) -> Result<Vec<KubeVersion>, String> {
+    let text = s.trim();
+    let range = if text == "all" {
+        VersionRange::any()
+    } else {
+        // A lone minor is checked as a version, so `1.99` says which versions exist.
+        if !text.contains(['-', '<', '>', '=', ',', '*']) {
+            return text
+                .parse::<KubeVersion>()
+                .map(|v| vec![v])
+                .map_err(|e| e.to_string());
+        }
+        VersionRange::parse(text)?
+    };
+    let versions = range.supported();
+    if versions.is_empty() {
+        return Err(format!(
+            "`{text}` includes no supported version (1.{}–1.{})",
+            KubeVersion::OLDEST.minor,
+            KubeVersion::NEWEST.minor
+        ));
+    }
+    Ok(versions)
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    /// Colour on a terminal, unless `NO_COLOR` is set.
+    Auto,
+    /// Always (even with `NO_COLOR`).
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorArg {
+    /// Whether to colour output going to a terminal (`tty`) with `no_color` = the value of
+    /// `NO_COLOR` (set and not empty turns colour off in `auto`, as no-color.org says).
+    pub fn enabled(self, tty: bool, no_color: Option<&str>) -> bool {
+        match self {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => tty && no_color.is_none_or(str::is_empty),
+        }
+    }
 }
 
 /// Which cases and versions.
 #[derive(Debug, clap::Args)]
 pub struct SelectArgs {
-    /// Case files or directories.
-    #[arg(default_value = "cases")]
+    /// Case files, directories of them, or names of built-in cases (default: the built-in
+    /// catalog, embedded in the binary).
+    #[arg(value_name = "CASE")]
     pub cases: Vec<PathBuf>,
-    /// Kubernetes versions (repeatable); default: 1.21 and 1.34–1.37, where each case applies.
-    #[arg(long = "kubernetes", value_name = "1.NN", value_parser = parse_version)]
-    pub kubernetes: Vec<KubeVersion>,
-    /// Proxy modes (repeatable); default iptables.
+    /// A directory (or file) of cases, like a positional CASE (repeatable).
+    #[arg(long = "cases", value_name = "DIR")]
+    pub case_dirs: Vec<PathBuf>,
+    /// Kubernetes versions (repeatable): `1.NN`, a range (`1.28-1.33`, `>=1.30`) or `all`.
+    /// Default on the sim: every version each case applies to (1.21–1.37); on kind: the
+    /// versions the kind release has node images for; on kubeconfig: 1.21 and 1.34–1.37.
+    #[arg(long = "kubernetes", value_name = "VERSIONS", value_parser = parse_versions)]
+    pub kubernetes: Vec<Vec<KubeVersion>>,
+    /// Proxy modes (repeatable). Default on the sim: every mode that exists in each version
+    /// (iptables, ipvs, nftables from 1.29); elsewhere iptables.
     #[arg(long = "proxy-mode", value_enum)]
     pub proxy_mode: Vec<ProxyMode>,
-    /// Only cases whose name matches this glob (`*`, `?`).
+    /// Only cases whose name matches this glob (`*`, `?`); matching no case is an error.
     #[arg(long, value_name = "GLOB")]
     pub filter: Option<String>,
     /// Size budget of one case file, in bytes; a larger file is refused before it is read.
@@ -130,6 +187,43 @@ pub struct SelectArgs {
     /// Only cases of this conformance profile (repeatable): core, extended, legacy.
     #[arg(long, value_enum)]
     pub profile: Vec<Profile>,
+}
+
+impl SelectArgs {
+    /// The case paths and names, positional first.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.cases.iter().chain(&self.case_dirs).cloned().collect()
+    }
+
+    /// The versions given with `--kubernetes`, sorted, without repeats.
+    pub fn versions(&self) -> Vec<KubeVersion> {
+        let mut v: Vec<KubeVersion> = self.kubernetes.iter().flatten().copied().collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// `list` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Cases and versions.
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The backend whose default versions and modes to show.
+    #[arg(long, value_enum, default_value_t = BackendArg::Sim)]
+    pub backend: BackendArg,
+}
+
+/// `plan` arguments.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Cases and versions.
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The backend whose default versions and modes to plan for.
+    #[arg(long, value_enum, default_value_t = BackendArg::Kind)]
+    pub backend: BackendArg,
 }
 
 /// `run` arguments.
@@ -141,10 +235,10 @@ pub struct RunArgs {
     /// Where the cases run.
     #[arg(long, value_enum, default_value_t = BackendArg::Sim)]
     pub backend: BackendArg,
-    /// JUnit XML report.
+    /// JUnit XML report (checked writable before anything runs).
     #[arg(long, value_name = "PATH", default_value = "reports/junit.xml")]
     pub junit: PathBuf,
-    /// Markdown summary.
+    /// Markdown summary (checked writable before anything runs).
     #[arg(long, value_name = "PATH", default_value = "reports/summary.md")]
     pub summary: PathBuf,
     /// HTML report: a topology picture per step, failures first (one self-contained file).
@@ -158,9 +252,21 @@ pub struct RunArgs {
     /// `name=…,version=…[,url=…][,contact=…]` (contact may repeat).
     #[arg(long, value_name = "name=…,version=…,url=…,contact=…")]
     pub implementation: Option<String>,
-    /// Golden snapshots directory.
-    #[arg(long, value_name = "DIR", default_value = "fixtures/snapshots")]
-    pub snapshots: PathBuf,
+    /// Golden snapshots of your cases: `DIR/<case>.snap`. Without it, built-in cases use the
+    /// goldens embedded in the binary and other cases get no `snapshot` check.
+    #[arg(long, value_name = "DIR")]
+    pub snapshots: Option<PathBuf>,
+    /// Write the golden of every case run to `--snapshots DIR` (new files, and changed blocks
+    /// of existing ones; versions not run keep theirs). Review with `git diff`.
+    #[arg(long, requires = "snapshots")]
+    pub update_snapshots: bool,
+    /// Write the state observed after each step to DIR, in the compact state format
+    /// `explain` reads (`DIR/<case>@<version>-<mode>/<NN>-<step>.yaml`).
+    #[arg(long, value_name = "DIR")]
+    pub dump_state: Option<PathBuf>,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
     /// kind: use an existing cluster of the same name when its recorded shape matches (and
     /// keep it at the end).
     #[arg(long)]
@@ -247,16 +353,17 @@ impl From<ControllerArg> for crate::backend::kind::EndpointSliceController {
 /// `kind-config` arguments.
 #[derive(Debug, clap::Args)]
 pub struct KindConfigArgs {
-    /// A case file, or the name of a case in `cases/`.
+    /// A case file, or the name of a built-in case.
     pub case: String,
-    /// Kubernetes versions (repeatable); default: where the case applies among the defaults.
-    #[arg(long = "kubernetes", value_name = "1.NN", value_parser = parse_version)]
-    pub kubernetes: Vec<KubeVersion>,
+    /// Kubernetes versions (repeatable; `1.NN`, a range or `all`); default: where the case
+    /// applies among the versions kind has node images for.
+    #[arg(long = "kubernetes", value_name = "VERSIONS", value_parser = parse_versions)]
+    pub kubernetes: Vec<Vec<KubeVersion>>,
     /// Proxy modes (repeatable); default iptables.
     #[arg(long = "proxy-mode", value_enum)]
     pub proxy_mode: Vec<ProxyMode>,
     /// Directory to write the configs to.
-    #[arg(long, value_name = "DIR", default_value = "kind")]
+    #[arg(long, value_name = "DIR", default_value = "reports/kind")]
     pub output: PathBuf,
     /// kind binaries and node images.
     #[command(flatten)]
@@ -290,4 +397,34 @@ pub fn dispatch(cli: Cli) -> ExitCode {
 
 fn exit_code(code: i32) -> u8 {
     u8::try_from(code).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_color_turns_colour_off_only_in_auto() {
+        assert!(ColorArg::Auto.enabled(true, None));
+        assert!(
+            ColorArg::Auto.enabled(true, Some("")),
+            "empty NO_COLOR is unset"
+        );
+        assert!(!ColorArg::Auto.enabled(true, Some("1")));
+        assert!(!ColorArg::Auto.enabled(false, None), "not a terminal");
+        assert!(ColorArg::Always.enabled(false, Some("1")), "a flag wins");
+        assert!(!ColorArg::Never.enabled(true, None));
+    }
+
+    #[test]
+    fn kubernetes_values() {
+        let minors =
+            |s: &str| parse_versions(s).map(|v| v.iter().map(|v| v.minor).collect::<Vec<_>>());
+        assert_eq!(minors("1.30"), Ok(vec![30]));
+        assert_eq!(minors("1.28-1.30"), Ok(vec![28, 29, 30]));
+        assert_eq!(minors(">=1.36"), Ok(vec![36, 37]));
+        assert_eq!(minors("all").map(|v| v.len()), Ok(17));
+        assert!(minors("1.40-1.50").is_err());
+        assert!(minors("1.99").is_err());
+    }
 }

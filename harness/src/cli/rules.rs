@@ -93,6 +93,21 @@ fn run_inner(args: &RulesArgs) -> Result<(String, bool), String> {
         None => None,
     };
     let routes = read_dump(mode, &args.file, budget)?;
+    if let (Some(loaded), Some(node), Some(path)) = (&loaded, &args.node, &args.state) {
+        // Nodes the state names: its Node objects and the endpoints' `nodeName`s.
+        let mut names: Vec<&str> = loaded.state.nodes.iter().map(|n| n.name.as_str()).collect();
+        let endpoint_nodes = loaded.state.slices.iter().flat_map(|s| &s.endpoints);
+        names.extend(endpoint_nodes.filter_map(|e| e.node_name.as_deref()));
+        names.sort_unstable();
+        names.dedup();
+        if !names.contains(&node.as_str()) {
+            return Err(format!(
+                "--node {node}: {} has no node of that name (its nodes: {})",
+                path.display(),
+                names.join(", ")
+            ));
+        }
+    }
     let normalized = normalize(&routes, loaded.as_ref().map(|l| &l.state));
     let disagreements = match (&loaded, args.node.as_deref(), &args.state) {
         (Some(loaded), Some(node), Some(path)) => {

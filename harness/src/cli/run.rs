@@ -1,10 +1,12 @@
 //! The subcommands.
 
 use std::io::IsTerminal;
-
 use std::path::{Path, PathBuf};
 
-use super::{BackendArg, KindArgs, KindConfigArgs, ObserveArg, RunArgs, SchemaArgs, SelectArgs};
+use super::{
+    BackendArg, KindArgs, KindConfigArgs, ListArgs, ObserveArg, PlanArgs, RunArgs, SchemaArgs,
+    SelectArgs,
+};
 use crate::backend::kind::{
     self, config, releases, AfterCreate, DuctRunner, ImageTable, KindBinary, KindClusterSpec,
     RunLayout,
@@ -16,10 +18,8 @@ use crate::backend::live::{
 };
 use crate::backend::sim::SimBackend;
 use crate::backend::{Backend, BackendError, BackendKind};
-use crate::case::{
-    load_case_file, load_catalog, load_catalog_within, schema_json, Case, ProxyMode,
-};
-use crate::plan::{list_text, matrix, order_by_cluster, plan_text, VersionSelection};
+use crate::case::{load_selection, schema_json, Case, ProxyMode, Selection};
+use crate::plan::{glob_match, list_text, matrix, order_by_cluster, plan_text, VersionSelection};
 use crate::report::conformance::{ConformanceReporter, Implementation};
 use crate::report::html::HtmlReporter;
 use crate::report::junit::JunitReporter;
@@ -27,7 +27,8 @@ use crate::report::markdown::MarkdownReporter;
 use crate::report::progress::ProgressReporter;
 use crate::report::terminal::TerminalReporter;
 use crate::report::{write_file, Reporter};
-use crate::runner::{Event, RunOptions};
+use crate::runner::{Event, RunOptions, RunSummary};
+use crate::snapshot::{updated_text, Goldens, Rendered};
 
 /// Exit code: everything passed.
 pub const EXIT_OK: u8 = 0;
@@ -37,19 +38,6 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code: interrupted (Ctrl-C); the suites that did not run are reported as cancelled.
 pub const EXIT_INTERRUPTED: u8 = 130;
-
-/// The whole catalog (a conformance report names its digest); see [`by_profile`].
-fn load_all(select: &SelectArgs) -> Result<Vec<Case>, u8> {
-    let (cases, errors) = load_catalog_within(&select.cases, select.max_case_bytes);
-    if errors.is_empty() {
-        return Ok(cases);
-    }
-    for e in &errors {
-        eprintln!("error: {e}");
-    }
-    eprintln!("{} problem(s) in case files; nothing was run", errors.len());
-    Err(EXIT_BAD_INPUT)
-}
 
 /// The cases of the `--profile`s asked for (all when none is).
 fn by_profile(cases: Vec<Case>, select: &SelectArgs) -> Vec<Case> {
@@ -62,53 +50,179 @@ fn by_profile(cases: Vec<Case>, select: &SelectArgs) -> Vec<Case> {
         .collect()
 }
 
-/// The catalog, narrowed to the `--profile`s asked for.
-fn load(select: &SelectArgs) -> Result<Vec<Case>, u8> {
-    load_all(select).map(|cases| by_profile(cases, select))
+/// Prints `error: <why>` and returns the bad-input exit code.
+fn usage_error(why: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {why}");
+    EXIT_BAD_INPUT
 }
 
-fn selection(select: &SelectArgs) -> (VersionSelection, Vec<ProxyMode>) {
-    let versions = if select.kubernetes.is_empty() {
-        VersionSelection::Default
-    } else {
-        VersionSelection::Explicit(select.kubernetes.clone())
+/// The selected cases; every problem of every file, or a `--filter` matching none, is bad
+/// input.
+fn load(select: &SelectArgs) -> Result<Selection, u8> {
+    let (selection, errors) = load_selection(&select.paths(), select.max_case_bytes);
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        eprintln!("{} problem(s) in case files; nothing was run", errors.len());
+        return Err(EXIT_BAD_INPUT);
+    }
+    if let Some(filter) = &select.filter {
+        if !selection.cases.iter().any(|c| glob_match(filter, &c.name)) {
+            let names: Vec<&str> = selection.cases.iter().map(|c| c.name.as_str()).collect();
+            return Err(usage_error(format!(
+                "--filter `{filter}` matches none of the {} selected case(s): {}",
+                names.len(),
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(selection)
+}
+
+/// The kube-proxy modes the sim runs by default (each where it exists).
+const SIM_DEFAULT_MODES: [ProxyMode; 3] =
+    [ProxyMode::Iptables, ProxyMode::Ipvs, ProxyMode::Nftables];
+
+/// The versions and proxy modes to run: those given, else `backend`'s defaults — on the sim
+/// every version each case applies to and every kube-proxy mode that exists there; on kind
+/// the versions its release has node images for; elsewhere 1.21 and 1.34–1.37; iptables.
+fn versions_and_modes(
+    select: &SelectArgs,
+    backend: BackendArg,
+) -> (VersionSelection, Vec<ProxyMode>) {
+    let versions = match (select.versions(), backend) {
+        (given, _) if !given.is_empty() => VersionSelection::Explicit(given),
+        (_, BackendArg::Sim) => VersionSelection::EveryApplicable,
+        (_, BackendArg::Kind) => ImageTable::embedded()
+            .and_then(|images| images.versions(images.default_release()))
+            .map(VersionSelection::Explicit)
+            .unwrap_or(VersionSelection::Default),
+        (_, BackendArg::Kubeconfig) => VersionSelection::Default,
     };
-    let modes = if select.proxy_mode.is_empty() {
-        vec![ProxyMode::Iptables]
-    } else {
-        select.proxy_mode.clone()
+    let modes = match (select.proxy_mode.is_empty(), backend) {
+        (false, _) => select.proxy_mode.clone(),
+        (true, BackendArg::Sim) => SIM_DEFAULT_MODES.to_vec(),
+        (true, _) => vec![ProxyMode::Iptables],
     };
     (versions, modes)
 }
 
+/// Checks, before anything runs, that `path` can be written (creating its directory): a
+/// report that cannot be written must not be found out after a long run.
+fn check_writable(path: &Path, what: &str) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("{what} {}: cannot write: {e}", path.display());
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    if path.is_dir() {
+        return Err(format!("{what} {}: is a directory", path.display()));
+    }
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(fail)?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// Whether `program` is an executable file on `PATH`.
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            let candidate = dir.join(program);
+            candidate.is_file()
+                && std::fs::metadata(&candidate)
+                    .map(|m| {
+                        use std::os::unix::fs::PermissionsExt;
+                        m.permissions().mode() & 0o111 != 0
+                    })
+                    .unwrap_or(false)
+        })
+    })
+}
+
+/// The kubeconfig file the kubeconfig backend will read: `--kubeconfig`, else the first file
+/// of `$KUBECONFIG`, else `~/.kube/config`; an error when it cannot be read.
+fn check_kubeconfig(given: Option<&Path>) -> Result<(), String> {
+    let candidates: Vec<PathBuf> = match given {
+        Some(p) => vec![p.to_path_buf()],
+        None => match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+            Some(list) => std::env::split_paths(&list).collect(),
+            None => std::env::var_os("HOME")
+                .map(|home| vec![Path::new(&home).join(".kube/config")])
+                .unwrap_or_default(),
+        },
+    };
+    let mut last = None;
+    for path in &candidates {
+        match std::fs::read_to_string(path) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = Some(format!("cannot read kubeconfig {}: {e}", path.display())),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| "no kubeconfig: pass --kubeconfig PATH or set KUBECONFIG".to_string()))
+}
+
+/// Everything `run` checks before it starts: output paths, golden and dump directories,
+/// whether the selection runs anything.
+fn preflight(
+    args: &RunArgs,
+    cases: &[Case],
+    versions: &VersionSelection,
+    modes: &[ProxyMode],
+) -> Result<(), String> {
+    let planned = matrix(cases, versions, modes, args.select.filter.as_deref());
+    if !planned.iter().any(|c| c.shape.is_ok()) {
+        return Err(format!(
+            "nothing to run: the {} selected case(s) apply to none of the selected versions and proxy modes (`topo-harness list` shows where each applies)",
+            cases.len()
+        ));
+    }
+    if let Some(dir) = &args.snapshots {
+        if args.update_snapshots {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("--snapshots {}: cannot create: {e}", dir.display()))?;
+        } else if !dir.is_dir() {
+            return Err(format!(
+                "--snapshots {}: no such directory (add --update-snapshots to create it and write the goldens)",
+                dir.display()
+            ));
+        }
+    }
+    if let Some(dir) = &args.dump_state {
+        check_writable(&dir.join(".topo-harness-check"), "--dump-state")?;
+    }
+    check_writable(&args.junit, "--junit")?;
+    check_writable(&args.summary, "--summary")?;
+    Ok(())
+}
+
 /// `topo-harness run`.
 pub fn run(args: &RunArgs) -> u8 {
-    let catalog = match load_all(&args.select) {
+    let selection = match load(&args.select) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let mut conformance = match conformance_reporter(args, &catalog) {
+    let mut conformance = match conformance_reporter(args, &selection.cases) {
         Ok(c) => c,
-        Err(why) => {
-            eprintln!("error: {why}");
-            return EXIT_BAD_INPUT;
-        }
+        Err(why) => return usage_error(why),
     };
-    let cases = by_profile(catalog, &args.select);
-    let (versions, proxy_modes) = selection(&args.select);
+    let profiled = by_profile(selection.cases.clone(), &args.select);
+    let cases = &profiled;
+    let (versions, proxy_modes) = versions_and_modes(&args.select, args.backend);
     let observe = match observe_source(args.backend, args.observe, &proxy_modes) {
         Ok(o) => o,
-        Err(why) => {
-            eprintln!("error: {why}");
-            return EXIT_BAD_INPUT;
-        }
+        Err(why) => return usage_error(why),
     };
     let after_create = match after_create(args) {
         Ok(a) => a,
-        Err(why) => {
-            eprintln!("error: {why}");
-            return EXIT_BAD_INPUT;
-        }
+        Err(why) => return usage_error(why),
     };
     if let Err(why) = controller_under_test(args) {
         eprintln!("error: {why}");
@@ -117,13 +231,15 @@ pub fn run(args: &RunArgs) -> u8 {
     if args.dry_run {
         return match args.backend {
             BackendArg::Kind => {
-                kind_dry_run(&cases, &versions, &proxy_modes, args, after_create.as_ref())
+                kind_dry_run(cases, &versions, &proxy_modes, args, after_create.as_ref())
             }
-            other => {
-                eprintln!("error: --dry-run is for --backend kind (this is {other:?})");
-                EXIT_BAD_INPUT
-            }
+            other => usage_error(format!(
+                "--dry-run is for --backend kind (this is {other:?})"
+            )),
         };
+    }
+    if let Err(why) = preflight(args, cases, &versions, &proxy_modes) {
+        return usage_error(why);
     }
     let built: Result<Box<dyn Backend>, BackendError> = match args.backend {
         BackendArg::Sim => Ok(Box::new(match &args.kind.managed_by {
@@ -138,6 +254,15 @@ pub fn run(args: &RunArgs) -> u8 {
                     return EXIT_BAD_INPUT;
                 }
             };
+            // The container CLI kind drives must be there too: a setup problem, not a failure.
+            if let Ok(cli) = kind::ContainerCli::from_env() {
+                if !on_path(cli.program()) {
+                    return usage_error(format!(
+                        "--backend kind needs `{}` on PATH (kind runs its nodes as containers), or use --backend sim",
+                        cli.program()
+                    ));
+                }
+            }
             install_ctrl_c_handler();
             let mut options = KindOptions::new(run_id());
             options.reuse = args.reuse;
@@ -148,6 +273,7 @@ pub fn run(args: &RunArgs) -> u8 {
             options.image = args.kind.image.clone();
             options.controller = args.kind.controller.into();
             options.managed_by = args.kind.managed_by.clone();
+            options.kind_dir = PathBuf::from("reports/kind");
             match kind::ContainerCli::from_env() {
                 Ok(cli) => {
                     options.cli = cli;
@@ -158,6 +284,9 @@ pub fn run(args: &RunArgs) -> u8 {
             }
         }
         BackendArg::Kubeconfig => {
+            if let Err(why) = check_kubeconfig(args.kubeconfig.as_deref()) {
+                return usage_error(why);
+            }
             install_ctrl_c_handler();
             KubeconfigBackend::new(KubeconfigOptions {
                 kubeconfig: args.kubeconfig.clone(),
@@ -171,20 +300,31 @@ pub fn run(args: &RunArgs) -> u8 {
     };
     let mut backend = match built {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_BAD_INPUT;
-        }
+        Err(e) => return usage_error(e),
+    };
+    let goldens = match &args.snapshots {
+        Some(dir) => Goldens::Dir(dir.clone()),
+        None => Goldens::BuiltIn(selection.builtin.clone()),
     };
     let options = RunOptions {
         versions,
         proxy_modes,
         filter: args.select.filter.clone(),
-        snapshots: Some(args.snapshots.clone()),
+        snapshots: Some(goldens),
+        dump_state: args.dump_state.clone(),
     };
     let stdout = std::io::stdout();
     let tty = stdout.is_terminal();
-    let mut terminal = TerminalReporter::new(stdout.lock(), tty);
+    let no_color = std::env::var("NO_COLOR").ok();
+    let color = args.color.enabled(tty, no_color.as_deref());
+    let mut written = vec![args.junit.clone(), args.summary.clone()];
+    if let Some(dir) = &args.dump_state {
+        written.push(dir.clone());
+    }
+    written.push(args.html.clone());
+    let mut terminal = TerminalReporter::new(stdout.lock(), tty)
+        .with_color(color)
+        .with_reports(written);
     // Live runs show progress (a spinner on a TTY, lines otherwise) on standard error; the
     // terminal then leaves its own `[i/N]` line out.
     let stderr = std::io::stderr();
@@ -213,11 +353,17 @@ pub fn run(args: &RunArgs) -> u8 {
                 }
             }
         };
-        crate::runner::run(&cases, backend.as_mut(), &options, &mut emit)
+        crate::runner::run(cases, backend.as_mut(), &options, &mut emit)
     };
     if let Some(e) = report_error {
-        eprintln!("error: {e}");
-        return EXIT_BAD_INPUT;
+        return usage_error(e);
+    }
+    if args.update_snapshots {
+        if let Some(dir) = &args.snapshots {
+            if let Err(e) = update_snapshots(dir, cases, &summary) {
+                return usage_error(e);
+            }
+        }
     }
     run_exit_code(&summary)
 }
@@ -254,6 +400,53 @@ fn conformance_reporter(
                 .map(Some)
         }
     }
+}
+
+/// Writes `<dir>/<case>.snap` for every case run whose golden is new or changed, and says
+/// which were written.
+fn update_snapshots(dir: &Path, cases: &[Case], summary: &RunSummary) -> Result<(), String> {
+    let mut written = Vec::new();
+    for case in cases {
+        let mut rendered: Vec<Rendered> = Vec::new();
+        for (suite, r) in &summary.rendered {
+            // Blocks do not depend on the proxy mode: the first run of each version is kept.
+            if suite.case == case.name
+                && !rendered
+                    .iter()
+                    .any(|x| x.step == r.step && x.version == r.version)
+            {
+                rendered.push(r.clone());
+            }
+        }
+        if rendered.is_empty() {
+            continue;
+        }
+        let path = dir.join(format!("{}.snap", case.name));
+        let old = std::fs::read_to_string(&path).ok();
+        let steps: Vec<String> = case.steps.iter().map(|s| s.name.clone()).collect();
+        let text = updated_text(&case.name, &steps, old.as_deref(), &rendered);
+        if old.as_deref() != Some(text.as_str()) {
+            std::fs::write(&path, &text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            written.push(format!(
+                "{} {}",
+                if old.is_some() { "updated" } else { "new" },
+                path.display()
+            ));
+        }
+    }
+    if written.is_empty() {
+        println!("snapshots: every golden in {} is up to date", dir.display());
+    } else {
+        println!(
+            "snapshots written ({}; review with `git diff`):",
+            written.len()
+        );
+        for w in written {
+            println!("  {w}");
+        }
+    }
+    Ok(())
 }
 
 /// `--controller` / `--managed-by`: the EndpointSlice controller under test. On kind,
@@ -513,21 +706,19 @@ fn kind_dry_run(
 }
 
 fn find_case(name: &str) -> Result<Case, String> {
-    let path = Path::new(name);
-    if path.is_file() {
-        return load_case_file(path).map_err(|errors| {
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        });
+    let (selection, errors) = load_selection(
+        &[PathBuf::from(name)],
+        crate::case::bounds::DEFAULT_MAX_CASE_FILE_BYTES,
+    );
+    if !errors.is_empty() {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        return Err(text.join("\n"));
     }
-    let (cases, _) = load_catalog(&[PathBuf::from("cases")]);
-    cases
+    selection
+        .cases
         .into_iter()
-        .find(|c| c.name == name)
-        .ok_or_else(|| format!("{name}: no such case file, and no case of that name in cases/"))
+        .next()
+        .ok_or_else(|| format!("{name}: no case file there"))
 }
 
 /// `topo-harness kind-config`.
@@ -541,13 +732,14 @@ pub fn kind_config(args: &KindConfigArgs) -> u8 {
     };
     let select = SelectArgs {
         cases: Vec::new(),
+        case_dirs: Vec::new(),
         kubernetes: args.kubernetes.clone(),
         proxy_mode: args.proxy_mode.clone(),
         filter: None,
         max_case_bytes: crate::case::bounds::DEFAULT_MAX_CASE_FILE_BYTES,
         profile: Vec::new(),
     };
-    let (versions, modes) = selection(&select);
+    let (versions, modes) = versions_and_modes(&select, BackendArg::Kind);
     let cases = [case];
     let (specs, problems) = kind_specs(&cases, &versions, &modes, None);
     for p in &problems {
@@ -605,27 +797,38 @@ pub fn kind_config(args: &KindConfigArgs) -> u8 {
 }
 
 /// `topo-harness list`.
-pub fn list(args: &SelectArgs) -> u8 {
-    let cases = match load(args) {
+pub fn list(args: &ListArgs) -> u8 {
+    let selection = match load(&args.select) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let (versions, modes) = selection(args);
+    let (versions, modes) = versions_and_modes(&args.select, args.backend);
     print!(
         "{}",
-        list_text(&cases, &versions, &modes, args.filter.as_deref())
+        list_text(
+            &selection.cases,
+            &|case| selection.origin(case),
+            &versions,
+            &modes,
+            args.select.filter.as_deref()
+        )
     );
     EXIT_OK
 }
 
 /// `topo-harness plan`.
-pub fn plan(args: &SelectArgs) -> u8 {
-    let cases = match load(args) {
+pub fn plan(args: &PlanArgs) -> u8 {
+    let selection = match load(&args.select) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let (versions, modes) = selection(args);
-    let planned = matrix(&cases, &versions, &modes, args.filter.as_deref());
+    let (versions, modes) = versions_and_modes(&args.select, args.backend);
+    let planned = matrix(
+        &selection.cases,
+        &versions,
+        &modes,
+        args.select.filter.as_deref(),
+    );
     print!("{}", plan_text(&planned));
     EXIT_OK
 }

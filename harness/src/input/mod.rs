@@ -20,12 +20,14 @@ mod kube;
 mod quantity;
 mod tree;
 mod typed;
+mod write;
 
 use std::path::Path;
 
 pub use compact::{COMPACT_API_VERSION, DEFAULT_NODE_CPU_MILLIS, MANAGED_BY_COMPACT};
 pub use error::{InputError, SourceLocation, ACCEPTED_KINDS};
 pub use quantity::cpu_millis;
+pub use write::compact_text;
 
 use crate::model::{ClusterState, FeatureGate, KubeVersion};
 use tree::{Node as TreeNode, Source, Value};

@@ -413,6 +413,8 @@ mod tests {
     fn suite(case: &Case, minor: u32, mode: ProxyMode) -> SuiteId {
         SuiteId {
             case: case.name.clone(),
+            file: String::new(),
+            steps: Vec::new(),
             source: case.source.clone(),
             version: crate::model::KubeVersion::new(minor),
             proxy_mode: mode,

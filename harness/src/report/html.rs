@@ -589,6 +589,8 @@ mod tests {
     fn suite() -> SuiteId {
         SuiteId {
             case: "c".into(),
+            file: String::new(),
+            steps: Vec::new(),
             source: "s".into(),
             version: KubeVersion::new(34),
             proxy_mode: ProxyMode::Iptables,

@@ -1,7 +1,9 @@
 //! The JUnit reporter: one `<testsuite>` per case × version × proxy mode, one `<testcase>`
 //! per step × check named `<case>/<step>/<check>`, properties for version, proxy mode and
-//! backend; skipped suites carry their reason; failures carry the diff. Written when the run
-//! finishes, in run order (deterministic).
+//! backend; skipped suites carry their reason; failures carry the diff. A failure's `message`
+//! is one self-contained line, `<case file>:<line>:<column>: <check> <what differs>` (the
+//! step whose expectation failed), for CI annotations. Written when the run finishes, in run
+//! order (deterministic).
 
 use std::path::PathBuf;
 
@@ -62,6 +64,53 @@ fn without_root_skipped(xml: String) -> String {
     format!("{}{}", &xml[..attr_start], &xml[attr_end..])
 }
 
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+/// One self-contained line for a failed check: the check, the part (zone, node) that differs
+/// and what differs — `hints zone a: missing [worker3]`, not `zone a:`.
+pub fn headline(check: &str, message: &str) -> String {
+    let lines: Vec<&str> = message.lines().collect();
+    let is_heading = |l: &str| !l.starts_with(' ') && l.ends_with(':');
+    let (heading, body_start) = match lines.first() {
+        Some(l) if is_heading(l) => (Some(l.trim_end_matches(':')), 1),
+        _ => (None, 0),
+    };
+    let body: Vec<&str> = lines
+        .iter()
+        .skip(body_start)
+        .take_while(|l| !is_heading(l))
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let collapse = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    let diffs: Vec<String> = body
+        .iter()
+        .filter(|l| l.starts_with("missing:") || l.starts_with("unexpected:"))
+        .map(|l| collapse(&l.replacen(':', "", 1)))
+        .collect();
+    let what = if diffs.is_empty() {
+        body.iter()
+            .take(2)
+            .map(|l| collapse(l))
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        diffs.join("; ")
+    };
+    let more = lines.iter().skip(1).filter(|l| is_heading(l)).count();
+    let more = if more > 0 && heading.is_some() {
+        format!(" (and {more} more)")
+    } else {
+        String::new()
+    };
+    match heading {
+        Some(h) => format!("{check} {h}: {what}{more}"),
+        None => format!("{check}: {what}"),
+    }
+}
+
 fn suite_for(suite: &SuiteId) -> TestSuite {
     let mut ts = TestSuite::new(suite.name());
     ts.add_property(("kubernetes", suite.version.to_string().as_str()));
@@ -117,7 +166,12 @@ impl Reporter for JunitReporter {
                             } else {
                                 NonSuccessKind::Failure
                             });
-                            s.set_message(message.lines().next().unwrap_or_default());
+                            let headline = format!(
+                                "{}: {}",
+                                suite.step_location(step),
+                                headline(&c.name.to_string(), message)
+                            );
+                            s.set_message(headline.as_str());
                             s.set_type(if timed_out { "timeout" } else { "check" });
                             s.set_description(message.as_str());
                             s
@@ -141,7 +195,9 @@ impl Reporter for JunitReporter {
                 }
                 if let Some(e) = error {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-                    s.set_message(e.as_str());
+                    let headline = format!("{}: setup: {}", suite.file, first_line(e));
+                    s.set_message(headline.as_str());
+                    s.set_description(e.as_str());
                     let mut tc = TestCase::new(format!("{}/setup", suite.case), s);
                     tc.set_classname(suite.name());
                     ts.add_test_case(tc);
@@ -158,5 +214,32 @@ impl Reporter for JunitReporter {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::headline;
+
+    #[test]
+    fn headlines_are_self_contained() {
+        assert_eq!(
+            headline(
+                "hints",
+                "zone a:\n  expected [worker, worker3]\n  observed [worker]\n    missing:    [worker3]\nzone b:\n  expected [x]\n  observed []\n    missing:    [x]"
+            ),
+            "hints zone a: missing [worker3] (and 1 more)"
+        );
+        assert_eq!(
+            headline(
+                "routes/worker",
+                "expected [a]\nobserved [a, b]\n  unexpected: [b]"
+            ),
+            "routes/worker: unexpected [b]"
+        );
+        assert_eq!(
+            headline("hints", "expected hints {a: [x]}\nobserved no hints"),
+            "hints: expected hints {a: [x]}, observed no hints"
+        );
     }
 }

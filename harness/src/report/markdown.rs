@@ -88,6 +88,12 @@ impl Reporter for MarkdownReporter {
                     counts.checks_failed,
                     duration.as_secs_f64()
                 ));
+                if counts.no_golden > 0 {
+                    t.push_str(&format!(
+                        "{} run(s) with no golden, so no snapshot check (write them with `--snapshots DIR --update-snapshots`).\n\n",
+                        counts.no_golden
+                    ));
+                }
                 if !self.failed.is_empty() {
                     t.push_str("## Failed\n\n| run | failed checks |\n|---|---|\n");
                     for (name, f) in &self.failed {

@@ -134,6 +134,8 @@ mod tests {
     fn events(backend: BackendKind) -> Vec<Event> {
         let suite = SuiteId {
             case: "seed".into(),
+            file: String::new(),
+            steps: Vec::new(),
             source: String::new(),
             version: KubeVersion::new(34),
             proxy_mode: ProxyMode::Iptables,
@@ -197,6 +199,7 @@ mod tests {
             .join("../cases/seed-001-kube-dns-two-zones.yaml");
         let case = crate::case::load_case_file(&path).unwrap_or_else(|e| panic!("{e:?}"));
         let options = crate::runner::RunOptions {
+            dump_state: None,
             versions: crate::plan::VersionSelection::Explicit(vec![KubeVersion::new(34)]),
             proxy_modes: vec![ProxyMode::Iptables],
             filter: None,

@@ -1,7 +1,9 @@
 //! The terminal reporter: one line per case and step with pass/fail, the diff of each failed
-//! check, progress on a TTY, colour only on a TTY, and a final count line.
+//! check, progress on a TTY, colour as asked (`--color`, `NO_COLOR`), and at the end a recap
+//! of the failed runs, the reports written and a count line.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use super::{ReportError, Reporter};
 use crate::check::CheckStatus;
@@ -13,6 +15,9 @@ pub struct TerminalReporter<W: Write> {
     color: bool,
     progress: bool,
     progress_shown: bool,
+    reports: Vec<PathBuf>,
+    /// Failed runs: name, and per failed step its location and failed checks.
+    failed: Vec<(String, Vec<String>)>,
 }
 
 impl<W: Write> TerminalReporter<W> {
@@ -23,6 +28,29 @@ impl<W: Write> TerminalReporter<W> {
             color: tty,
             progress: tty,
             progress_shown: false,
+            reports: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+
+    /// Colour on or off, whatever the terminal.
+    pub fn with_color(mut self, color: bool) -> Self {
+        self.color = color;
+        self
+    }
+
+    /// The reports the run writes, named at the end.
+    pub fn with_reports(mut self, reports: Vec<PathBuf>) -> Self {
+        self.reports = reports;
+        self
+    }
+
+    fn failed_entry(&mut self, suite: String) -> &mut Vec<String> {
+        if let Some(i) = self.failed.iter().position(|(name, _)| *name == suite) {
+            &mut self.failed[i].1
+        } else {
+            self.failed.push((suite, Vec::new()));
+            &mut self.failed.last_mut().expect("just pushed").1
         }
     }
 
@@ -111,6 +139,15 @@ impl<W: Write> TerminalReporter<W> {
                     checks.len(),
                     duration.as_secs_f64() * 1000.0
                 )?;
+                if !failed.is_empty() {
+                    let names: Vec<String> = failed.iter().map(|c| c.name.to_string()).collect();
+                    let entry = format!(
+                        "{}: step {step}: {}",
+                        suite.step_location(step),
+                        names.join(", ")
+                    );
+                    self.failed_entry(suite.name()).push(entry);
+                }
                 for c in failed {
                     if let CheckStatus::Failed(message) = &c.status {
                         writeln!(self.out, "     {} {}", self.paint("31", "✗"), c.name)?;
@@ -133,12 +170,43 @@ impl<W: Write> TerminalReporter<W> {
                     self.paint("31", "FAIL")
                 };
                 match error {
-                    Some(e) => writeln!(self.out, "{tag} {}: {e}", suite.name())?,
+                    Some(e) => {
+                        let entry = format!("{}: {e}", suite.file);
+                        self.failed_entry(suite.name()).push(entry);
+                        writeln!(self.out, "{tag} {}: {e}", suite.name())?
+                    }
                     None => writeln!(self.out, "{tag} {}", suite.name())?,
                 }
             }
             Event::RunFinished { counts, duration } => {
                 self.clear_progress()?;
+                if !self.failed.is_empty() {
+                    writeln!(self.out)?;
+                    let title = format!("failed runs ({}):", self.failed.len());
+                    writeln!(self.out, "{}", self.paint("31;1", &title))?;
+                    for (name, steps) in &self.failed {
+                        writeln!(self.out, "  {name}")?;
+                        for step in steps {
+                            writeln!(self.out, "    {step}")?;
+                        }
+                    }
+                }
+                if !self.reports.is_empty() {
+                    let paths: Vec<String> = self
+                        .reports
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect();
+                    writeln!(self.out, "reports: {}", paths.join(", "))?;
+                }
+                let no_golden = if counts.no_golden > 0 {
+                    format!(
+                        "; {} run(s) with no golden, so no snapshot check",
+                        counts.no_golden
+                    )
+                } else {
+                    String::new()
+                };
                 let line = counts.headline();
                 let line = if counts.failed > 0 || counts.cancelled > 0 {
                     self.paint("31;1", &line)
@@ -147,7 +215,7 @@ impl<W: Write> TerminalReporter<W> {
                 };
                 writeln!(
                     self.out,
-                    "{line} ({} checks passed, {} failed; {:.2} s)",
+                    "{line} ({} checks passed, {} failed; {:.2} s{no_golden})",
                     counts.checks_passed,
                     counts.checks_failed,
                     duration.as_secs_f64()
