@@ -379,10 +379,10 @@ fn large_valid_cases_run_fast_on_the_sim() {
     let out = run_case(&file, &[]);
     let elapsed = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    // No golden snapshot exists for this case: that check fails, every other one passes.
+    // A case of the user's has no golden, so no snapshot check: every check passes.
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(0),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -390,10 +390,8 @@ fn large_valid_cases_run_fast_on_the_sim() {
         .lines()
         .filter(|l| l.trim_start().starts_with('✗'))
         .collect();
-    assert!(
-        failed.len() == 3 && failed.iter().all(|l| l.trim() == "✗ snapshot"),
-        "{stdout}"
-    );
+    assert!(failed.is_empty(), "{stdout}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
     assert!(
         elapsed < Duration::from_secs(30),
         "{elapsed:?} for 4,000 endpoints"

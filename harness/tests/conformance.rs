@@ -215,9 +215,12 @@ fn the_catalog_report_on_sim_validates_and_succeeds_in_every_profile() {
     assert_eq!(report["implementation"]["contact"], json!(["@maintainer"]));
     assert_eq!(
         report["kubernetesVersions"],
-        json!(["1.21", "1.34", "1.35", "1.36", "1.37"])
+        json!((21..=37).map(|m| format!("1.{m}")).collect::<Vec<_>>())
     );
-    assert_eq!(report["proxyModes"], json!(["iptables"]));
+    assert_eq!(
+        report["proxyModes"],
+        json!(["iptables", "nftables", "ipvs"])
+    );
     for name in ["core", "extended", "legacy"] {
         let p = profile(&report, name).unwrap_or_else(|| panic!("no {name} in {report:#}"));
         assert_eq!(p["result"], "success", "{p:#}");
@@ -320,7 +323,13 @@ fn every_catalog_case_declares_its_profile() {
 fn a_failing_case_fails_its_profile_by_name() {
     let (code, report) = run_with_report(
         "failing",
-        &["harness/tests/fixtures/wrong-cases", "--kubernetes", "1.34"],
+        &[
+            "harness/tests/fixtures/wrong-cases",
+            "--kubernetes",
+            "1.34",
+            "--proxy-mode",
+            "iptables",
+        ],
     );
     assert_eq!(code, Some(1));
     assert!(violations(&report).is_empty());

@@ -33,6 +33,8 @@ fn report() -> &'static Path {
             "1.21",
             "--kubernetes",
             "1.34",
+            "--proxy-mode",
+            "iptables",
             "--junit",
             &dir.join("junit.xml").to_string_lossy(),
             "--summary",

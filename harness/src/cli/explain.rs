@@ -40,12 +40,15 @@ pub struct ExplainArgs {
     pub max_input_size: Option<u64>,
 }
 
-/// Whether `path` holds a case file (`kind: Case`): what `run` reads, not `explain`.
-fn is_case_file(path: &std::path::Path) -> bool {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| serde_saphyr::from_str::<serde_json::Value>(&text).ok())
-        .is_some_and(|v| v.get("kind").and_then(|k| k.as_str()) == Some("Case"))
+/// Whether `path` holds a case file (`kind: Case`): what `run` reads, not `explain`. Reads at
+/// most `budget` bytes (a device such as /dev/zero must not be read without end).
+fn is_case_file(path: &std::path::Path, budget: u64) -> bool {
+    use std::io::Read;
+    let mut text = String::new();
+    let read = std::fs::File::open(path).and_then(|f| f.take(budget).read_to_string(&mut text));
+    read.is_ok()
+        && serde_saphyr::from_str::<serde_json::Value>(&text)
+            .is_ok_and(|v| v.get("kind").and_then(|k| k.as_str()) == Some("Case"))
 }
 
 /// Runs `explain`; returns the exit code.
@@ -59,7 +62,7 @@ pub fn run(args: &ExplainArgs) -> i32 {
     let loaded = match load_state_file_with(&args.file, budget) {
         Ok(loaded) => loaded,
         Err(e) => {
-            if is_case_file(&args.file) {
+            if is_case_file(&args.file, budget) {
                 eprintln!(
                     "error: {}: this is a case file (kind: Case), not a cluster state: use `topo-harness run {}`",
                     args.file.display(),
@@ -75,7 +78,7 @@ pub fn run(args: &ExplainArgs) -> i32 {
     let (analysis, notes) = match explain_loaded(&loaded, &request) {
         Ok(r) => r,
         Err(e) => {
-            if is_case_file(&args.file) {
+            if is_case_file(&args.file, budget) {
                 eprintln!(
                     "error: {}: this is a case file (kind: Case), not a cluster state: use `topo-harness run {}`",
                     args.file.display(),

@@ -803,10 +803,11 @@ pub fn list(args: &ListArgs) -> u8 {
         Err(code) => return code,
     };
     let (versions, modes) = versions_and_modes(&args.select, args.backend);
+    let cases = by_profile(selection.cases.clone(), &args.select);
     print!(
         "{}",
         list_text(
-            &selection.cases,
+            &cases,
             &|case| selection.origin(case),
             &versions,
             &modes,
@@ -823,12 +824,8 @@ pub fn plan(args: &PlanArgs) -> u8 {
         Err(code) => return code,
     };
     let (versions, modes) = versions_and_modes(&args.select, args.backend);
-    let planned = matrix(
-        &selection.cases,
-        &versions,
-        &modes,
-        args.select.filter.as_deref(),
-    );
+    let cases = by_profile(selection.cases.clone(), &args.select);
+    let planned = matrix(&cases, &versions, &modes, args.select.filter.as_deref());
     print!("{}", plan_text(&planned));
     EXIT_OK
 }
