@@ -51,6 +51,18 @@ fn is_case_file(path: &std::path::Path, budget: u64) -> bool {
             .is_ok_and(|v| v.get("kind").and_then(|k| k.as_str()) == Some("Case"))
 }
 
+/// When `path` is a case file, says which command reads it and returns the bad-input code.
+fn case_file_given(path: &std::path::Path, budget: u64) -> Option<i32> {
+    is_case_file(path, budget).then(|| {
+        eprintln!(
+            "error: {}: this is a case file (kind: Case), not a cluster state: use `topo-harness run {}`",
+            path.display(),
+            path.display()
+        );
+        super::EXIT_BAD_INPUT
+    })
+}
+
 /// Runs `explain`; returns the exit code.
 pub fn run(args: &ExplainArgs) -> i32 {
     let request = ExplainRequest {
@@ -62,13 +74,8 @@ pub fn run(args: &ExplainArgs) -> i32 {
     let loaded = match load_state_file_with(&args.file, budget) {
         Ok(loaded) => loaded,
         Err(e) => {
-            if is_case_file(&args.file, budget) {
-                eprintln!(
-                    "error: {}: this is a case file (kind: Case), not a cluster state: use `topo-harness run {}`",
-                    args.file.display(),
-                    args.file.display()
-                );
-                return super::EXIT_BAD_INPUT;
+            if let Some(code) = case_file_given(&args.file, budget) {
+                return code;
             }
             let e = ExplainError::from(e);
             eprintln!("error: {e}");
@@ -78,13 +85,8 @@ pub fn run(args: &ExplainArgs) -> i32 {
     let (analysis, notes) = match explain_loaded(&loaded, &request) {
         Ok(r) => r,
         Err(e) => {
-            if is_case_file(&args.file, budget) {
-                eprintln!(
-                    "error: {}: this is a case file (kind: Case), not a cluster state: use `topo-harness run {}`",
-                    args.file.display(),
-                    args.file.display()
-                );
-                return super::EXIT_BAD_INPUT;
+            if let Some(code) = case_file_given(&args.file, budget) {
+                return code;
             }
             eprintln!("error: {e}");
             return e.exit_code();

@@ -176,14 +176,15 @@ pub fn node_pairs(shape: &ClusterShape, spec: &KindClusterSpec) -> Vec<(String, 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::backend::kind::ImageTable;
     use crate::case::NodeDef;
     use crate::model::KubeVersion;
     use std::collections::BTreeMap;
 
-    fn shape(cpus: &[u64]) -> ClusterShape {
+    /// A shape of nodes with these allocatable CPUs (the first a control plane), zones a/b.
+    pub(crate) fn shape(cpus: &[u64]) -> ClusterShape {
         let nodes = cpus
             .iter()
             .enumerate()

@@ -830,44 +830,7 @@ impl Backend for KindBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::case::NodeDef;
-    use crate::case::Role;
-    use crate::model::KubeVersion;
-    use std::collections::BTreeMap;
-
-    fn shape(cpus: &[u64]) -> ClusterShape {
-        let nodes = cpus
-            .iter()
-            .enumerate()
-            .map(|(i, cpu)| NodeDef {
-                name: if i == 0 {
-                    "control-plane".into()
-                } else {
-                    format!(
-                        "worker{}",
-                        if i == 1 { String::new() } else { i.to_string() }
-                    )
-                },
-                role: if i == 0 {
-                    Role::ControlPlane
-                } else {
-                    Role::Worker
-                },
-                zone: Some(if i % 2 == 0 { "a" } else { "b" }.into()),
-                region: None,
-                cpu_millis: *cpu,
-                ready: true,
-                labels: BTreeMap::new(),
-            })
-            .collect();
-        ClusterShape {
-            version: KubeVersion::new(34),
-            proxy_mode: ProxyMode::Iptables,
-            feature_gates: Vec::new(),
-            max_endpoints_per_slice: 100,
-            nodes,
-        }
-    }
+    use crate::backend::kind::shape::tests::shape;
 
     #[test]
     fn not_ready_marks_the_first_pods_by_container_id() {
