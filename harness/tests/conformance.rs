@@ -401,3 +401,37 @@ fn the_documented_commands_parse() {
         }
     }
 }
+
+/// The installed tool, run where there is no `cases/`, digests its built-in catalog from the
+/// embedded text: the same digest as the repository's catalog (before: "cannot read").
+#[test]
+fn the_report_of_the_built_in_catalog_works_from_any_directory() {
+    let dir = temp("anywhere");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_topo-harness"))
+        .current_dir(&dir)
+        .args([
+            "run",
+            "--filter",
+            "seed-001*",
+            "--kubernetes",
+            "1.21",
+            "--conformance-report",
+            "conformance.yaml",
+            "--implementation",
+            IMPLEMENTATION,
+        ])
+        .output()
+        .expect("run the binary");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let yaml = std::fs::read_to_string(dir.join("conformance.yaml")).unwrap_or_default();
+    let report: Value = serde_saphyr::from_str(&yaml).unwrap_or(Value::Null);
+    let (catalog, problems) = load_catalog(&[root().join("cases")]);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(
+        report["harness"]["catalogDigest"],
+        catalog_digest(&catalog).unwrap_or_default(),
+        "{yaml}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
