@@ -435,3 +435,25 @@ fn the_report_of_the_built_in_catalog_works_from_any_directory() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The report names the EndpointSlice controller under test: the in-tree one by default,
+/// the `--managed-by` manager when one is given.
+#[test]
+fn the_report_names_the_controller_under_test() {
+    let (_, report) = run_with_report("controller-default", &["--filter", "seed-001*"]);
+    assert_eq!(
+        report["controller"],
+        json!({"inTree": true, "managedBy": "endpointslice-controller.k8s.io"})
+    );
+    let (_, report) = run_with_report(
+        "controller-own",
+        &[
+            "--filter",
+            "seed-001*",
+            "--managed-by",
+            "example.com/topology",
+        ],
+    );
+    assert!(violations(&report).is_empty(), "{report:#}");
+    assert_eq!(report["controller"]["managedBy"], "example.com/topology");
+}

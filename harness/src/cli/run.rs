@@ -20,7 +20,7 @@ use crate::backend::sim::SimBackend;
 use crate::backend::{Backend, BackendError, BackendKind};
 use crate::case::{load_selection, schema_json, Case, ProxyMode, Selection};
 use crate::plan::{glob_match, list_text, matrix, order_by_cluster, plan_text, VersionSelection};
-use crate::report::conformance::{ConformanceReporter, Implementation};
+use crate::report::conformance::{ConformanceReporter, ControllerUnderTest, Implementation};
 use crate::report::html::HtmlReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
@@ -396,8 +396,16 @@ fn conformance_reporter(
                 .to_string(),
         ),
         (Some(path), Some(text)) => {
+            let controller = ControllerUnderTest {
+                in_tree: args.kind.controller == super::ControllerArg::Builtin,
+                managed_by: args
+                    .kind
+                    .managed_by
+                    .clone()
+                    .unwrap_or_else(|| crate::model::state::MANAGED_BY_CONTROLLER.to_string()),
+            };
             ConformanceReporter::new(Some(path.clone()), text.parse::<Implementation>()?, catalog)
-                .map(Some)
+                .map(|reporter| Some(reporter.with_controller(controller)))
         }
     }
 }

@@ -139,6 +139,27 @@ pub struct HarnessInfo {
     pub backend: String,
 }
 
+/// The EndpointSlice controller whose slices the run judged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ControllerUnderTest {
+    /// Whether kube-controller-manager's own EndpointSlice controller ran (`--controller
+    /// builtin`); `false` for a cluster created without it (`--controller none`).
+    pub in_tree: bool,
+    /// The `endpointslice.kubernetes.io/managed-by` value of the slices judged as the
+    /// controller's (`--managed-by`).
+    pub managed_by: String,
+}
+
+impl Default for ControllerUnderTest {
+    fn default() -> Self {
+        ControllerUnderTest {
+            in_tree: true,
+            managed_by: crate::model::state::MANAGED_BY_CONTROLLER.to_string(),
+        }
+    }
+}
+
 /// The published report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -157,6 +178,8 @@ pub struct ConformanceReport {
     pub implementation: Implementation,
     /// The harness and catalog that produced the report.
     pub harness: HarnessInfo,
+    /// The EndpointSlice controller under test.
+    pub controller: ControllerUnderTest,
     /// Kubernetes versions run, `1.NN`.
     #[schemars(extend("items" = { "type": "string", "pattern": "^1\\.[0-9]+$" }))]
     pub kubernetes_versions: Vec<String>,
@@ -241,6 +264,7 @@ pub struct ConformanceReporter {
     path: Option<PathBuf>,
     implementation: Implementation,
     harness: HarnessInfo,
+    controller: ControllerUnderTest,
     /// Case name → case: its profile, and whether a skipped suite applies to it.
     cases: BTreeMap<String, Case>,
     versions: BTreeSet<crate::model::KubeVersion>,
@@ -267,6 +291,7 @@ impl ConformanceReporter {
                 cases: catalog.len(),
                 backend: String::new(),
             },
+            controller: ControllerUnderTest::default(),
             cases: catalog
                 .iter()
                 .map(|c| (c.name.clone(), c.clone()))
@@ -276,6 +301,12 @@ impl ConformanceReporter {
             stats: BTreeMap::new(),
             report: None,
         })
+    }
+
+    /// Names the EndpointSlice controller under test (default: the in-tree one).
+    pub fn with_controller(mut self, controller: ControllerUnderTest) -> Self {
+        self.controller = controller;
+        self
     }
 
     /// The report, once the run finished.
@@ -330,6 +361,7 @@ impl ConformanceReporter {
             date: rfc3339(now),
             implementation: self.implementation.clone(),
             harness: self.harness.clone(),
+            controller: self.controller.clone(),
             kubernetes_versions: self.versions.iter().map(ToString::to_string).collect(),
             proxy_modes: modes,
             profiles,
