@@ -427,3 +427,18 @@ fn an_unbalanced_zone_does_not_make_the_model_check_explode() {
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     let _ = std::fs::remove_file(&file);
 }
+
+/// A name that holds a line break is quoted in the error on one line (found by `cargo fuzz`:
+/// the message split into two lines).
+#[test]
+fn a_quoted_line_break_stays_on_the_error_line() {
+    let text = "apiVersion: topo-harness/v1alpha1\nkind: Case\nname: x\nsummary: s\nsource: t\ncluster:\n  nodes:\n    - { name: worker, zone: a }\nsteps:\n  - name: one\n    endpoints: { worker: 1 }\n    expect:\n      routes: { \"no\\nsuch\": [worker] }\n";
+    let errors = parse_case(text, "x.yaml", Path::new("x.yaml")).expect_err("unknown node");
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("names node `no\\nsuch`") && !l.contains('\n')),
+        "{lines:?}"
+    );
+}

@@ -34,9 +34,12 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&mut self, line: u32, column: u32, message: impl Into<String>) {
+        // Messages quote what the file says; a quoted line break must not split the one
+        // error line.
+        let message = message.into().replace('\n', "\\n").replace('\r', "\\r");
         self.errors.push(CaseError::Invalid {
             at: SourceLocation::new(self.origin, line, column),
-            message: message.into(),
+            message,
         });
     }
 
