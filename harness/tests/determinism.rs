@@ -4,28 +4,18 @@
 //! Each is produced twice, by separate processes where the binary produces it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+#[path = "common/binary.rs"]
+#[allow(dead_code)] // shared helpers; this file uses only some of them
+mod binary;
+
+use binary::{root, topo};
 use topo_harness::backend::sim::SimBackend;
 use topo_harness::case::{load_catalog, ProxyMode};
 use topo_harness::plan::VersionSelection;
 use topo_harness::runner::{run, RunOptions};
 use topo_harness::snapshot::{render_case, Rendered};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn topo(args: &[&str]) -> Output {
-    match Command::new(env!("CARGO_BIN_EXE_topo-harness"))
-        .args(args)
-        .current_dir(root())
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => panic!("cannot run topo-harness: {e}"),
-    }
-}
 
 fn files(dir: &str) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
