@@ -73,13 +73,14 @@ def build(args):
     return os.path.join(release, "topo-harness"), os.path.join(release, "examples")
 
 
-def row(name, size, ours, rss, refs):
+def row(name, size, ours, rss, refs, baseline=0):
     parts = [f"{name:<34}", f"{size / 1e6:7.1f} MB", f"{ours * 1000:8.1f} ms"]
     for ref_name, ref_time, goal in refs:
         ratio = ours / ref_time if ref_time else float("nan")
         mark = "ok" if ratio <= goal else "MISSED"
         parts.append(f"{ref_name} {ref_time * 1000:8.1f} ms -> {ratio:5.2f}x (goal <= {goal}x {mark})")
-    parts.append(f"RSS {rss / 1e6:6.1f} MB = {rss / size:4.2f}x input")
+    parts.append(f"RSS {rss / 1e6:6.1f} MB = {rss / size:4.2f}x input"
+                 f" ({(rss - baseline) / size:4.2f}x above the {baseline / 1e6:.1f} MB process floor)")
     print("  ".join(parts), flush=True)
 
 
@@ -95,6 +96,10 @@ def main():
     work = tempfile.mkdtemp(prefix="topo-perf-")
     try:
         print(f"machine: {os.cpu_count()} CPUs; median of {args.runs} runs; work dir {work}")
+        # The process floor: peak RSS of `explain` on a one-node state (binary, libc, runtime).
+        tiny = os.path.join(ROOT, "fixtures", "states", "kubectl-seed-001.json")
+        baseline = peak_rss_bytes([binary, "explain", tiny, "-o", "json"])
+        print(f"process floor (explain of a 4-node state): RSS {baseline / 1e6:.1f} MB")
         sizes = [1000, 5000] if args.quick else [1000, 5000, 10000, 20000]
         for nodes in sizes:
             path = os.path.join(work, f"state-{nodes}.json")
@@ -104,7 +109,7 @@ def main():
             ours = median_time(cmd, args.runs)
             rss = peak_rss_bytes(cmd)
             ref = median_time([jq, "-c", ".", path], args.runs)
-            row(f"explain -o json, {nodes} nodes", size, ours, rss, [("jq -c .", ref, 0.2)])
+            row(f"explain -o json, {nodes} nodes", size, ours, rss, [("jq -c .", ref, 0.2)], baseline)
         dumps = [
             ("iptables", "iptables", "dump.iptables"),
             ("nft", "nftables", "dump.nft"),
@@ -121,7 +126,7 @@ def main():
             if kind == "iptables" and restore and os.geteuid() == 0:
                 refs.append(("iptables-restore --test",
                              median_time([restore, "--test"], max(1, args.runs // 2), stdin_path=path), 0.05))
-            row(f"rules --mode {mode} -o json, 10k Services", size, ours, rss, refs)
+            row(f"rules --mode {mode} -o json, 10k Services", size, ours, rss, refs, baseline)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
@@ -10,8 +10,8 @@ use clap::{Args, ValueEnum};
 use crate::explain::{settle_environment, ExplainRequest};
 use crate::input::{load_state_file_with, parse_size, InputError, DEFAULT_MAX_INPUT_BYTES};
 use crate::observe::dataplane::{
-    compare_with_model, normalize, parse_iptables_reader, parse_ipvs_reader, parse_nftables_reader,
-    render_disagreements, render_json_with, render_text, DataplaneError, NodeRoutes, ProxyMode,
+    compare_with_model, normalize, parse_reader, render_disagreements, render_text,
+    write_json_with, DataplaneError, NodeRoutes, ProxyMode,
 };
 
 /// Proxy modes whose dumps can be read.
@@ -65,9 +65,9 @@ pub struct RulesArgs {
 
 /// Runs `rules`; returns the exit code (1 when the dump disagrees with the model).
 pub fn run(args: &RulesArgs) -> i32 {
-    match run_inner(args) {
-        Ok((text, disagreements)) => {
-            print!("{text}");
+    let stdout = std::io::stdout().lock();
+    match run_inner(args, stdout) {
+        Ok(disagreements) => {
             if disagreements {
                 super::EXIT_FAILED
             } else {
@@ -81,7 +81,8 @@ pub fn run(args: &RulesArgs) -> i32 {
     }
 }
 
-fn run_inner(args: &RulesArgs) -> Result<(String, bool), String> {
+/// Reads, compares and writes the routes to `out`; whether they disagree with the model.
+fn run_inner(args: &RulesArgs, mut out: impl Write) -> Result<bool, String> {
     let mode = match args.mode {
         ModeArg::Iptables => ProxyMode::Iptables,
         ModeArg::Nftables => ProxyMode::Nftables,
@@ -128,17 +129,26 @@ fn run_inner(args: &RulesArgs) -> Result<(String, bool), String> {
         _ => None,
     };
     let node = args.node.as_deref();
-    let text = match args.output {
-        Output::Json => render_json_with(mode, node, &normalized, disagreements.as_deref()),
+    let written = match args.output {
+        Output::Json => {
+            write_json_with(&mut out, mode, node, &normalized, disagreements.as_deref())
+        }
         Output::Text => {
             let mut text = render_text(mode, node, &normalized);
             if let (Some(list), Some(node)) = (&disagreements, node) {
                 text.push_str(&render_disagreements(node, list));
             }
-            text
+            out.write_all(text.as_bytes())
         }
     };
-    Ok((text, disagreements.is_some_and(|d| !d.is_empty())))
+    // A closed pipe (`| head`) ends the output early; that is not an error.
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(format!("writing the routes: {e}"));
+        }
+        _ => {}
+    }
+    Ok(disagreements.is_some_and(|d| !d.is_empty()))
 }
 
 /// Parses the dump as it is read (never holding all of it), under the size budget. Errors
@@ -153,26 +163,21 @@ fn read_dump(mode: ProxyMode, path: &Path, budget: u64) -> Result<NodeRoutes, St
         .to_string()
     };
     let file = File::open(path).map_err(|e| format!("cannot read {origin}: {e}"))?;
-    if file
+    let size = file
         .metadata()
         .ok()
         .filter(std::fs::Metadata::is_file)
-        .is_some_and(|m| m.len() > budget)
-    {
+        .map_or(0, |m| m.len());
+    if size > budget {
         return Err(too_large());
     }
     let exceeded = Cell::new(false);
     let reader = Budgeted {
-        inner: BufReader::with_capacity(1 << 16, file),
+        inner: BufReader::with_capacity(1 << 18, file),
         left: budget,
         exceeded: &exceeded,
     };
-    let parsed = match mode {
-        ProxyMode::Iptables => parse_iptables_reader(reader),
-        ProxyMode::Nftables => parse_nftables_reader(reader),
-        ProxyMode::Ipvs => parse_ipvs_reader(reader, None),
-        ProxyMode::None => Err(DataplaneError::NoKubeProxy),
-    };
+    let parsed = parse_reader(mode, reader, size);
     parsed.map_err(|e| {
         if exceeded.get() {
             too_large()

@@ -35,13 +35,133 @@ impl<E: de::Error> From<E> for Rejected {
     }
 }
 
-/// Reads a kubectl JSON dump in one typed pass.
+/// Reads a kubectl JSON dump in one typed pass. A `List` is converted item by item as it is
+/// parsed, so the parsed items never sit in memory all together (peak memory stays near the
+/// input plus the model).
 pub(crate) fn load_json(text: &str) -> Result<ClusterState, Rejected> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let doc: Object<'_> = serde_json::from_str(text).map_err(|_| Rejected)?;
     let mut collector = Collector::default();
-    collector.document(doc)?;
-    Ok(collector.state)
+    let mut de = serde_json::Deserializer::from_str(text);
+    let list = de::DeserializeSeed::deserialize(StreamedList(&mut collector), &mut de);
+    match list {
+        Ok(Some(kind)) => {
+            de.end().map_err(|_| Rejected)?;
+            collector.check_item_kinds(&kind)?;
+            Ok(collector.state)
+        }
+        // Not a list (one object): small, parsed whole.
+        Ok(None) => {
+            let doc: Object<'_> = serde_json::from_str(text).map_err(|_| Rejected)?;
+            let mut collector = Collector::default();
+            collector.document(doc)?;
+            Ok(collector.state)
+        }
+        Err(_) => Err(Rejected),
+    }
+}
+
+/// The list kinds a dump may be, with the kind of item each implies.
+fn list_kind(kind: &str) -> Option<Option<&'static str>> {
+    match kind {
+        "List" => Some(None),
+        "NodeList" => Some(Some("Node")),
+        "ServiceList" => Some(Some("Service")),
+        "EndpointSliceList" => Some(Some("EndpointSlice")),
+        _ => None,
+    }
+}
+
+/// A top-level document read as a list, its items converted as they come: the list's kind
+/// when it is one, `None` when it is not (the caller then reads it as one object).
+struct StreamedList<'c>(&'c mut Collector);
+
+impl<'de> de::DeserializeSeed<'de> for StreamedList<'_> {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StreamedList<'_> {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a kubectl List")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut kind: Option<String> = None;
+        let mut items = false;
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match key.0.as_ref() {
+                "kind" => {
+                    let value: Str<'de> = map.next_value()?;
+                    if kind.replace(value.owned()).is_some() {
+                        return Err(de::Error::custom("duplicate kind"));
+                    }
+                }
+                "items" if !items => {
+                    items = true;
+                    // The list's kind, when it came before its items (the API server's order;
+                    // kubectl sorts keys, and then every item names its own kind).
+                    let implied = match kind.as_deref().map(list_kind) {
+                        Some(Some(implied)) => implied,
+                        Some(None) => return Ok(None),
+                        None => None,
+                    };
+                    map.next_value_seed(Items {
+                        collector: &mut *self.0,
+                        implied,
+                    })?;
+                }
+                "items" => return Err(de::Error::custom("duplicate items")),
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        match kind {
+            Some(kind) if items && list_kind(&kind).is_some() => Ok(Some(kind)),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The `items` of a list, each converted into the collector as soon as it is parsed.
+struct Items<'c> {
+    collector: &'c mut Collector,
+    implied: Option<&'static str>,
+}
+
+impl<'de> de::DeserializeSeed<'de> for Items<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Items<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of objects")
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let rejected = |_| de::Error::custom("rejected");
+        while let Some(item) = seq.next_element::<Object<'de>>()? {
+            let kind = match (text(&item.kind), self.implied) {
+                (Some(k), _) => k.to_string(),
+                (None, Some(k)) => k.to_string(),
+                (None, None) => return Err(de::Error::custom("item without a kind")),
+            };
+            self.collector.item_kinds.insert(kind.clone());
+            self.collector.object(item, &kind).map_err(rejected)?;
+        }
+        Ok(())
+    }
 }
 
 /// Reads a kubectl YAML dump (one or more documents) in one typed pass. A syntax error is
@@ -362,6 +482,8 @@ fn strings(list: &Option<Vec<Str<'_>>>) -> Vec<String> {
 /// line of the first one).
 struct Collector {
     state: ClusterState,
+    /// Kinds of the items of a streamed list, checked against the list's kind at its end.
+    item_kinds: BTreeSet<String>,
     nodes: BTreeSet<String>,
     services: BTreeSet<String>,
     slices: BTreeSet<String>,
@@ -371,6 +493,7 @@ impl Default for Collector {
     fn default() -> Self {
         Collector {
             state: ClusterState::empty(),
+            item_kinds: BTreeSet::new(),
             nodes: BTreeSet::new(),
             services: BTreeSet::new(),
             slices: BTreeSet::new(),
@@ -379,6 +502,15 @@ impl Default for Collector {
 }
 
 impl Collector {
+    /// A typed list (`NodeList`, …) holds only its kind of item.
+    fn check_item_kinds(&self, list: &str) -> Result<(), Rejected> {
+        match list_kind(list) {
+            Some(Some(implied)) if self.item_kinds.iter().any(|k| k != implied) => Err(Rejected),
+            Some(_) => Ok(()),
+            None => Err(Rejected),
+        }
+    }
+
     fn document(&mut self, doc: Object<'_>) -> Result<(), Rejected> {
         let kind = doc.kind.as_ref().ok_or(Rejected)?.0.clone();
         match kind.as_ref() {
@@ -644,4 +776,52 @@ fn read_endpoint(ep: Ep<'_>, beta: bool) -> Result<Endpoint, Rejected> {
         }
     }
     Ok(endpoint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NODE: &str = r#"{"metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "a"}}, "status": {"allocatable": {"cpu": "2"}}}"#;
+
+    fn node_names(state: &ClusterState) -> Vec<&str> {
+        state.nodes.iter().map(|n| n.name.as_str()).collect()
+    }
+
+    /// kubectl sorts keys (`items` before `kind`, every item naming its kind); the API server
+    /// writes `kind` first and may leave the items' kind out. Both stream.
+    #[test]
+    fn lists_stream_in_either_key_order() {
+        let kubectl = format!(
+            r#"{{"apiVersion": "v1", "items": [{{"apiVersion": "v1", "kind": "Node", {}], "kind": "List", "metadata": {{}}}}"#,
+            &NODE[1..]
+        );
+        assert_eq!(node_names(&load_json(&kubectl).unwrap()), ["n1"]);
+        let api = format!(
+            r#"{{"kind": "NodeList", "apiVersion": "v1", "metadata": {{"resourceVersion": "1"}}, "items": [{NODE}]}}"#
+        );
+        let state = load_json(&api).unwrap();
+        assert_eq!(node_names(&state), ["n1"]);
+        assert_eq!(state.nodes[0].zone(), Some("a"));
+    }
+
+    /// What the streamed pass cannot decide goes to the located reader, as before.
+    #[test]
+    fn streamed_lists_reject_what_they_cannot_decide() {
+        // Items without a kind, before the list's kind is known.
+        let kindless_first = format!(r#"{{"items": [{NODE}], "kind": "NodeList"}}"#);
+        assert!(load_json(&kindless_first).is_err());
+        // A typed list holding another kind of item (its kind only known at the end).
+        let mixed = format!(
+            r#"{{"items": [{{"kind": "Service", {}], "kind": "NodeList"}}"#,
+            &NODE[1..]
+        );
+        assert!(load_json(&mixed).is_err());
+        // Not a list at all: read as one object.
+        let single = format!(r#"{{"kind": "Node", "apiVersion": "v1", {}"#, &NODE[1..]);
+        assert_eq!(node_names(&load_json(&single).unwrap()), ["n1"]);
+        // Trailing garbage after the list.
+        let trailing = format!(r#"{{"kind": "NodeList", "items": [{NODE}]}} x"#);
+        assert!(load_json(&trailing).is_err());
+    }
 }

@@ -7,10 +7,11 @@
 //! set: every frontend is read as `cluster-ip` with a cluster path, and normalization corrects
 //! both from the cluster state.
 
-use std::io::BufRead;
+use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::error::{syntax, DataplaneError};
+use super::for_each_line;
 use super::routes::{
     finish, parse_backend, Backend, Frontend, FrontendKind, FrontendRoute, NodeRoutes, Outcome,
     Share,
@@ -41,15 +42,12 @@ pub fn parse_ipvs(text: &str) -> Result<NodeRoutes, DataplaneError> {
 
 /// Parses IPVS output from a reader; `format` `None` detects it from the first virtual server.
 pub fn parse_ipvs_reader(
-    reader: impl BufRead,
+    reader: impl Read,
     mut format: Option<IpvsFormat>,
 ) -> Result<NodeRoutes, DataplaneError> {
     let mut virtuals: Vec<Virtual> = Vec::new();
-    let mut lineno = 0;
     let mut seen = false;
-    for line in reader.lines() {
-        lineno += 1;
-        let line = line.map_err(|e| syntax(lineno, format!("unreadable input: {e}")))?;
+    let lineno = for_each_line(reader, |lineno, line| {
         let text = line.trim();
         if text.is_empty()
             || text.starts_with("IP Virtual Server version")
@@ -57,10 +55,16 @@ pub fn parse_ipvs_reader(
             || text.starts_with("-> RemoteAddress")
         {
             seen |= !text.is_empty();
-            continue;
+            return Ok(());
         }
-        let words: Vec<&str> = text.split_whitespace().collect();
-        match words.as_slice() {
+        // The first seven words are all a line of either format needs.
+        let mut words = [""; 7];
+        let mut count = 0;
+        for (slot, word) in words.iter_mut().zip(text.split_whitespace()) {
+            *slot = word;
+            count += 1;
+        }
+        match &words[..count] {
             ["->", addr, fwd, weight, _active, _inactive, ..] => {
                 let Some(v) = virtuals.last_mut() else {
                     return Err(syntax(lineno, "real server before any virtual server"));
@@ -127,7 +131,8 @@ pub fn parse_ipvs_reader(
                 ))
             }
         }
-    }
+        Ok(())
+    })?;
     if !seen {
         return Err(DataplaneError::NotADump {
             line: lineno.max(1),

@@ -24,6 +24,7 @@ pub mod normalize;
 pub mod routes;
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 
 use serde::Serialize;
 
@@ -45,6 +46,80 @@ pub enum OutputFormat {
     Text,
     /// The JSON contract documented in `docs/rules-json.md`.
     Json,
+}
+
+/// Calls `each` with every line of `reader` (1-based number, text without the line break).
+/// Reads large chunks and hands out lines in place (no copy per line); a line longer than the
+/// buffer grows it. Invalid UTF-8 or a read error is an error on the line it is found on.
+/// Returns the number of lines.
+pub(crate) fn for_each_line(
+    mut reader: impl std::io::Read,
+    mut each: impl FnMut(usize, &str) -> Result<(), DataplaneError>,
+) -> Result<usize, DataplaneError> {
+    const CHUNK: usize = 1 << 18;
+    let mut buf = vec![0u8; CHUNK];
+    // `buf[..filled]` holds bytes not handed out yet, starting at a line's start.
+    let mut filled = 0;
+    let mut lineno = 0;
+    loop {
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let read = match reader.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(error::syntax(lineno + 1, format!("unreadable input: {e}"))),
+        };
+        let end_of_input = read == 0;
+        filled += read;
+        // Complete lines only, unless the input ended.
+        let complete = if end_of_input {
+            filled
+        } else {
+            match buf[..filled].iter().rposition(|&b| b == b'\n') {
+                Some(last) => last + 1,
+                None => continue,
+            }
+        };
+        let text = match std::str::from_utf8(&buf[..complete]) {
+            Ok(text) => text,
+            Err(e) => {
+                let valid = &buf[..e.valid_up_to()];
+                let line = lineno + 1 + valid.iter().filter(|&&b| b == b'\n').count();
+                return Err(error::syntax(
+                    line,
+                    "unreadable input: stream did not contain valid UTF-8",
+                ));
+            }
+        };
+        for line in text.split_inclusive('\n') {
+            lineno += 1;
+            let line = line.strip_suffix('\n').unwrap_or(line);
+            each(lineno, line.strip_suffix('\r').unwrap_or(line))?;
+        }
+        if end_of_input {
+            return Ok(lineno);
+        }
+        buf.copy_within(complete..filled, 0);
+        filled -= complete;
+    }
+}
+
+/// Parses a dump read from `reader` (`size_hint`: its size when known, 0 otherwise), line by
+/// line where the format allows.
+pub fn parse_reader(
+    mode: ProxyMode,
+    reader: impl std::io::Read,
+    size_hint: u64,
+) -> Result<NodeRoutes, DataplaneError> {
+    match mode {
+        ProxyMode::Iptables => iptables::parse_iptables_stream(reader, size_hint),
+        ProxyMode::Nftables => {
+            nftables::parse_nftables_stream(reader, usize::try_from(size_hint).unwrap_or(0))
+        }
+        ProxyMode::Ipvs => parse_ipvs_reader(reader, None),
+        ProxyMode::None => Err(DataplaneError::NoKubeProxy),
+    }
 }
 
 /// Parses a dump of the given mode into routes.
@@ -78,16 +153,31 @@ pub fn render_json_with(
     routes: &NormalizedRoutes,
     disagreements: Option<&[Disagreement]>,
 ) -> String {
+    let mut out = Vec::new();
+    // Writing plain structs of strings and finite numbers to memory cannot fail.
+    let _ = write_json_with(&mut out, mode, node, routes, disagreements);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes what [`render_json_with`] returns to `out` as it is serialized (a large node's
+/// routes are never held as one string).
+pub fn write_json_with(
+    out: impl std::io::Write,
+    mode: ProxyMode,
+    node: Option<&str>,
+    routes: &NormalizedRoutes,
+    disagreements: Option<&[Disagreement]>,
+) -> std::io::Result<()> {
     let report = Report {
         mode: mode.as_str(),
         node,
         frontends: &routes.frontends,
         disagreements,
     };
-    // Serializing plain structs of strings and finite numbers cannot fail.
-    let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
-    s.push('\n');
-    s
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer_pretty(&mut out, &report)?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 fn text_list(list: &Option<Vec<NamedShare>>) -> String {

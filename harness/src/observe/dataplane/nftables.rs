@@ -4,20 +4,24 @@
 //! Both shapes of load balancing are accepted: `numgen random mod N vmap { i : goto endpoint-… }`
 //! with per-endpoint chains, and the newer `dnat … to numgen random mod N map { i : IP . port }`
 //! (and a plain `dnat to IP:port`) inside the service chain.
+//!
+//! The dump is read line by line; each table family (`ip`, `ip6`, `inet`) gets its own chain
+//! program, since their chains share names.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
-use std::io::BufRead;
+use std::io::Read;
 use std::net::IpAddr;
 
 use super::error::{syntax, DataplaneError};
+use super::for_each_line;
 use super::iptables::tokenize;
 use super::routes::{
-    canonical_ip, parse_backend, Backend, ChainId, Dispatch, Frontend, FrontendKind, NodeRoutes,
-    Outcome, Program, Role, Rule, Verdict,
+    canonical_ip, finish, parse_backend, Backend, ChainId, Dispatch, Frontend, FrontendKind,
+    NodeRoutes, Outcome, Program, Role, Rule, Verdict,
 };
 
-fn role(qualified: &str) -> Role {
-    let name = qualified.rsplit_once('@').map_or(qualified, |(n, _)| n);
+fn role(name: &str) -> Role {
     if name.starts_with("service-") && name != "service-endpoints-check" {
         Role::Cluster
     } else if name.starts_with("local-") {
@@ -40,8 +44,8 @@ fn is_kube_chain(name: &str) -> bool {
 enum Block {
     /// `table FAMILY NAME {`; the family when it is kube-proxy's.
     Table(Option<String>),
-    /// `chain NAME {` in kube-proxy's table.
-    Chain(String),
+    /// `chain NAME {` in kube-proxy's table, with the table's family.
+    Chain(String, String),
     /// `set NAME {` / `map NAME {` in kube-proxy's table, with the table's family.
     Set(String, String),
     /// Anything else (foreign tables and their contents).
@@ -57,6 +61,13 @@ struct Braces {
 
 impl Braces {
     fn scan(&mut self, text: &str) {
+        // Most lines have no brace or quote: one branch-free pass finds that out.
+        let interesting = text
+            .bytes()
+            .fold(false, |seen, b| seen | matches!(b, b'"' | b'{' | b'}'));
+        if !interesting {
+            return;
+        }
         for b in text.bytes() {
             match b {
                 b'"' => self.quoted = !self.quoted,
@@ -70,52 +81,88 @@ impl Braces {
 
 #[derive(Default)]
 struct State {
-    program: Program,
+    /// One chain program per table family, in order of first appearance.
+    programs: Vec<(String, Program)>,
     cluster_ips: HashSet<IpAddr>,
     seen: bool,
+    /// The dump's size when known, to size each program's tables once.
+    size_hint: usize,
+}
+
+impl State {
+    /// The chain program of a table family.
+    fn program(&mut self, family: &str) -> &mut Program {
+        let i = match self.programs.iter().position(|(f, _)| f == family) {
+            Some(i) => i,
+            None => {
+                let program = Program::for_dump_of(self.size_hint);
+                self.programs.push((family.to_string(), program));
+                self.programs.len() - 1
+            }
+        };
+        &mut self.programs[i].1
+    }
+
+    /// Chain `name` of `family`, defined (declared or given rules) on `line`.
+    fn define(&mut self, family: &str, name: &str, line: usize) -> ChainId {
+        self.program(family).define(name, role(name), line)
+    }
+
+    /// Chain `name` of `family`, as a jump target.
+    fn intern(&mut self, family: &str, name: &str, line: usize) -> ChainId {
+        self.program(family).intern(name, role(name), line)
+    }
 }
 
 /// Parses `nft list table ip kube-proxy` output or kube-proxy's `add …` lines.
 pub fn parse_nftables(text: &str) -> Result<NodeRoutes, DataplaneError> {
-    parse_nftables_reader(text.as_bytes())
+    parse_nftables_stream(text.as_bytes(), text.len())
 }
 
 /// Parses nftables input from a reader, one logical line at a time.
-pub fn parse_nftables_reader(reader: impl BufRead) -> Result<NodeRoutes, DataplaneError> {
-    let mut st = State::default();
+pub fn parse_nftables_reader(reader: impl Read) -> Result<NodeRoutes, DataplaneError> {
+    parse_nftables_stream(reader, 0)
+}
+
+/// As [`parse_nftables_reader`], with the dump's size when known (to size tables once).
+pub(crate) fn parse_nftables_stream(
+    reader: impl Read,
+    size_hint: usize,
+) -> Result<NodeRoutes, DataplaneError> {
+    let mut st = State {
+        size_hint,
+        ..State::default()
+    };
     let mut stack: Vec<Block> = Vec::new();
     // A statement still open across lines: its text, first line, and brace scan state.
     let mut pending: Option<(String, usize, Braces)> = None;
-    let mut lineno = 0;
-    for line in reader.lines() {
-        lineno += 1;
-        let line = line.map_err(|e| syntax(lineno, format!("unreadable input: {e}")))?;
+    let lineno = for_each_line(reader, |lineno, line| {
         let text = line.trim();
         if pending.is_none() && (text.is_empty() || text.starts_with('#')) {
-            continue;
+            return Ok(());
         }
         // Join continuation lines until braces balance (multi-line `elements = { … }`); the
         // scan state carries over, so long statements stay linear.
-        let (stmt, start, braces) = match pending.take() {
+        let (stmt, start, braces): (Cow<'_, str>, usize, Braces) = match pending.take() {
             Some((mut acc, start, mut braces)) => {
                 acc.push(' ');
                 acc.push_str(text);
                 braces.scan(text);
-                (acc, start, braces)
+                (Cow::Owned(acc), start, braces)
             }
             None => {
                 let mut braces = Braces::default();
                 braces.scan(text);
-                (text.to_string(), lineno, braces)
+                (Cow::Borrowed(text), lineno, braces)
             }
         };
         let opens_block = stmt.ends_with('{') && is_block_opener(&stmt, stack.last());
         if !opens_block && braces.depth > 0 {
-            pending = Some((stmt, start, braces));
-            continue;
+            pending = Some((stmt.into_owned(), start, braces));
+            return Ok(());
         }
-        statement(&mut st, &mut stack, &stmt, start, opens_block)?;
-    }
+        statement(&mut st, &mut stack, &stmt, start, opens_block)
+    })?;
     if let Some((_, start, _)) = pending {
         return Err(DataplaneError::Truncated {
             line: lineno,
@@ -136,28 +183,33 @@ pub fn parse_nftables_reader(reader: impl BufRead) -> Result<NodeRoutes, Datapla
         });
     }
     let State {
-        mut program,
+        mut programs,
         cluster_ips,
         ..
     } = st;
-    for v in &mut program.verdicts {
-        if let Some(ip) = &v.frontend.ip {
-            if cluster_ips.contains(ip) {
-                v.frontend.kind = FrontendKind::ClusterIp;
+    for (_, program) in &mut programs {
+        for v in &mut program.verdicts {
+            if let Some(ip) = &v.frontend.ip {
+                if cluster_ips.contains(ip) {
+                    v.frontend.kind = FrontendKind::ClusterIp;
+                }
             }
         }
+        program.settle_declarations(is_kube_chain);
     }
-    let unqualify = |e: DataplaneError| match e {
-        DataplaneError::UndefinedChain { line, chain } => DataplaneError::UndefinedChain {
-            line,
-            chain: chain
-                .rsplit_once('@')
-                .map_or(chain.clone(), |(n, _)| n.to_string()),
-        },
-        other => other,
-    };
-    program.check_targets(is_kube_chain).map_err(unqualify)?;
-    program.resolve().map_err(unqualify)
+    // The first undefined chain in line order, over every family.
+    if let Some(e) = programs
+        .iter()
+        .filter_map(|(_, p)| p.check_targets(is_kube_chain).err())
+        .min_by_key(DataplaneError::line)
+    {
+        return Err(e);
+    }
+    let mut frontends = Vec::new();
+    for (_, program) in &mut programs {
+        frontends.extend(program.resolve()?.frontends);
+    }
+    Ok(finish(frontends))
 }
 
 fn is_block_opener(stmt: &str, top: Option<&Block>) -> bool {
@@ -166,7 +218,7 @@ fn is_block_opener(stmt: &str, top: Option<&Block>) -> bool {
         None => first == "table",
         Some(Block::Table(_)) => true,
         Some(Block::Skip) => true,
-        Some(Block::Chain(_) | Block::Set(..)) => false,
+        Some(Block::Chain(..) | Block::Set(..)) => false,
     }
 }
 
@@ -187,8 +239,8 @@ fn statement(
             None => Err(syntax(line, "`}` without an open block")),
         };
     }
-    let words: Vec<&str> = stmt.split_whitespace().collect();
     if opens_block {
+        let words: Vec<&str> = stmt.split_whitespace().collect();
         let block = match (stack.last(), words.as_slice()) {
             (None, ["table", family, name, "{"]) => {
                 let mine = is_kube_table(family, name);
@@ -199,10 +251,13 @@ fn statement(
                 return Err(not_a_dump(line, stmt));
             }
             (Some(Block::Table(Some(family))), ["chain", name, "{"]) => {
-                Block::Chain(qualify(&unquote(name), family))
+                // An empty chain block still declares the chain.
+                let (name, family) = (unquote(name).to_string(), family.clone());
+                st.program(&family).declare(&name, line);
+                Block::Chain(name, family)
             }
             (Some(Block::Table(Some(family))), ["set" | "map", name, "{"]) => {
-                Block::Set(unquote(name), family.clone())
+                Block::Set(unquote(name).to_string(), family.clone())
             }
             _ => Block::Skip,
         };
@@ -210,18 +265,19 @@ fn statement(
         return Ok(());
     }
     match stack.last() {
-        None => top_level(st, stmt, &words, line),
-        Some(Block::Chain(name)) => {
-            let name = name.clone();
-            let first = words.first().copied().unwrap_or("");
-            if (first == "type" && words.contains(&"hook"))
+        None => top_level(st, stmt, line),
+        Some(Block::Chain(name, family)) => {
+            let mut words = stmt.split_whitespace();
+            let first = words.next().unwrap_or("");
+            if (first == "type" && words.any(|w| w == "hook"))
                 || first == "policy"
                 || first == "comment"
                 || first == "devices"
             {
                 return Ok(());
             }
-            rule(st, &name, stmt, line)
+            let (name, family) = (name.clone(), family.clone());
+            rule(st, &family, &name, stmt, line)
         }
         Some(Block::Set(name, family)) => {
             if let Some(rest) = stmt.strip_prefix("elements") {
@@ -244,16 +300,14 @@ fn not_a_dump(line: usize, stmt: &str) -> DataplaneError {
 }
 
 /// `add|create|flush|delete …` lines of the transaction syntax.
-fn top_level(
-    st: &mut State,
-    stmt: &str,
-    words: &[&str],
-    line: usize,
-) -> Result<(), DataplaneError> {
-    let (verb, object, family, table) = match words {
-        [v, o, f, t, ..] => (*v, *o, *f, *t),
-        _ => return Err(not_a_dump(line, stmt)),
-    };
+fn top_level(st: &mut State, stmt: &str, line: usize) -> Result<(), DataplaneError> {
+    let (verb, rest) = next_word(stmt);
+    let (object, rest) = next_word(rest);
+    let (family, rest) = next_word(rest);
+    let (table, rest) = next_word(rest);
+    if table.is_empty() {
+        return Err(not_a_dump(line, stmt));
+    }
     if !matches!(
         verb,
         "add" | "create" | "flush" | "delete" | "insert" | "replace"
@@ -272,54 +326,44 @@ fn top_level(
     if verb != "add" && verb != "create" && verb != "insert" {
         return Ok(());
     }
-    let Some(name) = words.get(4).map(|n| unquote(n)) else {
+    let (name, body) = next_word(rest);
+    if name.is_empty() {
         return Err(syntax(line, format!("`{verb} {object}` without a name")));
-    };
+    }
+    let name = unquote(name);
     match object {
         "chain" => {
-            define(&mut st.program, &qualify(&name, family), line);
+            st.program(family).declare(name, line);
             Ok(())
         }
-        "rule" => {
-            // The rule body starts after the 5th word.
-            let body = skip_words(stmt, 5);
-            rule(st, &qualify(&name, family), body, line)
-        }
-        "element" => elements(st, &name, family, skip_words(stmt, 5), line),
+        // The rule body (or the elements) start after the 5th word.
+        "rule" => rule(st, family, name, body, line),
+        "element" => elements(st, name, family, body, line),
         _ => Ok(()),
     }
 }
 
-fn skip_words(stmt: &str, n: usize) -> &str {
-    let mut rest = stmt.trim_start();
-    for _ in 0..n {
-        rest = rest
-            .find(char::is_whitespace)
-            .map_or("", |i| rest[i..].trim_start());
-    }
-    rest
+/// The first word of `text` (split at ASCII blanks) and what follows it, without leading
+/// blanks; `""` when there is no word.
+fn next_word(text: &str) -> (&str, &str) {
+    let text = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let end = text
+        .bytes()
+        .position(|b| b.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    let (word, rest) = text.split_at(end);
+    (
+        word,
+        rest.trim_start_matches(|c: char| c.is_ascii_whitespace()),
+    )
 }
 
-/// Chains of the `ip` and `ip6` tables share names: keep them apart as `name@family`.
-fn qualify(name: &str, family: &str) -> String {
-    format!("{name}@{family}")
+fn unquote(s: &str) -> &str {
+    s.trim_matches('"')
 }
 
-/// The family a qualified chain name belongs to.
-fn family_of(qualified: &str) -> &str {
-    qualified.rsplit_once('@').map_or("", |(_, f)| f)
-}
-
-fn unquote(s: &str) -> String {
-    s.trim_matches('"').to_string()
-}
-
-fn define(program: &mut Program, name: &str, line: usize) -> ChainId {
-    program.define(name, role(name), line)
-}
-
-/// The `{ … }` body of an anonymous or named set, split into elements.
-fn element_list(text: &str) -> Vec<String> {
+/// The `{ … }` body of an anonymous or named set, split into elements at `,` outside quotes.
+fn element_list(text: &str) -> Vec<&str> {
     let inner = text.trim();
     let inner = inner.strip_prefix('{').unwrap_or(inner);
     let inner = match inner.rfind('}') {
@@ -327,46 +371,50 @@ fn element_list(text: &str) -> Vec<String> {
         None => inner,
     };
     let mut out = Vec::new();
-    let mut cur = String::new();
     let mut quoted = false;
-    for c in inner.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                cur.push(c);
+    let mut start = 0;
+    for (i, b) in inner.bytes().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                out.push(&inner[start..i]);
+                start = i + 1;
             }
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
+            _ => {}
         }
     }
-    out.push(cur);
+    out.push(&inner[start..]);
     out.into_iter()
-        .map(|e| e.trim().to_string())
+        .map(str::trim)
         .filter(|e| !e.is_empty())
         .collect()
 }
 
-/// Splits `key … : verdict` into key parts (`.`-separated, comments dropped) and verdict words.
-fn split_element(e: &str, line: usize) -> Result<(Vec<String>, Vec<String>), DataplaneError> {
-    let tokens = tokenize(e, line)?;
+/// Key parts (`.`-separated, comments dropped) and verdict words of one element.
+type Element<'s> = (Vec<Cow<'s, str>>, Vec<Cow<'s, str>>);
+
+/// Splits `key … : verdict` into key parts and verdict words.
+fn split_element(e: &str, line: usize) -> Result<Element<'_>, DataplaneError> {
     let mut key = Vec::new();
     let mut verdict = Vec::new();
     let mut after = false;
-    let mut i = 0;
-    while i < tokens.len() {
-        let t = &tokens[i];
+    let mut skip = 0;
+    for t in tokenize(e, line)? {
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
         if t == "comment" && !after {
-            i += 2;
+            skip = 1;
             continue;
         }
         if t == ":" && !after {
             after = true;
         } else if after {
-            verdict.push(t.to_string());
+            verdict.push(t);
         } else if t != "." {
-            key.push(t.to_string());
+            key.push(t);
         }
-        i += 1;
     }
     Ok((key, verdict))
 }
@@ -395,7 +443,7 @@ fn elements(
     match set {
         "cluster-ips" => {
             for e in element_list(body) {
-                let (key, _) = split_element(&e, line)?;
+                let (key, _) = split_element(e, line)?;
                 if let Some(k) = key.first() {
                     st.cluster_ips.insert(ip(k, line)?);
                 }
@@ -403,7 +451,8 @@ fn elements(
         }
         "service-ips" | "service-nodeports" | "no-endpoint-services" | "no-endpoint-nodeports" => {
             for e in element_list(body) {
-                let (key, verdict) = split_element(&e, line)?;
+                let (key, verdict) = split_element(e, line)?;
+                let key: Vec<&str> = key.iter().map(Cow::as_ref).collect();
                 let frontend = match (set, key.as_slice()) {
                     ("service-ips" | "no-endpoint-services", [a, proto, p]) => Frontend {
                         kind: FrontendKind::ClusterIp,
@@ -419,7 +468,7 @@ fn elements(
                     },
                     _ => return Err(syntax(line, format!("unexpected element `{e}` in `{set}`"))),
                 };
-                let verdict: Vec<&str> = verdict.iter().map(String::as_str).collect();
+                let verdict: Vec<&str> = verdict.iter().map(Cow::as_ref).collect();
                 if set.starts_with("no-endpoint") {
                     let outcome = match verdict.as_slice() {
                         ["drop"] => Outcome::Drop,
@@ -430,20 +479,19 @@ fn elements(
                     if frontend.kind != FrontendKind::NodePort {
                         frontend.kind = FrontendKind::ExternalIp; // corrected via cluster-ips
                     }
-                    st.program.verdicts.push(Verdict {
+                    st.program(family).verdicts.push(Verdict {
                         frontend,
                         outcome,
                         no_local: outcome == Outcome::Drop,
                     });
                 } else if let ["goto" | "jump", target] = verdict.as_slice() {
-                    let target = qualify(&unquote(target), family);
-                    let target_role = role(&target);
+                    let target = unquote(target);
                     let mut frontend = frontend;
-                    if frontend.kind == FrontendKind::ClusterIp && target_role == Role::External {
+                    if frontend.kind == FrontendKind::ClusterIp && role(target) == Role::External {
                         frontend.kind = FrontendKind::ExternalIp;
                     }
-                    let target = st.program.intern(&target, target_role, line);
-                    st.program.dispatch.push(Dispatch {
+                    let target = st.intern(family, target, line);
+                    st.program(family).dispatch.push(Dispatch {
                         frontend,
                         target,
                         line,
@@ -463,42 +511,102 @@ fn inline_map(body: &str) -> Option<&str> {
     (end > start).then(|| &body[start..=end])
 }
 
-fn modulus(words: &[&str]) -> Option<usize> {
-    let i = words.iter().position(|w| *w == "mod")?;
-    words.get(i + 1)?.parse().ok()
+/// What [`parse_rule`] needs from a rule's words, gathered in one pass without collecting
+/// them.
+#[derive(Default)]
+struct RuleWords<'s> {
+    count: usize,
+    only: Option<&'s str>,
+    numgen: bool,
+    vmap: bool,
+    /// The word after the first `mod`.
+    modulus: Option<&'s str>,
+    after_mod: bool,
+    /// A `dnat` was seen; then a `to` after it; then the word after that `to`.
+    dnat: bool,
+    dnat_to: bool,
+    dnat_dest: Option<&'s str>,
+    /// The word after the last `goto` / `jump` (`None` when nothing follows it).
+    jump: Option<&'s str>,
+    after_jump: bool,
+    /// Matches on the source (`saddr` not followed by `!=`, or `fib saddr`).
+    source_conditional: bool,
+    previous: &'s str,
 }
 
-fn rule(st: &mut State, chain: &str, body: &str, line: usize) -> Result<(), DataplaneError> {
-    let family = family_of(chain).to_string();
-    let id = define(&mut st.program, chain, line);
+impl<'s> RuleWords<'s> {
+    fn read(body: &'s str) -> Self {
+        let mut w = RuleWords::default();
+        for word in body.split_ascii_whitespace() {
+            w.count += 1;
+            w.only = (w.count == 1).then_some(word);
+            if std::mem::take(&mut w.after_mod) {
+                w.modulus = Some(word);
+            }
+            if std::mem::take(&mut w.after_jump) {
+                w.jump = Some(word);
+            }
+            if w.dnat_to && w.dnat_dest.is_none() {
+                w.dnat_dest = Some(word);
+            }
+            w.source_conditional |=
+                (w.previous == "saddr" && word != "!=") || (w.previous == "fib" && word == "saddr");
+            match word {
+                "numgen" => w.numgen = true,
+                "vmap" => w.vmap = true,
+                "mod" if w.modulus.is_none() => w.after_mod = true,
+                "dnat" => w.dnat = true,
+                "to" if w.dnat && !w.dnat_to => w.dnat_to = true,
+                "goto" | "jump" => {
+                    w.after_jump = true;
+                    w.jump = None;
+                }
+                _ => {}
+            }
+            w.previous = word;
+        }
+        w
+    }
+}
+
+fn rule(
+    st: &mut State,
+    family: &str,
+    chain: &str,
+    body: &str,
+    line: usize,
+) -> Result<(), DataplaneError> {
+    let id = st.define(family, chain, line);
+    // Masquerade marks never change where traffic goes (kube-proxy's most common rule): the
+    // chain is defined, nothing else is read.
+    if body.ends_with(" jump mark-for-masquerade") && !body.contains('"') {
+        return Ok(());
+    }
     if let Some(rule) = parse_rule(body, line)? {
-        let program = &mut st.program;
-        let rule = rule.map_targets(|t| {
-            let q = qualify(&t, &family);
-            program.intern(&q, role(&q), line)
-        });
-        program.push_rule(id, rule);
+        let rule = rule.map_targets(|t| st.intern(family, &t, line));
+        st.program(family).push_rule(id, rule);
     }
     Ok(())
 }
 
-fn parse_rule(body: &str, line: usize) -> Result<Option<Rule<String>>, DataplaneError> {
+fn parse_rule(body: &str, line: usize) -> Result<Option<Rule<Cow<'_, str>>>, DataplaneError> {
     // Drop a trailing `comment "…"` so it cannot be mistaken for rule words.
     let body = match body.find(" comment \"") {
         Some(i) => &body[..i],
         None => body,
     };
-    let words: Vec<&str> = body.split_whitespace().collect();
-    let source_conditional = words.windows(2).any(|w| w[0] == "saddr" && w[1] != "!=")
-        || words.windows(2).any(|w| w == ["fib", "saddr"]);
-    if words.contains(&"numgen") {
+    let words = RuleWords::read(body);
+    if words.numgen {
         let Some(map) = inline_map(body) else {
             return Err(syntax(line, "numgen without a map"));
         };
-        let n = modulus(&words).ok_or_else(|| syntax(line, "numgen without `mod N`"))?;
-        let mut slots: Vec<(usize, Vec<String>)> = Vec::new();
+        let n = words
+            .modulus
+            .and_then(|m| m.parse().ok())
+            .ok_or_else(|| syntax(line, "numgen without `mod N`"))?;
+        let mut slots: Vec<(usize, Vec<Cow<'_, str>>)> = Vec::new();
         for e in element_list(map) {
-            let (key, value) = split_element(&e, line)?;
+            let (key, value) = split_element(e, line)?;
             let index: usize = key
                 .first()
                 .and_then(|k| k.parse().ok())
@@ -506,11 +614,14 @@ fn parse_rule(body: &str, line: usize) -> Result<Option<Rule<String>>, Dataplane
             slots.push((index, value));
         }
         slots.sort_by_key(|(i, _)| *i);
-        if words.contains(&"vmap") {
+        if words.vmap {
             let targets = slots
                 .into_iter()
-                .filter_map(|(_, v)| match v.as_slice() {
-                    [verb, t] if verb == "goto" || verb == "jump" => Some(unquote(t)),
+                .filter_map(|(_, mut v)| match v.as_slice() {
+                    [verb, _] if verb == "goto" || verb == "jump" => v.pop().map(|t| match t {
+                        Cow::Borrowed(t) => Cow::Borrowed(unquote(t)),
+                        Cow::Owned(t) => Cow::Owned(unquote(&t).to_string()),
+                    }),
                     _ => None,
                 })
                 .collect();
@@ -520,10 +631,10 @@ fn parse_rule(body: &str, line: usize) -> Result<Option<Rule<String>>, Dataplane
                 line,
             }));
         }
-        if words.contains(&"dnat") {
+        if words.dnat {
             let mut backends = Vec::new();
             for (_, v) in slots {
-                let v: Vec<&str> = v.iter().map(String::as_str).filter(|w| *w != ".").collect();
+                let v: Vec<&str> = v.iter().map(Cow::as_ref).filter(|w| *w != ".").collect();
                 match v.as_slice() {
                     [a, p] => backends.push(Backend {
                         ip: ip(a, line)?,
@@ -539,11 +650,11 @@ fn parse_rule(body: &str, line: usize) -> Result<Option<Rule<String>>, Dataplane
         }
         return Ok(None);
     }
-    if let Some(i) = words.iter().position(|w| *w == "dnat") {
-        let Some(to) = words[i..].iter().position(|w| *w == "to") else {
+    if words.dnat {
+        if !words.dnat_to {
             return Err(syntax(line, "dnat without `to`"));
-        };
-        let Some(dest) = words.get(i + to + 1) else {
+        }
+        let Some(dest) = words.dnat_dest else {
             return Err(syntax(line, "dnat without a destination"));
         };
         let b = parse_backend(dest).ok_or_else(|| DataplaneError::BadAddress {
@@ -552,18 +663,16 @@ fn parse_rule(body: &str, line: usize) -> Result<Option<Rule<String>>, Dataplane
         })?;
         return Ok(Some(Rule::Dnat(b)));
     }
-    if let Some(i) = words.iter().rposition(|w| *w == "goto" || *w == "jump") {
-        if let Some(target) = words.get(i + 1) {
-            return Ok(Some(Rule::Jump {
-                target: unquote(target),
-                source_conditional,
-                sticky: false,
-                probability: None,
-                line,
-            }));
-        }
+    if let Some(target) = words.jump {
+        return Ok(Some(Rule::Jump {
+            target: Cow::Borrowed(unquote(target)),
+            source_conditional: words.source_conditional,
+            sticky: false,
+            probability: None,
+            line,
+        }));
     }
-    if matches!(words.last(), Some(&"drop") | Some(&"reject")) && words.len() == 1 {
+    if matches!(words.only, Some("drop" | "reject")) {
         return Ok(Some(Rule::Drop));
     }
     Ok(None)
@@ -630,6 +739,27 @@ add element ip6 kube-proxy service-ips { fd00:96::9 . tcp . 80 : goto service-X-
             "10.96.0.9:80/tcp  cluster-ip  route  cluster: 10.0.0.9:80=1  local: -\n\
              [fd00:96::9]:80/tcp  cluster-ip  route  cluster: [fd00::9]:80=1  local: -\n"
                 .replace("\n             ", "\n")
+        );
+    }
+
+    /// An empty `chain … { }` block declares its chain, as `:CHAIN` does in iptables: a
+    /// Service whose chain has no rules drops, instead of failing as an undefined chain.
+    #[test]
+    fn an_empty_chain_block_declares_the_chain() {
+        let dump = "\
+table ip kube-proxy {
+\tmap service-ips {
+\t\ttype ipv4_addr . inet_proto . inet_service : verdict
+\t\telements = { 10.96.0.9 . tcp . 80 : goto service-X-a/b/tcp/ }
+\t}
+
+\tchain service-X-a/b/tcp/ {
+\t}
+}
+";
+        assert_eq!(
+            summary(&parse_nftables(dump).unwrap()),
+            "10.96.0.9:80/tcp  cluster-ip  drop  cluster: (none)  local: -\n"
         );
     }
 

@@ -127,11 +127,11 @@ fn round6(p: f64) -> f64 {
 }
 
 fn name_shares(
-    shares: &Option<Vec<Share>>,
+    shares: Option<&Vec<Share>>,
     ids: &EndpointIdentities,
     key: Option<&ServicePortKey>,
 ) -> Option<Vec<NamedShare>> {
-    shares.as_ref().map(|list| {
+    shares.map(|list| {
         let mut named: Vec<NamedShare> = list
             .iter()
             .map(|s| NamedShare {
@@ -200,10 +200,10 @@ fn normalize_with(
                 ),
                 None => (r.frontend.to_string(), r.frontend.kind, None),
             };
-            let (mut cluster, mut local) = (r.cluster.clone(), r.local.clone());
+            let (mut cluster, mut local) = (r.cluster.as_ref(), r.local.as_ref());
             // IPVS has one real-server list per virtual server: for a Local policy it is the
             // local set.
-            if let (Some((s, _, kind)), None) = (matched, &local) {
+            if let (Some((s, _, kind)), None) = (matched, local) {
                 let policy = if kind == FrontendKind::ClusterIp {
                     s.internal_traffic_policy
                 } else {
@@ -216,8 +216,8 @@ fn normalize_with(
             NormalizedFrontend {
                 frontend: name,
                 kind,
-                cluster: name_shares(&cluster, ids, key.as_ref()),
-                local: name_shares(&local, ids, key.as_ref()),
+                cluster: name_shares(cluster, ids, key.as_ref()),
+                local: name_shares(local, ids, key.as_ref()),
                 outcome: r.outcome,
             }
         })

@@ -5,7 +5,7 @@
 //! dump into a small chain program (`Program`, crate-internal) and `Program::resolve` walks it, so that
 //! probabilities, short-circuits and drop/reject outcomes are decided in one place.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
@@ -160,20 +160,29 @@ pub(crate) fn parse_backend(text: &str) -> Option<Backend> {
 }
 
 /// Adds up shares of the same backend and scales them to sum to 1 (an empty list stays empty).
-pub(crate) fn normalize_shares(raw: Vec<(Backend, f64)>) -> Vec<Share> {
-    let mut merged: BTreeMap<Backend, f64> = BTreeMap::new();
-    for (b, p) in raw {
-        *merged.entry(b).or_insert(0.0) += p;
+pub(crate) fn normalize_shares(mut raw: Vec<(Backend, f64)>) -> Vec<Share> {
+    // Paths are short: sorting and merging neighbours beats a map per path.
+    raw.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut merged: Vec<Share> = Vec::with_capacity(raw.len());
+    for (backend, p) in raw {
+        match merged.last_mut() {
+            Some(last) if last.backend == backend => last.probability += p,
+            _ => merged.push(Share {
+                backend,
+                probability: p,
+            }),
+        }
     }
-    let total: f64 = merged.values().sum();
+    let total: f64 = merged.iter().map(|s| s.probability).sum();
+    merged.retain(|s| s.probability > 0.0);
+    for s in &mut merged {
+        s.probability = if total > 0.0 {
+            s.probability / total
+        } else {
+            0.0
+        };
+    }
     merged
-        .into_iter()
-        .filter(|(_, p)| *p > 0.0)
-        .map(|(backend, p)| Share {
-            backend,
-            probability: if total > 0.0 { p / total } else { 0.0 },
-        })
-        .collect()
 }
 
 /// Sorts frontends and merges the duplicates a dump may hold (the two NodePort rules, one for
@@ -225,6 +234,13 @@ impl Hasher for FxHasher {
     fn finish(&self) -> u64 {
         self.0
     }
+}
+
+/// The hash of a chain name.
+fn name_hash(name: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write(name.as_bytes());
+    hasher.finish()
 }
 
 /// A `HashMap` with [`FxHasher`].
@@ -318,8 +334,12 @@ impl<T> Rule<T> {
 /// A chain of the program.
 #[derive(Clone, Debug)]
 pub(crate) struct Chain {
+    /// Its name, in [`Program::arena`].
+    name: NameRef,
     pub role: Role,
-    pub rules: Vec<Rule>,
+    /// Its rules: `Program::rules[first_rule..first_rule + rule_count]` once grouped.
+    first_rule: u32,
+    rule_count: u32,
     /// Line of its definition (or first reference while undefined).
     pub line: usize,
     /// Declared or given rules; `false` when only jumped to so far.
@@ -343,11 +363,29 @@ pub(crate) struct Verdict {
     pub no_local: bool,
 }
 
+/// Where a chain name is stored in [`Program::arena`]: start and length.
+type NameRef = (u32, u32);
+
 /// A parsed dump in the shape both netfilter backends share.
 #[derive(Debug, Default)]
 pub(crate) struct Program {
-    names: FastMap<String, ChainId>,
+    /// Every chain name once, back to back: one buffer instead of a string per chain, so the
+    /// dump itself need not be kept (parsers stream it line by line).
+    arena: String,
+    /// Chain ids, hashed by their chain's name: the name is stored once, in `chains`, and a
+    /// slot costs 4 bytes.
+    names: hashbrown::HashTable<u32>,
     chains: Vec<Chain>,
+    /// `:CHAIN` / `add chain` declarations, looked up only when a jump lands on a chain that
+    /// has no rules (see [`settle_declarations`](Self::settle_declarations)): most declared
+    /// chains get rules, so hashing every declaration up front is wasted work.
+    declarations: Vec<(NameRef, usize)>,
+    /// Every rule with its chain, in dump order. One flat list instead of a vector per chain:
+    /// most chains hold a single rule. Grouped by chain before resolution.
+    rules: Vec<(ChainId, Rule)>,
+    /// Whether every chain's rules are contiguous in `rules` (iptables-save and nft list
+    /// group them), so that grouping needs no sort.
+    scattered: bool,
     /// Jumps kept only for [`check_targets`](Self::check_targets) (rules that do not route).
     references: Vec<(ChainId, usize)>,
     pub dispatch: Vec<Dispatch>,
@@ -409,20 +447,96 @@ impl Balancer {
 }
 
 impl Program {
+    /// Stores a name in the arena.
+    fn store(&mut self, name: &str) -> NameRef {
+        let start = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
+        self.arena.push_str(name);
+        (start, u32::try_from(name.len()).unwrap_or(u32::MAX))
+    }
+
+    /// A name stored in the arena.
+    fn text(&self, (start, len): NameRef) -> &str {
+        let start = start as usize;
+        self.arena.get(start..start + len as usize).unwrap_or("")
+    }
+
     /// The id of chain `name`, created (undefined) on first mention.
     pub fn intern(&mut self, name: &str, role: Role, line: usize) -> ChainId {
-        if let Some(&id) = self.names.get(name) {
+        let hash = name_hash(name);
+        if let Some(id) = self.find(hash, name) {
             return id;
         }
         let id = self.chains.len();
+        let stored = self.store(name);
+        let (chains, arena) = (&self.chains, &self.arena);
+        self.names.insert_unique(hash, id as u32, |&i| {
+            chains.get(i as usize).map_or(0, |c| {
+                let (start, len) = (c.name.0 as usize, c.name.1 as usize);
+                name_hash(arena.get(start..start + len).unwrap_or(""))
+            })
+        });
         self.chains.push(Chain {
+            name: stored,
             role,
-            rules: Vec::new(),
+            first_rule: 0,
+            rule_count: 0,
             line,
             defined: false,
         });
-        self.names.insert(name.to_string(), id);
         id
+    }
+
+    /// The id of chain `name` (with hash `hash`), if it was mentioned.
+    fn find(&self, hash: u64, name: &str) -> Option<ChainId> {
+        self.names
+            .find(hash, |&i| {
+                self.chains
+                    .get(i as usize)
+                    .is_some_and(|c| self.text(c.name) == name)
+            })
+            .map(|&i| i as usize)
+    }
+
+    /// Records a declaration of chain `name` without looking it up (resolved lazily).
+    pub fn declare(&mut self, name: &str, line: usize) {
+        let stored = self.store(name);
+        self.declarations.push((stored, line));
+    }
+
+    /// Marks declared chains that got no rule as defined, once every rule is in. Skipped when
+    /// every kube-proxy chain something jumps to already has rules.
+    pub fn settle_declarations(&mut self, is_kube_chain: impl Fn(&str) -> bool) {
+        if !self
+            .chains
+            .iter()
+            .any(|c| !c.defined && is_kube_chain(self.text(c.name)))
+        {
+            return;
+        }
+        for (name, line) in std::mem::take(&mut self.declarations) {
+            let name = self.text(name);
+            if let Some(id) = self.find(name_hash(name), name) {
+                let chain = &mut self.chains[id];
+                if !chain.defined {
+                    chain.defined = true;
+                    chain.line = line;
+                }
+            }
+        }
+    }
+
+    /// Where chain `id` is defined: its declaration, else its first rule (error path only).
+    fn definition_line(&self, id: ChainId) -> usize {
+        let Some(chain) = self.chains.get(id) else {
+            return 0;
+        };
+        self.declarations
+            .iter()
+            .filter(|(n, _)| self.text(*n) == self.text(chain.name))
+            .map(|(_, line)| *line)
+            .chain([chain.line])
+            .min()
+            .unwrap_or(chain.line)
     }
 
     /// Marks chain `name` as defined (declared, or given a rule) and returns its id.
@@ -441,11 +555,60 @@ impl Program {
         self.references.push((target, line));
     }
 
+    /// An empty program with room for what a dump of `bytes` bytes usually holds (kube-proxy
+    /// writes about one rule per 100 bytes and one chain per 250). Capacity that is never
+    /// touched costs no memory; regrowing large vectors copies them and doubles the peak.
+    pub fn for_dump_of(bytes: usize) -> Self {
+        let mut program = Program::default();
+        program.rules.reserve(bytes / 64);
+        program.chains.reserve(bytes / 128);
+        program.declarations.reserve(bytes / 128);
+        program.arena.reserve(bytes / 8);
+        // Growing the table rehashes every name read so far; 5 bytes a slot is cheap to
+        // reserve.
+        program.names.reserve(bytes / 128, |_| 0);
+        program
+    }
+
     /// Appends a rule to a chain.
     pub fn push_rule(&mut self, chain: ChainId, rule: Rule) {
-        if let Some(c) = self.chains.get_mut(chain) {
-            c.rules.push(rule);
+        let Some(c) = self.chains.get_mut(chain) else {
+            return;
+        };
+        if c.rule_count > 0 && self.rules.last().is_some_and(|(last, _)| *last != chain) {
+            self.scattered = true;
         }
+        if c.rule_count == 0 {
+            c.first_rule = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
+        }
+        c.rule_count = c.rule_count.saturating_add(1);
+        self.rules.push((chain, rule));
+    }
+
+    /// Makes every chain's rules contiguous (a stable sort by chain, only when some chain's
+    /// rules were interleaved with another's) and records where each chain's rules start.
+    fn group_rules(&mut self) {
+        if !self.scattered {
+            return;
+        }
+        self.rules.sort_by_key(|(chain, _)| *chain);
+        let mut at = 0u32;
+        for c in &mut self.chains {
+            c.first_rule = at;
+            at = at.saturating_add(c.rule_count);
+        }
+        self.scattered = false;
+    }
+
+    /// The rules of a chain, in order.
+    fn rules_of(&self, chain: &Chain) -> impl Iterator<Item = &Rule> {
+        let start = chain.first_rule as usize;
+        let end = start.saturating_add(chain.rule_count as usize);
+        self.rules
+            .get(start..end)
+            .unwrap_or_default()
+            .iter()
+            .map(|(_, rule)| rule)
     }
 
     fn chain(&self, id: ChainId, line: usize) -> Result<&Chain, DataplaneError> {
@@ -458,12 +621,11 @@ impl Program {
         }
     }
 
-    /// The name of a chain (a scan: only for error messages and the rare undefined chain).
+    /// The name of a chain.
     fn name_of(&self, id: ChainId) -> String {
-        self.names
-            .iter()
-            .find(|(_, &i)| i == id)
-            .map_or_else(String::new, |(n, _)| n.clone())
+        self.chains
+            .get(id)
+            .map_or_else(String::new, |c| self.text(c.name).to_string())
     }
 
     fn role_of(&self, id: ChainId) -> Role {
@@ -481,7 +643,7 @@ impl Program {
             let undefined = self
                 .chains
                 .get(t)
-                .is_some_and(|c| !c.defined && is_kube_chain(&self.name_of(t)));
+                .is_some_and(|c| !c.defined && is_kube_chain(self.text(c.name)));
             if undefined && first.is_none_or(|(l, _)| line < l) {
                 first = Some((line, t));
             }
@@ -492,17 +654,15 @@ impl Program {
         for (t, line) in &self.references {
             consider(*t, *line);
         }
-        for chain in &self.chains {
-            for rule in &chain.rules {
-                match rule {
-                    Rule::Jump { target, line, .. } => consider(*target, *line),
-                    Rule::Pick { targets, line, .. } => {
-                        for t in targets {
-                            consider(*t, *line);
-                        }
+        for (_, rule) in &self.rules {
+            match rule {
+                Rule::Jump { target, line, .. } => consider(*target, *line),
+                Rule::Pick { targets, line, .. } => {
+                    for t in targets {
+                        consider(*t, *line);
                     }
-                    _ => {}
                 }
+                _ => {}
             }
         }
         match first {
@@ -517,15 +677,13 @@ impl Program {
     /// The endpoint an endpoint chain DNATs to.
     fn endpoint(&self, id: ChainId, line: usize) -> Result<Backend, DataplaneError> {
         let chain = self.chain(id, line)?;
-        chain
-            .rules
-            .iter()
+        self.rules_of(chain)
             .find_map(|r| match r {
                 Rule::Dnat(b) => Some(b.clone()),
                 _ => None,
             })
             .ok_or_else(|| DataplaneError::Inconsistent {
-                line: chain.line,
+                line: self.definition_line(id),
                 message: format!("endpoint chain `{}` has no DNAT rule", self.name_of(id)),
             })
     }
@@ -565,7 +723,7 @@ impl Program {
     fn distribution(&self, id: ChainId, line: usize) -> Result<Vec<Share>, DataplaneError> {
         let chain = self.chain(id, line)?;
         let mut lb = Balancer::new();
-        for rule in &chain.rules {
+        for rule in self.rules_of(chain) {
             if lb.exhausted() || self.balance(rule, &mut lb)? {
                 continue;
             }
@@ -602,7 +760,7 @@ impl Program {
         let mut short_circuit = false;
         // pre-1.24 KUBE-XLB-: local endpoints listed directly in the entry chain.
         let mut local = Balancer::new();
-        for rule in &chain.rules {
+        for rule in self.rules_of(chain) {
             if local.exhausted() {
                 break;
             }
@@ -665,7 +823,8 @@ impl Program {
     }
 
     /// Turns the program into routes.
-    pub fn resolve(&self) -> Result<NodeRoutes, DataplaneError> {
+    pub fn resolve(&mut self) -> Result<NodeRoutes, DataplaneError> {
+        self.group_rules();
         let mut routes: Vec<FrontendRoute> = Vec::new();
         let mut index: FastMap<Frontend, usize> = FastMap::default();
         for d in &self.dispatch {
