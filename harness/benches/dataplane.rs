@@ -1,5 +1,6 @@
 //! Parse + normalize time of an `iptables-save`-style dump of 10,000 Service ports and 50,000
-//! endpoints (the shape kube-proxy writes), against a matching cluster state.
+//! endpoints (the shape kube-proxy writes), against a matching cluster state; and what
+//! `rules -o json` does for the same Services as iptables, nft and IPVS dumps.
 //!
 //! `TOPO_BENCH_DUMP=path cargo bench --bench dataplane` also writes the generated dump there, to
 //! compare with `grep -c KUBE-SEP path` and `iptables-restore --test path` (see the report in
@@ -16,7 +17,9 @@ use topo_harness::model::state::{
     AddressType, ClusterState, Endpoint, EndpointPort, EndpointSlice, Service, ServicePort,
     ServiceType, TrafficPolicy, LABEL_SERVICE_NAME,
 };
-use topo_harness::observe::dataplane::{normalize, parse_iptables, Normalizer};
+use topo_harness::observe::dataplane::{
+    normalize, parse_iptables, parse_reader, write_json_with, Normalizer, ProxyMode,
+};
 
 fn state(services: &[synth::SynthService]) -> ClusterState {
     let mut st = ClusterState::empty();
@@ -104,6 +107,25 @@ fn bench(c: &mut Criterion) {
             })
         },
     );
+    // What `rules FILE --mode M -o json` does after reading the file: parse the bytes as a
+    // stream, normalize without a state, write the JSON (to a sink).
+    let nft = synth::nft_script(&services);
+    let ipvs = synth::ipvsadm(&services);
+    for (mode, text) in [
+        (ProxyMode::Iptables, &dump),
+        (ProxyMode::Nftables, &nft),
+        (ProxyMode::Ipvs, &ipvs),
+    ] {
+        let name = format!("rules_{}_json_10k_services_50k_endpoints", mode.as_str());
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let bytes = black_box(text.as_bytes());
+                let routes = parse_reader(mode, bytes, bytes.len() as u64).expect("parses");
+                write_json_with(std::io::sink(), mode, None, &normalize(&routes, None), None)
+                    .expect("writes")
+            })
+        });
+    }
     group.finish();
 }
 

@@ -40,9 +40,12 @@ fn topo(args: &[&str]) -> Output {
 fn run_case(file: &Path, extra: &[&str]) -> Output {
     let junit = temp("junit.xml");
     let summary = temp("summary.md");
+    let html = temp("index.html");
     let file = file.to_string_lossy();
     let junit = junit.to_string_lossy();
     let summary = summary.to_string_lossy();
+    let html = html.to_string_lossy();
+    // Every report goes to the temporary directory: nothing is written into the checkout.
     let mut args = vec![
         "run",
         file.as_ref(),
@@ -52,6 +55,8 @@ fn run_case(file: &Path, extra: &[&str]) -> Output {
         junit.as_ref(),
         "--summary",
         summary.as_ref(),
+        "--html",
+        html.as_ref(),
     ];
     args.extend_from_slice(extra);
     topo(&args)

@@ -141,6 +141,10 @@ fn run_inner(args: &RulesArgs, mut out: impl Write) -> Result<bool, String> {
             out.write_all(text.as_bytes())
         }
     };
+    // The process ends next: freeing large route tables entry by entry would only cost time.
+    std::mem::forget(normalized);
+    std::mem::forget(routes);
+    std::mem::forget(loaded);
     // A closed pipe (`| head`) ends the output early; that is not an error.
     match written {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
@@ -173,7 +177,7 @@ fn read_dump(mode: ProxyMode, path: &Path, budget: u64) -> Result<NodeRoutes, St
     }
     let exceeded = Cell::new(false);
     let reader = Budgeted {
-        inner: BufReader::with_capacity(1 << 18, file),
+        inner: file,
         left: budget,
         exceeded: &exceeded,
     };
@@ -236,41 +240,35 @@ fn find_token(line: &str, value: &str) -> Option<usize> {
         .or_else(|| line.find(value))
 }
 
-/// A reader that fails once more than `left` bytes were asked of it, remembering why.
+/// A reader that fails once more than `left` bytes were asked of it, remembering why. It
+/// reads straight into the caller's buffer (the parsers read in large chunks themselves).
 struct Budgeted<'a, R> {
     inner: R,
     left: u64,
     exceeded: &'a Cell<bool>,
 }
 
-impl<R: BufRead> Read for Budgeted<'_, R> {
+impl<R: Read> Read for Budgeted<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = {
-            let available = self.fill_buf()?;
-            let n = available.len().min(buf.len());
-            buf[..n].copy_from_slice(&available[..n]);
-            n
-        };
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for Budgeted<'_, R> {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        let left = self.left;
-        let exceeded = self.exceeded;
-        let buf = self.inner.fill_buf()?;
-        if left == 0 && !buf.is_empty() {
-            exceeded.set(true);
-            return Err(std::io::Error::other("input size budget exceeded"));
+        if buf.is_empty() {
+            return Ok(0);
         }
-        let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-        Ok(&buf[..n])
-    }
-
-    fn consume(&mut self, amount: usize) {
-        self.left = self.left.saturating_sub(amount as u64);
-        self.inner.consume(amount);
+        if self.left == 0 {
+            // At the budget: one more byte means the input is larger than allowed.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => {
+                    self.exceeded.set(true);
+                    Err(std::io::Error::other("input size budget exceeded"))
+                }
+            };
+        }
+        let max = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left = self.left.saturating_sub(n as u64);
+        Ok(n)
     }
 }

@@ -92,9 +92,14 @@ pub(crate) fn for_each_line(
                 ));
             }
         };
-        for line in text.split_inclusive('\n') {
+        let mut rest = text;
+        while !rest.is_empty() {
             lineno += 1;
-            let line = line.strip_suffix('\n').unwrap_or(line);
+            let (line, after) = match memchr::memchr(b'\n', rest.as_bytes()) {
+                Some(at) => (&rest[..at], &rest[at + 1..]),
+                None => (rest, ""),
+            };
+            rest = after;
             each(lineno, line.strip_suffix('\r').unwrap_or(line))?;
         }
         if end_of_input {
