@@ -9,9 +9,16 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Runs the binary in the repository root. A `run` that names no HTML report writes it to
+/// a temporary file, so that tests leave the checkout's `reports/` alone.
 fn topo(args: &[&str]) -> Output {
+    let html = std::env::temp_dir().join(format!("topo-harness-cli-{}.html", std::process::id()));
+    let mut args: Vec<&str> = args.to_vec();
+    if args.first() == Some(&"run") && !args.contains(&"--html") {
+        args.extend(["--html", html.to_str().expect("UTF-8 temp path")]);
+    }
     match Command::new(env!("CARGO_BIN_EXE_topo-harness"))
-        .args(args)
+        .args(&args)
         .current_dir(root())
         .output()
     {

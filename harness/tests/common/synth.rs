@@ -274,7 +274,13 @@ pub fn many(count: usize, per_service: usize) -> Vec<SynthService> {
             namespace: format!("ns{}", i % 97),
             name: format!("svc{i}"),
             port_name: "http".into(),
-            cluster_ip: format!("172.30.{}.{}", i / 250, i % 250 + 1),
+            // 172.30.0.0/16 first (62,500 Services), then 172.31…: valid for any count used.
+            cluster_ip: format!(
+                "172.{}.{}.{}",
+                30 + i / 62_500,
+                (i / 250) % 250,
+                i % 250 + 1
+            ),
             port: 80,
             cluster: (0..per_service)
                 .map(|j| {

@@ -53,11 +53,19 @@ pub enum OutputFormat {
 /// buffer grows it. Invalid UTF-8 or a read error is an error on the line it is found on.
 /// Returns the number of lines.
 pub(crate) fn for_each_line(
+    reader: impl std::io::Read,
+    each: impl FnMut(usize, &str) -> Result<(), DataplaneError>,
+) -> Result<usize, DataplaneError> {
+    for_each_line_in_chunks(reader, 1 << 18, each)
+}
+
+/// [`for_each_line`] with a chunk size of `chunk` bytes (tests use tiny ones).
+fn for_each_line_in_chunks(
     mut reader: impl std::io::Read,
+    chunk: usize,
     mut each: impl FnMut(usize, &str) -> Result<(), DataplaneError>,
 ) -> Result<usize, DataplaneError> {
-    const CHUNK: usize = 1 << 18;
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = vec![0u8; chunk.max(1)];
     // `buf[..filled]` holds bytes not handed out yet, starting at a line's start.
     let mut filled = 0;
     let mut lineno = 0;
@@ -235,6 +243,76 @@ pub fn rules(dump: &str, request: &RulesRequest<'_>) -> Result<String, Dataplane
         OutputFormat::Text => render_text(request.mode, request.node, &normalized),
         OutputFormat::Json => render_json(request.mode, request.node, &normalized),
     })
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::{error::DataplaneError, for_each_line_in_chunks};
+
+    /// A reader that hands out at most `step` bytes per call.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    fn lines(
+        bytes: &[u8],
+        chunk: usize,
+        step: usize,
+    ) -> Result<Vec<(usize, String)>, DataplaneError> {
+        let mut seen = Vec::new();
+        let count = for_each_line_in_chunks(Trickle { bytes, step }, chunk, |n, line| {
+            seen.push((n, line.to_string()));
+            Ok(())
+        })?;
+        assert_eq!(count, seen.len());
+        Ok(seen)
+    }
+
+    /// Lines across chunk ends, lines longer than a chunk (the buffer grows), CRLF, a last
+    /// line without a break, empty lines: the same lines as `str::lines`, for every chunk
+    /// size and read size.
+    #[test]
+    fn chunked_lines_are_the_lines_of_the_text() {
+        let text = "*nat\r\n:KUBE-SERVICES - [0:0]\n\n-A KUBE-SVC-ABCDEFGHIJKLMNOP -m comment --comment \"ns/svc:http\" -j KUBE-SEP-X\nü€\nCOMMIT";
+        let want: Vec<(usize, String)> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.to_string()))
+            .collect();
+        for chunk in [1, 2, 3, 7, 16, 64, 1 << 18] {
+            for step in [1, 2, 5, 1000] {
+                assert_eq!(
+                    lines(text.as_bytes(), chunk, step).unwrap(),
+                    want,
+                    "{chunk}/{step}"
+                );
+            }
+        }
+        assert_eq!(lines(b"", 4, 1).unwrap(), vec![]);
+        assert_eq!(lines(b"\n", 4, 1).unwrap(), vec![(1, String::new())]);
+    }
+
+    /// Invalid UTF-8 is reported on its own line, wherever chunks end.
+    #[test]
+    fn invalid_utf8_names_its_line() {
+        let bytes = b"one\ntwo\nth\xffree\nfour\n";
+        for chunk in [1, 3, 8, 1 << 18] {
+            let err = lines(bytes, chunk, 2).unwrap_err();
+            assert_eq!(err.line(), 3, "chunk {chunk}: {err:?}");
+        }
+        // A character cut by a chunk end is not invalid.
+        assert_eq!(lines("é\né".as_bytes(), 1, 1).unwrap().len(), 2);
+    }
 }
 
 #[cfg(test)]
