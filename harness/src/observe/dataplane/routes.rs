@@ -5,7 +5,7 @@
 //! dump into a small chain program (`Program`, crate-internal) and `Program::resolve` walks it, so that
 //! probabilities, short-circuits and drop/reject outcomes are decided in one place.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
@@ -185,12 +185,18 @@ pub(crate) fn normalize_shares(mut raw: Vec<(Backend, f64)>) -> Vec<Share> {
     merged
 }
 
+/// A frontend's address without its kind.
+fn address_of(f: &Frontend) -> (Option<IpAddr>, u16, &str) {
+    (f.ip, f.port, f.protocol.as_str())
+}
+
 /// Sorts frontends and merges the duplicates a dump may hold (the two NodePort rules, one for
 /// `127.0.0.0/8` and one for every address): the first definition wins.
 pub(crate) fn finish(mut frontends: Vec<FrontendRoute>) -> NodeRoutes {
-    let mut seen = HashSet::new();
-    frontends.retain(|f| seen.insert(f.frontend.clone()));
+    // A stable sort keeps duplicates in dump order: the first of each run is the first
+    // definition.
     frontends.sort_by(|a, b| a.frontend.cmp(&b.frontend));
+    frontends.dedup_by(|later, first| later.frontend == first.frontend);
     NodeRoutes { frontends }
 }
 
@@ -825,8 +831,11 @@ impl Program {
     /// Turns the program into routes.
     pub fn resolve(&mut self) -> Result<NodeRoutes, DataplaneError> {
         self.group_rules();
-        let mut routes: Vec<FrontendRoute> = Vec::new();
-        let mut index: FastMap<Frontend, usize> = FastMap::default();
+        let mut routes: Vec<FrontendRoute> = Vec::with_capacity(self.dispatch.len());
+        let mut index: FastMap<&Frontend, usize> = FastMap::default();
+        index.reserve(self.dispatch.len());
+        // The first route of each address (any kind): verdicts are matched on it, in O(1).
+        let mut by_address: FastMap<(Option<IpAddr>, u16, &str), usize> = FastMap::default();
         for d in &self.dispatch {
             if index.contains_key(&d.frontend) {
                 continue;
@@ -865,7 +874,10 @@ impl Program {
             } else {
                 Outcome::Route
             };
-            index.insert(d.frontend.clone(), routes.len());
+            index.insert(&d.frontend, routes.len());
+            by_address
+                .entry(address_of(&d.frontend))
+                .or_insert(routes.len());
             routes.push(FrontendRoute {
                 frontend: d.frontend.clone(),
                 cluster: paths.cluster,
@@ -875,14 +887,10 @@ impl Program {
         }
         for v in &self.verdicts {
             // A verdict may name the frontend with a guessed kind: match on address first.
-            let found = routes.iter().position(|r| {
-                r.frontend.ip == v.frontend.ip
-                    && r.frontend.port == v.frontend.port
-                    && r.frontend.protocol == v.frontend.protocol
-            });
-            let i = match found {
-                Some(i) => i,
+            let i = match by_address.get(&address_of(&v.frontend)) {
+                Some(&i) => i,
                 None => {
+                    by_address.insert(address_of(&v.frontend), routes.len());
                     routes.push(FrontendRoute {
                         frontend: v.frontend.clone(),
                         cluster: None,
