@@ -198,7 +198,7 @@ fn normalize_with(
                     kind,
                     Some(ServicePortKey::new(s, p)),
                 ),
-                None => (r.frontend.to_string(), r.frontend.kind, None),
+                None => (r.frontend.text(), r.frontend.kind, None),
             };
             let (mut cluster, mut local) = (r.cluster.as_ref(), r.local.as_ref());
             // IPVS has one real-server list per virtual server: for a Local policy it is the

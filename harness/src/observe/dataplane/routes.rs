@@ -76,6 +76,19 @@ pub struct Frontend {
     pub protocol: String,
 }
 
+impl Frontend {
+    /// What `Display` writes, without the formatting machinery (one per frontend of a dump).
+    pub fn text(&self) -> String {
+        let mut out = match self.ip {
+            Some(ip) => crate::observe::identity::socket_text(ip, self.port),
+            None => format!("*:{}", self.port),
+        };
+        out.push('/');
+        out.push_str(&self.protocol);
+        out
+    }
+}
+
 impl fmt::Display for Frontend {
     /// `ip:port/proto` (`[ip]:port/proto` for IPv6; `*:port/proto` for a NodePort).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -909,5 +922,27 @@ impl Program {
             }
         }
         Ok(finish(routes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frontend_text_is_its_display() {
+        for (ip, port, protocol) in [
+            (Some("10.96.0.1"), 443, "tcp"),
+            (Some("fd00:10:96::a"), 53, "udp"),
+            (None, 30080, "sctp"),
+        ] {
+            let frontend = Frontend {
+                kind: FrontendKind::ClusterIp,
+                ip: ip.map(|ip| ip.parse().unwrap()),
+                port,
+                protocol: protocol.to_string(),
+            };
+            assert_eq!(frontend.text(), frontend.to_string());
+        }
     }
 }
