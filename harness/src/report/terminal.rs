@@ -46,12 +46,14 @@ impl<W: Write> TerminalReporter<W> {
     }
 
     fn failed_entry(&mut self, suite: String) -> &mut Vec<String> {
-        if let Some(i) = self.failed.iter().position(|(name, _)| *name == suite) {
-            &mut self.failed[i].1
-        } else {
-            self.failed.push((suite, Vec::new()));
-            &mut self.failed.last_mut().expect("just pushed").1
-        }
+        let i = match self.failed.iter().position(|(name, _)| *name == suite) {
+            Some(i) => i,
+            None => {
+                self.failed.push((suite, Vec::new()));
+                self.failed.len() - 1
+            }
+        };
+        &mut self.failed[i].1
     }
 
     /// Leaves the `[i/N]` progress line to another reporter (the live backends' progress).
