@@ -1,9 +1,9 @@
 //! `topo-harness rules FILE --mode …`.
 
-use std::cell::Cell;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, ValueEnum};
 
@@ -175,7 +175,7 @@ fn read_dump(mode: ProxyMode, path: &Path, budget: u64) -> Result<NodeRoutes, St
     if size > budget {
         return Err(too_large());
     }
-    let exceeded = Cell::new(false);
+    let exceeded = AtomicBool::new(false);
     let reader = Budgeted {
         inner: file,
         left: budget,
@@ -183,7 +183,7 @@ fn read_dump(mode: ProxyMode, path: &Path, budget: u64) -> Result<NodeRoutes, St
     };
     let parsed = parse_reader(mode, reader, size);
     parsed.map_err(|e| {
-        if exceeded.get() {
+        if exceeded.load(Ordering::Relaxed) {
             too_large()
         } else {
             located(path, &origin, &e)
@@ -245,7 +245,7 @@ fn find_token(line: &str, value: &str) -> Option<usize> {
 struct Budgeted<'a, R> {
     inner: R,
     left: u64,
-    exceeded: &'a Cell<bool>,
+    exceeded: &'a AtomicBool,
 }
 
 impl<R: Read> Read for Budgeted<'_, R> {
@@ -259,7 +259,7 @@ impl<R: Read> Read for Budgeted<'_, R> {
             return match self.inner.read(&mut probe)? {
                 0 => Ok(0),
                 _ => {
-                    self.exceeded.set(true);
+                    self.exceeded.store(true, Ordering::Relaxed);
                     Err(std::io::Error::other("input size budget exceeded"))
                 }
             };

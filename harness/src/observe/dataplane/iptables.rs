@@ -10,7 +10,10 @@ use std::io::Read;
 use std::net::IpAddr;
 
 use super::error::{syntax, DataplaneError};
-use super::for_each_line;
+use super::{
+    for_each_line_in_chunks, for_each_line_read_ahead, worth_reading_ahead, ReadAhead, Spilled,
+    CHUNK_BYTES,
+};
 use super::routes::{
     canonical_ip, parse_backend, ChainId, Dispatch, Frontend, FrontendKind, NodeRoutes, Outcome,
     Program, Role, Rule, Verdict,
@@ -140,21 +143,151 @@ impl<'a> Iterator for Tokens<'a> {
     }
 }
 
-/// The matches and target of one `-A` rule that matter to routing.
+/// The matches and target of one `-A` rule that matter to routing; `W` is a word of the line
+/// (borrowed or unescaped text, or where the reading thread found it: [`WordAt`]).
 #[derive(Debug, Default)]
-struct Spec<'a> {
-    source: Option<(bool, Cow<'a, str>)>,
-    destination: Option<(bool, Cow<'a, str>)>,
-    protocol: Option<Cow<'a, str>>,
+struct Spec<W> {
+    source: Option<(bool, W)>,
+    destination: Option<(bool, W)>,
+    protocol: Option<W>,
     /// `--dport` as written: checked where it names a Service's port.
-    dport: Option<Cow<'a, str>>,
-    comment: Option<Cow<'a, str>>,
+    dport: Option<W>,
+    comment: Option<W>,
     probability: Option<f64>,
     rcheck: bool,
     src_local: bool,
     dst_local: bool,
-    target: Option<Cow<'a, str>>,
-    to_destination: Option<Cow<'a, str>>,
+    target: Option<W>,
+    to_destination: Option<W>,
+}
+
+impl<W> Spec<W> {
+    /// The same spec with every word converted by `f`; `None` when one does not convert.
+    fn map<U>(self, mut f: impl FnMut(W) -> Option<U>) -> Option<Spec<U>> {
+        let mut word = |w: Option<W>| match w {
+            Some(w) => f(w).map(Some),
+            None => Some(None),
+        };
+        let mut flagged = |w: Option<(bool, W)>| match w {
+            Some((flag, w)) => word(Some(w)).map(|w| w.map(|w| (flag, w))),
+            None => Some(None),
+        };
+        Some(Spec {
+            source: flagged(self.source)?,
+            destination: flagged(self.destination)?,
+            protocol: word(self.protocol)?,
+            dport: word(self.dport)?,
+            comment: word(self.comment)?,
+            probability: self.probability,
+            rcheck: self.rcheck,
+            src_local: self.src_local,
+            dst_local: self.dst_local,
+            target: word(self.target)?,
+            to_destination: word(self.to_destination)?,
+        })
+    }
+}
+
+/// A rule line read without parser state: its chain and spec, or why it cannot be read.
+type ReadRule<W> = Result<(W, Spec<W>), DataplaneError>;
+
+/// Where a word read on the reading thread is (see
+/// [`for_each_line_read_ahead`](super::for_each_line_read_ahead)): a byte range of its line,
+/// or of the text spilled for its batch (words the tokenizer unescaped).
+#[derive(Clone, Copy, Debug)]
+enum WordAt {
+    Line(u32, u32),
+    Spilled(u32, u32),
+}
+
+/// A rule line pre-read on the reading thread, in a form that can cross to the parsing one;
+/// `None` when the line is left for the parser (not a kube-proxy `-A` line, a masquerade
+/// mark, or too long for 32-bit offsets).
+fn read_ahead(
+    lineno: usize,
+    line: &str,
+    spill: &mut ReadAhead<'_>,
+) -> Option<ReadRule<WordAt>> {
+    let rest = rule_of(line)?;
+    let read = match read_rule(rest, lineno, false) {
+        Ok(read) => read,
+        Err(e) => return Some(Err(e)),
+    };
+    let base = line.as_ptr() as usize;
+    let mut at = |word: Cow<'_, str>| {
+        let offset = (word.as_ptr() as usize).wrapping_sub(base);
+        let (start, end) = match word {
+            // Borrowed words are slices of `line`.
+            Cow::Borrowed(w) if offset.checked_add(w.len()).is_some_and(|e| e <= line.len()) => {
+                return Some(WordAt::Line(
+                    u32::try_from(offset).ok()?,
+                    u32::try_from(offset + w.len()).ok()?,
+                ));
+            }
+            other => {
+                let range = spill.spill(&other);
+                (range.start, range.end)
+            }
+        };
+        Some(WordAt::Spilled(
+            u32::try_from(start).ok()?,
+            u32::try_from(end).ok()?,
+        ))
+    };
+    let (chain, spec) = read;
+    Some(Ok((at(chain)?, spec.map(at)?)))
+}
+
+/// Turns what [`read_ahead`] made of `line` back into words.
+fn words_of<'a>(
+    read: ReadRule<WordAt>,
+    line: &'a str,
+    spilled: &Spilled<'a>,
+) -> ReadRule<Cow<'a, str>> {
+    let word = |at: WordAt| {
+        Some(Cow::Borrowed(match at {
+            WordAt::Line(start, end) => line.get(start as usize..end as usize).unwrap_or(""),
+            WordAt::Spilled(start, end) => spilled.get(start as usize..end as usize),
+        }))
+    };
+    let (chain, spec) = read?;
+    // `word` never fails, so neither does the conversion.
+    Ok((word(chain).unwrap_or_default(), spec.map(word).unwrap_or_default()))
+}
+
+/// The part of a line after `-A ` when it is a kube-proxy rule that is worth reading ahead
+/// (not a masquerade mark, which the parser skips unread).
+fn rule_of(line: &str) -> Option<&str> {
+    let rest = line.trim().strip_prefix("-A ")?.trim_start();
+    (rest.starts_with("KUBE-") && !rest.ends_with(MASQ_JUMP)).then_some(rest)
+}
+
+/// How kube-proxy's masquerade-mark rules end.
+const MASQ_JUMP: &str = " -j KUBE-MARK-MASQ";
+
+/// Reads a rule (`rest`: the line after `-A `) into its chain and spec; `tokenize` reads it
+/// with the full tokenizer even when plain words would do (tests compare both).
+fn read_rule(rest: &str, lineno: usize, tokenize: bool) -> ReadRule<Cow<'_, str>> {
+    // The chain name is the first word: `rest` starts with `KUBE-`, so it is unquoted.
+    let chain_end = rest
+        .find(|c: char| c.is_ascii_whitespace())
+        .unwrap_or(rest.len());
+    let (chain, options) = rest.split_at(chain_end);
+    if !chain.contains('"') && !tokenize {
+        let mut words = PlainWords::new(options);
+        let spec = parse_spec(&mut words, lineno);
+        // Words stopped early (an error may only mean an option lost its value): read the
+        // line again, whole.
+        if !words.unusual {
+            return Ok((Cow::Borrowed(chain), spec?));
+        }
+    }
+    let mut tokens = Tokens::new(rest, lineno);
+    let Some(chain) = tokens.next().transpose()? else {
+        return Err(syntax(lineno, "`-A` without a chain"));
+    };
+    let spec = parse_spec(&mut tokens, lineno)?;
+    Ok((chain, spec))
 }
 
 /// The words of a rule line that needs no unquoting: words are separated by spaces, every
@@ -233,7 +366,7 @@ impl<'a> Iterator for PlainWords<'a> {
 fn parse_spec<'a>(
     tokens: &mut impl Iterator<Item = Result<Cow<'a, str>, DataplaneError>>,
     line: usize,
-) -> Result<Spec<'a>, DataplaneError> {
+) -> Result<Spec<Cow<'a, str>>, DataplaneError> {
     let mut s = Spec::default();
     let mut negate = false;
     while let Some(arg) = tokens.next() {
@@ -296,23 +429,42 @@ enum Table {
 pub fn parse_iptables(text: &str) -> Result<NodeRoutes, DataplaneError> {
     let mut parser = Parser::for_dump_of(text.len());
     for (i, line) in text.lines().enumerate() {
-        parser.line(i + 1, line)?;
+        parser.line(i + 1, line, None)?;
     }
     parser.finish()
 }
 
 /// Parses an `iptables-save` dump from a reader, one line at a time.
-pub fn parse_iptables_reader(reader: impl Read) -> Result<NodeRoutes, DataplaneError> {
+pub fn parse_iptables_reader(reader: impl Read + Send) -> Result<NodeRoutes, DataplaneError> {
     parse_iptables_stream(reader, 0)
 }
 
 /// As [`parse_iptables_reader`], with the dump's size when known (to size tables once).
 pub(crate) fn parse_iptables_stream(
-    reader: impl Read,
+    reader: impl Read + Send,
     size_hint: u64,
 ) -> Result<NodeRoutes, DataplaneError> {
+    parse_stream_with(reader, size_hint, worth_reading_ahead(size_hint), CHUNK_BYTES)
+}
+
+/// [`parse_iptables_stream`], reading (and splitting rules into words) on a second thread or
+/// not, in chunks of `chunk` bytes. Both ways give the same routes and errors (tested).
+fn parse_stream_with(
+    reader: impl Read + Send,
+    size_hint: u64,
+    two_threads: bool,
+    chunk: usize,
+) -> Result<NodeRoutes, DataplaneError> {
     let mut parser = Parser::for_dump_of(usize::try_from(size_hint).unwrap_or(0));
-    for_each_line(reader, |lineno, line| parser.line(lineno, line))?;
+    if two_threads {
+        for_each_line_read_ahead(reader, chunk, read_ahead, |lineno, line, read, spilled| {
+            parser.line(lineno, line, read.map(|r| words_of(r, line, spilled)))
+        })?;
+    } else {
+        for_each_line_in_chunks(reader, chunk, |lineno, line| {
+            parser.line(lineno, line, None)
+        })?;
+    }
     parser.finish()
 }
 
@@ -339,12 +491,19 @@ impl Parser {
         }
     }
 
-    fn line(&mut self, lineno: usize, line: &str) -> Result<(), DataplaneError> {
+    /// One line of the dump; `read`: the rule on it, when it was already read (see
+    /// [`read_ahead`]).
+    fn line<'a>(
+        &mut self,
+        lineno: usize,
+        line: &'a str,
+        read: Option<ReadRule<Cow<'a, str>>>,
+    ) -> Result<(), DataplaneError> {
         self.lineno = lineno;
         let mut text = line.trim();
         // Rules are by far the most common lines: test for them first.
         if let Some(rest) = text.strip_prefix("-A ") {
-            return self.rule(lineno, rest.trim_start());
+            return self.rule(lineno, rest.trim_start(), read);
         }
         if text.is_empty() || text.starts_with('#') {
             return Ok(());
@@ -389,7 +548,7 @@ impl Parser {
             .strip_prefix("-A ")
             .or_else(|| text.strip_prefix("--append "))
         {
-            Some(rest) => self.rule(lineno, rest.trim_start()),
+            Some(rest) => self.rule(lineno, rest.trim_start(), None),
             None => Err(syntax(
                 lineno,
                 format!(
@@ -415,8 +574,14 @@ impl Parser {
         }
     }
 
-    /// An `-A CHAIN …` line; `rest` starts at the chain name.
-    fn rule(&mut self, lineno: usize, rest: &str) -> Result<(), DataplaneError> {
+    /// An `-A CHAIN …` line; `rest` starts at the chain name; `read`: the rule, when it was
+    /// already read.
+    fn rule<'a>(
+        &mut self,
+        lineno: usize,
+        rest: &'a str,
+        read: Option<ReadRule<Cow<'a, str>>>,
+    ) -> Result<(), DataplaneError> {
         let current = self.current_table(lineno, rest)?;
         if !rest.starts_with("KUBE-") || current == Table::Other {
             return Ok(()); // not kube-proxy's
@@ -424,46 +589,17 @@ impl Parser {
         // Masquerade marks never change where traffic goes: skip the tokenizing, keep the chain
         // and the target check. kube-proxy always writes a quoted comment, so the jump only
         // needs to be outside quotes: balanced quotes without escapes guarantee that.
-        if current == Table::Nat
-            && rest.ends_with(" -j KUBE-MARK-MASQ")
-            && outside_quotes_at_end(rest)
-        {
+        if current == Table::Nat && rest.ends_with(MASQ_JUMP) && outside_quotes_at_end(rest) {
             if let Some(chain) = rest.split_ascii_whitespace().next() {
                 self.chain_id(chain, lineno);
                 self.mark_masq.get_or_insert(lineno);
                 return Ok(());
             }
         }
-        // The chain name is the first word: `rest` starts with `KUBE-`, so it is unquoted.
-        let chain_end = rest
-            .find(|c: char| c.is_ascii_whitespace())
-            .unwrap_or(rest.len());
-        let (chain, options) = rest.split_at(chain_end);
-        if chain.contains('"') || self.tokenize_every_rule {
-            return self.rule_tokenized(current, lineno, rest);
-        }
-        let mut words = PlainWords::new(options);
-        let spec = parse_spec(&mut words, lineno);
-        // Words stopped early (an error may only mean an option lost its value): read the
-        // line again, whole.
-        if words.unusual {
-            return self.rule_tokenized(current, lineno, rest);
-        }
-        self.apply(current, lineno, chain, spec?)
-    }
-
-    /// An `-A` line with unusual quoting, read with the full tokenizer.
-    fn rule_tokenized(
-        &mut self,
-        current: Table,
-        lineno: usize,
-        rest: &str,
-    ) -> Result<(), DataplaneError> {
-        let mut tokens = Tokens::new(rest, lineno);
-        let Some(chain) = tokens.next().transpose()? else {
-            return Err(syntax(lineno, "`-A` without a chain"));
+        let (chain, spec) = match read {
+            Some(read) => read?,
+            None => read_rule(rest, lineno, self.tokenize_every_rule)?,
         };
-        let spec = parse_spec(&mut tokens, lineno)?;
         self.apply(current, lineno, &chain, spec)
     }
 
@@ -473,7 +609,7 @@ impl Parser {
         current: Table,
         lineno: usize,
         chain: &str,
-        spec: Spec<'_>,
+        spec: Spec<Cow<'_, str>>,
     ) -> Result<(), DataplaneError> {
         match current {
             Table::Nat => {
@@ -587,7 +723,7 @@ fn nat_rule(
     program: &mut Program,
     id: ChainId,
     chain: &str,
-    s: Spec<'_>,
+    s: Spec<Cow<'_, str>>,
     line: usize,
 ) -> Result<(), DataplaneError> {
     let Some(target) = s.target else {
@@ -663,7 +799,7 @@ fn nat_rule(
 fn filter_rule(
     program: &mut Program,
     chain: &str,
-    s: Spec,
+    s: Spec<Cow<'_, str>>,
     line: usize,
 ) -> Result<(), DataplaneError> {
     if !matches!(
@@ -887,7 +1023,7 @@ mod tests {
             };
             let read = |parser: &mut Parser| {
                 for (i, line) in dump.lines().enumerate() {
-                    parser.line(i + 1, line)?;
+                    parser.line(i + 1, line, None)?;
                 }
                 Ok(())
             };

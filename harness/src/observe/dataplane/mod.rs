@@ -56,14 +56,30 @@ pub(crate) fn for_each_line(
     reader: impl std::io::Read,
     each: impl FnMut(usize, &str) -> Result<(), DataplaneError>,
 ) -> Result<usize, DataplaneError> {
-    for_each_line_in_chunks(reader, 1 << 18, each)
+    for_each_line_in_chunks(reader, CHUNK_BYTES, each)
 }
 
+/// Bytes read at a time by the streaming readers.
+pub(crate) const CHUNK_BYTES: usize = 1 << 18;
+
 /// [`for_each_line`] with a chunk size of `chunk` bytes (tests use tiny ones).
-fn for_each_line_in_chunks(
-    mut reader: impl std::io::Read,
+pub(crate) fn for_each_line_in_chunks(
+    reader: impl std::io::Read,
     chunk: usize,
     mut each: impl FnMut(usize, &str) -> Result<(), DataplaneError>,
+) -> Result<usize, DataplaneError> {
+    for_each_chunk(reader, chunk, |first, text| {
+        lines_of(text, first, |n, _, line| each(n, line))
+    })
+}
+
+/// Calls `each` with runs of whole lines of `reader` (the number of the first, the text) and
+/// returns the number of lines; `each` returns how many lines its text held. Invalid UTF-8 or
+/// a read error is an error on the line it is found on.
+fn for_each_chunk(
+    mut reader: impl std::io::Read,
+    chunk: usize,
+    mut each: impl FnMut(usize, &str) -> Result<usize, DataplaneError>,
 ) -> Result<usize, DataplaneError> {
     let mut buf = vec![0u8; chunk.max(1)];
     // `buf[..filled]` holds bytes not handed out yet, starting at a line's start.
@@ -84,7 +100,7 @@ fn for_each_line_in_chunks(
         let complete = if end_of_input {
             filled
         } else {
-            match buf[..filled].iter().rposition(|&b| b == b'\n') {
+            match memchr::memrchr(b'\n', &buf[..filled]) {
                 Some(last) => last + 1,
                 None => continue,
             }
@@ -93,22 +109,15 @@ fn for_each_line_in_chunks(
             Ok(text) => text,
             Err(e) => {
                 let valid = &buf[..e.valid_up_to()];
-                let line = lineno + 1 + valid.iter().filter(|&&b| b == b'\n').count();
+                let line = lineno + 1 + memchr::memchr_iter(b'\n', valid).count();
                 return Err(error::syntax(
                     line,
                     "unreadable input: stream did not contain valid UTF-8",
                 ));
             }
         };
-        let mut rest = text;
-        while !rest.is_empty() {
-            lineno += 1;
-            let (line, after) = match memchr::memchr(b'\n', rest.as_bytes()) {
-                Some(at) => (&rest[..at], &rest[at + 1..]),
-                None => (rest, ""),
-            };
-            rest = after;
-            each(lineno, line.strip_suffix('\r').unwrap_or(line))?;
+        if !text.is_empty() {
+            lineno += each(lineno + 1, text)?;
         }
         if end_of_input {
             return Ok(lineno);
@@ -118,11 +127,198 @@ fn for_each_line_in_chunks(
     }
 }
 
+/// Calls `each` with the lines of `text` (number from `first`, byte offset in `text`, line
+/// without its break or a trailing `\r`); returns how many there were.
+fn lines_of(
+    text: &str,
+    first: usize,
+    mut each: impl FnMut(usize, usize, &str) -> Result<(), DataplaneError>,
+) -> Result<usize, DataplaneError> {
+    let mut at = 0;
+    let mut count = 0;
+    while at < text.len() {
+        let rest = &text[at..];
+        let (line, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(end) => (&rest[..end], at + end + 1),
+            None => (rest, text.len()),
+        };
+        each(first + count, at, line.strip_suffix('\r').unwrap_or(line))?;
+        count += 1;
+        at = next;
+    }
+    Ok(count)
+}
+
+/// Whether a dump of `size_hint` bytes (0: unknown) is worth reading ahead on a second thread:
+/// only with a second core, and not for small files, where starting a thread costs more than
+/// it saves.
+pub(crate) fn worth_reading_ahead(size_hint: u64) -> bool {
+    (size_hint == 0 || size_hint >= 1 << 20) && second_core()
+}
+
+/// Whether there is a second core to share work with.
+fn second_core() -> bool {
+    static SECOND_CORE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SECOND_CORE
+        .get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}
+
+/// `items.iter().map(f).collect()`, with the second half mapped on another thread when there
+/// are at least `min` items and a second core (the order is kept).
+pub(crate) fn map_in_halves<T: Sync, R: Send>(
+    items: &[T],
+    min: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    if items.len() < min.max(2) || !second_core() {
+        return items.iter().map(&f).collect();
+    }
+    let (first, second) = items.split_at(items.len() / 2);
+    std::thread::scope(|scope| {
+        let later = scope.spawn(|| second.iter().map(&f).collect::<Vec<R>>());
+        let mut out: Vec<R> = Vec::with_capacity(items.len());
+        out.extend(first.iter().map(&f));
+        match later.join() {
+            Ok(rest) => out.extend(rest),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        out
+    })
+}
+
+/// Frontends from which resolving and naming routes is shared with a second thread.
+pub(crate) const HALVES_FROM: usize = 2_000;
+
+/// Lines read ahead on the reading thread, with what it made of them.
+struct Batch<P> {
+    /// The number of the first line.
+    first: usize,
+    /// Whole lines, as read.
+    text: String,
+    /// Per line: where it is in `text`, and whether the reading thread made something of it.
+    lines: Vec<(std::ops::Range<usize>, bool)>,
+    /// What the reading thread made of lines, in line order.
+    made: Vec<P>,
+    /// Text the reading thread made that is not in `text` (see [`ReadAhead::spill`]).
+    spill: String,
+}
+
+/// Where the reading thread may keep text it made from a line (unescaped words).
+pub(crate) struct ReadAhead<'a> {
+    spill: &'a mut String,
+}
+
+impl ReadAhead<'_> {
+    /// Keeps `text` for the parsing side; returns where it is in the spill (see
+    /// [`Spilled::get`]).
+    pub(crate) fn spill(&mut self, text: &str) -> std::ops::Range<usize> {
+        let start = self.spill.len();
+        self.spill.push_str(text);
+        start..self.spill.len()
+    }
+}
+
+/// Text kept by the reading thread for one batch of lines.
+pub(crate) struct Spilled<'a>(&'a str);
+
+impl<'a> Spilled<'a> {
+    /// Text kept with [`ReadAhead::spill`] (empty when out of range, which cannot happen for
+    /// ranges it returned).
+    pub(crate) fn get(&self, range: std::ops::Range<usize>) -> &'a str {
+        self.0.get(range).unwrap_or("")
+    }
+}
+
+/// Messages from the reading thread.
+enum FromReader<P> {
+    Lines(Batch<P>),
+    End(Result<usize, DataplaneError>),
+}
+
+/// [`for_each_line`] on two threads: a second thread reads and splits the input and calls
+/// `read_ahead` on every line (work that needs no parser state), while this one calls `each`
+/// with every line and what `read_ahead` made of it, in order. Errors are those of the
+/// one-thread reading: `each` sees every line before a read error, and its first error stops
+/// the reading thread.
+pub(crate) fn for_each_line_read_ahead<R, P, A, E>(
+    reader: R,
+    chunk: usize,
+    mut read_ahead: A,
+    mut each: E,
+) -> Result<usize, DataplaneError>
+where
+    R: std::io::Read + Send,
+    P: Send,
+    A: FnMut(usize, &str, &mut ReadAhead<'_>) -> Option<P> + Send,
+    E: FnMut(usize, &str, Option<P>, &Spilled<'_>) -> Result<(), DataplaneError>,
+{
+    use std::sync::mpsc;
+    // Two batches in flight keep both threads busy; emptied batches go back to be refilled,
+    // so their memory is touched once.
+    let (to_parser, from_reader) = mpsc::sync_channel::<FromReader<P>>(2);
+    let (recycle, recycled) = mpsc::channel::<Batch<P>>();
+    // `move`: returning early drops the receiver, which stops a reading thread blocked on a
+    // full channel before the scope waits for it.
+    std::thread::scope(move |scope| {
+        scope.spawn(move || {
+            let read = for_each_chunk(reader, chunk, |first, text| {
+                let mut batch = recycled.try_recv().unwrap_or_else(|_| Batch {
+                    first,
+                    text: String::with_capacity(text.len()),
+                    lines: Vec::new(),
+                    made: Vec::new(),
+                    spill: String::new(),
+                });
+                batch.first = first;
+                batch.text.push_str(text);
+                let Batch {
+                    lines, made, spill, ..
+                } = &mut batch;
+                let mut spill = ReadAhead { spill };
+                let count = lines_of(text, first, |n, at, line| {
+                    let read = read_ahead(n, line, &mut spill);
+                    lines.push((at..at + line.len(), read.is_some()));
+                    made.extend(read);
+                    Ok(())
+                })?;
+                // The parsing side stopped (an error): stop reading.
+                to_parser
+                    .send(FromReader::Lines(batch))
+                    .map_err(|_| error::syntax(first, "reading stopped"))?;
+                Ok(count)
+            });
+            // Nobody may be listening any more; that is fine.
+            let _ = to_parser.send(FromReader::End(read));
+        });
+        for message in from_reader.iter() {
+            match message {
+                FromReader::Lines(mut batch) => {
+                    let spilled = Spilled(&batch.spill);
+                    let mut made = batch.made.drain(..);
+                    for (i, (range, has)) in batch.lines.drain(..).enumerate() {
+                        let line = batch.text.get(range).unwrap_or("");
+                        let read = if has { made.next() } else { None };
+                        each(batch.first + i, line, read, &spilled)?;
+                    }
+                    drop(made);
+                    batch.text.clear();
+                    batch.spill.clear();
+                    let _ = recycle.send(batch);
+                }
+                FromReader::End(read) => return read,
+            }
+        }
+        // The reading thread always ends with `End`; without it, it panicked (and the scope
+        // passes the panic on).
+        Err(error::syntax(0, "unreadable input: the reading thread stopped"))
+    })
+}
+
 /// Parses a dump read from `reader` (`size_hint`: its size when known, 0 otherwise), line by
 /// line where the format allows.
 pub fn parse_reader(
     mode: ProxyMode,
-    reader: impl std::io::Read,
+    reader: impl std::io::Read + Send,
     size_hint: u64,
 ) -> Result<NodeRoutes, DataplaneError> {
     match mode {
@@ -188,9 +384,110 @@ pub fn write_json_with(
         disagreements,
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-    serde_json::to_writer_pretty(&mut out, &report)?;
+    let mut json = serde_json::Serializer::with_formatter(&mut out, Indented::default());
+    report.serialize(&mut json)?;
     out.write_all(b"\n")?;
     out.flush()
+}
+
+/// `serde_json`'s pretty printing (two-space indent), writing each indentation with one call:
+/// a large node's routes are some 300,000 indented lines.
+#[derive(Default)]
+struct Indented {
+    level: usize,
+    has_value: bool,
+}
+
+impl Indented {
+    fn indent(&self, out: &mut (impl std::io::Write + ?Sized)) -> std::io::Result<()> {
+        const SPACES: &[u8; 64] = b"                                                                ";
+        let mut left = self.level * 2;
+        while left > 0 {
+            let n = left.min(SPACES.len());
+            out.write_all(&SPACES[..n])?;
+            left -= n;
+        }
+        Ok(())
+    }
+
+    fn open(
+        &mut self,
+        out: &mut (impl std::io::Write + ?Sized),
+        bracket: &[u8],
+    ) -> std::io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        out.write_all(bracket)
+    }
+
+    fn close(
+        &mut self,
+        out: &mut (impl std::io::Write + ?Sized),
+        bracket: &[u8],
+    ) -> std::io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            out.write_all(b"\n")?;
+            self.indent(out)?;
+        }
+        out.write_all(bracket)
+    }
+
+    fn item(&mut self, out: &mut (impl std::io::Write + ?Sized), first: bool) -> std::io::Result<()> {
+        out.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(out)
+    }
+}
+
+impl serde_json::ser::Formatter for Indented {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
+        self.open(out, b"[")
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
+        self.close(out, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        out: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.item(out, first)
+    }
+
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
+        self.open(out, b"{")
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
+        self.close(out, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        out: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.item(out, first)
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        out: &mut W,
+    ) -> std::io::Result<()> {
+        out.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 fn text_list(list: &Option<Vec<NamedShare>>) -> String {

@@ -841,6 +841,31 @@ impl Program {
         Ok(paths)
     }
 
+    /// The paths of a dispatch entry; `None` when it goes to a chain that does not route.
+    fn paths(&self, d: &Dispatch) -> Result<Option<Paths>, DataplaneError> {
+        Ok(Some(match self.chain(d.target, d.line)?.role {
+            Role::Cluster => Paths {
+                cluster: Some(self.distribution(d.target, d.line)?),
+                ..Paths::default()
+            },
+            Role::Local => Paths {
+                local: Some(self.distribution(d.target, d.line)?),
+                main_is_local: true,
+                ..Paths::default()
+            },
+            Role::External => self.external(d.target, d.line, 0)?,
+            Role::Endpoint => Paths {
+                cluster: Some(normalize_shares(vec![(self.endpoint(d.target, d.line)?, 1.0)])),
+                ..Paths::default()
+            },
+            Role::DropSink => Paths {
+                dropped: true,
+                ..Paths::default()
+            },
+            Role::Other => return Ok(None),
+        }))
+    }
+
     /// Turns the program into routes.
     pub fn resolve(&mut self) -> Result<NodeRoutes, DataplaneError> {
         self.group_rules();
@@ -849,33 +874,17 @@ impl Program {
         index.reserve(self.dispatch.len());
         // The first route of each address (any kind): verdicts are matched on it, in O(1).
         let mut by_address: FastMap<(Option<IpAddr>, u16, &str), usize> = FastMap::default();
-        for d in &self.dispatch {
+        // Each dispatch's paths only read the program: work them out on two threads. Errors
+        // still count in dispatch order, and only for the first dispatch of a frontend.
+        let all_paths = super::map_in_halves(&self.dispatch, super::HALVES_FROM, |d| {
+            self.paths(d)
+        });
+        for (d, paths) in self.dispatch.iter().zip(all_paths) {
             if index.contains_key(&d.frontend) {
                 continue;
             }
-            let paths = match self.chain(d.target, d.line)?.role {
-                Role::Cluster => Paths {
-                    cluster: Some(self.distribution(d.target, d.line)?),
-                    ..Paths::default()
-                },
-                Role::Local => Paths {
-                    local: Some(self.distribution(d.target, d.line)?),
-                    main_is_local: true,
-                    ..Paths::default()
-                },
-                Role::External => self.external(d.target, d.line, 0)?,
-                Role::Endpoint => Paths {
-                    cluster: Some(normalize_shares(vec![(
-                        self.endpoint(d.target, d.line)?,
-                        1.0,
-                    )])),
-                    ..Paths::default()
-                },
-                Role::DropSink => Paths {
-                    dropped: true,
-                    ..Paths::default()
-                },
-                Role::Other => continue,
+            let Some(paths) = paths? else {
+                continue;
             };
             let main = if paths.main_is_local {
                 &paths.local
