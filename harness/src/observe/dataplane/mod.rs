@@ -19,6 +19,7 @@ pub mod compare;
 mod error;
 pub mod iptables;
 pub mod ipvs;
+mod json;
 pub mod nftables;
 pub mod normalize;
 pub mod routes;
@@ -26,7 +27,6 @@ pub mod routes;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use serde::Serialize;
 
 pub use compare::{compare_with_model, render_disagreements, Disagreement};
 pub use error::DataplaneError;
@@ -341,15 +341,6 @@ pub fn parse(mode: ProxyMode, dump: &str) -> Result<NodeRoutes, DataplaneError> 
     }
 }
 
-#[derive(Serialize)]
-struct Report<'a> {
-    mode: &'a str,
-    node: Option<&'a str>,
-    frontends: &'a [NormalizedFrontend],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    disagreements: Option<&'a [Disagreement]>,
-}
-
 /// Renders routes as the JSON document of `docs/rules-json.md` (pretty-printed, trailing newline).
 pub fn render_json(mode: ProxyMode, node: Option<&str>, routes: &NormalizedRoutes) -> String {
     render_json_with(mode, node, routes, None)
@@ -377,117 +368,9 @@ pub fn write_json_with(
     routes: &NormalizedRoutes,
     disagreements: Option<&[Disagreement]>,
 ) -> std::io::Result<()> {
-    let report = Report {
-        mode: mode.as_str(),
-        node,
-        frontends: &routes.frontends,
-        disagreements,
-    };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-    let mut json = serde_json::Serializer::with_formatter(&mut out, Indented::default());
-    report.serialize(&mut json)?;
-    out.write_all(b"\n")?;
+    json::write_report(&mut out, mode.as_str(), node, &routes.frontends, disagreements)?;
     out.flush()
-}
-
-/// `serde_json`'s pretty printing (two-space indent), writing each indentation with one call:
-/// a large node's routes are some 300,000 indented lines.
-#[derive(Default)]
-struct Indented {
-    level: usize,
-    has_value: bool,
-}
-
-impl Indented {
-    fn indent(&self, out: &mut (impl std::io::Write + ?Sized)) -> std::io::Result<()> {
-        const SPACES: &[u8; 64] = b"                                                                ";
-        let mut left = self.level * 2;
-        while left > 0 {
-            let n = left.min(SPACES.len());
-            out.write_all(&SPACES[..n])?;
-            left -= n;
-        }
-        Ok(())
-    }
-
-    fn open(
-        &mut self,
-        out: &mut (impl std::io::Write + ?Sized),
-        bracket: &[u8],
-    ) -> std::io::Result<()> {
-        self.level += 1;
-        self.has_value = false;
-        out.write_all(bracket)
-    }
-
-    fn close(
-        &mut self,
-        out: &mut (impl std::io::Write + ?Sized),
-        bracket: &[u8],
-    ) -> std::io::Result<()> {
-        self.level -= 1;
-        if self.has_value {
-            out.write_all(b"\n")?;
-            self.indent(out)?;
-        }
-        out.write_all(bracket)
-    }
-
-    fn item(&mut self, out: &mut (impl std::io::Write + ?Sized), first: bool) -> std::io::Result<()> {
-        out.write_all(if first { b"\n" } else { b",\n" })?;
-        self.indent(out)
-    }
-}
-
-impl serde_json::ser::Formatter for Indented {
-    fn begin_array<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
-        self.open(out, b"[")
-    }
-
-    fn end_array<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
-        self.close(out, b"]")
-    }
-
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        out: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.item(out, first)
-    }
-
-    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-
-    fn begin_object<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
-        self.open(out, b"{")
-    }
-
-    fn end_object<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
-        self.close(out, b"}")
-    }
-
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        out: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.item(out, first)
-    }
-
-    fn begin_object_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        out: &mut W,
-    ) -> std::io::Result<()> {
-        out.write_all(b": ")
-    }
-
-    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
 }
 
 fn text_list(list: &Option<Vec<NamedShare>>) -> String {
