@@ -482,6 +482,18 @@ mod line_tests {
         assert_eq!(lines(b"\n", 4, 1).unwrap(), vec![(1, String::new())]);
     }
 
+    /// The halves are mapped in order, whatever the length (and whether a thread is used).
+    #[test]
+    fn mapping_in_halves_keeps_the_order() {
+        for len in [0, 1, 2, 3, 10, 1001] {
+            let items: Vec<usize> = (0..len).collect();
+            for min in [0, 2, 5, 100_000] {
+                let mapped = super::map_in_halves(&items, min, |i| i * 3);
+                assert_eq!(mapped, items.iter().map(|i| i * 3).collect::<Vec<_>>());
+            }
+        }
+    }
+
     /// Invalid UTF-8 is reported on its own line, wherever chunks end.
     #[test]
     fn invalid_utf8_names_its_line() {
