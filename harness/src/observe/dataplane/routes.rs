@@ -100,7 +100,7 @@ impl fmt::Display for Frontend {
 }
 
 /// An endpoint address (`IP:port` after DNAT).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Backend {
     /// Endpoint IP.
     pub ip: IpAddr,
@@ -317,6 +317,54 @@ pub(crate) enum Rule<T = ChainId> {
     Drop,
 }
 
+/// A rule as the program keeps it: 24 bytes (a dump holds some 100,000 rules), with chain
+/// ids and lines in 32 bits and `numgen` lists in side tables of the program.
+#[derive(Copy, Clone, Debug)]
+enum Stored {
+    /// [`Rule::Jump`]; `has_probability` tells `probability: None` (which is 1) apart.
+    Jump {
+        probability: f64,
+        target: u32,
+        line: u32,
+        has_probability: bool,
+        source_conditional: bool,
+        sticky: bool,
+    },
+    /// [`Rule::Pick`]: `count` targets from `first` in [`Program::pick_targets`].
+    Pick {
+        modulus: u64,
+        first: u32,
+        count: u32,
+        line: u32,
+    },
+    /// [`Rule::Dnat`].
+    Dnat(Backend),
+    /// [`Rule::PickDnat`]: `count` backends from `first` in [`Program::pick_backends`].
+    PickDnat { modulus: u64, first: u32, count: u32 },
+    /// [`Rule::Drop`].
+    Drop,
+}
+
+// The rule list is the largest table of a program: keep its entries at 32 bytes.
+const _: () = assert!(std::mem::size_of::<(u32, Stored)>() <= 32);
+
+/// A count or index in 32 bits. Chain ids, rule indices and line numbers all stay below the
+/// number of lines of a dump; a dump of more than 4 billion lines saturates (wrong line
+/// numbers in messages, never a panic).
+fn narrow(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A 32-bit id or line back to `usize`.
+fn wide(n: u32) -> usize {
+    n as usize
+}
+
+/// A `numgen` modulus in 64 bits (exact on every platform this builds for).
+fn modulus64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
 impl<T> Rule<T> {
     /// The same rule with its targets renamed.
     pub fn map_targets<U>(self, mut f: impl FnMut(T) -> U) -> Rule<U> {
@@ -360,7 +408,7 @@ pub(crate) struct Chain {
     first_rule: u32,
     rule_count: u32,
     /// Line of its definition (or first reference while undefined).
-    pub line: usize,
+    line: u32,
     /// Declared or given rules; `false` when only jumped to so far.
     pub defined: bool,
 }
@@ -401,7 +449,11 @@ pub(crate) struct Program {
     declarations: Vec<(NameRef, usize)>,
     /// Every rule with its chain, in dump order. One flat list instead of a vector per chain:
     /// most chains hold a single rule. Grouped by chain before resolution.
-    rules: Vec<(ChainId, Rule)>,
+    rules: Vec<(u32, Stored)>,
+    /// The targets of `numgen` picks ([`Stored::Pick`]).
+    pick_targets: Vec<u32>,
+    /// The backends of `numgen` DNAT maps ([`Stored::PickDnat`]).
+    pick_backends: Vec<Backend>,
     /// Whether every chain's rules are contiguous in `rules` (iptables-save and nft list
     /// group them), so that grouping needs no sort.
     scattered: bool,
@@ -454,8 +506,8 @@ impl Balancer {
 
     /// `numgen random mod N`: each listed slot gets `1/N` of what is left; the rest falls
     /// through unmatched.
-    fn pick(&mut self, backends: Vec<Backend>, modulus: usize) {
-        let slot = self.mass / modulus.max(backends.len()).max(1) as f64;
+    fn pick(&mut self, backends: Vec<Backend>, modulus: u64) {
+        let slot = self.mass / modulus.max(modulus64(backends.len())).max(1) as f64;
         self.raw.extend(backends.into_iter().map(|b| (b, slot)));
         self.mass = 0.0;
     }
@@ -499,7 +551,7 @@ impl Program {
             role,
             first_rule: 0,
             rule_count: 0,
-            line,
+            line: narrow(line),
             defined: false,
         });
         id
@@ -538,7 +590,7 @@ impl Program {
                 let chain = &mut self.chains[id];
                 if !chain.defined {
                     chain.defined = true;
-                    chain.line = line;
+                    chain.line = narrow(line);
                 }
             }
         }
@@ -553,9 +605,9 @@ impl Program {
             .iter()
             .filter(|(n, _)| self.text(*n) == self.text(chain.name))
             .map(|(_, line)| *line)
-            .chain([chain.line])
+            .chain([wide(chain.line)])
             .min()
-            .unwrap_or(chain.line)
+            .unwrap_or(wide(chain.line))
     }
 
     /// Marks chain `name` as defined (declared, or given a rule) and returns its id.
@@ -564,7 +616,7 @@ impl Program {
         let chain = &mut self.chains[id];
         if !chain.defined {
             chain.defined = true;
-            chain.line = line;
+            chain.line = narrow(line);
         }
         id
     }
@@ -591,17 +643,75 @@ impl Program {
 
     /// Appends a rule to a chain.
     pub fn push_rule(&mut self, chain: ChainId, rule: Rule) {
+        let stored = match rule {
+            Rule::Jump {
+                target,
+                source_conditional,
+                sticky,
+                probability,
+                line,
+            } => Stored::Jump {
+                probability: probability.unwrap_or(1.0),
+                target: narrow(target),
+                line: narrow(line),
+                has_probability: probability.is_some(),
+                source_conditional,
+                sticky,
+            },
+            Rule::Pick {
+                targets,
+                modulus,
+                line,
+            } => {
+                let first = narrow(self.pick_targets.len());
+                self.pick_targets.extend(targets.iter().map(|&t| narrow(t)));
+                Stored::Pick {
+                    modulus: modulus64(modulus),
+                    first,
+                    count: narrow(targets.len()),
+                    line: narrow(line),
+                }
+            }
+            Rule::Dnat(backend) => Stored::Dnat(backend),
+            Rule::PickDnat { backends, modulus } => {
+                let first = narrow(self.pick_backends.len());
+                self.pick_backends.extend_from_slice(&backends);
+                Stored::PickDnat {
+                    modulus: modulus64(modulus),
+                    first,
+                    count: narrow(backends.len()),
+                }
+            }
+            Rule::Drop => Stored::Drop,
+        };
+        let id = narrow(chain);
         let Some(c) = self.chains.get_mut(chain) else {
             return;
         };
-        if c.rule_count > 0 && self.rules.last().is_some_and(|(last, _)| *last != chain) {
+        if c.rule_count > 0 && self.rules.last().is_some_and(|(last, _)| *last != id) {
             self.scattered = true;
         }
         if c.rule_count == 0 {
-            c.first_rule = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
+            c.first_rule = narrow(self.rules.len());
         }
         c.rule_count = c.rule_count.saturating_add(1);
-        self.rules.push((chain, rule));
+        self.rules.push((id, stored));
+    }
+
+    /// The targets of a [`Stored::Pick`].
+    fn picked_targets(&self, first: u32, count: u32) -> &[u32] {
+        let start = wide(first);
+        self.pick_targets
+            .get(start..start.saturating_add(wide(count)))
+            .unwrap_or_default()
+    }
+
+    /// The backends of a [`Stored::PickDnat`].
+    fn picked_backends(&self, first: u32, count: u32) -> &[Backend] {
+        let start = wide(first);
+        self.pick_backends
+            .get(start..start.saturating_add(wide(count)))
+            .unwrap_or_default()
     }
 
     /// Makes every chain's rules contiguous (a stable sort by chain, only when some chain's
@@ -620,7 +730,7 @@ impl Program {
     }
 
     /// The rules of a chain, in order.
-    fn rules_of(&self, chain: &Chain) -> impl Iterator<Item = &Rule> {
+    fn rules_of(&self, chain: &Chain) -> impl Iterator<Item = &Stored> {
         let start = chain.first_rule as usize;
         let end = start.saturating_add(chain.rule_count as usize);
         self.rules
@@ -674,11 +784,13 @@ impl Program {
             consider(*t, *line);
         }
         for (_, rule) in &self.rules {
-            match rule {
-                Rule::Jump { target, line, .. } => consider(*target, *line),
-                Rule::Pick { targets, line, .. } => {
-                    for t in targets {
-                        consider(*t, *line);
+            match *rule {
+                Stored::Jump { target, line, .. } => consider(wide(target), wide(line)),
+                Stored::Pick {
+                    first, count, line, ..
+                } => {
+                    for &t in self.picked_targets(first, count) {
+                        consider(wide(t), wide(line));
                     }
                 }
                 _ => {}
@@ -698,7 +810,7 @@ impl Program {
         let chain = self.chain(id, line)?;
         self.rules_of(chain)
             .find_map(|r| match r {
-                Rule::Dnat(b) => Some(b.clone()),
+                Stored::Dnat(b) => Some(*b),
                 _ => None,
             })
             .ok_or_else(|| DataplaneError::Inconsistent {
@@ -709,31 +821,38 @@ impl Program {
 
     /// Applies a load-balancing rule (an unconditional jump to an endpoint chain, a `numgen`
     /// pick, a DNAT) to `lb`; `false` when the rule is not one.
-    fn balance(&self, rule: &Rule, lb: &mut Balancer) -> Result<bool, DataplaneError> {
-        match rule {
-            Rule::Jump {
+    fn balance(&self, rule: &Stored, lb: &mut Balancer) -> Result<bool, DataplaneError> {
+        match *rule {
+            Stored::Jump {
                 target,
                 source_conditional: false,
                 sticky: false,
                 probability,
                 line,
-            } if self.role_of(*target) == Role::Endpoint => {
-                lb.take(self.endpoint(*target, *line)?, probability.unwrap_or(1.0));
+                ..
+            } if self.role_of(wide(target)) == Role::Endpoint => {
+                lb.take(self.endpoint(wide(target), wide(line))?, probability);
             }
-            Rule::Pick {
-                targets,
+            Stored::Pick {
+                first,
+                count,
                 modulus,
                 line,
             } => {
-                let backends = targets
+                let backends = self
+                    .picked_targets(first, count)
                     .iter()
-                    .map(|t| self.endpoint(*t, *line))
+                    .map(|&t| self.endpoint(wide(t), wide(line)))
                     .collect::<Result<Vec<_>, _>>()?;
-                lb.pick(backends, *modulus);
+                lb.pick(backends, modulus);
             }
-            Rule::Dnat(b) => lb.take(b.clone(), 1.0),
-            Rule::PickDnat { backends, modulus } => lb.pick(backends.clone(), *modulus),
-            _ => return Ok(false),
+            Stored::Dnat(b) => lb.take(b, 1.0),
+            Stored::PickDnat {
+                first,
+                count,
+                modulus,
+            } => lb.pick(self.picked_backends(first, count).to_vec(), modulus),
+            Stored::Jump { .. } | Stored::Drop => return Ok(false),
         }
         Ok(true)
     }
@@ -746,14 +865,14 @@ impl Program {
             if lb.exhausted() || self.balance(rule, &mut lb)? {
                 continue;
             }
-            let drops = match rule {
-                Rule::Drop => true,
-                Rule::Jump {
+            let drops = match *rule {
+                Stored::Drop => true,
+                Stored::Jump {
                     target,
-                    probability: None,
+                    has_probability: false,
                     source_conditional: false,
                     ..
-                } => self.role_of(*target) == Role::DropSink,
+                } => self.role_of(wide(target)) == Role::DropSink,
                 _ => false,
             };
             if drops {
@@ -786,16 +905,16 @@ impl Program {
             if self.balance(rule, &mut local)? {
                 continue;
             }
-            match rule {
-                Rule::Jump {
+            match *rule {
+                Stored::Jump {
                     target,
                     source_conditional,
                     line,
                     ..
-                } => match self.role_of(*target) {
+                } => match self.role_of(wide(target)) {
                     Role::Cluster => {
-                        paths.cluster = Some(self.distribution(*target, *line)?);
-                        if *source_conditional {
+                        paths.cluster = Some(self.distribution(wide(target), wide(line))?);
+                        if source_conditional {
                             short_circuit = true;
                         } else {
                             paths.main_is_local = false;
@@ -803,14 +922,14 @@ impl Program {
                         }
                     }
                     Role::Local => {
-                        paths.local = Some(self.distribution(*target, *line)?);
+                        paths.local = Some(self.distribution(wide(target), wide(line))?);
                         if !source_conditional {
                             paths.main_is_local = true;
                             break;
                         }
                     }
                     Role::External => {
-                        let sub = self.external(*target, *line, depth + 1)?;
+                        let sub = self.external(wide(target), wide(line), depth + 1)?;
                         paths.cluster = sub.cluster.or(paths.cluster);
                         paths.local = sub.local.or(paths.local);
                         paths.main_is_local = sub.main_is_local;
@@ -823,7 +942,7 @@ impl Program {
                     }
                     _ => {}
                 },
-                Rule::Drop => {
+                Stored::Drop => {
                     paths.dropped = true;
                     break;
                 }
