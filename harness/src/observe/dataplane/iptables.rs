@@ -10,13 +10,13 @@ use std::io::Read;
 use std::net::IpAddr;
 
 use super::error::{syntax, DataplaneError};
-use super::{
-    for_each_line_in_chunks, for_each_line_read_ahead, worth_reading_ahead, ReadAhead, Spilled,
-    CHUNK_BYTES,
-};
 use super::routes::{
     canonical_ip, parse_backend, ChainId, Dispatch, Frontend, FrontendKind, NodeRoutes, Outcome,
     Program, Role, Rule, Verdict,
+};
+use super::{
+    for_each_line_in_chunks, for_each_line_read_ahead, worth_reading_ahead, ReadAhead, Spilled,
+    CHUNK_BYTES,
 };
 
 /// The role of an iptables chain, from its name.
@@ -203,11 +203,7 @@ enum WordAt {
 /// A rule line pre-read on the reading thread, in a form that can cross to the parsing one;
 /// `None` when the line is left for the parser (not a kube-proxy `-A` line, a masquerade
 /// mark, or too long for 32-bit offsets).
-fn read_ahead(
-    lineno: usize,
-    line: &str,
-    spill: &mut ReadAhead<'_>,
-) -> Option<ReadRule<WordAt>> {
+fn read_ahead(lineno: usize, line: &str, spill: &mut ReadAhead<'_>) -> Option<ReadRule<WordAt>> {
     let rest = rule_of(line)?;
     let read = match read_rule(rest, lineno, false) {
         Ok(read) => read,
@@ -252,7 +248,10 @@ fn words_of<'a>(
     };
     let (chain, spec) = read?;
     // `word` never fails, so neither does the conversion.
-    Ok((word(chain).unwrap_or_default(), spec.map(word).unwrap_or_default()))
+    Ok((
+        word(chain).unwrap_or_default(),
+        spec.map(word).unwrap_or_default(),
+    ))
 }
 
 /// The part of a line after `-A ` when it is a kube-proxy rule that is worth reading ahead
@@ -444,7 +443,12 @@ pub(crate) fn parse_iptables_stream(
     reader: impl Read + Send,
     size_hint: u64,
 ) -> Result<NodeRoutes, DataplaneError> {
-    parse_stream_with(reader, size_hint, worth_reading_ahead(size_hint), CHUNK_BYTES)
+    parse_stream_with(
+        reader,
+        size_hint,
+        worth_reading_ahead(size_hint),
+        CHUNK_BYTES,
+    )
 }
 
 /// [`parse_iptables_stream`], reading (and splitting rules into words) on a second thread or

@@ -157,7 +157,7 @@ pub fn parse_ipvs_reader(
                     probability: if weighted { f64::from(w) } else { 1.0 } / total,
                 })
                 .collect();
-            shares.sort_by(|a, b| a.backend.cmp(&b.backend));
+            shares.sort_by_key(|s| s.backend);
             FrontendRoute {
                 frontend: v.frontend,
                 outcome: if shares.is_empty() {

@@ -99,7 +99,8 @@ impl Indented {
     }
 
     fn indent(&self, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
-        const SPACES: &[u8; 64] = b"                                                                ";
+        const SPACES: &[u8; 64] =
+            b"                                                                ";
         let mut left = self.level * 2;
         while left > 0 {
             let n = left.min(SPACES.len());

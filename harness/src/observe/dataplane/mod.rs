@@ -27,7 +27,6 @@ pub mod routes;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-
 pub use compare::{compare_with_model, render_disagreements, Disagreement};
 pub use error::DataplaneError;
 pub use iptables::{parse_iptables, parse_iptables_reader};
@@ -68,20 +67,35 @@ pub(crate) fn for_each_line_in_chunks(
     chunk: usize,
     mut each: impl FnMut(usize, &str) -> Result<(), DataplaneError>,
 ) -> Result<usize, DataplaneError> {
-    for_each_chunk(reader, chunk, |first, text| {
-        lines_of(text, first, |n, _, line| each(n, line))
-    })
+    // One buffer, handed back after each chunk.
+    let spare = std::cell::Cell::new(None);
+    for_each_chunk(
+        reader,
+        chunk,
+        || spare.take(),
+        |first, text| {
+            let count = lines_of(&text, first, |n, _, line| each(n, line))?;
+            spare.set(Some(text.into_bytes()));
+            Ok(count)
+        },
+    )
 }
 
 /// Calls `each` with runs of whole lines of `reader` (the number of the first, the text) and
 /// returns the number of lines; `each` returns how many lines its text held. Invalid UTF-8 or
 /// a read error is an error on the line it is found on.
+///
+/// Reads go straight into the buffer `each` is given; the next one comes from `spare` (a
+/// buffer `each` is done with) or is new, so that handing lines to another thread copies
+/// nothing but the unfinished last line of each chunk.
 fn for_each_chunk(
     mut reader: impl std::io::Read,
     chunk: usize,
-    mut each: impl FnMut(usize, &str) -> Result<usize, DataplaneError>,
+    mut spare: impl FnMut() -> Option<Vec<u8>>,
+    mut each: impl FnMut(usize, String) -> Result<usize, DataplaneError>,
 ) -> Result<usize, DataplaneError> {
-    let mut buf = vec![0u8; chunk.max(1)];
+    let chunk = chunk.max(1);
+    let mut buf = vec![0u8; chunk];
     // `buf[..filled]` holds bytes not handed out yet, starting at a line's start.
     let mut filled = 0;
     let mut lineno = 0;
@@ -105,10 +119,19 @@ fn for_each_chunk(
                 None => continue,
             }
         };
-        let text = match std::str::from_utf8(&buf[..complete]) {
+        // The next buffer starts with what follows the last complete line. A recycled
+        // buffer keeps its length, so that only its first use is zero-filled.
+        let tail = filled - complete;
+        let mut next = spare().unwrap_or_default();
+        if next.len() < chunk.max(tail + 1) {
+            next.resize(chunk.max(tail + 1), 0);
+        }
+        next[..tail].copy_from_slice(&buf[complete..filled]);
+        buf.truncate(complete);
+        let text = match String::from_utf8(std::mem::replace(&mut buf, next)) {
             Ok(text) => text,
             Err(e) => {
-                let valid = &buf[..e.valid_up_to()];
+                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
                 let line = lineno + 1 + memchr::memchr_iter(b'\n', valid).count();
                 return Err(error::syntax(
                     line,
@@ -116,14 +139,13 @@ fn for_each_chunk(
                 ));
             }
         };
+        filled = tail;
         if !text.is_empty() {
             lineno += each(lineno + 1, text)?;
         }
         if end_of_input {
             return Ok(lineno);
         }
-        buf.copy_within(complete..filled, 0);
-        filled -= complete;
     }
 }
 
@@ -159,8 +181,7 @@ pub(crate) fn worth_reading_ahead(size_hint: u64) -> bool {
 /// Whether there is a second core to share work with.
 fn second_core() -> bool {
     static SECOND_CORE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *SECOND_CORE
-        .get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+    *SECOND_CORE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
 
 /// `items.iter().map(f).collect()`, with the second half mapped on another thread when there
@@ -253,26 +274,33 @@ where
     E: FnMut(usize, &str, Option<P>, &Spilled<'_>) -> Result<(), DataplaneError>,
 {
     use std::sync::mpsc;
-    // Two batches in flight keep both threads busy; emptied batches go back to be refilled,
-    // so their memory is touched once.
-    let (to_parser, from_reader) = mpsc::sync_channel::<FromReader<P>>(2);
+    // Batches in flight let the reading thread run ahead over a slow stretch; emptied
+    // batches (and their text buffers) go back to be refilled, so their memory is touched
+    // once.
+    let (to_parser, from_reader) = mpsc::sync_channel::<FromReader<P>>(8);
     let (recycle, recycled) = mpsc::channel::<Batch<P>>();
+    let (recycle_text, recycled_text) = mpsc::channel::<Vec<u8>>();
     // `move`: returning early drops the receiver, which stops a reading thread blocked on a
     // full channel before the scope waits for it.
     std::thread::scope(move |scope| {
         scope.spawn(move || {
-            let read = for_each_chunk(reader, chunk, |first, text| {
+            let spare = || recycled_text.try_recv().ok();
+            let read = for_each_chunk(reader, chunk, spare, |first, text| {
                 let mut batch = recycled.try_recv().unwrap_or_else(|_| Batch {
                     first,
-                    text: String::with_capacity(text.len()),
+                    text: String::new(),
                     lines: Vec::new(),
                     made: Vec::new(),
                     spill: String::new(),
                 });
                 batch.first = first;
-                batch.text.push_str(text);
+                batch.text = text;
                 let Batch {
-                    lines, made, spill, ..
+                    text,
+                    lines,
+                    made,
+                    spill,
+                    ..
                 } = &mut batch;
                 let mut spill = ReadAhead { spill };
                 let count = lines_of(text, first, |n, at, line| {
@@ -301,7 +329,7 @@ where
                         each(batch.first + i, line, read, &spilled)?;
                     }
                     drop(made);
-                    batch.text.clear();
+                    let _ = recycle_text.send(std::mem::take(&mut batch.text).into_bytes());
                     batch.spill.clear();
                     let _ = recycle.send(batch);
                 }
@@ -310,7 +338,10 @@ where
         }
         // The reading thread always ends with `End`; without it, it panicked (and the scope
         // passes the panic on).
-        Err(error::syntax(0, "unreadable input: the reading thread stopped"))
+        Err(error::syntax(
+            0,
+            "unreadable input: the reading thread stopped",
+        ))
     })
 }
 
@@ -369,7 +400,13 @@ pub fn write_json_with(
     disagreements: Option<&[Disagreement]>,
 ) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-    json::write_report(&mut out, mode.as_str(), node, &routes.frontends, disagreements)?;
+    json::write_report(
+        &mut out,
+        mode.as_str(),
+        node,
+        &routes.frontends,
+        disagreements,
+    )?;
     out.flush()
 }
 

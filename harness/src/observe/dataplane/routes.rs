@@ -175,7 +175,7 @@ pub(crate) fn parse_backend(text: &str) -> Option<Backend> {
 /// Adds up shares of the same backend and scales them to sum to 1 (an empty list stays empty).
 pub(crate) fn normalize_shares(mut raw: Vec<(Backend, f64)>) -> Vec<Share> {
     // Paths are short: sorting and merging neighbours beats a map per path.
-    raw.sort_by(|a, b| a.0.cmp(&b.0));
+    raw.sort_by_key(|r| r.0);
     let mut merged: Vec<Share> = Vec::with_capacity(raw.len());
     for (backend, p) in raw {
         match merged.last_mut() {
@@ -340,7 +340,11 @@ enum Stored {
     /// [`Rule::Dnat`].
     Dnat(Backend),
     /// [`Rule::PickDnat`]: `count` backends from `first` in [`Program::pick_backends`].
-    PickDnat { modulus: u64, first: u32, count: u32 },
+    PickDnat {
+        modulus: u64,
+        first: u32,
+        count: u32,
+    },
     /// [`Rule::Drop`].
     Drop,
 }
@@ -974,7 +978,10 @@ impl Program {
             },
             Role::External => self.external(d.target, d.line, 0)?,
             Role::Endpoint => Paths {
-                cluster: Some(normalize_shares(vec![(self.endpoint(d.target, d.line)?, 1.0)])),
+                cluster: Some(normalize_shares(vec![(
+                    self.endpoint(d.target, d.line)?,
+                    1.0,
+                )])),
                 ..Paths::default()
             },
             Role::DropSink => Paths {
@@ -995,9 +1002,7 @@ impl Program {
         let mut by_address: FastMap<(Option<IpAddr>, u16, &str), usize> = FastMap::default();
         // Each dispatch's paths only read the program: work them out on two threads. Errors
         // still count in dispatch order, and only for the first dispatch of a frontend.
-        let all_paths = super::map_in_halves(&self.dispatch, super::HALVES_FROM, |d| {
-            self.paths(d)
-        });
+        let all_paths = super::map_in_halves(&self.dispatch, super::HALVES_FROM, |d| self.paths(d));
         for (d, paths) in self.dispatch.iter().zip(all_paths) {
             if index.contains_key(&d.frontend) {
                 continue;
