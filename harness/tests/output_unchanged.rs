@@ -144,3 +144,43 @@ fn rules_output_is_unchanged_on_generated_dumps() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Large dumps take the two-thread paths of `rules` (reading ahead, resolving and naming in
+/// halves): the CLI's output on a 4,000-Service dump is what the one-thread library reading
+/// of the same text gives, for every format.
+#[test]
+fn rules_output_on_two_threads_is_the_one_thread_output() {
+    use topo_harness::observe::dataplane::{rules, OutputFormat, ProxyMode, RulesRequest};
+    let dir = std::env::temp_dir().join(format!("topo-two-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let services = synth::many(4_000, 3);
+    for (mode, proxy) in [
+        ("iptables", ProxyMode::Iptables),
+        ("nftables", ProxyMode::Nftables),
+        ("ipvs", ProxyMode::Ipvs),
+    ] {
+        let text = match proxy {
+            ProxyMode::Iptables => synth::iptables_restore(&services),
+            ProxyMode::Nftables => synth::nft_script(&services),
+            _ => synth::ipvsadm(&services),
+        };
+        if proxy == ProxyMode::Iptables {
+            // Large enough to be read ahead (1 MiB and up).
+            assert!(text.len() > 1 << 20, "{} bytes", text.len());
+        }
+        let path = dir.join(format!("dump.{mode}"));
+        std::fs::write(&path, &text).expect("write");
+        let file = path.to_str().expect("UTF-8 path");
+        let json = run(&["rules", file, "--mode", mode, "-o", "json"]);
+        let request = RulesRequest {
+            mode: proxy,
+            node: None,
+            format: OutputFormat::Json,
+            state: None,
+        };
+        let want = rules(&text, &request).expect("parses");
+        assert!(want.matches("\"frontend\"").count() >= 4_000, "{mode}");
+        assert_same_text(mode, &json, &want);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
