@@ -1216,6 +1216,32 @@ mod tests {
         );
     }
 
+    /// The first dispatch of a frontend (address and kind) wins; a later one for the same
+    /// frontend is never resolved, so a broken target there is no error (and is one when it
+    /// comes first).
+    #[test]
+    fn the_first_dispatch_of_a_frontend_wins() {
+        let dump = |first: &str, second: &str| {
+            format!(
+                "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-X - [0:0]\n:KUBE-SEP-A - [0:0]\n\
+                 :KUBE-SEP-B - [0:0]\n\
+                 -A KUBE-SERVICES -d 10.0.0.1/32 -p tcp -m comment --comment \"ns/svc:http cluster IP\" -m tcp --dport 80 -j {first}\n\
+                 -A KUBE-SERVICES -d 10.0.0.1/32 -p tcp -m comment --comment \"ns/svc:http cluster IP\" -m tcp --dport 80 -j {second}\n\
+                 -A KUBE-SVC-X -j KUBE-SEP-A\n\
+                 -A KUBE-SEP-A -p tcp -m tcp -j DNAT --to-destination 10.1.0.1:80\nCOMMIT\n"
+            )
+        };
+        assert_eq!(
+            summary(&parse_iptables(&dump("KUBE-SVC-X", "KUBE-SEP-B")).unwrap()),
+            "10.0.0.1:80/tcp  cluster-ip  route  cluster: 10.1.0.1:80=1  local: -\n"
+        );
+        // KUBE-SEP-B is declared but has no DNAT rule.
+        assert!(matches!(
+            parse_iptables(&dump("KUBE-SEP-B", "KUBE-SVC-X")).unwrap_err(),
+            DataplaneError::Inconsistent { line: 5, .. }
+        ));
+    }
+
     #[test]
     fn foreign_rules_are_ignored() {
         let dump = "*nat\n:DOCKER - [0:0]\n-A DOCKER -d 1.1.1.1/32 -p tcp --dport 9 -j DNAT --to-destination 2.2.2.2:9\nCOMMIT\n";

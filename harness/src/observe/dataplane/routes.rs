@@ -5,9 +5,8 @@
 //! dump into a small chain program (`Program`, crate-internal) and `Program::resolve` walks it, so that
 //! probabilities, short-circuits and drop/reject outcomes are decided in one place.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
@@ -262,8 +261,12 @@ fn name_hash(name: &str) -> u64 {
     hasher.finish()
 }
 
-/// A `HashMap` with [`FxHasher`].
-pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// The [`FxHasher`] hash of a value.
+fn fx_hash(value: &impl Hash) -> u64 {
+    let mut hasher = FxHasher::default();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
 
 /// What a chain does in kube-proxy's scheme, from its name.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -995,16 +998,22 @@ impl Program {
     /// Turns the program into routes.
     pub fn resolve(&mut self) -> Result<NodeRoutes, DataplaneError> {
         self.group_rules();
-        let mut routes: Vec<FrontendRoute> = Vec::with_capacity(self.dispatch.len());
-        let mut index: FastMap<&Frontend, usize> = FastMap::default();
-        index.reserve(self.dispatch.len());
-        // The first route of each address (any kind): verdicts are matched on it, in O(1).
-        let mut by_address: FastMap<(Option<IpAddr>, u16, &str), usize> = FastMap::default();
         // Each dispatch's paths only read the program: work them out on two threads. Errors
         // still count in dispatch order, and only for the first dispatch of a frontend.
         let all_paths = super::map_in_halves(&self.dispatch, super::HALVES_FROM, |d| self.paths(d));
-        for (d, paths) in self.dispatch.iter().zip(all_paths) {
-            if index.contains_key(&d.frontend) {
+        let dispatch = std::mem::take(&mut self.dispatch);
+        let mut routes: Vec<FrontendRoute> = Vec::with_capacity(dispatch.len());
+        // Route indices by frontend (the first dispatch wins) and by address (any kind: a
+        // verdict is matched on the first route of its address, in O(1)). Both hash the
+        // routes themselves, so that frontends move into the routes instead of being copied.
+        let mut by_frontend = hashbrown::HashTable::<usize>::with_capacity(dispatch.len());
+        let mut by_address = hashbrown::HashTable::<usize>::with_capacity(dispatch.len());
+        for (d, paths) in dispatch.into_iter().zip(all_paths) {
+            let hash = fx_hash(&d.frontend);
+            if by_frontend
+                .find(hash, |&i| routes[i].frontend == d.frontend)
+                .is_some()
+            {
                 continue;
             }
             let Some(paths) = paths? else {
@@ -1020,23 +1029,37 @@ impl Program {
             } else {
                 Outcome::Route
             };
-            index.insert(&d.frontend, routes.len());
-            by_address
-                .entry(address_of(&d.frontend))
-                .or_insert(routes.len());
+            let at = routes.len();
+            let address = fx_hash(&address_of(&d.frontend));
+            let first_of_address = by_address
+                .find(address, |&i| {
+                    address_of(&routes[i].frontend) == address_of(&d.frontend)
+                })
+                .is_none();
             routes.push(FrontendRoute {
-                frontend: d.frontend.clone(),
+                frontend: d.frontend,
                 cluster: paths.cluster,
                 local: paths.local,
                 outcome,
             });
+            by_frontend.insert_unique(hash, at, |&i| fx_hash(&routes[i].frontend));
+            if first_of_address {
+                by_address
+                    .insert_unique(address, at, |&i| fx_hash(&address_of(&routes[i].frontend)));
+            }
         }
         for v in &self.verdicts {
             // A verdict may name the frontend with a guessed kind: match on address first.
-            let i = match by_address.get(&address_of(&v.frontend)) {
+            let address = fx_hash(&address_of(&v.frontend));
+            let found = by_address.find(address, |&i| {
+                address_of(&routes[i].frontend) == address_of(&v.frontend)
+            });
+            let i = match found {
                 Some(&i) => i,
                 None => {
-                    by_address.insert(address_of(&v.frontend), routes.len());
+                    by_address.insert_unique(address, routes.len(), |&i| {
+                        fx_hash(&address_of(&routes[i].frontend))
+                    });
                     routes.push(FrontendRoute {
                         frontend: v.frontend.clone(),
                         cluster: None,
@@ -1054,7 +1077,10 @@ impl Program {
                 r.cluster.get_or_insert_with(Vec::new);
             }
         }
-        Ok(finish(routes))
+        // Every frontend is here once, so an unstable sort gives the order `finish`'s stable
+        // one would, without its scratch buffer.
+        routes.sort_unstable_by(|a, b| a.frontend.cmp(&b.frontend));
+        Ok(NodeRoutes { frontends: routes })
     }
 }
 
