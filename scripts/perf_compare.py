@@ -79,10 +79,10 @@ def row(name, size, ours, rss, refs, baseline=0):
     for ref_name, ref_time, goal in refs:
         ratio = ours / ref_time if ref_time else float("nan")
         if goal is None:
-            parts.append(f"{ref_name} {ref_time * 1000:8.1f} ms -> {ratio:5.2f}x (no goal)")
+            parts.append(f"{ref_name} {ref_time * 1000:8.1f} ms -> {ratio:6.3f}x (no goal)")
             continue
         mark = "ok" if ratio <= goal else "MISSED"
-        parts.append(f"{ref_name} {ref_time * 1000:8.1f} ms -> {ratio:5.2f}x (goal <= {goal}x {mark})")
+        parts.append(f"{ref_name} {ref_time * 1000:8.1f} ms -> {ratio:6.3f}x (goal <= {goal}x {mark})")
     parts.append(f"RSS {rss / 1e6:6.1f} MB = {rss / size:4.2f}x input"
                  f" ({(rss - baseline) / size:4.2f}x above the {baseline / 1e6:.1f} MB process floor)")
     print("  ".join(parts), flush=True)
