@@ -200,14 +200,26 @@ enum WordAt {
     Spilled(u32, u32),
 }
 
-/// A rule line pre-read on the reading thread, in a form that can cross to the parsing one;
-/// `None` when the line is left for the parser (not a kube-proxy `-A` line, a masquerade
-/// mark, or too long for 32-bit offsets).
-fn read_ahead(lineno: usize, line: &str, spill: &mut ReadAhead<'_>) -> Option<ReadRule<WordAt>> {
-    let rest = rule_of(line)?;
+/// What the reading thread made of a kube-proxy `-A` line.
+#[derive(Debug)]
+enum Ahead<W> {
+    /// A masquerade mark (see [`is_masq_mark`]): skipped unread in the nat table.
+    MasqMark,
+    /// The rule, read (or why it cannot be read).
+    Rule(ReadRule<W>),
+}
+
+/// A kube-proxy rule line pre-read on the reading thread, in a form that can cross to the
+/// parsing one; `None` when the line is left for the parser (not a kube-proxy `-A` line, or
+/// too long for 32-bit offsets).
+fn read_ahead(lineno: usize, line: &str, spill: &mut ReadAhead<'_>) -> Option<Ahead<WordAt>> {
+    let rest = kube_rule(line)?;
+    if is_masq_mark(rest) {
+        return Some(Ahead::MasqMark);
+    }
     let read = match read_rule(rest, lineno, false) {
         Ok(read) => read,
-        Err(e) => return Some(Err(e)),
+        Err(e) => return Some(Ahead::Rule(Err(e))),
     };
     let base = line.as_ptr() as usize;
     let mut at = |word: Cow<'_, str>| {
@@ -231,38 +243,42 @@ fn read_ahead(lineno: usize, line: &str, spill: &mut ReadAhead<'_>) -> Option<Re
         ))
     };
     let (chain, spec) = read;
-    Some(Ok((at(chain)?, spec.map(at)?)))
+    Some(Ahead::Rule(Ok((at(chain)?, spec.map(at)?))))
 }
 
 /// Turns what [`read_ahead`] made of `line` back into words.
-fn words_of<'a>(
-    read: ReadRule<WordAt>,
-    line: &'a str,
-    spilled: &Spilled<'a>,
-) -> ReadRule<Cow<'a, str>> {
+fn words_of<'a>(ahead: Ahead<WordAt>, line: &'a str, spilled: &Spilled<'a>) -> Ahead<Cow<'a, str>> {
     let word = |at: WordAt| {
         Some(Cow::Borrowed(match at {
             WordAt::Line(start, end) => line.get(start as usize..end as usize).unwrap_or(""),
             WordAt::Spilled(start, end) => spilled.get(start as usize..end as usize),
         }))
     };
-    let (chain, spec) = read?;
+    let read = match ahead {
+        Ahead::MasqMark => return Ahead::MasqMark,
+        Ahead::Rule(read) => read,
+    };
     // `word` never fails, so neither does the conversion.
-    Ok((
-        word(chain).unwrap_or_default(),
-        spec.map(word).unwrap_or_default(),
-    ))
+    Ahead::Rule(read.map(|(chain, spec)| {
+        (
+            word(chain).unwrap_or_default(),
+            spec.map(word).unwrap_or_default(),
+        )
+    }))
 }
 
-/// The part of a line after `-A ` when it is a kube-proxy rule that is worth reading ahead
-/// (not a masquerade mark, which the parser skips unread).
-fn rule_of(line: &str) -> Option<&str> {
+/// The part of a line after `-A ` when it is a rule of a kube-proxy chain.
+fn kube_rule(line: &str) -> Option<&str> {
     let rest = line.trim().strip_prefix("-A ")?.trim_start();
-    (rest.starts_with("KUBE-") && !rest.ends_with(MASQ_JUMP)).then_some(rest)
+    rest.starts_with("KUBE-").then_some(rest)
 }
 
-/// How kube-proxy's masquerade-mark rules end.
-const MASQ_JUMP: &str = " -j KUBE-MARK-MASQ";
+/// Whether a rule (`rest`: the line after `-A `) is a masquerade mark, which never changes
+/// where traffic goes. kube-proxy always writes a quoted comment, so the jump only needs to
+/// be outside quotes: balanced quotes without escapes guarantee that.
+fn is_masq_mark(rest: &str) -> bool {
+    rest.ends_with(" -j KUBE-MARK-MASQ") && outside_quotes_at_end(rest)
+}
 
 /// Reads a rule (`rest`: the line after `-A `) into its chain and spec; `tokenize` reads it
 /// with the full tokenizer even when plain words would do (tests compare both).
@@ -501,7 +517,7 @@ impl Parser {
         &mut self,
         lineno: usize,
         line: &'a str,
-        read: Option<ReadRule<Cow<'a, str>>>,
+        read: Option<Ahead<Cow<'a, str>>>,
     ) -> Result<(), DataplaneError> {
         self.lineno = lineno;
         let mut text = line.trim();
@@ -584,16 +600,20 @@ impl Parser {
         &mut self,
         lineno: usize,
         rest: &'a str,
-        read: Option<ReadRule<Cow<'a, str>>>,
+        read: Option<Ahead<Cow<'a, str>>>,
     ) -> Result<(), DataplaneError> {
         let current = self.current_table(lineno, rest)?;
         if !rest.starts_with("KUBE-") || current == Table::Other {
             return Ok(()); // not kube-proxy's
         }
-        // Masquerade marks never change where traffic goes: skip the tokenizing, keep the chain
-        // and the target check. kube-proxy always writes a quoted comment, so the jump only
-        // needs to be outside quotes: balanced quotes without escapes guarantee that.
-        if current == Table::Nat && rest.ends_with(MASQ_JUMP) && outside_quotes_at_end(rest) {
+        // Masquerade marks are skipped without reading them; the chain is kept, and the
+        // target checked.
+        let masq_mark = match &read {
+            Some(Ahead::MasqMark) => true,
+            Some(Ahead::Rule(_)) => false,
+            None => is_masq_mark(rest),
+        };
+        if current == Table::Nat && masq_mark {
             if let Some(chain) = rest.split_ascii_whitespace().next() {
                 self.chain_id(chain, lineno);
                 self.mark_masq.get_or_insert(lineno);
@@ -601,8 +621,8 @@ impl Parser {
             }
         }
         let (chain, spec) = match read {
-            Some(read) => read?,
-            None => read_rule(rest, lineno, self.tokenize_every_rule)?,
+            Some(Ahead::Rule(read)) => read?,
+            _ => read_rule(rest, lineno, self.tokenize_every_rule)?,
         };
         self.apply(current, lineno, &chain, spec)
     }
