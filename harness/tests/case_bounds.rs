@@ -314,6 +314,12 @@ fn parser_internals_do_not_leak_into_case_errors() {
         }
         assert!(e[0].starts_with("c.yaml"), "{}", e[0]);
     }
+    // Case files share the dump reader's translation of the parser's messages.
+    let several = parse(&inputs[1]).err().unwrap_or_default();
+    assert!(
+        several[0].ends_with("several YAML documents (`---`) where one is expected"),
+        "{several:?}"
+    );
     let dup = parse(&inputs[0]).err().unwrap_or_default();
     assert!(
         dup[0].starts_with("c.yaml:12:5: `endpoints` is written twice"),

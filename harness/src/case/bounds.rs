@@ -289,59 +289,6 @@ pub(super) fn parse_options() -> serde_saphyr::Options {
     }
 }
 
-/// The parser's message in the tool's own words: no option names, API names or debug dumps
-/// of the library.
-pub(super) fn translate_parser_message(message: &str) -> String {
-    if let Some(rest) = message.strip_prefix("duplicate mapping key") {
-        let key = rest
-            .split(", set DuplicateKeyPolicy")
-            .next()
-            .unwrap_or("")
-            .trim_start_matches(':')
-            .trim();
-        return if key.is_empty() {
-            "a key is written twice in the same mapping".to_string()
-        } else {
-            format!("`{key}` is written twice in the same mapping")
-        };
-    }
-    if message.contains("from_str_multiple") {
-        return "a case file holds one YAML document; found more than one (`---`)".to_string();
-    }
-    if message.contains("budget breached") || message.contains("too large or nested") {
-        return "the file is too large, nested too deeply or uses too many anchors/aliases \
-                to be a case file"
-            .to_string();
-    }
-    if message.contains("recursive references") {
-        return "an alias refers to the mapping or list that contains it (a recursive \
-                reference); write the value out"
-            .to_string();
-    }
-    if message.starts_with("alias ") {
-        return "aliases expand too far; write the values out".to_string();
-    }
-    if let Some(ty) = message.strip_prefix("invalid ") {
-        if [
-            "i8", "i16", "i32", "i64", "i128", "u8", "u16", "u32", "u64", "u128", "usize",
-        ]
-        .contains(&ty)
-        {
-            return "expected a whole number".to_string();
-        }
-        if ["f32", "f64"].contains(&ty) {
-            return "expected a number".to_string();
-        }
-        if ty == "bool" {
-            return "expected true or false".to_string();
-        }
-    }
-    message
-        .replace("expected i64", "expected a whole number")
-        .replace("expected u64", "expected a whole number")
-        .replace("expected usize", "expected a whole number")
-}
-
 /// Reads a case file within `max_bytes`: the budget is checked before reading (the file's
 /// size) and while reading (a pipe or device has no size), and invalid UTF-8 is reported
 /// with its line and column.
@@ -420,39 +367,5 @@ mod tests {
         let e = ENDPOINTS_PER_NODE.check(Count(-1), "x").err();
         assert_eq!(e.as_deref(), Some("x must be 0 or more, found -1"));
         assert!(ENDPOINTS.check(Count(i128::MAX), "x").is_err());
-    }
-
-    #[test]
-    fn library_messages_are_translated() {
-        for (raw, want) in [
-            (
-                "duplicate mapping key: expect, set DuplicateKeyPolicy in Options if acceptable",
-                "`expect` is written twice in the same mapping",
-            ),
-            ("invalid i64", "expected a whole number"),
-            (
-                "invalid type: string \"x\", expected i64",
-                "invalid type: string \"x\", expected a whole number",
-            ),
-        ] {
-            assert_eq!(translate_parser_message(raw), want);
-        }
-        for raw in [
-            "budget breached: RecordedAnchorEvents { events: 5 }",
-            "use from_str_multiple or from_str_multiple_with_options",
-            "recursive references require weak recursion types",
-            "alias replay limit exceeded: total_replayed_events=5 > 4",
-        ] {
-            let out = translate_parser_message(raw);
-            for leak in [
-                "budget breached",
-                "from_str",
-                "weak recursion",
-                "replay",
-                "{",
-            ] {
-                assert!(!out.contains(leak), "{raw} -> {out}");
-            }
-        }
     }
 }

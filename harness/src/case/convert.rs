@@ -174,7 +174,6 @@ pub(super) fn parse_case(text: &str, origin: &str, path: &Path) -> Result<Case, 
     let file: CaseFile = serde_saphyr::from_str_with_options(text, bounds::parse_options())
         .map_err(|e| {
             let (at, message) = crate::input::saphyr_error(origin, &e);
-            let message = bounds::translate_parser_message(&message);
             vec![CaseError::Invalid { at, message }]
         })?;
     let mut ctx = Ctx {

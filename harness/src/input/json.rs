@@ -500,7 +500,7 @@ impl<'t> Reader<'t> {
             let key = self.string()?;
             if entries.iter().any(|(k, _)| *k == key) {
                 return Err(JsonError {
-                    message: format!("duplicate mapping key: {key}"),
+                    message: super::duplicate_key_message(&key),
                     ..key_error
                 });
             }
@@ -565,7 +565,7 @@ mod tests {
         let e = parse("{\n  \"kind\": \"List\",\n  \"items\": [}\n").unwrap_err();
         assert_eq!((e.line, e.column), (3, 13));
         let e = parse("{\"a\": 1, \"a\": 2}").unwrap_err();
-        assert_eq!(e.message, "duplicate mapping key: a");
+        assert_eq!(e.message, "`a` is written twice in the same mapping");
         assert_eq!(e.column, 10);
         assert!(parse("[1,]").is_err());
         assert!(parse("\"abc").is_err());

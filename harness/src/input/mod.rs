@@ -212,7 +212,15 @@ pub fn load_state_str(text: &str, origin: &str) -> Result<LoadedState, InputErro
                 (serde_saphyr::Error::Budget { .. }, Some(typed)) => typed,
                 _ => &e,
             };
-            let (at, message) = saphyr_error(origin, e);
+            let (at, mut message) = saphyr_error(origin, e);
+            if breached_budget(e) {
+                // The budget grows with the text (4 events and 2 nodes per byte, at least
+                // 100,000); JSON has none and is read faster.
+                message.push_str(
+                    " (the budget is 4 events and 2 nodes per byte of input); give large \
+                     dumps as JSON (kubectl -o json)",
+                );
+            }
             InputError::Syntax { at, message }
         })?
     };
@@ -427,16 +435,26 @@ pub(crate) fn saphyr_error(origin: &str, e: &serde_saphyr::Error) -> (SourceLoca
     (at, own_words(message))
 }
 
-/// Rewrites the parser's programmer-facing phrases.
+/// Rewrites the parser's programmer-facing phrases (option and API names, Rust type names,
+/// debug dumps) in the tool's words. The one place the YAML library's text is matched: state
+/// dumps and case files both read their errors through [`saphyr_error`].
 fn own_words(message: String) -> String {
-    if let Some(start) = message.find(", set DuplicateKeyPolicy") {
-        return message[..start].to_string();
+    if let Some(rest) = message.strip_prefix("duplicate mapping key") {
+        let key = rest
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or("")
+            .trim_start_matches(':')
+            .trim();
+        return duplicate_key_message(key);
     }
     if message.contains("set DuplicateKeyPolicy") {
-        return "duplicate mapping key".to_string();
+        return duplicate_key_message("");
     }
     if message.contains("recursive references") {
-        return "an alias refers to the node that defines its anchor (recursive aliases are not supported)".to_string();
+        return "an alias refers to the mapping or list that contains its anchor (a recursive \
+                alias); write the value out"
+            .to_string();
     }
     if message.contains("from_str_multiple") || message.contains("from_multiple") {
         return "several YAML documents (`---`) where one is expected".to_string();
@@ -446,7 +464,49 @@ fn own_words(message: String) -> String {
         let kind = rest.split([' ', '{']).next().unwrap_or("");
         return breach_text(kind);
     }
+    if message.starts_with("alias ") {
+        return "aliases expand too far (an alias bomb?); write the values out".to_string();
+    }
+    if let Some(ty) = message.strip_prefix("invalid ") {
+        if let Some(expected) = expected_kind(ty) {
+            return format!("expected {expected}");
+        }
+    }
+    // `invalid type: string "x", expected i64`: the expected type in words.
+    if let Some((before, ty)) = message.rsplit_once("expected ") {
+        if let Some(expected) = expected_kind(ty) {
+            return format!("{before}expected {expected}");
+        }
+    }
     message
+}
+
+/// A Rust type the parser names, as what the user has to write.
+fn expected_kind(ty: &str) -> Option<&'static str> {
+    match ty {
+        "i8" | "i16" | "i32" | "i64" | "i128" | "u8" | "u16" | "u32" | "u64" | "u128" | "usize"
+        | "isize" => Some("a whole number"),
+        "f32" | "f64" => Some("a number"),
+        "bool" => Some("true or false"),
+        _ => None,
+    }
+}
+
+/// A key repeated in one mapping (`key` empty when the parser does not say which).
+pub(crate) fn duplicate_key_message(key: &str) -> String {
+    if key.is_empty() {
+        "a key is written twice in the same mapping".to_string()
+    } else {
+        format!("`{key}` is written twice in the same mapping")
+    }
+}
+
+/// Whether the parser stopped on its budget (reported as a breach, or as text from inside a
+/// value).
+fn breached_budget(e: &serde_saphyr::Error) -> bool {
+    let bare = e.without_snippet();
+    matches!(bare, serde_saphyr::Error::Budget { .. })
+        || bare.to_string().contains("budget breached: ")
 }
 
 /// A budget breach by the name of its kind.
@@ -457,9 +517,8 @@ fn breach_text(kind: &str) -> String {
             parse_options().budget.unwrap_or_default().max_depth
         ),
         "Events" | "Nodes" | "ScalarBytes" | "InputBytes" => {
-            "more YAML events or nodes than the reader's budget (4 events and 2 nodes per byte of \
-             input, at least 100,000): aliases that expand too far, or a document too large to \
-             report on; give large dumps as JSON (kubectl -o json)"
+            "more YAML events or nodes than the reader's budget: aliases that expand too far, \
+             or a document too large to report on"
                 .to_string()
         }
         "Aliases" | "Anchors" | "AliasAnchorRatio" | "RecordedAnchorEvents" | "MergeKeys" => {
@@ -479,6 +538,58 @@ fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The library's programmer-facing phrases are rewritten; what the user wrote is kept.
+    #[test]
+    fn library_messages_are_translated() {
+        for (raw, want) in [
+            (
+                "duplicate mapping key: expect, set DuplicateKeyPolicy in Options if acceptable",
+                "`expect` is written twice in the same mapping",
+            ),
+            (
+                "duplicate mapping key, set DuplicateKeyPolicy in Options if acceptable",
+                "a key is written twice in the same mapping",
+            ),
+            ("invalid i64", "expected a whole number"),
+            ("invalid f64", "expected a number"),
+            ("invalid bool", "expected true or false"),
+            (
+                "invalid type: string \"x\", expected i64",
+                "invalid type: string \"x\", expected a whole number",
+            ),
+            (
+                "invalid type: string \"x\", expected u32",
+                "invalid type: string \"x\", expected a whole number",
+            ),
+            (
+                "use from_str_multiple or from_str_multiple_with_options",
+                "several YAML documents (`---`) where one is expected",
+            ),
+            (
+                "unknown field `a0`, expected one of apiVersion, kind",
+                "unknown field `a0`, expected one of apiVersion, kind",
+            ),
+        ] {
+            assert_eq!(own_words(raw.to_string()), want);
+        }
+        for raw in [
+            "budget breached: RecordedAnchorEvents { events: 5 }",
+            "recursive references require weak recursion types",
+            "alias replay limit exceeded: total_replayed_events=5 > 4",
+        ] {
+            let out = own_words(raw.to_string());
+            for leak in [
+                "budget breached",
+                "from_str",
+                "weak recursion",
+                "replay",
+                "{",
+            ] {
+                assert!(!out.contains(leak), "{raw} -> {out}");
+            }
+        }
+    }
 
     #[test]
     fn a_breached_budget_says_the_input_is_too_large() {
