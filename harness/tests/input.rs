@@ -571,27 +571,17 @@ fn parser_internals_are_translated() {
         }
         assert!(message.starts_with("t.yaml"), "{message}");
     }
-    assert!(
-        err(&inputs[3]).contains("nested more than"),
-        "{}",
-        err(&inputs[3])
-    );
-    assert!(
-        err(&inputs[1]).contains("aliases that expand too far"),
-        "{}",
-        err(&inputs[1])
-    );
-    // A cluster dump that breaks the budget is pointed to JSON, which has none.
-    assert!(
-        err(&inputs[1]).ends_with("give large dumps as JSON (kubectl -o json)"),
-        "{}",
-        err(&inputs[1])
-    );
-    assert!(
-        err(&inputs[0]).ends_with("`a` is written twice in the same mapping"),
-        "{}",
-        err(&inputs[0])
-    );
+    // What each message says: the limit (not the type), and for a cluster dump that breaks
+    // the budget, JSON, which has none.
+    for (input, says) in [
+        (3, "nested more than"),
+        (1, "aliases that expand too far"),
+        (1, "give large dumps as JSON (kubectl -o json)"),
+        (0, "`a` is written twice in the same mapping"),
+    ] {
+        let message = err(&inputs[input]);
+        assert!(message.contains(says), "{message}");
+    }
 }
 
 #[test]
