@@ -13,6 +13,7 @@
 pub mod kind;
 pub mod kube_api;
 pub mod live;
+pub mod pods;
 pub mod sim;
 pub mod wait;
 
