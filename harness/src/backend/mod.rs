@@ -1,6 +1,8 @@
 //! Backends: where a case runs. One trait, several implementations: [`sim::SimBackend`] (the
-//! reference model plays controller and proxies), [`live::KindBackend`] (kind clusters) and
-//! [`live::KubeconfigBackend`] (an existing cluster).
+//! reference model plays controller and proxies) and the live backends over one
+//! [`live::LiveBackend`]: [`live::KindBackend`] (kind clusters),
+//! [`live::KubeconfigBackend`] (an existing cluster) and [`local::LocalBackend`] (real
+//! upstream components as processes, nodes as network namespaces).
 //!
 //! A backend never sees expectations or snapshots: it gets a [`ClusterShape`] and
 //! [`StepAction`]s and reports what it observes. Adding a backend: implement [`Backend`], give
@@ -33,6 +35,8 @@ pub enum BackendKind {
     Kind,
     /// An existing cluster from a kubeconfig.
     Kubeconfig,
+    /// Real upstream components as local processes, nodes as network namespaces.
+    Local,
 }
 
 impl BackendKind {
@@ -42,6 +46,7 @@ impl BackendKind {
             BackendKind::Sim => "sim",
             BackendKind::Kind => "kind",
             BackendKind::Kubeconfig => "kubeconfig",
+            BackendKind::Local => "local",
         }
     }
 }
@@ -87,6 +92,15 @@ pub enum BackendError {
     Unsupported {
         /// Why, in plain words.
         reason: String,
+    },
+    /// What the case created or changed could not all be undone.
+    #[error("cleanup incomplete{}", colon(context))]
+    Cleanup {
+        /// What is left, and why.
+        context: String,
+        /// Why, when another error caused it.
+        #[source]
+        cause: Option<Cause>,
     },
     /// The run was interrupted (Ctrl-C): the runner reports the suite as cancelled.
     #[error("interrupted (Ctrl-C); cleaning up")]
@@ -151,6 +165,14 @@ impl BackendError {
         }
     }
 
+    /// A cleanup failure described by `context` alone.
+    pub fn cleanup(context: impl Into<String>) -> Self {
+        BackendError::Cleanup {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
     /// The same failure with `note` appended to what failed (e.g. where the logs went).
     pub fn with_note(self, note: &str) -> Self {
         let add = |context: String| {
@@ -170,6 +192,10 @@ impl BackendError {
                 cause,
             },
             BackendError::Observe { context, cause } => BackendError::Observe {
+                context: add(context),
+                cause,
+            },
+            BackendError::Cleanup { context, cause } => BackendError::Cleanup {
                 context: add(context),
                 cause,
             },

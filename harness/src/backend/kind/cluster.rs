@@ -711,11 +711,11 @@ pub fn dry_run_for(
     // The load runs only when the first command succeeds (the host has the image).
     plan(
         Phase::Setup,
-        cluster.image_present_command(super::manifests::AGNHOST_IMAGE),
+        cluster.image_present_command(crate::backend::live::workload::manifests::AGNHOST_IMAGE),
     );
     plan(
         Phase::Setup,
-        cluster.load_image_command(super::manifests::AGNHOST_IMAGE),
+        cluster.load_image_command(crate::backend::live::workload::manifests::AGNHOST_IMAGE),
     );
     for node in cluster.nodes() {
         if spec.proxy_mode != ProxyMode::None {

@@ -11,7 +11,6 @@
 //! - [`command`]: commands, the [`CommandRunner`] trait, the real [`DuctRunner`] and the
 //!   scripted [`RecordingRunner`];
 //! - [`cluster`]: the kind CLI lifecycle ([`KindCluster`]), node reads and [`dry_run`];
-//! - [`manifests`]: the workload (namespace, per-node echo Deployments, Service, clients).
 //!
 //! Nothing here talks to the Kubernetes API; that is the kube client's job.
 //!
@@ -23,7 +22,6 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod images;
-pub mod manifests;
 pub mod releases;
 pub mod shape;
 pub mod spec;
