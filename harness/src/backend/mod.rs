@@ -12,9 +12,11 @@
 //! [`BackendError::Unsupported`] (the suite is skipped) and Ctrl-C with
 //! [`BackendError::Interrupted`] (the run is cancelled).
 
+pub mod command;
 pub mod kind;
 pub mod kube_api;
 pub mod live;
+pub mod local;
 pub mod pods;
 pub mod sim;
 pub mod wait;
@@ -48,6 +50,41 @@ impl BackendKind {
             BackendKind::Kubeconfig => "kubeconfig",
             BackendKind::Local => "local",
         }
+    }
+}
+
+/// Which EndpointSlice controller a cluster runs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum EndpointSliceController {
+    /// kube-controller-manager's own (`endpointslice-controller`).
+    #[default]
+    Builtin,
+    /// None: kube-controller-manager runs `--controllers=*,-endpointslice-controller`, and the
+    /// controller under test is installed by `--after-create`.
+    None,
+}
+
+impl EndpointSliceController {
+    /// `builtin` or `none`, as `--controller` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointSliceController::Builtin => "builtin",
+            EndpointSliceController::None => "none",
+        }
+    }
+
+    /// The kube-controller-manager `--controllers` value, when the default must change.
+    pub fn controllers_flag(self) -> Option<&'static str> {
+        match self {
+            EndpointSliceController::Builtin => None,
+            EndpointSliceController::None => Some("*,-endpointslice-controller"),
+        }
+    }
+}
+
+impl std::fmt::Display for EndpointSliceController {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -188,6 +188,30 @@ impl PodSet {
         self.mark(counts, |pod, on| pod.terminating = on);
     }
 
+    /// The most pods `case`'s steps put on one node at once (terminating ones included), by
+    /// replaying them on an empty set: what a backend must fit on a node.
+    pub fn most_per_node(case: &crate::case::Case) -> usize {
+        let mut pods = PodSet::new(&case.nodes);
+        let mut most = 0;
+        for step in &case.steps {
+            pods.apply(&step.action);
+            most = most.max(pods.counts().into_iter().max().unwrap_or(0));
+        }
+        most
+    }
+
+    /// Applies a step's pod fields: `endpoints`, then `scale`, then the marks.
+    pub fn apply(&mut self, action: &crate::case::StepAction) {
+        if let Some(endpoints) = &action.endpoints {
+            self.set_counts(endpoints);
+        }
+        if let Some(n) = action.scale {
+            self.scale(n);
+        }
+        self.mark_not_ready(&action.not_ready);
+        self.mark_terminating(&action.terminating);
+    }
+
     fn mark(&mut self, counts: &BTreeMap<String, usize>, set: impl Fn(&mut PodEntry, bool)) {
         let mut left = counts.clone();
         for pod in &mut self.pods {

@@ -247,14 +247,7 @@ impl SimCluster {
         for (name, change) in &action.nodes {
             self.apply_node(name, change);
         }
-        if let Some(endpoints) = &action.endpoints {
-            self.pods.set_counts(endpoints);
-        }
-        if let Some(n) = action.scale {
-            self.pods.scale(n);
-        }
-        self.pods.mark_not_ready(&action.not_ready);
-        self.pods.mark_terminating(&action.terminating);
+        self.pods.apply(action);
         if let Some(slices) = &action.slices {
             let mut ip = 0;
             self.hand_slices = slices.iter().map(|s| self.hand_slice(s, &mut ip)).collect();

@@ -625,6 +625,28 @@ impl ClusterApi {
         }
     }
 
+    /// Creates a Node (what a kubelet registers, status included; a cluster of the harness's
+    /// own only).
+    pub async fn create_node(&self, node: &Value) -> Result<(), KubeApiError> {
+        let name = node
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let label = ObjectRef::node(&name).to_string();
+        let api = self.api(ObjectKind::Node, None);
+        let object: DynamicObject =
+            serde_json::from_value(node.clone()).map_err(|e| KubeApiError::Client {
+                verb: Verb::Apply,
+                object: label.clone(),
+                source: kube::Error::SerdeError(e),
+            })?;
+        let params = kube::api::PostParams::default();
+        self.call(Verb::Apply, &label, || api.create(&params, &object))
+            .await
+            .map(|_| ())
+    }
+
     /// Deletes pod `name` of `namespace` with `grace` seconds (`None`: the pod's own
     /// `terminationGracePeriodSeconds`; `Some(0)`: at once, what the kubelet does once the
     /// containers stopped). A pod that is not there is not an error.

@@ -131,14 +131,7 @@ impl Workload {
             }
         }
         let mut next = self.pods.clone();
-        if let Some(endpoints) = &action.endpoints {
-            next.set_counts(endpoints);
-        }
-        if let Some(n) = action.scale {
-            next.scale(n);
-        }
-        next.mark_not_ready(&action.not_ready);
-        next.mark_terminating(&action.terminating);
+        next.apply(action);
         self.reconcile_pods(api, ledger, access, next).await?;
         if let Some(slices) = &action.slices {
             let wanted: BTreeSet<String> = slices.iter().map(|s| s.name.clone()).collect();

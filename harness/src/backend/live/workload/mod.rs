@@ -591,7 +591,7 @@ pub(crate) fn pod_status_patch(network: &PodNetwork, ready: bool) -> Value {
 }
 
 /// Now as RFC 3339 UTC with second precision (what API timestamps carry).
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
