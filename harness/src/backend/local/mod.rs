@@ -360,7 +360,15 @@ impl LocalProvider {
             let used: BTreeSet<usize> = nodes.values().map(|n| n.index).collect();
             let index = (0..).find(|i| !used.contains(i)).unwrap_or(0);
             let object = node::node_object(w, index, &cluster.control_plane.git_version);
-            rt.block_on(api.create_node(&object))?;
+            let target = crate::backend::kube_api::ObjectRef::node(&w.name);
+            match rt.block_on(api.create_node(&object)) {
+                // Left by a setup that failed half-way: this cluster is the harness's own.
+                Err(KubeApiError::Api { code: 409, .. }) => {
+                    rt.block_on(api.delete(&target))?;
+                    rt.block_on(api.create_node(&object))?;
+                }
+                other => other?,
+            }
             let peers: Vec<usize> = nodes
                 .values()
                 .filter(|n| n.wanted.namespaced)
@@ -375,7 +383,15 @@ impl LocalProvider {
                 gates,
                 die_with_parent: !keep,
             };
-            let started = LocalNode::start(&ctx, w, index, &peers)?;
+            let started = match LocalNode::start(&ctx, w, index, &peers) {
+                Ok(started) => started,
+                Err(e) => {
+                    // Nothing of a node that did not start stays behind.
+                    let _ = rt.block_on(api.delete(&target));
+                    let _ = net.remove_node(index);
+                    return Err(e);
+                }
+            };
             if w.namespaced {
                 for peer in &peers {
                     net.add_route(*peer, index)?;

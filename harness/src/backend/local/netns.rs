@@ -201,6 +201,28 @@ impl<'r> Network<'r> {
         )
     }
 
+    /// Removes node `index`: its hub link first (see [`Self::remove_pod`]: the next node
+    /// with this index must not find it), then its client and its own namespace.
+    pub fn remove_node(&self, index: usize) -> Result<(), NetError> {
+        self.delete_link(&layout::hub_netns(&self.tag), &layout::hub_link(index))?;
+        self.delete_netns(&layout::client_netns(&self.tag, index))?;
+        self.delete_netns(&layout::node_netns(&self.tag, index))
+    }
+
+    /// Deletes link `link` of `netns`; one that is not there is not an error.
+    fn delete_link(&self, netns: &str, link: &str) -> Result<(), NetError> {
+        match self.ip(
+            &format!("deleting link {link} of {netns}"),
+            &["-n", netns, "link", "delete", link],
+        ) {
+            Err(NetError {
+                source: CommandError::Failed { stderr, .. },
+                ..
+            }) if stderr.contains("Cannot find device") => Ok(()),
+            other => other,
+        }
+    }
+
     /// A route on node `index`'s peers to its pod CIDR, once it exists.
     pub fn add_route(&self, from: usize, to: usize) -> Result<(), NetError> {
         let node = layout::node_netns(&self.tag, from);

@@ -438,16 +438,13 @@ impl LocalNode {
         }
         let mut problems = Vec::new();
         if self.wanted.namespaced {
-            let tag = net.tag().to_string();
-            let mut names: Vec<String> = (0..self.slots.len())
-                .map(|slot| layout::pod_netns(&tag, self.index, slot))
-                .collect();
-            names.push(layout::client_netns(&tag, self.index));
-            names.push(layout::node_netns(&tag, self.index));
-            for name in names {
-                if let Err(e) = net.delete_netns(&name) {
+            for slot in 0..self.slots.len() {
+                if let Err(e) = net.remove_pod(self.index, slot) {
                     problems.push(e.to_string());
                 }
+            }
+            if let Err(e) = net.remove_node(self.index) {
+                problems.push(e.to_string());
             }
         }
         self.slots.clear();
