@@ -1,7 +1,10 @@
 //! The API server's part: what it drops from a Service whose feature gate is off and what it
 //! rejects, with its message (semantics.md §9, §10).
 
-use crate::model::state::{Service, TrafficDistribution, TrafficPolicy};
+use crate::model::state::{
+    Service, TrafficDistribution, TrafficPolicy, ANNOTATION_TOPOLOGY_AWARE_HINTS,
+    ANNOTATION_TOPOLOGY_MODE,
+};
 use crate::model::version::{FeatureGate, FeatureGates};
 
 /// What the API server does with a Service: fields whose gate is off are dropped, invalid
@@ -24,6 +27,21 @@ pub(crate) fn admit(service: &mut Service, gates: &FeatureGates) -> Result<(), S
         service.traffic_distribution = None;
     }
     // Validation.
+    // Since 1.27 (kubernetes#116612, with the topology-mode annotation) both annotation keys
+    // may be set only to the same value (pkg/apis/core/validation validateService).
+    if minor >= 27 {
+        if let (Some(mode), Some(hints)) = (
+            service.annotations.get(ANNOTATION_TOPOLOGY_MODE),
+            service.annotations.get(ANNOTATION_TOPOLOGY_AWARE_HINTS),
+        ) {
+            if mode != hints {
+                return Err(format!(
+                    "Service \"{}\" is invalid: metadata.annotations[{ANNOTATION_TOPOLOGY_MODE}]: Invalid value: {mode:?}: must match annotations[{ANNOTATION_TOPOLOGY_AWARE_HINTS}] when both are specified",
+                    service.name
+                ));
+            }
+        }
+    }
     if !service.topology_keys.is_empty() {
         validate_topology_keys(&service.topology_keys, service.external_traffic_policy)
             .map_err(|e| format!("Service \"{}\" is invalid: {e}", service.name))?;
@@ -182,5 +200,30 @@ mod tests {
             validate_topology_keys(&k(&["bad key"]), TrafficPolicy::Cluster),
             Err(TopologyKeysError::NotQualifiedName(_))
         ));
+    }
+
+    /// upstream pkg/apis/core/validation/validation_test.go, TestValidateServiceCreate and
+    /// TestValidateServiceUpdate: "topology annotations are mismatched" (1 error), since 1.27.
+    #[test]
+    fn mismatched_topology_annotations_are_rejected_from_1_27() {
+        use crate::model::version::KubeVersion;
+        let service = |hints: &str, mode: &str| {
+            let mut s = Service::new("ns", "web");
+            s.annotations
+                .insert(ANNOTATION_TOPOLOGY_AWARE_HINTS.into(), hints.into());
+            s.annotations
+                .insert(ANNOTATION_TOPOLOGY_MODE.into(), mode.into());
+            s
+        };
+        let gates = |minor| FeatureGates::defaults(KubeVersion::new(minor));
+        let refused = admit(&mut service("original", "different"), &gates(27));
+        assert_eq!(
+            refused.err().as_deref(),
+            Some("Service \"web\" is invalid: metadata.annotations[service.kubernetes.io/topology-mode]: Invalid value: \"different\": must match annotations[service.kubernetes.io/topology-aware-hints] when both are specified")
+        );
+        assert!(admit(&mut service("", "Auto"), &gates(37)).is_err());
+        assert!(admit(&mut service("Auto", "Auto"), &gates(37)).is_ok());
+        // Before topology-mode existed it was an annotation like any other.
+        assert!(admit(&mut service("auto", "Disabled"), &gates(26)).is_ok());
     }
 }

@@ -383,21 +383,33 @@ impl LocalProvider {
                 gates,
                 die_with_parent: !keep,
             };
-            let started = match LocalNode::start(&ctx, w, index, &peers) {
-                Ok(started) => started,
+            let started = LocalNode::start(&ctx, w, index, &peers).and_then(|mut started| {
+                let routed: Result<(), NetError> = if w.namespaced {
+                    peers
+                        .iter()
+                        .try_for_each(|peer| net.add_route(*peer, index))
+                } else {
+                    Ok(())
+                };
+                match routed {
+                    Ok(()) => Ok(started),
+                    Err(e) => {
+                        started.stop(&net);
+                        Err(e.into())
+                    }
+                }
+            });
+            match started {
+                Ok(started) => {
+                    nodes.insert(w.name.clone(), started);
+                }
                 Err(e) => {
                     // Nothing of a node that did not start stays behind.
                     let _ = rt.block_on(api.delete(&target));
                     let _ = net.remove_node(index);
                     return Err(e);
                 }
-            };
-            if w.namespaced {
-                for peer in &peers {
-                    net.add_route(*peer, index)?;
-                }
             }
-            nodes.insert(w.name.clone(), started);
         }
         Ok(())
     }

@@ -369,7 +369,7 @@ mod tests {
         let node_batch = calls[3].stdin.clone().unwrap_or_default();
         assert_eq!(
             node_batch,
-            "link set lo up\naddr add 198.18.0.11/16 dev eth0\nlink set eth0 up\nroute add default via 198.18.0.1\nroute add 10.128.0.0/24 via 198.18.0.10\nroute add 10.128.2.0/24 via 198.18.0.12\n"
+            "link set lo up\naddr add 198.18.0.11/16 dev eth0\nlink set eth0 up\nroute add default via 198.18.0.1\nroute replace 10.128.0.0/24 via 198.18.0.10\nroute replace 10.128.2.0/24 via 198.18.0.12\n"
         );
         let client_side = calls[6].stdin.clone().unwrap_or_default();
         assert_eq!(

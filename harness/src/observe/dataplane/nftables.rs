@@ -555,7 +555,9 @@ impl<'s> RuleWords<'s> {
                 "numgen" => w.numgen = true,
                 "vmap" => w.vmap = true,
                 "mod" if w.modulus.is_none() => w.after_mod = true,
-                "dnat" => w.dnat = true,
+                // `ct status dnat` matches connections already DNAT'ed (the hairpin rule of
+                // kube-proxy 1.36+): no action.
+                "dnat" if w.previous != "status" => w.dnat = true,
                 "to" if w.dnat && !w.dnat_to => w.dnat_to = true,
                 "goto" | "jump" => {
                     w.after_jump = true;
@@ -685,6 +687,21 @@ mod tests {
 
     fn routes(path: &str) -> String {
         summary(&parse_nftables(&fixture(path)).expect(path))
+    }
+
+    /// Recorded from a real kube-proxy 1.37 (nftables mode, the local backend): one-endpoint
+    /// services DNAT in the service chain itself, several go through `dnat ip to numgen … map`,
+    /// and the masquerading chain matches `ct status dnat` against a hairpin set — a match,
+    /// not a DNAT (it was once read as "dnat without `to`").
+    #[test]
+    fn kube_proxy_1_37_dumps_parse() {
+        let got = routes("nftables/valid-kube-proxy-1.37-local.nft");
+        assert!(
+            got.contains("10.96.110.178:80/tcp  cluster-ip  route  cluster: 10.128.1.2:8080=0.5 10.128.2.2:8080=0.5"),
+            "{got}"
+        );
+        let hairpin = "table ip kube-proxy {\n chain masquerading {\n  ct status dnat ip saddr . ip daddr . meta l4proto . th dport @hairpin-connections masquerade fully-random\n }\n}\n";
+        assert!(parse_nftables(hairpin).is_ok());
     }
 
     const OVERALL: &str = "\
