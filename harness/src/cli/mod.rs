@@ -4,6 +4,7 @@
 //! (no `kind` binary, an unreadable kubeconfig).
 
 mod explain;
+mod local;
 mod rules;
 mod run;
 
@@ -55,6 +56,8 @@ pub enum Command {
     /// Print (and write to reports/kind/NAME.yaml) the kind config(s) for a case's cluster
     /// shape(s).
     KindConfig(KindConfigArgs),
+    /// Manage clusters of the local backend (`local down DIR` tears down a kept one).
+    Local(local::LocalArgs),
 }
 
 /// `--backend`.
@@ -400,6 +403,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Explain(args) => exit_code(explain::run(&args)),
         Command::Rules(args) => exit_code(rules::run(&args)),
         Command::KindConfig(args) => kind_config(&args),
+        Command::Local(args) => local::local(&args),
     };
     ExitCode::from(code)
 }

@@ -844,3 +844,99 @@ fn on_path(program: &str) -> bool {
         })
     })
 }
+
+/// Tears down a cluster kept with `--keep` from the `state.json` in `dir`: stops each recorded
+/// process (only if its command line still names this cluster: a pid may have been reused),
+/// deletes the cluster's network namespaces and its credentials. Returns what was done, one
+/// line each; an error when `dir` holds no cluster state.
+pub fn tear_down_kept(dir: &Path) -> Result<Vec<String>, String> {
+    let path = dir.join("state.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: {e} (is this a directory `run --backend local --keep` printed?)",
+            path.display()
+        )
+    })?;
+    let state: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a local cluster state: {e}", path.display()))?;
+    let tag = state["tag"]
+        .as_str()
+        .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_hexdigit()))
+        .ok_or_else(|| format!("{}: no cluster tag", path.display()))?
+        .to_string();
+    let dir_text = dir.display().to_string();
+    let mut done = Vec::new();
+    let mut stopping = Vec::new();
+    for process in state["processes"].as_array().into_iter().flatten() {
+        let (Some(pid), Some(name)) = (process["pid"].as_u64(), process["name"].as_str()) else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
+        if cmdline.is_empty() {
+            done.push(format!("{name} (pid {pid}): already gone"));
+        } else if cmdline.contains(&tag) || cmdline.contains(&dir_text) {
+            if let Ok(pid) = libc::pid_t::try_from(pid) {
+                // SAFETY: kill(2) on a pid whose command line names this cluster.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+                stopping.push((pid, name.to_string()));
+            }
+        } else {
+            done.push(format!(
+                "{name} (pid {pid}): left alone, the pid now runs something else"
+            ));
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    for (pid, name) in stopping {
+        let alive = || Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid);
+        while alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if alive() {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            done.push(format!("{name} (pid {pid}): killed"));
+        } else {
+            done.push(format!("{name} (pid {pid}): stopped"));
+        }
+    }
+    let net = Network::new(&DuctRunner, &tag);
+    let own = net.list_own().map_err(|e| e.to_string())?;
+    let left = net.delete_all();
+    done.push(format!(
+        "network namespaces: {} deleted{}",
+        own.len() - left.len(),
+        if left.is_empty() {
+            String::new()
+        } else {
+            format!("; left: {}", left.join("; "))
+        }
+    ));
+    if let Some(secrets) = state["secrets"].as_str() {
+        let secrets = Path::new(secrets);
+        if secrets.starts_with(dir) {
+            match std::fs::remove_dir_all(secrets) {
+                Ok(()) => done.push(format!("credentials {} removed", secrets.display())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => done.push(format!("credentials {}: {e}", secrets.display())),
+            }
+        }
+    }
+    std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(done)
+}
+
+/// Whether process `pid` has ended and waits to be reaped (its parent, the harness, is gone
+/// or not waiting).
+fn is_zombie(pid: libc::pid_t) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|rest| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}

@@ -262,6 +262,8 @@ impl<'r> Network<'r> {
         let node = layout::node_netns(&self.tag, index);
         let gateway = layout::pod_gateway(index);
         let what = format!("making namespace {netns} behind {node}");
+        // A link of an earlier user of the slot may still be on its way out.
+        self.delete_link(&node, link)?;
         self.add_netns(netns)?;
         self.batch(
             &what,
@@ -309,10 +311,11 @@ impl<'r> Network<'r> {
     }
 }
 
-/// The route to node `to`'s pod CIDR through its node address.
+/// The route to node `to`'s pod CIDR through its node address (`replace`: a node that had
+/// this index before may have left its route on the peers).
 fn route_to(to: usize) -> String {
     format!(
-        "route add {} via {}",
+        "route replace {} via {}",
         layout::pod_cidr(to),
         layout::node_ip(to)
     )
@@ -360,6 +363,10 @@ mod tests {
             ],
             "",
         );
+        runner.ok(
+            &["ip", "-n", "topo-abcd1234-n1", "link", "delete", "c0"],
+            "",
+        );
         runner.ok(&["ip", "netns", "add", "topo-abcd1234-n1-c"], "");
         runner.ok(&["ip", "-n", "topo-abcd1234-n1", "-batch", "-"], "");
         runner.ok(&["ip", "-n", "topo-abcd1234-n1-c", "-batch", "-"], "");
@@ -371,12 +378,12 @@ mod tests {
             node_batch,
             "link set lo up\naddr add 198.18.0.11/16 dev eth0\nlink set eth0 up\nroute add default via 198.18.0.1\nroute replace 10.128.0.0/24 via 198.18.0.10\nroute replace 10.128.2.0/24 via 198.18.0.12\n"
         );
-        let client_side = calls[6].stdin.clone().unwrap_or_default();
+        let client_side = calls[7].stdin.clone().unwrap_or_default();
         assert_eq!(
             client_side,
             "link add c0 type veth peer name eth0 netns topo-abcd1234-n1-c\naddr add 10.128.1.1/32 dev c0\nlink set c0 up\nroute add 10.128.1.254/32 dev c0\n"
         );
-        let inside = calls[7].stdin.clone().unwrap_or_default();
+        let inside = calls[8].stdin.clone().unwrap_or_default();
         assert_eq!(
             inside,
             "link set lo up\naddr add 10.128.1.254/32 dev eth0\nlink set eth0 up\nroute add 10.128.1.1 dev eth0 scope link\nroute add default via 10.128.1.1 dev eth0\n"
