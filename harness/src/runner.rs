@@ -108,6 +108,9 @@ pub struct StepView {
     pub model: Normalized,
     /// The case's merged expectations for this step and version.
     pub expected: Expect,
+    /// What the model says about the observed state's hints, in words (as `explain` says it):
+    /// why a failed expectation may be the case's mistake.
+    pub model_hints: String,
 }
 
 impl StepView {
@@ -643,6 +646,11 @@ fn run_suite(
                 answers: Default::default(),
             });
             view = Some(Box::new(StepView {
+                model_hints: crate::check::model_hints_text(
+                    &obs.state,
+                    &gates,
+                    shape.max_endpoints_per_slice,
+                ),
                 version: shape.version,
                 state: obs.state,
                 observed: norm,

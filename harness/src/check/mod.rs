@@ -443,6 +443,53 @@ pub(crate) fn model_check(
     )
 }
 
+/// What the model says the controller does with the case's Service's hints in `state`, in
+/// the words of `explain` (`hints should be absent: Insufficient number of endpoints (…)`).
+pub(crate) fn model_hints_text(
+    state: &crate::model::ClusterState,
+    gates: &FeatureGates,
+    max_endpoints_per_slice: usize,
+) -> String {
+    use crate::model::analysis::HintOutcome;
+    let env = Environment {
+        gates: gates.clone(),
+        max_endpoints_per_slice,
+    };
+    let analysis = analyse(state, &env, Vec::new());
+    let Some(service) = analysis
+        .services
+        .iter()
+        .find(|s| s.service.ends_with(&format!("/{SERVICE_NAME}")))
+    else {
+        return "the Service does not exist".to_string();
+    };
+    let verdict = &service.hints;
+    let counts = |c: &crate::model::analysis::ZoneCounts| {
+        c.iter()
+            .map(|(zone, n)| format!("{zone}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut text = match verdict.outcome {
+        HintOutcome::Assigned => {
+            let options: Vec<String> = verdict.allocations.iter().map(counts).collect();
+            format!(
+                "hints should be assigned ({} per zone)",
+                options.join(" or ")
+            )
+        }
+        HintOutcome::Removed => format!(
+            "hints should be absent: {}",
+            verdict.reason.as_deref().unwrap_or("removed")
+        ),
+        HintOutcome::None => "no hints: nothing asks for them".to_string(),
+    };
+    if let Some(detail) = &verdict.detail {
+        text.push_str(&format!("; {detail}"));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
