@@ -1,6 +1,6 @@
 //! `topo-harness explain`: what the model says about a cluster state, as text or JSON.
 //!
-//! The JSON shape is a contract (documented in the README); the text is for people.
+//! The JSON shape is a contract (documented in `docs/explain.md`); the text is for people.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

@@ -350,7 +350,9 @@ fn zones_text(planned: &[Planned<'_>], cases: &[String]) -> String {
 
 /// The skipped cells, one line per case and reason: `  case on 1.21–1.22 (iptables): why`.
 fn skipped_text(planned: &[Planned<'_>]) -> String {
-    let mut reasons: Vec<(&str, String, Vec<(KubeVersion, ProxyMode)>)> = Vec::new();
+    // (case, reason, the cells skipped for it).
+    type Skips<'a> = Vec<(&'a str, String, Vec<(KubeVersion, ProxyMode)>)>;
+    let mut reasons: Skips<'_> = Vec::new();
     for cell in planned {
         let Err(why) = &cell.shape else { continue };
         let why = why.replace(&cell.version.to_string(), "this version");

@@ -608,7 +608,7 @@ fn run_suite(
             let expect = case.expect_for(i, shape.version);
             checks.extend(expectation_checks(&expect, &applied, &norm));
             checks.extend(constraint_checks(&expect, &obs, &norm));
-            let (model, acceptable) = model_check(
+            let (model, acceptable, model_hints) = model_check(
                 &obs,
                 &gates,
                 shape.max_endpoints_per_slice,
@@ -646,11 +646,7 @@ fn run_suite(
                 answers: Default::default(),
             });
             view = Some(Box::new(StepView {
-                model_hints: crate::check::model_hints_text(
-                    &obs.state,
-                    &gates,
-                    shape.max_endpoints_per_slice,
-                ),
+                model_hints,
                 version: shape.version,
                 state: obs.state,
                 observed: norm,

@@ -1285,3 +1285,91 @@ fn rules_recognises_the_format() {
         text(&out.stderr)
     );
 }
+
+/// The newcomer's path from the README: its example case, in a folder of one's own, fails
+/// with the output the README shows — under 40 lines that say what is wrong (the expectation's
+/// line and the diff), why, and what to run next — and that next command works and shows
+/// the model's view by the names the case uses.
+#[test]
+fn the_readmes_newcomer_path_says_what_why_and_next() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap_or_default();
+    let blocks: Vec<&str> = readme.split("```").skip(1).step_by(2).collect();
+    let body = |first: &str| {
+        blocks
+            .iter()
+            .filter_map(|b| b.split_once('\n').map(|(_, body)| body))
+            .find(|body| body.starts_with(first))
+            .unwrap_or_else(|| panic!("no README block starting with {first:?}"))
+    };
+    let case = body("# my-cases/my-two-zones.yaml\n");
+    let shown = body("~/my-project$ topo-harness run my-cases/\n");
+    let dir = empty_dir("readme-newcomer");
+    std::fs::create_dir_all(dir.join("my-cases")).expect("dir");
+    std::fs::write(dir.join("my-cases/my-two-zones.yaml"), case).expect("write");
+    let out = topo_in(&dir, &["run", "my-cases/"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.lines().count() < 40,
+        "{} lines:\n{stdout}",
+        stdout.lines().count()
+    );
+    let seconds = regex::Regex::new(r"\d+\.\d+ s").expect("regex");
+    let got: Vec<String> = stdout
+        .lines()
+        .map(|l| seconds.replace_all(l, "N s").into_owned())
+        .collect();
+    let want: Vec<String> = shown
+        .lines()
+        .skip(1)
+        .map(|l| seconds.replace_all(l, "N s").into_owned())
+        .collect();
+    let elided = want
+        .iter()
+        .position(|l| l.starts_with('…'))
+        .expect("the README elides the middle of the run lines");
+    assert_eq!(got[..elided], want[..elided], "{stdout}");
+    let tail = want.len() - elided - 1;
+    assert_eq!(got[got.len() - tail..], want[elided + 1..], "{stdout}");
+    // The next command runs as printed (in the user's folder) and explains by identity.
+    let next = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("next: "))
+        .expect("a next command");
+    let mut explained = String::new();
+    for command in next.split(" && ") {
+        let words: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let out = topo_in(&dir, &words, &[]);
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "{command}: {}",
+            text(&out.stderr)
+        );
+        explained = text(&out.stdout);
+    }
+    assert!(
+        explained.contains("b1, b2: cluster → b1, b2 [endpoints hinted for this node's zone]"),
+        "{explained}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every file the README links to is in the repository.
+#[test]
+fn the_readmes_links_point_at_files() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap_or_default();
+    let mut links = 0;
+    for part in readme.split("](").skip(1) {
+        let target = part.split(')').next().unwrap_or_default();
+        let path = target.split('#').next().unwrap_or_default();
+        if path.is_empty() || path.contains("://") {
+            continue;
+        }
+        assert!(
+            root().join(path).exists(),
+            "README links to {target}, which does not exist"
+        );
+        links += 1;
+    }
+    assert!(links >= 10, "only {links} links checked");
+}

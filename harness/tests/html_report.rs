@@ -73,14 +73,24 @@ fn chromium() -> Option<PathBuf> {
         });
     match candidates.into_iter().next() {
         Some(p) => Some(p),
-        None if std::env::var("TOPO_REQUIRE_BROWSER").as_deref() == Ok("1") => {
-            panic!("TOPO_REQUIRE_BROWSER=1 but no chromium on PATH (apt-get install chromium)")
-        }
-        None => {
-            eprintln!("skipped: no chromium on PATH (set TOPO_REQUIRE_BROWSER=1 to fail instead)");
-            None
-        }
+        None => binary::missing_tool(
+            "TOPO_REQUIRE_BROWSER",
+            "no chromium on PATH",
+            "apt-get install chromium",
+        ),
     }
+}
+
+/// The DOM of the page at `path` after its script ran.
+fn dom_of(chromium: &Path, path: &Path) -> String {
+    text(
+        &browser(
+            chromium,
+            &["--dump-dom"],
+            &format!("file://{}", path.display()),
+        )
+        .stdout,
+    )
 }
 
 fn browser(chromium: &Path, extra: &[&str], url: &str) -> Output {
@@ -431,14 +441,7 @@ fn identical_failures_are_one_group_and_zone_colours_are_not_status_colours() {
     );
     assert!(!page.contains("<details open"), "suites start closed");
     let Some(chromium) = chromium() else { return };
-    let dom = text(
-        &browser(
-            &chromium,
-            &["--dump-dom"],
-            &format!("file://{}", html.display()),
-        )
-        .stdout,
-    );
+    let dom = dom_of(&chromium, &html);
     assert_script_ran(&dom);
     assert_eq!(count(&dom, "<section class=\"group\""), 1, "one group");
     let group = between(&dom, "<section class=\"group\"", "</section>");
@@ -541,14 +544,7 @@ fn the_catalog_page_is_small_and_opens() {
         "{slots} pictures, {pictures} distinct"
     );
     let Some(chromium) = chromium() else { return };
-    let dom = text(
-        &browser(
-            &chromium,
-            &["--dump-dom"],
-            &format!("file://{}", html.display()),
-        )
-        .stdout,
-    );
+    let dom = dom_of(&chromium, &html);
     assert_script_ran(&dom);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -909,7 +909,7 @@ fn json_lists_are_read_item_by_item_with_exact_locations() {
 /// expected.
 #[test]
 fn newcomers_errors_say_what_to_do() {
-    // `kubectl get … -o yaml`, cut in the middle of its second item.
+    // `kubectl get … -o yaml`, cut in the middle of its second item: the List lost its `kind`.
     let full = "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Node\n  metadata:\n    name: a\n- apiVersion: v1\n  kind: Node\n  metadata:\n    name: b\nkind: List\nmetadata:\n  resourceVersion: \"\"\n";
     assert!(load_state_str(full, "t.yaml").is_ok());
     let cut = &full[..full
@@ -917,7 +917,7 @@ fn newcomers_errors_say_what_to_do() {
         .unwrap_or(0)];
     let e = err(cut);
     assert!(
-        e.starts_with("t.yaml:7:3: items[1].kind: required field is missing — the file looks cut off: it has `items:` but not the `kind: List` and `metadata:` kubectl writes after them; dump it again"),
+        e.starts_with("t.yaml:1:1: kind: required field is missing — the file looks cut off: it has `items:` but not the `kind: List` and `metadata:` kubectl writes after them; dump it again"),
         "{e}"
     );
     // A List written by hand with its kind first is not taken for a cut-off one.

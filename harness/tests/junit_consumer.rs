@@ -44,16 +44,14 @@ fn junitparser() -> Option<()> {
         .args(["-c", "import junitparser"])
         .output()
         .is_ok_and(|o| o.status.success());
-    match found {
-        true => Some(()),
-        false if std::env::var("TOPO_REQUIRE_JUNITPARSER").as_deref() == Ok("1") => {
-            panic!("TOPO_REQUIRE_JUNITPARSER=1 but python3 cannot import junitparser (python3 -m pip install junitparser)")
-        }
-        false => {
-            eprintln!("skipped: python3 cannot import junitparser (set TOPO_REQUIRE_JUNITPARSER=1 to fail instead)");
-            None
-        }
+    if found {
+        return Some(());
     }
+    binary::missing_tool(
+        "TOPO_REQUIRE_JUNITPARSER",
+        "python3 cannot import junitparser",
+        "python3 -m pip install junitparser",
+    )
 }
 
 #[test]

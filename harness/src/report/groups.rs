@@ -182,6 +182,8 @@ struct StepFacts {
 #[derive(Clone, Debug, Default)]
 pub struct FailureGroups {
     entries: Vec<Entry>,
+    /// Key → its entry's index (a failing catalog has thousands of failed checks).
+    index: std::collections::HashMap<Key, usize>,
     /// (suite name, step) → the facts of that step.
     steps: BTreeMap<(String, String), StepFacts>,
 }
@@ -246,19 +248,23 @@ impl FailureGroups {
             check,
             normalize(message),
         );
-        match self.entries.iter_mut().find(|e| e.key == key) {
-            Some(entry) => {
+        match self.index.get(&key) {
+            Some(&at) => {
+                let entry = &mut self.entries[at];
                 entry.varies |= entry.message != message;
                 entry.runs.push(suite.clone());
             }
-            None => self.entries.push(Entry {
-                key,
-                file: suite.file.clone(),
-                message: message.to_string(),
-                location,
-                varies: false,
-                runs: vec![suite.clone()],
-            }),
+            None => {
+                self.index.insert(key.clone(), self.entries.len());
+                self.entries.push(Entry {
+                    key,
+                    file: suite.file.clone(),
+                    message: message.to_string(),
+                    location,
+                    varies: false,
+                    runs: vec![suite.clone()],
+                });
+            }
         }
     }
 
@@ -280,6 +286,9 @@ impl FailureGroups {
     /// failed on exactly the same runs form one group.
     pub fn groups(&self) -> Vec<FailureGroup> {
         let mut groups: Vec<FailureGroup> = Vec::new();
+        // (case, step, the runs' names) → the group's index.
+        let mut by_runs: std::collections::HashMap<(&str, Option<&str>, Vec<String>), usize> =
+            std::collections::HashMap::new();
         for entry in &self.entries {
             let (case, step, check, _) = &entry.key;
             let names: Vec<String> = entry.runs.iter().map(SuiteId::name).collect();
@@ -289,23 +298,23 @@ impl FailureGroups {
                 location: entry.location.clone(),
                 varies: entry.varies,
             };
-            let same = groups.iter_mut().find(|g| {
-                g.case == *case
-                    && g.step == *step
-                    && g.runs.iter().map(SuiteId::name).eq(names.iter().cloned())
-            });
-            match same {
-                Some(group) => group.checks.push(grouped),
-                None => groups.push(FailureGroup {
-                    case: case.clone(),
-                    file: entry.file.clone(),
-                    step: step.clone(),
-                    checks: vec![grouped],
-                    runs: entry.runs.clone(),
-                    likely: Likely::Unknown,
-                    model_hints: None,
-                    view: None,
-                }),
+            match by_runs.entry((case.as_str(), step.as_deref(), names)) {
+                std::collections::hash_map::Entry::Occupied(at) => {
+                    groups[*at.get()].checks.push(grouped);
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(groups.len());
+                    groups.push(FailureGroup {
+                        case: case.clone(),
+                        file: entry.file.clone(),
+                        step: step.clone(),
+                        checks: vec![grouped],
+                        runs: entry.runs.clone(),
+                        likely: Likely::Unknown,
+                        model_hints: None,
+                        view: None,
+                    });
+                }
             }
         }
         for group in &mut groups {

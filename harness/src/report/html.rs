@@ -250,6 +250,9 @@ fn filters(versions: &[String]) -> String {
     )
 }
 
+/// Node → the identities its proxy routes to.
+type NodeRoutes = BTreeMap<String, Vec<String>>;
+
 /// Which legend items a page needs.
 #[derive(Clone, Debug, Default)]
 struct Legend {
@@ -638,7 +641,7 @@ pub fn explain_page(file: &str, state: &ClusterState, analysis: &Analysis) -> St
                 by_port[at].1.insert(node.to_string(), ids.clone());
             }
         }
-        let mut pictures: Vec<(Vec<String>, BTreeMap<String, Vec<String>>)> = Vec::new();
+        let mut pictures: Vec<(Vec<String>, NodeRoutes)> = Vec::new();
         for (port, routes) in by_port {
             match pictures.iter_mut().find(|(_, r)| *r == routes) {
                 Some((ports, _)) => ports.push(port),
@@ -667,7 +670,7 @@ pub fn explain_page(file: &str, state: &ClusterState, analysis: &Analysis) -> St
                     .map(zone_counts)
                     .unwrap_or_else(|| "none".to_string())
             ),
-            should = escape(&hints_words(verdict)),
+            should = escape(&crate::check::hints_verdict_words(&verdict.hints)),
         );
         for w in &verdict.warnings {
             let _ = write!(body, "<p class=\"warning\">⚠ {}</p>", escape(w));
@@ -705,30 +708,6 @@ fn zone_counts(c: &crate::model::analysis::ZoneCounts) -> String {
         .map(|(zone, n)| format!("{zone}: {n}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// What the controller should write, in words.
-fn hints_words(verdict: &crate::model::analysis::ServiceAnalysis) -> String {
-    use crate::model::analysis::HintOutcome;
-    let h = &verdict.hints;
-    let mut text = match h.outcome {
-        HintOutcome::Assigned => {
-            let options: Vec<String> = h.allocations.iter().map(zone_counts).collect();
-            format!(
-                "the controller allocates endpoints per zone: {}",
-                options.join(" or ")
-            )
-        }
-        HintOutcome::Removed => format!(
-            "hints should be absent: {}",
-            h.reason.as_deref().unwrap_or("removed")
-        ),
-        HintOutcome::None => "no hints: nothing asks for them".to_string(),
-    };
-    if let Some(d) = &h.detail {
-        text.push_str(&format!(" ({d})"));
-    }
-    text
 }
 
 const STYLE: &str = r#"

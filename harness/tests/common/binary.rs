@@ -33,3 +33,14 @@ pub fn topo(args: &[&str]) -> Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// A tool a test needs is missing: the test may skip (returns `None` after printing
+/// `skipped: …`), unless `require_env` is set to `1`, which makes the missing tool a failure.
+#[allow(dead_code)]
+pub fn missing_tool<T>(require_env: &str, what: &str, install: &str) -> Option<T> {
+    if std::env::var(require_env).as_deref() == Ok("1") {
+        panic!("{require_env}=1 but {what} ({install})");
+    }
+    eprintln!("skipped: {what} (set {require_env}=1 to fail instead)");
+    None
+}
