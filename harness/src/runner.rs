@@ -5,12 +5,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::backend::Observation;
 use crate::backend::{
-    wait_for_convergence, Backend, BackendError, BackendKind, Clock, SystemClock, VirtualClock,
-    WaitOutcome,
+    wait_for_convergence, Applied, Backend, BackendError, BackendKind, Clock, Observation,
+    SystemClock, VirtualClock, WaitOutcome,
 };
-use crate::case::{Case, ClusterShape, Expect, ProxyMode, SERVICE_NAME};
+use crate::case::{Case, ClusterShape, Expect, ProxyMode, Step, SERVICE_NAME};
 use crate::check::constraints::constraint_checks;
 use crate::check::identity::{normalize, Normalized};
 use crate::check::{expectation_checks, model_check, CheckName, CheckResult, CheckStatus};
@@ -407,16 +406,6 @@ pub fn run(
     summary
 }
 
-/// Reports the warnings `backend` collected as [`Event::Warning`]s.
-fn drain_warnings(backend: &mut dyn Backend, suite: &SuiteId, emit: &mut dyn FnMut(&Event)) {
-    for message in backend.take_warnings() {
-        emit(&Event::Warning {
-            suite: suite.clone(),
-            message,
-        });
-    }
-}
-
 /// Why a suite after Ctrl-C did not run.
 pub const CANCELLED_REASON: &str = "cancelled: the run was interrupted (Ctrl-C) before this suite";
 
@@ -431,136 +420,212 @@ enum SuiteEnd {
     Cancelled,
 }
 
-/// Ends a suite early on a backend error that is not a failure of what is tested: the
-/// backend cannot run the case (skipped) or the run was interrupted (cancelled). `None` for
-/// other errors, which the caller reports as a failed check.
-fn end_early(
-    error: &BackendError,
-    backend: &mut dyn Backend,
-    suite: &SuiteId,
-    started: Instant,
-    emit: &mut dyn FnMut(&Event),
-) -> Option<SuiteEnd> {
-    let end = match error {
-        BackendError::Unsupported { reason } => {
-            emit(&Event::SuiteSkipped {
-                suite: suite.clone(),
-                reason: format!("{} backend: {reason}", backend.kind().as_str()),
-            });
-            SuiteEnd::Skipped
-        }
-        BackendError::Interrupted => {
-            emit(&Event::SuiteFinished {
-                suite: suite.clone(),
-                passed: false,
-                error: Some(format!("cancelled: {}", error.report())),
-                duration: started.elapsed(),
-            });
-            SuiteEnd::Cancelled
-        }
-        _ => return None,
-    };
-    Some(end)
+/// How one step ended, for the suite's loop.
+enum StepEnd {
+    /// Its checks ran (passed or not); the next step runs.
+    Checked {
+        /// Whether every check passed.
+        passed: bool,
+    },
+    /// The suite cannot go on (the step could not be applied, or timed out): its checks were
+    /// reported failed; the suite is cleaned up and fails.
+    Stopped,
+    /// The suite ended early without failing (skipped or cancelled); already cleaned up.
+    Ended(SuiteEnd),
 }
 
-fn run_suite(
-    case: &Case,
-    shape: &ClusterShape,
-    suite: &SuiteId,
-    backend: &mut dyn Backend,
-    options: &RunOptions,
-    summary: &mut RunSummary,
-    emit: &mut dyn FnMut(&Event),
-) -> SuiteEnd {
-    let started = Instant::now();
-    let phase = |phase, emit: &mut dyn FnMut(&Event)| {
-        emit(&Event::SuitePhase {
-            suite: suite.clone(),
-            phase,
-        });
-    };
-    let golden = options
-        .snapshots
-        .as_ref()
-        .and_then(|g| g.golden(&case.name));
-    if options.snapshots.is_some() && golden.is_none() {
-        summary.counts.no_golden += 1;
+/// One suite (case × version × mode) on a backend: setup, each step, cleanup.
+struct SuiteRun<'a, 'e> {
+    case: &'a Case,
+    shape: &'a ClusterShape,
+    suite: &'a SuiteId,
+    backend: &'a mut dyn Backend,
+    options: &'a RunOptions,
+    summary: &'a mut RunSummary,
+    emit: &'e mut dyn FnMut(&Event),
+    golden: Option<CaseGolden>,
+    started: Instant,
+}
+
+impl SuiteRun<'_, '_> {
+    fn emit(&mut self, event: Event) {
+        (self.emit)(&event);
     }
-    backend.case_started(&case.name);
-    phase(Phase::SettingUp, emit);
-    let setup = backend.setup(shape);
-    drain_warnings(backend, suite, emit);
-    if let Err(e) = setup {
-        if let Some(end) = end_early(&e, backend, suite, started, emit) {
-            return end;
+
+    fn phase(&mut self, phase: Phase) {
+        let suite = self.suite.clone();
+        self.emit(Event::SuitePhase { suite, phase });
+    }
+
+    /// Reports the warnings the backend collected as [`Event::Warning`]s.
+    fn drain_warnings(&mut self) {
+        for message in self.backend.take_warnings() {
+            let suite = self.suite.clone();
+            self.emit(Event::Warning { suite, message });
         }
-        emit(&Event::SuiteFinished {
-            suite: suite.clone(),
-            passed: false,
-            error: Some(e.report()),
-            duration: started.elapsed(),
-        });
-        return SuiteEnd::Failed;
     }
-    let gates = shape.gates();
-    let mut passed = true;
-    for (i, step) in case.steps.iter().enumerate() {
-        let step_started = Instant::now();
-        let mut checks = Vec::new();
-        let mut view = None;
-        let finish = |outcome,
-                      checks: Vec<CheckResult>,
-                      view: Option<Box<StepView>>,
-                      emit: &mut dyn FnMut(&Event)| {
-            emit(&Event::StepFinished {
-                suite: suite.clone(),
-                step: step.name.clone(),
-                outcome,
-                checks,
-                duration: step_started.elapsed(),
-                view,
+
+    /// Runs the whole suite.
+    fn run(mut self) -> SuiteEnd {
+        self.backend.case_started(&self.case.name);
+        self.phase(Phase::SettingUp);
+        let setup = self.backend.setup(self.shape);
+        self.drain_warnings();
+        if let Err(e) = setup {
+            // A failed setup undid itself: nothing to clean up.
+            return self.end_early(&e, false).unwrap_or_else(|| {
+                let error = Some(e.report());
+                self.finish(false, error)
             });
-        };
-        phase(Phase::Applying(step.name.clone()), emit);
-        let applied = backend.apply(&step.action);
-        drain_warnings(backend, suite, emit);
+        }
+        let mut passed = true;
+        for (i, step) in self.case.steps.iter().enumerate() {
+            match self.step(i, step) {
+                StepEnd::Checked { passed: ok } => passed &= ok,
+                StepEnd::Stopped => {
+                    passed = false;
+                    break;
+                }
+                StepEnd::Ended(end) => return end,
+            }
+        }
+        self.phase(Phase::CleaningUp);
+        let error = self.backend.cleanup().err().map(|e| e.report());
+        self.drain_warnings();
+        let passed = passed && error.is_none();
+        self.finish(passed, error)
+    }
+
+    /// Reports the suite finished.
+    fn finish(&mut self, passed: bool, error: Option<String>) -> SuiteEnd {
+        let suite = self.suite.clone();
+        let duration = self.started.elapsed();
+        self.emit(Event::SuiteFinished {
+            suite,
+            passed,
+            error,
+            duration,
+        });
+        if passed {
+            SuiteEnd::Passed
+        } else {
+            SuiteEnd::Failed
+        }
+    }
+
+    /// Ends the suite early on a backend error that is not a failure of what is tested: the
+    /// backend cannot run the case (skipped) or the run was interrupted (cancelled); after
+    /// cleaning up when `clean_up`. A cleanup that leaves something behind makes a skipped
+    /// suite fail (saying what is left) and is reported as a warning of a cancelled one.
+    /// `None` for other errors, which the caller reports as failed checks.
+    fn end_early(&mut self, error: &BackendError, clean_up: bool) -> Option<SuiteEnd> {
+        if !matches!(
+            error,
+            BackendError::Unsupported { .. } | BackendError::Interrupted
+        ) {
+            return None;
+        }
+        let mut left = None;
+        if clean_up {
+            self.phase(Phase::CleaningUp);
+            left = self.backend.cleanup().err().map(|e| e.report());
+            self.drain_warnings();
+        }
+        let suite = self.suite.clone();
+        match error {
+            BackendError::Unsupported { reason } => {
+                if let Some(left) = left {
+                    let error = format!(
+                        "{} backend: {reason}; and then {left}",
+                        self.backend.kind().as_str()
+                    );
+                    return Some(self.finish(false, Some(error)));
+                }
+                let reason = format!("{} backend: {reason}", self.backend.kind().as_str());
+                self.emit(Event::SuiteSkipped { suite, reason });
+                Some(SuiteEnd::Skipped)
+            }
+            _ => {
+                if let Some(message) = left {
+                    self.emit(Event::Warning {
+                        suite: suite.clone(),
+                        message,
+                    });
+                }
+                let duration = self.started.elapsed();
+                self.emit(Event::SuiteFinished {
+                    suite,
+                    passed: false,
+                    error: Some(format!("cancelled: {}", error.report())),
+                    duration,
+                });
+                Some(SuiteEnd::Cancelled)
+            }
+        }
+    }
+
+    /// Counts `checks` and reports the step.
+    fn report_step(
+        &mut self,
+        step: &Step,
+        outcome: StepOutcome,
+        checks: Vec<CheckResult>,
+        view: Option<Box<StepView>>,
+        started: Instant,
+    ) -> bool {
+        let mut passed = true;
+        for c in &checks {
+            if c.passed() {
+                self.summary.counts.checks_passed += 1;
+            } else {
+                self.summary.counts.checks_failed += 1;
+                passed = false;
+            }
+        }
+        let suite = self.suite.clone();
+        self.emit(Event::StepFinished {
+            suite,
+            step: step.name.clone(),
+            outcome,
+            checks,
+            duration: started.elapsed(),
+            view,
+        });
+        passed
+    }
+
+    /// Apply → wait for convergence → observe → check, for step `i`.
+    fn step(&mut self, i: usize, step: &Step) -> StepEnd {
+        let started = Instant::now();
+        self.phase(Phase::Applying(step.name.clone()));
+        let applied = self.backend.apply(&step.action);
+        self.drain_warnings();
         let applied = match applied {
             Ok(a) => a,
             Err(e) => {
-                if matches!(
-                    e,
-                    BackendError::Unsupported { .. } | BackendError::Interrupted
-                ) {
-                    let _ = backend.cleanup();
-                    drain_warnings(backend, suite, emit);
-                    if let Some(end) = end_early(&e, backend, suite, started, emit) {
-                        return end;
-                    }
+                if let Some(end) = self.end_early(&e, true) {
+                    return StepEnd::Ended(end);
                 }
-                passed = false;
-                summary.counts.checks_failed += 1;
                 let check = CheckResult {
                     name: CheckName::Apply,
                     status: CheckStatus::Failed(e.report()),
                 };
-                finish(
-                    StepOutcome::BackendFailed(e.report()),
-                    vec![check],
-                    None,
-                    emit,
-                );
-                break;
+                let outcome = StepOutcome::BackendFailed(e.report());
+                self.report_step(step, outcome, vec![check], None, started);
+                return StepEnd::Stopped;
             }
         };
-        phase(Phase::Converging(step.name.clone()), emit);
-        let policy = backend.wait_policy();
+        self.phase(Phase::Converging(step.name.clone()));
+        let policy = self.backend.wait_policy();
         let mut clock: Box<dyn Clock> = if policy.virtual_time {
             Box::new(VirtualClock::default())
         } else {
             Box::new(SystemClock::new())
         };
+        let backend = &mut *self.backend;
         let waited = wait_for_convergence(|| backend.observe(), &policy, clock.as_mut());
-        drain_warnings(backend, suite, emit);
+        self.drain_warnings();
+        let mut checks = Vec::new();
         let (obs, outcome) = match waited {
             Ok(WaitOutcome::Converged { value, polls, .. }) => {
                 (Some(value), StepOutcome::Converged { polls })
@@ -584,13 +649,10 @@ fn run_suite(
                     },
                 )
             }
-            Err(BackendError::Interrupted) => {
-                let _ = backend.cleanup();
-                drain_warnings(backend, suite, emit);
-                return end_early(&BackendError::Interrupted, backend, suite, started, emit)
-                    .unwrap_or(SuiteEnd::Cancelled);
-            }
             Err(e) => {
+                if let Some(end) = self.end_early(&e, true) {
+                    return StepEnd::Ended(end);
+                }
                 checks.push(CheckResult {
                     name: CheckName::Observe,
                     status: CheckStatus::Failed(e.report()),
@@ -598,93 +660,112 @@ fn run_suite(
                 (None, StepOutcome::BackendFailed(e.report()))
             }
         };
-        phase(Phase::Checking(step.name.clone()), emit);
+        self.phase(Phase::Checking(step.name.clone()));
         let timed_out = !matches!(outcome, StepOutcome::Converged { .. });
-        if let Some(obs) = obs {
-            if let Some(check) = dataplane_check(&obs) {
-                checks.push(check);
-            }
-            let norm = normalize(&obs);
-            let expect = case.expect_for(i, shape.version);
-            checks.extend(expectation_checks(&expect, &applied, &norm));
-            checks.extend(constraint_checks(&expect, &obs, &norm));
-            let (model, acceptable, model_hints) = model_check(
-                &obs,
-                &gates,
-                shape.max_endpoints_per_slice,
-                expect.hints_may_be_stale == Some(true),
-            );
-            checks.push(model);
-            let note = (acceptable > 1).then(|| {
-                format!("the model accepts {acceptable} hint allocations here (Go map order); this is the sim's pick")
-            });
-            let block = render_step(&applied, &norm, note.as_deref());
-            if let Some(golden) = &golden {
-                checks.push(snapshot_check(golden, &step.name, shape.version, &block));
-            }
-            if let Some(dir) = &options.dump_state {
-                if let Err(e) = dump_step_state(dir, suite, i, &step.name, shape, &obs.state) {
-                    checks.push(CheckResult {
-                        name: CheckName::DumpState,
-                        status: CheckStatus::Failed(e),
-                    });
-                }
-            }
-            summary.rendered.push((
-                suite.clone(),
-                Rendered {
-                    step: step.name.clone(),
-                    version: shape.version,
-                    block,
-                },
-            ));
-            let model = normalize(&Observation {
-                state: obs.state.clone(),
-                routes: model_routes(&obs.state, SERVICE_NAME, &gates),
-                notes: Vec::new(),
-                events: Ok(Vec::new()),
-                answers: Default::default(),
-            });
-            view = Some(Box::new(StepView {
-                model_hints,
-                version: shape.version,
-                state: obs.state,
-                observed: norm,
-                model,
-                expected: expect,
-            }));
-        }
-        for c in &checks {
-            if c.passed() {
-                summary.counts.checks_passed += 1;
-            } else {
-                summary.counts.checks_failed += 1;
-                passed = false;
-            }
-        }
-        finish(outcome, checks, view, emit);
+        let view = obs.map(|obs| self.check(i, step, &applied, obs, &mut checks));
+        let passed = self.report_step(step, outcome, checks, view, started);
         if timed_out {
-            passed = false;
-            break;
+            StepEnd::Stopped
+        } else {
+            StepEnd::Checked { passed }
         }
     }
-    phase(Phase::CleaningUp, emit);
-    let error = backend.cleanup().err().map(|e| e.report());
-    drain_warnings(backend, suite, emit);
-    if error.is_some() {
-        passed = false;
+
+    /// The checks of step `i` on observation `obs` (appended to `checks`), its snapshot block
+    /// recorded, its state dumped when asked; returns what the step looked like.
+    fn check(
+        &mut self,
+        i: usize,
+        step: &Step,
+        applied: &Applied,
+        obs: Observation,
+        checks: &mut Vec<CheckResult>,
+    ) -> Box<StepView> {
+        let shape = self.shape;
+        let gates = shape.gates();
+        if let Some(check) = dataplane_check(&obs) {
+            checks.push(check);
+        }
+        let norm = normalize(&obs);
+        let expect = self.case.expect_for(i, shape.version);
+        checks.extend(expectation_checks(&expect, applied, &norm));
+        checks.extend(constraint_checks(&expect, &obs, &norm));
+        let (model, acceptable, model_hints) = model_check(
+            &obs,
+            &gates,
+            shape.max_endpoints_per_slice,
+            expect.hints_may_be_stale == Some(true),
+        );
+        checks.push(model);
+        let note = (acceptable > 1).then(|| {
+            format!("the model accepts {acceptable} hint allocations here (Go map order); this is the sim's pick")
+        });
+        let block = render_step(applied, &norm, note.as_deref());
+        if let Some(golden) = &self.golden {
+            checks.push(snapshot_check(golden, &step.name, shape.version, &block));
+        }
+        if let Some(dir) = &self.options.dump_state {
+            if let Err(e) = dump_step_state(dir, self.suite, i, &step.name, shape, &obs.state) {
+                checks.push(CheckResult {
+                    name: CheckName::DumpState,
+                    status: CheckStatus::Failed(e),
+                });
+            }
+        }
+        self.summary.rendered.push((
+            self.suite.clone(),
+            Rendered {
+                step: step.name.clone(),
+                version: shape.version,
+                block,
+            },
+        ));
+        let model = normalize(&Observation {
+            state: obs.state.clone(),
+            routes: model_routes(&obs.state, SERVICE_NAME, &gates),
+            notes: Vec::new(),
+            events: Ok(Vec::new()),
+            answers: Default::default(),
+        });
+        Box::new(StepView {
+            model_hints,
+            version: shape.version,
+            state: obs.state,
+            observed: norm,
+            model,
+            expected: expect,
+        })
     }
-    emit(&Event::SuiteFinished {
-        suite: suite.clone(),
-        passed,
-        error,
-        duration: started.elapsed(),
-    });
-    if passed {
-        SuiteEnd::Passed
-    } else {
-        SuiteEnd::Failed
+}
+
+fn run_suite(
+    case: &Case,
+    shape: &ClusterShape,
+    suite: &SuiteId,
+    backend: &mut dyn Backend,
+    options: &RunOptions,
+    summary: &mut RunSummary,
+    emit: &mut dyn FnMut(&Event),
+) -> SuiteEnd {
+    let golden = options
+        .snapshots
+        .as_ref()
+        .and_then(|g| g.golden(&case.name));
+    if options.snapshots.is_some() && golden.is_none() {
+        summary.counts.no_golden += 1;
     }
+    SuiteRun {
+        case,
+        shape,
+        suite,
+        backend,
+        options,
+        summary,
+        emit,
+        golden,
+        started: Instant::now(),
+    }
+    .run()
 }
 
 /// The observation's own problems (rules and traffic disagree, a probe failed) as a failed

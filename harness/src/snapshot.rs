@@ -18,6 +18,19 @@ use crate::model::KubeVersion;
 /// The snapshot block of one step on one version.
 pub fn render_step(applied: &Applied, norm: &Normalized, model_note: Option<&str>) -> String {
     let mut out = String::new();
+    // Upstream's topology cache rewrites the hints of the slices it creates or updates only;
+    // unchanged slices keep theirs and count toward the zones' allocations
+    // (k8s.io/endpointslice topologycache.AddHints). With several slices, which endpoints
+    // carry which zone — and so which ones a node routes to — depends on the order the pods
+    // became ready: what every correct controller produces is the count per zone.
+    let by_count = norm.slices.len() > 1 && norm.hints.is_some();
+    let ids = |ids: &[String]| {
+        if by_count {
+            ids.len().to_string()
+        } else {
+            format_ids(ids)
+        }
+    };
     if let Applied::Rejected(message) = applied {
         out.push_str(&format!("rejected: {message}\n"));
     }
@@ -28,9 +41,9 @@ pub fn render_step(applied: &Applied, norm: &Normalized, model_note: Option<&str
         None => out.push_str("hints: none\n"),
         Some(zones) => {
             out.push_str("hints:\n");
-            for (zone, ids) in zones {
+            for (zone, hinted) in zones {
                 let zone = if zone.is_empty() { "\"\"" } else { zone };
-                out.push_str(&format!("  {zone}: {}\n", format_ids(ids)));
+                out.push_str(&format!("  {zone}: {}\n", ids(hinted)));
             }
         }
     }
@@ -44,9 +57,12 @@ pub fn render_step(applied: &Applied, norm: &Normalized, model_note: Option<&str
         out.push_str(&format!("# {note}\n"));
     }
     out.push_str(&format!("slices: {:?}\n", norm.slices));
+    if by_count {
+        out.push_str("# several slices: hints and routes as counts (which endpoints depends on the order pods became ready)\n");
+    }
     out.push_str("routes:\n");
-    for (node, ids) in &norm.routes {
-        out.push_str(&format!("  {node}: {}\n", format_ids(ids)));
+    for (node, routed) in &norm.routes {
+        out.push_str(&format!("  {node}: {}\n", ids(routed)));
     }
     if let Some(ext) = &norm.external_routes {
         out.push_str("external routes:\n");

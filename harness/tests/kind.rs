@@ -9,11 +9,11 @@ use serde_json::Value;
 use topo_harness::backend::kind::cluster::{self, Phase};
 use topo_harness::backend::kind::command::Reply;
 use topo_harness::backend::kind::config::{self, KubeadmApi};
-use topo_harness::backend::kind::manifests;
 use topo_harness::backend::kind::{
     dry_run, dry_run_with, AfterCreate, ClusterError, ContainerCli, ImageTable, KindCluster,
     KindClusterSpec, KindNodeSpec, ProxyMode, RecordingRunner, RunLayout,
 };
+use topo_harness::backend::live::workload::manifests;
 use topo_harness::model::{KubeVersion, Service, ServicePort, ServiceType, TrafficPolicy};
 
 /// kind v0.20.0's image for 1.21 (its release notes; cluster-api
@@ -767,11 +767,6 @@ fn service_under_test() -> Service {
 
 #[test]
 fn manifest_goldens() {
-    let endpoints = BTreeMap::from([
-        ("topo-control-plane".to_string(), 0),
-        ("topo-worker".to_string(), 2),
-        ("topo-worker2".to_string(), 1),
-    ]);
     let svc = service_under_test();
     let topology_keys = Service {
         service_type: ServiceType::ClusterIp,
@@ -788,34 +783,33 @@ fn manifest_goldens() {
         ..service_under_test()
     };
     let cases = [
+        ("manifest-namespace", manifests::namespace("topo-e2e")),
         (
-            "manifest-namespace",
-            manifests::namespace("topo-e2e").expect("ns"),
+            "manifest-echo-pod",
+            manifests::echo_pod("topo-e2e", "echo", "echo-0001", "topo-worker", 1),
         ),
-        (
-            "manifest-echo-deployments",
-            manifests::echo_deployments("topo-e2e", "echo", &endpoints).expect("deploy"),
-        ),
-        (
-            "manifest-service",
-            manifests::service(&svc, "echo").expect("svc"),
-        ),
+        ("manifest-service", manifests::service(&svc, "echo")),
         (
             "manifest-service-topology-keys",
-            manifests::service(&topology_keys, "echo").expect("svc"),
+            manifests::service(&topology_keys, "echo"),
         ),
         (
             "manifest-client",
-            manifests::client_pod("topo-e2e", "topo-worker2", "echo.topo-e2e.svc", 80, 20)
-                .expect("client"),
+            manifests::client_pod(
+                "topo-e2e",
+                "client-topo-worker2-1",
+                "topo-worker2",
+                "echo.topo-e2e.svc",
+                80,
+                20,
+            ),
         ),
     ];
-    for (name, text) in cases {
-        // Every document parses back.
-        for doc in text.split("---\n").filter(|d| !d.trim().is_empty()) {
-            let v: Value = serde_saphyr::from_str(doc).expect(name);
-            assert!(v["kind"].is_string(), "{name}");
-        }
+    for (name, object) in cases {
+        let text = manifests::to_yaml(&object);
+        // Every manifest parses back to the same object.
+        let back: Value = serde_saphyr::from_str(&text).expect(name);
+        assert_eq!(back, object, "{name}");
         insta::with_settings!({snapshot_path => "../../fixtures/snapshots/kind", prepend_module_to_snapshot => false}, {
             insta::assert_snapshot!(name, text);
         });
@@ -823,14 +817,11 @@ fn manifest_goldens() {
 }
 
 #[test]
-fn echo_deployments_pin_and_tolerate() {
-    let endpoints = BTreeMap::from([("n1".to_string(), 3)]);
-    let text = manifests::echo_deployments("ns", "echo", &endpoints).expect("deploy");
-    let doc: Value = serde_saphyr::from_str(text.trim_start_matches("---\n")).expect("yaml");
-    let pod = &doc["spec"]["template"]["spec"];
-    assert_eq!(doc["spec"]["replicas"], 3);
-    assert_eq!(pod["nodeSelector"]["kubernetes.io/hostname"], "n1");
-    let keys: Vec<_> = pod["tolerations"]
+fn echo_pods_are_bound_pinned_and_tolerate() {
+    let pod = manifests::echo_pod("ns", "echo", "echo-0007", "n1", 1);
+    let spec = &pod["spec"];
+    assert_eq!(spec["nodeName"], "n1");
+    let keys: Vec<_> = spec["tolerations"]
         .as_array()
         .expect("tolerations")
         .iter()
@@ -844,19 +835,17 @@ fn echo_deployments_pin_and_tolerate() {
         ]
     );
     // Pinned by digest, like the node images.
-    let image = pod["containers"][0]["image"].as_str().expect("image");
+    let image = spec["containers"][0]["image"].as_str().expect("image");
     let (name, digest) = image.split_once("@sha256:").expect("pinned by digest");
     assert_eq!(name, "registry.k8s.io/e2e-test-images/agnhost:2.53");
     assert!(
         digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()),
         "{image}"
     );
-    // The selector matches the pod labels.
-    for (k, v) in doc["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .expect("selector")
-    {
-        assert_eq!(&doc["spec"]["template"]["metadata"]["labels"][k], v);
+    // The Service selects it.
+    let svc = manifests::service(&service_under_test(), "echo");
+    for (k, v) in svc["spec"]["selector"].as_object().expect("selector") {
+        assert_eq!(&pod["metadata"]["labels"][k], v);
     }
 }
 

@@ -34,7 +34,7 @@ const REGION: &str = "topology.kubernetes.io/region";
 const APPLY_QUERY: &str = "?&force=true&fieldManager=topo-harness";
 /// The run id is part of the namespace (`KindOptions::new("run-test")`).
 const NS: &str = "topo-tiny-test-1";
-const AGNHOST: &str = topo_harness::backend::kind::manifests::AGNHOST_IMAGE;
+const AGNHOST: &str = topo_harness::backend::live::workload::manifests::AGNHOST_IMAGE;
 
 struct Shared(Arc<RecordingRunner>);
 
@@ -128,7 +128,7 @@ async fn script(mut s: Server, cp: String, worker: String) {
             json!({"metadata": {"labels": {REGION: null, ZONE: "a"}}})
         );
     }
-    // apply: the Service, then the echo Deployment on the worker only.
+    // apply: the Service, then one echo pod bound to the worker.
     let svc_path = format!("{ns_path}/services/web{APPLY_QUERY}");
     let sent = s.answer_body("PATCH", &svc_path, 201, json!({"kind": "Service", "apiVersion": "v1", "metadata": {"name": "web", "namespace": NS}})).await;
     assert_eq!(
@@ -139,13 +139,10 @@ async fn script(mut s: Server, cp: String, worker: String) {
         sent["spec"]["selector"]["app.kubernetes.io/name"],
         json!("web")
     );
-    let deploy = format!("/apis/apps/v1/namespaces/{NS}/deployments/web-{worker}{APPLY_QUERY}");
-    let sent = s.answer_body("PATCH", &deploy, 201, json!({"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": format!("web-{worker}"), "namespace": NS}})).await;
-    assert_eq!(sent["spec"]["replicas"], json!(1));
-    assert_eq!(
-        sent["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/hostname"],
-        json!(worker)
-    );
+    let pod = format!("{ns_path}/pods/web-0000{APPLY_QUERY}");
+    let sent = s.answer_body("PATCH", &pod, 201, json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "web-0000", "namespace": NS}})).await;
+    assert_eq!(sent["spec"]["nodeName"], json!(worker));
+    assert_eq!(sent["spec"]["containers"][0]["image"], json!(AGNHOST));
     // observe: nodes, Services, EndpointSlices.
     s.answer_body(
         "GET",
@@ -202,7 +199,7 @@ async fn script(mut s: Server, cp: String, worker: String) {
     )
     .await;
     // cleanup, newest first: labels restored (zone and region were absent), then the namespace
-    // (the Service and Deployment go with it).
+    // (the Service and the pod go with it).
     for name in [&worker, &cp] {
         let sent = s
             .answer_body(
@@ -1091,7 +1088,7 @@ fn on_sim_the_controller_under_test_is_judged_by_the_model() {
     assert!(model_failures(&wrong, None).is_empty());
 }
 
-/// The API server side of the controller probe: namespace, Service, Deployment, then one
+/// The API server side of the controller probe: namespace, Service, echo pod, then one
 /// observation per entry of `slices_per_poll`, then the namespace's deletion.
 async fn controller_probe_script(
     mut s: Server,
@@ -1124,12 +1121,12 @@ async fn controller_probe_script(
     let sent = s
         .answer_body(
             "PATCH",
-            &format!("/apis/apps/v1/namespaces/{ns}/deployments/topo-probe-{node}{APPLY_QUERY}"),
+            &format!("{ns_path}/pods/topo-probe-0{APPLY_QUERY}"),
             201,
-            json!({"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": format!("topo-probe-{node}"), "namespace": ns}}),
+            json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "topo-probe-0", "namespace": ns}}),
         )
         .await;
-    assert_eq!(sent["spec"]["replicas"], 1);
+    assert_eq!(sent["spec"]["nodeName"], json!(node));
     for slices in slices_per_poll {
         s.answer_body(
             "GET",
@@ -1203,6 +1200,7 @@ fn probe_controller(slices_per_poll: Vec<Vec<Value>>, deadline: Duration) -> Res
         let result = wait_for_controller(
             &api,
             &mut ledger,
+            &topo_harness::backend::live::kubeconfig::NoNodeAccess,
             &ns,
             &node,
             UNDER_TEST,

@@ -1004,8 +1004,7 @@ async fn kubeconfig_uses_the_named_context_and_never_falls_back() {
 /// A client pod as the API server stores it, in `phase`.
 fn client_pod(name: &str, node: &str, phase: &str) -> Value {
     let mut pod =
-        topo_harness::backend::live::probes::probe_pod("topo-1", node, name, "10.96.0.10", 80, 60)
-            .expect("pod");
+        topo_harness::backend::live::probes::probe_pod("topo-1", node, name, "10.96.0.10", 80, 60);
     pod["metadata"]["uid"] = json!("0000-2222");
     pod["metadata"]["resourceVersion"] = json!("5");
     pod["status"] = json!({ "phase": phase });
@@ -1040,10 +1039,7 @@ async fn traffic_probe_creates_polls_reads_logs_and_deletes_client_pods() {
                         client_pod(name, node, "Pending"),
                     )
                     .await;
-                assert_eq!(
-                    body["body"]["spec"]["nodeSelector"]["kubernetes.io/hostname"],
-                    node
-                );
+                assert_eq!(body["body"]["spec"]["nodeName"], node);
             }
             // First poll: w still running, w2 done; second poll asks only for w.
             let get = |name: &str| format!("{pods}/{name}");

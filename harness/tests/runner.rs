@@ -327,10 +327,12 @@ fn observation_notes_fail_a_dataplane_check_and_the_rest_still_runs() {
     assert!(!names.contains(&CheckName::Dataplane), "{names:?}");
 }
 
-/// The sim, except that applying a step fails with a chosen backend error.
+/// The sim, except that applying a step fails with a chosen backend error (never, when
+/// `error` is `None`), and cleanup with `cleanup_error`.
 struct FailsToApply {
     inner: SimBackend,
-    error: fn() -> BackendError,
+    error: Option<fn() -> BackendError>,
+    cleanup_error: Option<fn() -> BackendError>,
     cleanups: usize,
 }
 
@@ -344,24 +346,39 @@ impl Backend for FailsToApply {
     fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
         self.inner.setup(shape)
     }
-    fn apply(&mut self, _: &StepAction) -> Result<Applied, BackendError> {
-        Err((self.error)())
+    fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
+        match self.error {
+            Some(error) => Err(error()),
+            None => self.inner.apply(action),
+        }
     }
     fn observe(&mut self) -> Result<Observation, BackendError> {
         self.inner.observe()
     }
     fn cleanup(&mut self) -> Result<(), BackendError> {
         self.cleanups += 1;
-        self.inner.cleanup()
+        self.inner.cleanup()?;
+        match self.cleanup_error {
+            Some(error) => Err(error()),
+            None => Ok(()),
+        }
     }
 }
 
 fn run_failing(error: fn() -> BackendError) -> (topo_harness::runner::Counts, Vec<String>, usize) {
+    run_with(Some(error), None)
+}
+
+fn run_with(
+    error: Option<fn() -> BackendError>,
+    cleanup_error: Option<fn() -> BackendError>,
+) -> (topo_harness::runner::Counts, Vec<String>, usize) {
     let case =
         parse_case(CASE, "flaky.yaml", Path::new("flaky.yaml")).unwrap_or_else(|e| panic!("{e:?}"));
     let mut backend = FailsToApply {
         inner: SimBackend::new(),
         error,
+        cleanup_error,
         cleanups: 0,
     };
     let mut events = Vec::new();
@@ -369,6 +386,7 @@ fn run_failing(error: fn() -> BackendError) -> (topo_harness::runner::Counts, Ve
         Event::SuiteSkipped { reason, .. } => events.push(format!("skipped: {reason}")),
         Event::SuiteFinished { error, .. } => events.push(format!("finished: {error:?}")),
         Event::StepFinished { .. } => events.push("step".into()),
+        Event::Warning { message, .. } => events.push(format!("warning: {message}")),
         _ => {}
     };
     // Two suites: the case on two proxy modes.
@@ -413,6 +431,52 @@ fn an_interrupt_cancels_the_run() {
     );
     assert_eq!(cleanups, 1);
     assert!(counts.headline().ends_with(", 2 cancelled"));
+}
+
+fn left_behind() -> BackendError {
+    BackendError::cleanup("left behind: namespace topo-flaky-1 (still terminating)")
+}
+
+#[test]
+fn a_cleanup_failure_is_reported_as_one() {
+    // Every step passes; what is left behind fails the suite, worded as cleanup.
+    let (counts, events, _) = run_with(None, Some(left_behind));
+    assert_eq!((counts.failed, counts.passed), (2, 0));
+    let finished: Vec<&String> = events
+        .iter()
+        .filter(|e| e.starts_with("finished"))
+        .collect();
+    assert_eq!(
+        finished[0],
+        "finished: Some(\"cleanup incomplete: left behind: namespace topo-flaky-1 (still terminating)\")"
+    );
+    assert!(!events.iter().any(|e| e.contains("set up")), "{events:?}");
+}
+
+#[test]
+fn a_skipped_suite_that_leaves_something_behind_fails() {
+    let (counts, events, cleanups) = run_with(
+        Some(|| BackendError::Unsupported {
+            reason: "not supported on an existing cluster: stopping the kubelet".into(),
+        }),
+        Some(left_behind),
+    );
+    assert_eq!((counts.failed, counts.skipped), (2, 0));
+    assert_eq!(cleanups, 2);
+    assert_eq!(
+        events[0],
+        "finished: Some(\"kubeconfig backend: not supported on an existing cluster: stopping the kubelet; and then cleanup incomplete: left behind: namespace topo-flaky-1 (still terminating)\")"
+    );
+}
+
+#[test]
+fn a_cancelled_suite_says_what_its_cleanup_left() {
+    let (counts, events, _) = run_with(Some(|| BackendError::Interrupted), Some(left_behind));
+    assert_eq!(counts.cancelled, 2);
+    assert_eq!(
+        events[0],
+        "warning: cleanup incomplete: left behind: namespace topo-flaky-1 (still terminating)"
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Backends: where a case runs. One trait, several implementations: [`sim::SimBackend`] (the
-//! reference model plays controller and proxies), [`live::KindBackend`] (kind clusters) and
-//! [`live::KubeconfigBackend`] (an existing cluster).
+//! reference model plays controller and proxies) and the live backends over one
+//! [`live::LiveBackend`]: [`live::KindBackend`] (kind clusters),
+//! [`live::KubeconfigBackend`] (an existing cluster) and [`local::LocalBackend`] (real
+//! upstream components as processes, nodes as network namespaces).
 //!
 //! A backend never sees expectations or snapshots: it gets a [`ClusterShape`] and
 //! [`StepAction`]s and reports what it observes. Adding a backend: implement [`Backend`], give
@@ -10,9 +12,12 @@
 //! [`BackendError::Unsupported`] (the suite is skipped) and Ctrl-C with
 //! [`BackendError::Interrupted`] (the run is cancelled).
 
+pub mod command;
 pub mod kind;
 pub mod kube_api;
 pub mod live;
+pub mod local;
+pub mod pods;
 pub mod sim;
 pub mod wait;
 
@@ -32,6 +37,8 @@ pub enum BackendKind {
     Kind,
     /// An existing cluster from a kubeconfig.
     Kubeconfig,
+    /// Real upstream components as local processes, nodes as network namespaces.
+    Local,
 }
 
 impl BackendKind {
@@ -41,7 +48,43 @@ impl BackendKind {
             BackendKind::Sim => "sim",
             BackendKind::Kind => "kind",
             BackendKind::Kubeconfig => "kubeconfig",
+            BackendKind::Local => "local",
         }
+    }
+}
+
+/// Which EndpointSlice controller a cluster runs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum EndpointSliceController {
+    /// kube-controller-manager's own (`endpointslice-controller`).
+    #[default]
+    Builtin,
+    /// None: kube-controller-manager runs `--controllers=*,-endpointslice-controller`, and the
+    /// controller under test is installed by `--after-create`.
+    None,
+}
+
+impl EndpointSliceController {
+    /// `builtin` or `none`, as `--controller` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointSliceController::Builtin => "builtin",
+            EndpointSliceController::None => "none",
+        }
+    }
+
+    /// The kube-controller-manager `--controllers` value, when the default must change.
+    pub fn controllers_flag(self) -> Option<&'static str> {
+        match self {
+            EndpointSliceController::Builtin => None,
+            EndpointSliceController::None => Some("*,-endpointslice-controller"),
+        }
+    }
+}
+
+impl std::fmt::Display for EndpointSliceController {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -86,6 +129,15 @@ pub enum BackendError {
     Unsupported {
         /// Why, in plain words.
         reason: String,
+    },
+    /// What the case created or changed could not all be undone.
+    #[error("cleanup incomplete{}", colon(context))]
+    Cleanup {
+        /// What is left, and why.
+        context: String,
+        /// Why, when another error caused it.
+        #[source]
+        cause: Option<Cause>,
     },
     /// The run was interrupted (Ctrl-C): the runner reports the suite as cancelled.
     #[error("interrupted (Ctrl-C); cleaning up")]
@@ -150,6 +202,14 @@ impl BackendError {
         }
     }
 
+    /// A cleanup failure described by `context` alone.
+    pub fn cleanup(context: impl Into<String>) -> Self {
+        BackendError::Cleanup {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
     /// The same failure with `note` appended to what failed (e.g. where the logs went).
     pub fn with_note(self, note: &str) -> Self {
         let add = |context: String| {
@@ -169,6 +229,10 @@ impl BackendError {
                 cause,
             },
             BackendError::Observe { context, cause } => BackendError::Observe {
+                context: add(context),
+                cause,
+            },
+            BackendError::Cleanup { context, cause } => BackendError::Cleanup {
                 context: add(context),
                 cause,
             },

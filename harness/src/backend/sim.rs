@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use super::pods::PodSet;
 use super::{Applied, Backend, BackendError, BackendKind, Observation, ServiceEvent, WaitPolicy};
 use crate::case::service::next_service;
 use crate::case::{
@@ -49,15 +50,6 @@ impl SimBackend {
     }
 }
 
-#[derive(Clone, Debug)]
-struct SimPod {
-    name: String,
-    node: String,
-    ip: String,
-    not_ready: bool,
-    terminating: bool,
-}
-
 #[derive(Debug)]
 struct SimCluster {
     gates: FeatureGates,
@@ -65,13 +57,17 @@ struct SimCluster {
     /// The case's Service definition (kept to create the Service after a rejected creation).
     definition: Option<ServiceChange>,
     service: Option<Service>,
-    pods: Vec<SimPod>,
-    pod_counter: usize,
+    pods: PodSet,
     reconciler: Reconciler,
     controller_slices: Vec<EndpointSlice>,
     hand_slices: Vec<EndpointSlice>,
     /// Events the controller recorded on the Service (identical ones aggregated).
     events: Vec<ServiceEvent>,
+}
+
+/// The sim's address of the pod created `ordinal`-th: 10.244.0.2, 10.244.0.3, …
+fn sim_pod_ip(ordinal: usize) -> String {
+    format!("10.244.{}.{}", ordinal / 250, ordinal % 250 + 2)
 }
 
 fn node_of(def: &NodeDef, shape: &ClusterShape) -> Node {
@@ -105,8 +101,7 @@ impl SimCluster {
             nodes,
             definition: None,
             service: None,
-            pods: Vec::new(),
-            pod_counter: 0,
+            pods: PodSet::new(&shape.nodes),
             reconciler,
             controller_slices: Vec::new(),
             hand_slices: Vec::new(),
@@ -118,124 +113,13 @@ impl SimCluster {
     fn pod_states(&self) -> Vec<(String, bool, bool, bool)> {
         let ready = self.ready_nodes();
         self.pods
+            .pods()
             .iter()
             .map(|p| {
                 let node_ready = ready.contains(p.node.as_str());
                 (p.name.clone(), p.not_ready, p.terminating, node_ready)
             })
             .collect()
-    }
-
-    fn new_pod(&mut self, node: &str) -> SimPod {
-        let k = self.pod_counter;
-        self.pod_counter += 1;
-        SimPod {
-            name: format!("{SERVICE_NAME}-{k:04}"),
-            node: node.to_string(),
-            ip: format!("10.244.{}.{}", k / 250, k % 250 + 2),
-            not_ready: false,
-            terminating: false,
-        }
-    }
-
-    /// Pods per node, in node order.
-    fn counts(&self) -> Vec<usize> {
-        let mut by_node: BTreeMap<&str, usize> = BTreeMap::new();
-        for p in &self.pods {
-            *by_node.entry(p.node.as_str()).or_insert(0) += 1;
-        }
-        self.nodes
-            .iter()
-            .map(|n| by_node.get(n.name.as_str()).copied().unwrap_or(0))
-            .collect()
-    }
-
-    /// Sets the pods of every node to `want[i]` (node order): the oldest pods are kept, new
-    /// pods are added node by node. One pass over the pods, whatever the number of nodes.
-    fn place_all(&mut self, want: &[usize]) {
-        let limit: BTreeMap<String, usize> = self
-            .nodes
-            .iter()
-            .zip(want)
-            .map(|(n, w)| (n.name.clone(), *w))
-            .collect();
-        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        self.pods.retain(|p| {
-            let count = match seen.get_mut(p.node.as_str()) {
-                Some(c) => c,
-                None => seen.entry(p.node.clone()).or_insert(0),
-            };
-            *count += 1;
-            *count <= limit.get(p.node.as_str()).copied().unwrap_or(0)
-        });
-        let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
-        for (name, want) in names.iter().zip(want) {
-            let have = seen.get(name).copied().unwrap_or(0).min(*want);
-            for _ in have..*want {
-                let pod = self.new_pod(name);
-                self.pods.push(pod);
-            }
-        }
-    }
-
-    /// Scales to `want` pods: removes from the node with the most (last in node order on ties),
-    /// adds to the worker with the fewest (first in node order on ties), one pod at a time as
-    /// the rule reads, with a heap instead of a scan per pod.
-    fn scale(&mut self, want: usize) {
-        use std::cmp::Reverse;
-        use std::collections::BinaryHeap;
-        let mut counts = self.counts();
-        let mut total: usize = counts.iter().sum();
-        if total > want {
-            let mut fullest: BinaryHeap<(usize, usize)> = counts
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| **c > 0)
-                .map(|(i, c)| (*c, i))
-                .collect();
-            while total > want {
-                let Some((c, i)) = fullest.pop() else { break };
-                counts[i] = c - 1;
-                total -= 1;
-                if c > 1 {
-                    fullest.push((c - 1, i));
-                }
-            }
-            self.place_all(&counts);
-        }
-        let mut emptiest: BinaryHeap<Reverse<(usize, usize)>> = self
-            .nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| !n.is_control_plane())
-            .map(|(i, _)| Reverse((counts[i], i)))
-            .collect();
-        while total < want {
-            let Some(Reverse((c, i))) = emptiest.pop() else {
-                break;
-            };
-            let name = self.nodes[i].name.clone();
-            let pod = self.new_pod(&name);
-            self.pods.push(pod);
-            total += 1;
-            emptiest.push(Reverse((c + 1, i)));
-        }
-    }
-
-    /// Marks the first `counts[node]` pods of each listed node (one pass over the pods).
-    fn mark(&mut self, counts: &BTreeMap<String, usize>, terminating: bool) {
-        let mut left = counts.clone();
-        for pod in &mut self.pods {
-            if let Some(n) = left.get_mut(pod.node.as_str()) {
-                let on = *n > 0;
-                *n = n.saturating_sub(1);
-                if terminating {
-                    pod.terminating = on;
-                } else {
-                    pod.not_ready = on;
-                }
-            }
-        }
     }
 
     /// The names of the Ready nodes (a pod's readiness looks its node up here).
@@ -363,19 +247,7 @@ impl SimCluster {
         for (name, change) in &action.nodes {
             self.apply_node(name, change);
         }
-        if let Some(endpoints) = &action.endpoints {
-            let want: Vec<usize> = self
-                .nodes
-                .iter()
-                .map(|n| endpoints.get(&n.name).copied().unwrap_or(0))
-                .collect();
-            self.place_all(&want);
-        }
-        if let Some(n) = action.scale {
-            self.scale(n);
-        }
-        self.mark(&action.not_ready, false);
-        self.mark(&action.terminating, true);
+        self.pods.apply(action);
         if let Some(slices) = &action.slices {
             let mut ip = 0;
             self.hand_slices = slices.iter().map(|s| self.hand_slice(s, &mut ip)).collect();
@@ -413,11 +285,12 @@ impl SimCluster {
         let ready_nodes = self.ready_nodes();
         let pods: Vec<Pod> = self
             .pods
+            .pods()
             .iter()
             .map(|p| Pod {
                 name: p.name.clone(),
                 node: Some(p.node.clone()),
-                ip: Some(p.ip.clone()),
+                ip: Some(sim_pod_ip(p.ordinal)),
                 ready: !p.not_ready && ready_nodes.contains(p.node.as_str()),
                 terminating: p.terminating,
             })
@@ -543,7 +416,7 @@ mod tests {
 
     fn per_node(sim: &SimBackend) -> BTreeMap<String, usize> {
         let mut out = BTreeMap::new();
-        for p in sim.cluster.iter().flat_map(|c| c.pods.iter()) {
+        for p in sim.cluster.iter().flat_map(|c| c.pods.pods().iter()) {
             *out.entry(p.node.clone()).or_insert(0) += 1;
         }
         out
@@ -630,7 +503,7 @@ mod tests {
         let pods: Vec<(String, String, bool)> = sim
             .cluster
             .iter()
-            .flat_map(|c| c.pods.iter())
+            .flat_map(|c| c.pods.pods().iter())
             .map(|p| (p.name.clone(), p.node.clone(), p.not_ready))
             .collect();
         let want = [

@@ -81,6 +81,10 @@ pub enum BackendArg {
     Kind,
     /// An existing cluster from a kubeconfig (--kubeconfig, --context).
     Kubeconfig,
+    /// Real upstream kube-apiserver, kube-controller-manager and kube-proxy as local
+    /// processes, every node a network namespace (needs root; build the binaries first with
+    /// `topo-harness upstream build`).
+    Local,
 }
 
 /// `--observe`: where the live backends read each node's routes from.
@@ -323,6 +327,11 @@ pub struct RunArgs {
     /// kind: how long the --after-create command may run, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub after_create_timeout: u64,
+    /// local: with `--proxy-mode none`, a command run in every node's network namespace
+    /// instead of kube-proxy (your own proxy), through `sh -c`, with `KUBECONFIG`,
+    /// `NODE_NAME` and `NODE_IP` set.
+    #[arg(long, value_name = "CMD")]
+    pub node_agent: Option<String>,
     /// kind binaries and node images.
     #[command(flatten)]
     pub kind: KindArgs,

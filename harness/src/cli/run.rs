@@ -16,6 +16,7 @@ use crate::backend::live::{
     host_cpu_millis, install_ctrl_c_handler, kind_spec, KindBackend, KindOptions,
     KubeconfigBackend, KubeconfigOptions, ObserveSource,
 };
+use crate::backend::local::{LocalBackend, LocalOptions};
 use crate::backend::sim::SimBackend;
 use crate::backend::{Backend, BackendError, BackendKind};
 use crate::case::{load_selection, schema_json, Case, ProxyMode, Selection};
@@ -80,6 +81,16 @@ fn load(select: &SelectArgs) -> Result<Selection, u8> {
     Ok(selection)
 }
 
+/// The kube-proxy modes the local backend runs by default (IPVS needs a kernel module most
+/// machines lack; `--proxy-mode ipvs` asks for it).
+const LOCAL_DEFAULT_MODES: [ProxyMode; 2] = [ProxyMode::Iptables, ProxyMode::Nftables];
+
+/// The upstream binaries at hand for the local backend, per minor.
+fn local_binaries_at_hand() -> std::collections::BTreeMap<u32, crate::backend::local::LocalBinaries>
+{
+    crate::backend::local::binaries_at_hand()
+}
+
 /// The kube-proxy modes the sim runs by default (each where it exists).
 const SIM_DEFAULT_MODES: [ProxyMode; 3] =
     [ProxyMode::Iptables, ProxyMode::Ipvs, ProxyMode::Nftables];
@@ -99,10 +110,17 @@ fn versions_and_modes(
             .map(VersionSelection::Explicit)
             .unwrap_or(VersionSelection::Default),
         (_, BackendArg::Kubeconfig) => VersionSelection::Default,
+        (_, BackendArg::Local) => VersionSelection::Explicit(
+            local_binaries_at_hand()
+                .keys()
+                .map(|minor| crate::model::KubeVersion::new(*minor))
+                .collect(),
+        ),
     };
     let modes = match (select.proxy_mode.is_empty(), backend) {
         (false, _) => select.proxy_mode.clone(),
         (true, BackendArg::Sim) => SIM_DEFAULT_MODES.to_vec(),
+        (true, BackendArg::Local) => LOCAL_DEFAULT_MODES.to_vec(),
         (true, _) => vec![ProxyMode::Iptables],
     };
     (versions, modes)
@@ -282,6 +300,34 @@ pub fn run(args: &RunArgs) -> u8 {
                 }
                 Err(e) => Err(BackendError::setup_from("choosing a container runtime", e)),
             }
+        }
+        BackendArg::Local => {
+            if let Err(why) = crate::backend::local::preflight(&proxy_modes) {
+                return usage_error(why);
+            }
+            let binaries = local_binaries_at_hand();
+            if let VersionSelection::Explicit(wanted) = &versions {
+                if let Some(missing) = wanted.iter().find(|v| !binaries.contains_key(&v.minor)) {
+                    return usage_error(format!(
+                        "Kubernetes {missing} is not built for the local backend; run: topo-harness upstream build --kubernetes {missing}"
+                    ));
+                }
+                if wanted.is_empty() {
+                    return usage_error(
+                        "no upstream binaries are built for the local backend; run: topo-harness upstream build --kubernetes 1.37",
+                    );
+                }
+            }
+            install_ctrl_c_handler();
+            let mut options = LocalOptions::new(run_id());
+            options.binaries = binaries;
+            options.controller = args.kind.controller.into();
+            options.node_agent = args.node_agent.clone();
+            options.after_create = after_create.clone();
+            options.live.keep = args.keep;
+            options.live.observe = args.observe.map(ObserveSource::from);
+            options.live.managed_by = args.kind.managed_by.clone();
+            LocalBackend::new(options).map(|b| Box::new(b) as Box<dyn Backend>)
         }
         BackendArg::Kubeconfig => {
             if let Err(why) = check_kubeconfig(args.kubeconfig.as_deref()) {
@@ -476,21 +522,22 @@ fn controller_under_test(args: &RunArgs) -> Result<(), String> {
     use crate::backend::kind::EndpointSliceController;
     let controller: EndpointSliceController = args.kind.controller.into();
     let builtin_label = crate::model::MANAGED_BY_CONTROLLER;
+    let creates = matches!(args.backend, BackendArg::Kind | BackendArg::Local);
     match (args.backend, controller, args.kind.managed_by.as_deref()) {
-        (BackendArg::Kind, EndpointSliceController::None, None) => Err(
+        (_, EndpointSliceController::None, None) if creates => Err(
             "--controller none needs --managed-by NAME: the endpointslice.kubernetes.io/managed-by label your controller writes".to_string(),
         ),
-        (BackendArg::Kind, EndpointSliceController::Builtin, Some(name)) if name != builtin_label => Err(format!(
+        (_, EndpointSliceController::Builtin, Some(name)) if creates && name != builtin_label => Err(format!(
             "--managed-by {name} with the in-tree EndpointSlice controller running: pass --controller none so only the controller under test writes slices"
         )),
-        (BackendArg::Kind, EndpointSliceController::None, Some(name)) if name == builtin_label => Err(format!(
+        (_, EndpointSliceController::None, Some(name)) if creates && name == builtin_label => Err(format!(
             "--managed-by {name} is the in-tree controller's label, which --controller none turns off; give your controller's label"
         )),
         (BackendArg::Sim, EndpointSliceController::None, _) => Err(
-            "--controller none is for --backend kind; on sim, --managed-by NAME alone replaces the sim's controller".to_string(),
+            "--controller none is for --backend kind and local; on sim, --managed-by NAME alone replaces the sim's controller".to_string(),
         ),
         (BackendArg::Kubeconfig, c, m) if c != EndpointSliceController::Builtin || m.is_some() => Err(
-            "--controller and --managed-by are for --backend kind and sim".to_string(),
+            "--controller and --managed-by are for --backend kind, local and sim".to_string(),
         ),
         _ => Ok(()),
     }
@@ -501,9 +548,9 @@ fn after_create(args: &RunArgs) -> Result<Option<AfterCreate>, String> {
     let Some(line) = &args.after_create else {
         return Ok(None);
     };
-    if args.backend != BackendArg::Kind {
+    if !matches!(args.backend, BackendArg::Kind | BackendArg::Local) {
         return Err(format!(
-            "--after-create is for --backend kind, which creates the clusters (this is {:?})",
+            "--after-create is for --backend kind and local, which create the clusters (this is {:?})",
             args.backend
         ));
     }
@@ -530,17 +577,20 @@ fn observe_source(
         BackendArg::Sim => BackendKind::Sim,
         BackendArg::Kind => BackendKind::Kind,
         BackendArg::Kubeconfig => BackendKind::Kubeconfig,
+        BackendArg::Local => BackendKind::Local,
     };
     let rules_readable = modes.iter().all(|m| m.has_kube_proxy());
     let Some(arg) = arg else {
         return Ok(ObserveSource::default_for(
             kind,
-            kind == BackendKind::Kind && rules_readable,
+            matches!(kind, BackendKind::Kind | BackendKind::Local) && rules_readable,
         ));
     };
     let source = ObserveSource::from(arg);
     match (kind, source) {
-        (BackendKind::Kind, ObserveSource::Rules | ObserveSource::Both) if !rules_readable => {
+        (BackendKind::Kind | BackendKind::Local, ObserveSource::Rules | ObserveSource::Both)
+            if !rules_readable =>
+        {
             Err(format!(
                 "--observe {} reads kube-proxy's rules, but --proxy-mode none runs no kube-proxy; use --observe traffic (the default with none)",
                 source.as_str()

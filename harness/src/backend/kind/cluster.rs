@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::command::{split_words, Command, CommandError, CommandRunner};
+use super::command::{Command, CommandError, CommandRunner};
 use super::config::{self, ConfigError};
 use super::images::ImageTable;
 use super::releases::{KindBinary, KindRelease};
@@ -105,33 +105,7 @@ pub enum ClusterError {
     },
 }
 
-/// Environment variable naming the cluster for an [`AfterCreate`] command.
-pub const CLUSTER_ENV: &str = "TOPO_CLUSTER";
-
-/// A user command run once after each cluster is created and before any case runs on it
-/// (`--after-create`): argv, never a shell string, with `KUBECONFIG` set to the cluster's
-/// kubeconfig and [`CLUSTER_ENV`] to its name.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AfterCreate {
-    /// Program and arguments.
-    pub argv: Vec<String>,
-    /// How long it may run.
-    pub timeout: Duration,
-}
-
-impl AfterCreate {
-    /// Default time limit (10 minutes).
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
-
-    /// Parses a command line with [`split_words`]; an empty line is an error.
-    pub fn parse(line: &str, timeout: Duration) -> Result<Self, String> {
-        let argv = split_words(line).map_err(|e| format!("--after-create: {e}"))?;
-        if argv.is_empty() {
-            return Err("--after-create: the command is empty".to_string());
-        }
-        Ok(AfterCreate { argv, timeout })
-    }
-}
+pub use crate::backend::command::{AfterCreate, CLUSTER_ENV};
 
 /// Time limits for the kind calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,14 +254,7 @@ impl<'r> KindCluster<'r> {
     /// `KUBECONFIG=<kubeconfig>` (made absolute, so a script that changes directory still
     /// finds it) and `TOPO_CLUSTER=<name>`.
     pub fn after_create_command(&self, hook: &AfterCreate, kubeconfig: &Path) -> Command {
-        let mut argv = hook.argv.iter();
-        let program = argv.next().cloned().unwrap_or_default();
-        let kubeconfig = std::path::absolute(kubeconfig).unwrap_or_else(|_| kubeconfig.into());
-        Command::new(program)
-            .args(argv.cloned())
-            .env("KUBECONFIG", kubeconfig.display().to_string())
-            .env(CLUSTER_ENV, self.name.clone())
-            .timeout(hook.timeout)
+        hook.command(kubeconfig, &self.name)
     }
 
     /// Runs the [`AfterCreate`] command; its failure (exit status, output, timeout) becomes
@@ -711,11 +678,11 @@ pub fn dry_run_for(
     // The load runs only when the first command succeeds (the host has the image).
     plan(
         Phase::Setup,
-        cluster.image_present_command(super::manifests::AGNHOST_IMAGE),
+        cluster.image_present_command(crate::backend::live::workload::manifests::AGNHOST_IMAGE),
     );
     plan(
         Phase::Setup,
-        cluster.load_image_command(super::manifests::AGNHOST_IMAGE),
+        cluster.load_image_command(crate::backend::live::workload::manifests::AGNHOST_IMAGE),
     );
     for node in cluster.nodes() {
         if spec.proxy_mode != ProxyMode::None {

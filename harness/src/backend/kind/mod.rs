@@ -8,10 +8,7 @@
 //! - [`shape`]: the kind cluster for a case's shape (name, roles, CPU reservations, skip
 //!   reasons);
 //! - [`releases`]: which kind binary (release) creates which cluster, `--kind`, `--image`;
-//! - [`command`]: commands, the [`CommandRunner`] trait, the real [`DuctRunner`] and the
-//!   scripted [`RecordingRunner`];
 //! - [`cluster`]: the kind CLI lifecycle ([`KindCluster`]), node reads and [`dry_run`];
-//! - [`manifests`]: the workload (namespace, per-node echo Deployments, Service, clients).
 //!
 //! Nothing here talks to the Kubernetes API; that is the kube client's job.
 //!
@@ -19,21 +16,20 @@
 //! in `harness/tests/kind.rs` (only if kind's v1alpha4 has it), and regenerate the goldens
 //! with `cargo insta review`.
 
+pub use crate::backend::command;
 pub mod cluster;
-pub mod command;
 pub mod config;
 pub mod images;
-pub mod manifests;
 pub mod releases;
 pub mod shape;
 pub mod spec;
 
+pub use crate::backend::command::{
+    split_words, Command, CommandError, CommandRunner, DuctRunner, Output, RecordingRunner,
+};
 pub use cluster::{
     dry_run, dry_run_with, AfterCreate, ClusterError, ContainerCli, DryRun, KindCluster, RunLayout,
     SetupHooks,
-};
-pub use command::{
-    split_words, Command, CommandError, CommandRunner, DuctRunner, Output, RecordingRunner,
 };
 pub use config::{render, write_config, ConfigError, KubeadmApi, RenderedConfig};
 pub use images::{ImageError, ImageTable};

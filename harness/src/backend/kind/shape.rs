@@ -127,28 +127,7 @@ pub const KIND_MAX_PODS: u32 = 250;
 
 /// The most pods the case puts on one node at once (running + held terminating).
 pub fn max_pods_per_node(case: &crate::case::Case) -> usize {
-    let workers = case
-        .nodes
-        .iter()
-        .filter(|n| n.role == Role::Worker)
-        .count()
-        .max(1);
-    let mut running: std::collections::BTreeMap<String, usize> = Default::default();
-    let mut most = 0;
-    for step in &case.steps {
-        if let Some(endpoints) = &step.action.endpoints {
-            running = endpoints.clone();
-        }
-        if let Some(total) = step.action.scale {
-            // The placement spreads replicas over the workers; the fullest gets the ceiling.
-            most = most.max(total.div_ceil(workers));
-        }
-        for (node, count) in &running {
-            let held = step.action.terminating.get(node).copied().unwrap_or(0);
-            most = most.max(count + held);
-        }
-    }
-    most
+    crate::backend::pods::PodSet::most_per_node(case)
 }
 
 /// Skips a case whose pods cannot fit on a kind node (see [`KIND_MAX_PODS`]).

@@ -19,40 +19,7 @@ pub const LABEL_SHAPE: &str = "topo-harness.io/shape";
 
 pub use crate::model::ProxyMode;
 
-/// Which EndpointSlice controller a cluster runs.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum EndpointSliceController {
-    /// kube-controller-manager's own (`endpointslice-controller`).
-    #[default]
-    Builtin,
-    /// None: kube-controller-manager runs `--controllers=*,-endpointslice-controller`, and the
-    /// controller under test is installed by `--after-create`.
-    None,
-}
-
-impl EndpointSliceController {
-    /// `builtin` or `none`, as `--controller` spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndpointSliceController::Builtin => "builtin",
-            EndpointSliceController::None => "none",
-        }
-    }
-
-    /// The kube-controller-manager `--controllers` value, when the default must change.
-    pub fn controllers_flag(self) -> Option<&'static str> {
-        match self {
-            EndpointSliceController::Builtin => None,
-            EndpointSliceController::None => Some("*,-endpointslice-controller"),
-        }
-    }
-}
-
-impl fmt::Display for EndpointSliceController {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::backend::EndpointSliceController;
 
 /// The role of a kind node.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

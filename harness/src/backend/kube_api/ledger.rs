@@ -348,18 +348,7 @@ async fn undo(api: &ClusterApi, entry: &LedgerEntry) -> Result<CleanupAction, Ku
     }
 }
 
-/// Quotes a word for a POSIX shell when it needs it.
-pub(crate) fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
+pub(crate) use crate::backend::command::shell_quote;
 
 #[cfg(test)]
 mod tests {

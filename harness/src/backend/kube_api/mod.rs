@@ -231,6 +231,8 @@ pub enum Verb {
     Label,
     /// Delete an object.
     Delete,
+    /// Write an object's status (as a kubelet does).
+    Status,
 }
 
 impl fmt::Display for Verb {
@@ -241,6 +243,7 @@ impl fmt::Display for Verb {
             Verb::List => "list",
             Verb::Label => "label",
             Verb::Delete => "delete",
+            Verb::Status => "write the status of",
         })
     }
 }
@@ -620,6 +623,97 @@ impl ClusterApi {
             Err(KubeApiError::Api { code: 404, .. }) => Ok(DeleteOutcome::AlreadyGone),
             Err(error) => Err(error),
         }
+    }
+
+    /// Creates a Node (what a kubelet registers, status included; a cluster of the harness's
+    /// own only).
+    pub async fn create_node(&self, node: &Value) -> Result<(), KubeApiError> {
+        let name = node
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let label = ObjectRef::node(&name).to_string();
+        let api = self.api(ObjectKind::Node, None);
+        let object: DynamicObject =
+            serde_json::from_value(node.clone()).map_err(|e| KubeApiError::Client {
+                verb: Verb::Apply,
+                object: label.clone(),
+                source: kube::Error::SerdeError(e),
+            })?;
+        let params = kube::api::PostParams::default();
+        self.call(Verb::Apply, &label, || api.create(&params, &object))
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes pod `name` of `namespace` with `grace` seconds (`None`: the pod's own
+    /// `terminationGracePeriodSeconds`; `Some(0)`: at once, what the kubelet does once the
+    /// containers stopped). A pod that is not there is not an error.
+    pub async fn delete_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        grace: Option<u32>,
+    ) -> Result<DeleteOutcome, KubeApiError> {
+        let target = ObjectRef::namespaced(ObjectKind::Pod, namespace, name);
+        let api = self.api(ObjectKind::Pod, Some(namespace));
+        let params = DeleteParams {
+            grace_period_seconds: grace,
+            ..DeleteParams::background()
+        };
+        match self
+            .call(Verb::Delete, &target.to_string(), || {
+                api.delete(name, &params)
+            })
+            .await
+        {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(KubeApiError::Api { code: 404, .. }) => Ok(DeleteOutcome::AlreadyGone),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Merge-patches the `status` subresource of a Pod or Node (what a kubelet writes).
+    pub async fn patch_status(
+        &self,
+        kind: ObjectKind,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<(), KubeApiError> {
+        let label = match namespace {
+            Some(ns) => ObjectRef::namespaced(kind, ns, name).to_string(),
+            None => ObjectRef::node(name).to_string(),
+        };
+        let api = self.api(kind, namespace);
+        let params = PatchParams::default();
+        let patch = Patch::Merge(patch);
+        self.call(Verb::Status, &label, || {
+            api.patch_status(name, &params, &patch)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Pod name → `status.phase` of every pod in `namespace`.
+    pub async fn pod_phases(
+        &self,
+        namespace: &str,
+    ) -> Result<BTreeMap<String, String>, KubeApiError> {
+        let pods = self.list_objects(ObjectKind::Pod, Some(namespace)).await?;
+        Ok(pods
+            .iter()
+            .filter_map(|p| {
+                let name = p.pointer("/metadata/name")?.as_str()?.to_string();
+                let phase = p
+                    .pointer("/status/phase")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Pending")
+                    .to_string();
+                Some((name, phase))
+            })
+            .collect())
     }
 
     async fn list_objects(

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::backend::kind::manifests::{self, ECHO_HTTP_PORT, LABEL_APP};
-use crate::backend::kube_api::{ClusterApi, Ledger};
+use super::workload::manifests::{self, ECHO_HTTP_PORT, LABEL_APP};
+use super::workload::{Kubelet, NodeAccess};
+use crate::backend::kube_api::{ClusterApi, Ledger, ObjectKind};
 use crate::model::ClusterState;
 
-/// The probe Service's (and its echo Deployment's app) name.
+/// The probe Service's (and its echo pod's app) name.
 pub const PROBE_SERVICE: &str = "topo-probe";
 
 /// The probe namespace of run `run_id`: `topo-probe-<run>` (the `run-` prefix dropped).
@@ -32,19 +33,13 @@ pub fn probe_written(state: &ClusterState, managed_by: &str) -> bool {
     })
 }
 
-/// The probe objects: namespace, one echo pod on `node`, a Service selecting it.
-pub fn probe_objects(namespace: &str, node: &str) -> Result<Vec<Value>, String> {
-    let parse = |text: Result<String, manifests::ManifestError>| -> Result<Value, String> {
-        let text = text.map_err(|e| e.to_string())?;
-        serde_saphyr::from_str::<Value>(&text).map_err(|e| e.to_string())
-    };
-    let ns = parse(manifests::namespace(namespace))?;
-    let deployment = parse(manifests::echo_deployment(
-        namespace,
-        PROBE_SERVICE,
-        node,
-        1,
-    ))?;
+/// The name of the probe's echo pod.
+pub const PROBE_POD: &str = "topo-probe-0";
+
+/// The probe objects: namespace, a Service, one echo pod on `node` it selects.
+pub fn probe_objects(namespace: &str, node: &str) -> Vec<Value> {
+    let ns = manifests::namespace(namespace);
+    let pod = manifests::echo_pod(namespace, PROBE_SERVICE, PROBE_POD, node, 1);
     let service = json!({
         "apiVersion": "v1",
         "kind": "Service",
@@ -54,26 +49,63 @@ pub fn probe_objects(namespace: &str, node: &str) -> Result<Vec<Value>, String> 
             "ports": [{"name": "http", "port": 80, "targetPort": ECHO_HTTP_PORT, "protocol": "TCP"}]
         }
     });
-    Ok(vec![ns, service, deployment])
+    vec![ns, service, pod]
 }
 
-/// Creates the probe (recorded in `ledger`; the caller cleans it up) and polls every `poll`
-/// until the controller under test wrote its slice, or `deadline` passed: then the error says
-/// which managers did write slices for it, if any.
+/// Creates the probe (recorded in `ledger`; the caller cleans it up; where the harness plays
+/// the kubelet it also starts the pod, and removes its network again before returning) and
+/// polls every `poll` until the controller under test wrote its slice, or `deadline` passed:
+/// then the error says which managers did write slices for it, if any.
+#[allow(clippy::too_many_arguments)]
 pub async fn wait_for_controller(
     api: &ClusterApi,
     ledger: &mut Ledger,
+    access: &impl NodeAccess,
     namespace: &str,
     node: &str,
     managed_by: &str,
     deadline: Duration,
     poll: Duration,
 ) -> Result<(), String> {
-    for object in probe_objects(namespace, node)? {
+    for object in probe_objects(namespace, node) {
         api.apply(ledger, &object)
             .await
             .map_err(|e| format!("creating the controller probe: {e}"))?;
     }
+    let emulated = access.kubelet() == Kubelet::Emulated;
+    if emulated {
+        let network = access
+            .start_pod(node, PROBE_POD)
+            .map_err(|e| format!("starting the controller probe's pod: {}", e.report()))?;
+        api.patch_status(
+            ObjectKind::Pod,
+            Some(namespace),
+            PROBE_POD,
+            &super::workload::pod_status_patch(&network, true),
+        )
+        .await
+        .map_err(|e| format!("starting the controller probe's pod: {e}"))?;
+    }
+    let waited = poll_probe(api, namespace, managed_by, deadline, poll).await;
+    if emulated {
+        let stopped = access.stop_pod(node, PROBE_POD);
+        let deleted = api.delete_pod(namespace, PROBE_POD, Some(0)).await;
+        waited?;
+        stopped.map_err(|e| e.report())?;
+        deleted.map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    waited
+}
+
+/// Polls until the probe's slice is written by `managed_by`.
+async fn poll_probe(
+    api: &ClusterApi,
+    namespace: &str,
+    managed_by: &str,
+    deadline: Duration,
+    poll: Duration,
+) -> Result<(), String> {
     let start = tokio::time::Instant::now();
     let mut last: Option<ClusterState> = None;
     loop {

@@ -1,6 +1,8 @@
-//! [`KindBackend`]: one kind cluster per [`ClusterKey`](crate::case::ClusterKey), shared by
-//! every case of that key in a run; each case gets its own namespace and its own node labels
-//! (restored afterwards).
+//! [`KindBackend`]: the live backend over [`KindProvider`]: one kind cluster per
+//! [`ClusterKey`](crate::case::ClusterKey), shared by every case of that key in a run; each
+//! case gets its own namespace and its own node labels (restored afterwards). Nodes are
+//! reached with `docker exec` (or podman/nerdctl): kubelets stopped and started, files made
+//! in echo containers, rule dumps read.
 //!
 //! Setup maps the shape to a [`KindClusterSpec`] ([`crate::backend::kind::shape`]), picks the
 //! kind binary whose release ships the node image ([`crate::backend::kind::releases`]), writes
@@ -8,31 +10,26 @@
 //! shape hash matches), writes `reports/<run>/<name>/kubeconfig` and connects to context
 //! `kind-<name>` only.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::probes::{ObserveSource, ProbeTiming};
-use super::workload::{
-    routes_from_dump, NodeControl, NodeMap, Workload, HOLD_FILE, NOT_READY_FILE,
-};
-use super::{check_interrupt, interrupted, interrupts, namespace_name, runtime};
+use super::workload::{manifests, routes_from_dump, Capabilities, NodeAccess, NodeMap};
+use super::workload::{HOLD_FILE, NOT_READY_FILE};
+use super::{check_interrupt, interrupts, Connection, LiveBackend, LiveOptions, Provider};
 pub use crate::backend::kind::shape::{
     host_cpu_millis, kind_spec, max_pods_per_node, node_pairs, pods_fit_on_nodes,
     reservation_millis, same_nodes_as_the_model, shape_cluster_name, KIND_MAX_PODS,
     POD_DELETION_COST_GATE, SYSTEM_PODS_PER_NODE,
 };
-use crate::backend::kind::spec::NodeRole;
 use crate::backend::kind::{
-    cluster, config, manifests, releases, AfterCreate, ClusterError, CommandRunner, ContainerCli,
-    Creator, EndpointSliceController, ImageTable, KindBinary, KindCluster, KindClusterSpec,
-    KindRelease, RunLayout,
+    cluster, config, releases, AfterCreate, ClusterError, CommandRunner, ContainerCli, Creator,
+    EndpointSliceController, ImageTable, KindBinary, KindCluster, KindClusterSpec, KindRelease,
+    RunLayout,
 };
-use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger};
+use crate::backend::kube_api::{ClusterApi, KubeApiError};
 use crate::backend::Warnings;
-use crate::backend::{
-    Applied, Backend, BackendError, BackendKind, NodeRoutes, Observation, WaitPolicy,
-};
-use crate::case::{ClusterShape, ProxyMode, StepAction};
+use crate::backend::{BackendError, BackendKind, NodeRoutes};
+use crate::case::{ClusterShape, ProxyMode};
 use crate::model::{FeatureGates, Service};
 
 /// How often kube-proxy's `/proxyMode` is asked (2 s apart) before setup gives up.
@@ -133,6 +130,19 @@ impl KindOptions {
         }
     }
 
+    /// What the backend does the same way on every cluster.
+    pub fn live(&self) -> LiveOptions {
+        LiveOptions {
+            run_id: self.run_id.clone(),
+            keep: self.keep,
+            observe: self.observe,
+            settle: self.settle,
+            probe_timing: self.probe_timing,
+            managed_by: self.managed_by.clone(),
+            controller_wait: self.controller_wait,
+        }
+    }
+
     fn layout(&self) -> RunLayout {
         RunLayout {
             kind_dir: self.kind_dir.clone(),
@@ -168,29 +178,18 @@ struct Current {
     created: bool,
 }
 
-struct CaseRun {
-    shape: ClusterShape,
-    workload: Workload,
-    ledger: Ledger,
-}
-
-/// Kind clusters per shape.
-pub struct KindBackend {
+/// How kind clusters come to exist and how their nodes are reached.
+pub struct KindProvider {
     runner: Box<dyn CommandRunner>,
     options: KindOptions,
     images: ImageTable,
-    rt: tokio::runtime::Runtime,
     api_factory: ApiFactory,
     current: Option<Current>,
-    case: Option<CaseRun>,
-    case_name: String,
-    runs: usize,
-    warnings: Warnings,
 }
 
-impl std::fmt::Debug for KindBackend {
+impl std::fmt::Debug for KindProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KindBackend")
+        f.debug_struct("KindProvider")
             .field("options", &self.options)
             .field(
                 "cluster",
@@ -200,20 +199,31 @@ impl std::fmt::Debug for KindBackend {
     }
 }
 
+/// Kind clusters per shape.
+pub type KindBackend = LiveBackend<KindProvider>;
+
 fn setup_err(e: impl Into<crate::backend::Cause>) -> BackendError {
     BackendError::setup_from("", e)
 }
 
-struct KindNodes<'a> {
+/// Node access through the container CLI.
+pub struct KindNodes<'a> {
     cluster: KindCluster<'a>,
     mode: ProxyMode,
 }
 
 impl KindNodes<'_> {
-    /// `crictl ps -q` of the echo containers of `namespace` on `node`.
-    fn list_echo_containers(&self, node: &str, namespace: &str) -> Result<String, String> {
+    /// The id of the echo container of pod `pod` of `namespace` on `node`.
+    fn echo_container(
+        &self,
+        node: &str,
+        namespace: &str,
+        pod: &str,
+    ) -> Result<String, BackendError> {
         let ns_label = format!("io.kubernetes.pod.namespace={namespace}");
-        self.cluster
+        let pod_label = format!("io.kubernetes.pod.name={pod}");
+        let listed = self
+            .cluster
             .exec(
                 node,
                 &[
@@ -223,14 +233,61 @@ impl KindNodes<'_> {
                     "--label",
                     &ns_label,
                     "--label",
+                    &pod_label,
+                    "--label",
                     "io.kubernetes.container.name=echo",
                 ],
             )
-            .map_err(|e| format!("listing echo containers on {node}: {e}"))
+            .map_err(|e| {
+                BackendError::apply_from(
+                    format!("listing the containers of pod {pod} on {node}"),
+                    e,
+                )
+            })?;
+        let ids: Vec<&str> = listed
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        match ids.as_slice() {
+            [id] => Ok((*id).to_string()),
+            [] => Err(BackendError::apply(format!(
+                "pod {pod} has no running echo container on {node}"
+            ))),
+            more => Err(BackendError::apply(format!(
+                "pod {pod} has {} echo containers on {node}",
+                more.len()
+            ))),
+        }
+    }
+
+    /// Creates (`present`) or removes `file` in the echo container of `pod`.
+    fn mark(
+        &self,
+        node: &str,
+        namespace: &str,
+        pod: &str,
+        file: &str,
+        present: bool,
+    ) -> Result<(), BackendError> {
+        let id = self.echo_container(node, namespace, pod)?;
+        let argv: Vec<&str> = if present {
+            vec!["crictl", "exec", &id, "touch", file]
+        } else {
+            vec!["crictl", "exec", &id, "rm", "-f", file]
+        };
+        self.cluster
+            .exec(node, &argv)
+            .map(|_| ())
+            .map_err(|e| BackendError::apply_from(format!("marking pod {pod} on {node}"), e))
     }
 }
 
-impl NodeControl for KindNodes<'_> {
+impl NodeAccess for KindNodes<'_> {
+    fn label(&self) -> &str {
+        "kind"
+    }
+
     fn set_kubelet(&self, node: &str, running: bool) -> Result<(), BackendError> {
         let verb = if running { "start" } else { "stop" };
         self.cluster
@@ -239,104 +296,24 @@ impl NodeControl for KindNodes<'_> {
             .map_err(|e| BackendError::apply_from(format!("{verb} the kubelet on {node}"), e))
     }
 
-    fn set_not_ready(&self, node: &str, namespace: &str, count: usize) -> Result<(), BackendError> {
-        let listed = self
-            .list_echo_containers(node, namespace)
-            .map_err(BackendError::apply)?;
-        let mut ids: Vec<&str> = listed
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        ids.sort_unstable();
-        if ids.len() < count {
-            return Err(BackendError::apply(format!(
-                "node {node} runs {} echo pod(s); cannot make {count} not ready",
-                ids.len()
-            )));
-        }
-        for (i, id) in ids.iter().enumerate() {
-            let result = if i < count {
-                self.cluster
-                    .exec(node, &["crictl", "exec", id, "touch", NOT_READY_FILE])
-            } else {
-                self.cluster
-                    .exec(node, &["crictl", "exec", id, "rm", "-f", NOT_READY_FILE])
-            };
-            result.map_err(|e| {
-                BackendError::apply_from(format!("setting pod readiness on {node}"), e)
-            })?;
-        }
-        Ok(())
-    }
-
-    fn hold_pods(
+    fn set_pod_ready(
         &self,
         node: &str,
         namespace: &str,
-        count: usize,
-        exclude: &BTreeSet<String>,
-    ) -> Result<Vec<String>, BackendError> {
-        let ns_label = format!("io.kubernetes.pod.namespace={namespace}");
-        let listed = self
-            .cluster
-            .exec(
-                node,
-                &[
-                    "crictl",
-                    "ps",
-                    "-o",
-                    "json",
-                    "--label",
-                    &ns_label,
-                    "--label",
-                    "io.kubernetes.container.name=echo",
-                ],
-            )
-            .map_err(|e| {
-                BackendError::apply_from(format!("listing echo containers on {node}"), e)
-            })?;
-        let mut found = echo_containers(&listed)
-            .map_err(|e| BackendError::apply_from(format!("crictl ps on {node}"), e))?;
-        found.retain(|(_, pod)| !exclude.contains(pod));
-        found.sort_by(|a, b| a.1.cmp(&b.1));
-        if found.len() < count {
-            return Err(BackendError::apply(format!(
-                "node {node} runs {} echo pod(s) not yet terminating; cannot hold {count}",
-                found.len()
-            )));
-        }
-        let mut pods = Vec::new();
-        for (id, pod) in found.into_iter().take(count) {
-            self.cluster
-                .exec(node, &["crictl", "exec", &id, "touch", HOLD_FILE])
-                .map_err(|e| BackendError::apply_from(format!("holding pod {pod}"), e))?;
-            pods.push(pod);
-        }
-        Ok(pods)
+        pod: &str,
+        ready: bool,
+    ) -> Result<(), BackendError> {
+        self.mark(node, namespace, pod, NOT_READY_FILE, !ready)
     }
 
-    fn release_pods(&self, node: &str, namespace: &str) -> Result<(), BackendError> {
-        let listed = self
-            .list_echo_containers(node, namespace)
-            .map_err(BackendError::setup)?;
-        let mut failed = Vec::new();
-        for id in listed.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            if let Err(e) = self
-                .cluster
-                .exec(node, &["crictl", "exec", id, "rm", "-f", HOLD_FILE])
-            {
-                failed.push(e.to_string());
-            }
-        }
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(BackendError::setup(format!(
-                "releasing held pods on {node}: {}",
-                failed.join("; ")
-            )))
-        }
+    fn set_hold(
+        &self,
+        node: &str,
+        namespace: &str,
+        pod: &str,
+        hold: bool,
+    ) -> Result<(), BackendError> {
+        self.mark(node, namespace, pod, HOLD_FILE, hold)
     }
 
     fn read_routes(
@@ -361,56 +338,31 @@ impl NodeControl for KindNodes<'_> {
     }
 }
 
-/// `(container id, pod name)` of every container in `crictl ps -o json` output.
-fn echo_containers(json: &str) -> Result<Vec<(String, String)>, String> {
-    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    let containers = value
-        .get("containers")
-        .and_then(serde_json::Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    containers
-        .iter()
-        .map(|c| {
-            let id = c.get("id").and_then(serde_json::Value::as_str);
-            let pod = c
-                .pointer("/labels/io.kubernetes.pod.name")
-                .and_then(serde_json::Value::as_str);
-            match (id, pod) {
-                (Some(id), Some(pod)) => Ok((id.to_string(), pod.to_string())),
-                _ => Err("a container without id or io.kubernetes.pod.name label".to_string()),
-            }
-        })
-        .collect()
-}
-
 impl KindBackend {
     /// A backend running commands through `runner` (the real [`DuctRunner`](crate::backend::kind::DuctRunner)
     /// or a recording fake).
     pub fn new(runner: Box<dyn CommandRunner>, options: KindOptions) -> Result<Self, BackendError> {
-        let images = ImageTable::embedded().map_err(setup_err)?;
-        Ok(KindBackend {
+        let live = options.live();
+        let provider = KindProvider {
             runner,
-            options,
-            images,
-            rt: runtime()?,
+            images: ImageTable::embedded().map_err(setup_err)?,
             api_factory: Box::new(|rt, path, context| {
                 rt.block_on(ClusterApi::from_kubeconfig(path, Some(context)))
             }),
             current: None,
-            case: None,
-            case_name: "case".to_string(),
-            runs: 0,
-            warnings: Warnings::default(),
-        })
+            options,
+        };
+        LiveBackend::with_provider(provider, live)
     }
 
     /// Replaces how the API client is built (tests connect a mock).
     pub fn with_api_factory(mut self, factory: ApiFactory) -> Self {
-        self.api_factory = factory;
+        self.provider_mut().api_factory = factory;
         self
     }
+}
 
+impl KindProvider {
     /// The binary and image that create `spec`, or why none can.
     fn creator(&self, spec: &KindClusterSpec) -> Result<Creator, String> {
         releases::choose(
@@ -439,15 +391,21 @@ impl KindBackend {
     }
 
     /// Brings up (or reuses) the cluster for `spec` and connects to it.
-    fn ensure_cluster(&mut self, spec: KindClusterSpec) -> Result<(), BackendError> {
+    fn ensure_cluster(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        spec: KindClusterSpec,
+        options: &LiveOptions,
+        warnings: &Warnings,
+    ) -> Result<bool, BackendError> {
         if self
             .current
             .as_ref()
             .is_some_and(|c| c.spec.name == spec.name)
         {
-            return Ok(());
+            return Ok(false);
         }
-        self.shutdown()?;
+        self.shutdown_cluster(options, warnings)?;
         let layout = self.options.layout();
         let creator = self.creator(&spec).map_err(BackendError::setup)?;
         let mut spec = spec;
@@ -482,7 +440,7 @@ impl KindBackend {
             if recorded.as_deref() == Some(rendered.shape_hash.as_str()) {
                 reused = true;
             } else {
-                self.warnings.push(format!(
+                warnings.push(format!(
                     "kind cluster {} has shape {} but {} is wanted: recreating it",
                     spec.name,
                     recorded.as_deref().unwrap_or("(none)"),
@@ -502,11 +460,11 @@ impl KindBackend {
                 .map_err(setup_err)?;
         }
         let created = !reused;
-        let connected = self.connect(&cluster, &spec, &kubeconfig, created);
+        let connected = self.connect_to(rt, &cluster, &spec, &kubeconfig, created);
         match connected {
             Ok(api) => {
                 self.current = Some(Current { spec, api, created });
-                Ok(())
+                Ok(true)
             }
             Err(e) => {
                 // A cluster this run created and cannot use is not left behind.
@@ -530,8 +488,9 @@ impl KindBackend {
 
     /// Writes the kubeconfig, checks every node's proxy mode (when kube-proxy runs), runs the
     /// `--after-create` command on a cluster this run `created`, and connects to `kind-<name>`.
-    fn connect(
+    fn connect_to(
         &self,
+        rt: &tokio::runtime::Runtime,
         cluster: &KindCluster<'_>,
         spec: &KindClusterSpec,
         kubeconfig: &Path,
@@ -573,60 +532,22 @@ impl KindBackend {
                 .map_err(setup_err)?;
         }
         let context = format!("kind-{}", spec.name);
-        let api = (self.api_factory)(&self.rt, kubeconfig, &context).map_err(setup_err)?;
-        if let Some(managed_by) = &self.options.managed_by {
-            self.await_controller(&api, spec, managed_by)?;
-        }
-        Ok(api)
-    }
-
-    /// Waits for the EndpointSlice controller under test to write a probe Service's slice
-    /// (see [`controller`](super::controller)), then removes the probe.
-    fn await_controller(
-        &self,
-        api: &ClusterApi,
-        spec: &KindClusterSpec,
-        managed_by: &str,
-    ) -> Result<(), BackendError> {
-        let node = spec
-            .nodes
-            .iter()
-            .zip(spec.node_names())
-            .find(|(n, _)| n.role == NodeRole::Worker)
-            .or_else(|| spec.nodes.iter().zip(spec.node_names()).next())
-            .map(|(_, name)| name)
-            .unwrap_or_default();
-        let namespace = super::controller::probe_namespace(&self.options.run_id);
-        let mut ledger = Ledger::new();
-        let (deadline, poll) = self.options.controller_wait;
-        let waited = self.rt.block_on(super::controller::wait_for_controller(
-            api,
-            &mut ledger,
-            &namespace,
-            &node,
-            managed_by,
-            deadline,
-            poll,
-        ));
-        let report = self
-            .rt
-            .block_on(ledger.cleanup_or_abort(api, interrupted(2)));
-        waited.map_err(BackendError::setup)?;
-        if !report.is_complete() {
-            return Err(BackendError::setup(report.to_string().trim_end()));
-        }
-        Ok(())
+        (self.api_factory)(rt, kubeconfig, &context).map_err(setup_err)
     }
 
     /// Deletes the current cluster when this run created it (unless `--keep` or `--reuse`);
-    /// with `--keep`, prints how to delete it. Called when the shape changes and at the end.
-    pub fn shutdown(&mut self) -> Result<(), BackendError> {
+    /// with `--keep`, says how to delete it. Called when the shape changes and at the end.
+    fn shutdown_cluster(
+        &mut self,
+        _options: &LiveOptions,
+        warnings: &Warnings,
+    ) -> Result<(), BackendError> {
         let Some(current) = self.current.take() else {
             return Ok(());
         };
         if self.options.keep || self.options.reuse || !current.created {
             if self.options.keep {
-                self.warnings.push(format!(
+                warnings.push(format!(
                     "kept kind cluster {0}; delete it with: kind delete cluster --name {0}",
                     current.spec.name
                 ));
@@ -634,7 +555,7 @@ impl KindBackend {
             return Ok(());
         }
         if interrupts() >= 2 {
-            self.warnings.push(format!(
+            warnings.push(format!(
                 "left behind: kind cluster {0} (delete it with: kind delete cluster --name {0})",
                 current.spec.name
             ));
@@ -644,78 +565,24 @@ impl KindBackend {
             .delete()
             .map_err(|e: ClusterError| BackendError::setup_from("deleting the cluster", e))
     }
-
-    /// The name the next case run uses for its namespace (`topo-<case>-<run>-<n>`).
-    pub fn set_case_name(&mut self, name: &str) {
-        self.case_name = name.to_string();
-    }
-
-    fn begin_case(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
-        let Some(current) = &self.current else {
-            return Err(BackendError::setup("no cluster"));
-        };
-        self.runs += 1;
-        let map = NodeMap::new(node_pairs(shape, &current.spec));
-        let ns = namespace_name(&self.case_name, &self.options.run_id, self.runs);
-        let mut workload = Workload::new(ns, map, shape);
-        workload.settle = self.options.settle;
-        workload.source = observe_source(self.options.observe, shape.proxy_mode)?;
-        workload.probe_timing = self.options.probe_timing;
-        workload.controller_under_test = self.options.managed_by.clone();
-        let mut run = CaseRun {
-            shape: shape.clone(),
-            workload,
-            ledger: Ledger::new(),
-        };
-        let nodes = KindNodes {
-            cluster: self.cluster(&current.spec),
-            mode: shape.proxy_mode,
-        };
-        let result =
-            self.rt.block_on(
-                run.workload
-                    .begin(&current.api, &mut run.ledger, &nodes, true),
-            );
-        self.case = Some(run);
-        if let Err(e) = result {
-            // The runner does not call cleanup after a failed setup: undo what was done.
-            let _ = self.cleanup();
-            return Err(e);
-        }
-        Ok(())
-    }
 }
 
-impl Drop for KindBackend {
-    fn drop(&mut self) {
-        if self.case.is_some() {
-            let _ = self.cleanup();
-        }
-        if let Err(e) = self.shutdown() {
-            self.warnings.push(e.report());
-        }
-        // After the run no reporter listens any more: what is left goes to stderr.
-        for warning in self.warnings.take() {
-            eprintln!("warning: {warning}");
-        }
-    }
-}
-
-impl Backend for KindBackend {
-    fn take_warnings(&mut self) -> Vec<String> {
-        let mut all = self.warnings.take();
-        if let Some(run) = &self.case {
-            all.extend(run.workload.warnings.take());
-        }
-        all
-    }
+impl Provider for KindProvider {
+    type Access<'a> = KindNodes<'a>;
 
     fn kind(&self) -> BackendKind {
         BackendKind::Kind
     }
 
-    fn wait_policy(&self) -> WaitPolicy {
-        super::live_wait_policy()
+    fn label(&self) -> &'static str {
+        "kind"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            node_cpu: false,
+            ..Capabilities::ALL
+        }
     }
 
     fn supports(&self, case: &crate::case::Case, shape: &ClusterShape) -> Result<(), String> {
@@ -723,107 +590,54 @@ impl Backend for KindBackend {
         // A cluster no kind binary at hand can create is skipped, not failed.
         self.creator(&spec)?;
         same_nodes_as_the_model(shape)?;
-        pods_fit_on_nodes(case)?;
-        for step in &case.steps {
-            Workload::check_supported(&step.action, "kind").map_err(|e| e.to_string())?;
-        }
-        Ok(())
+        pods_fit_on_nodes(case)
     }
 
-    fn case_started(&mut self, case: &str) {
-        self.set_case_name(case);
+    fn observe_source(
+        &self,
+        shape: &ClusterShape,
+        wanted: Option<ObserveSource>,
+    ) -> Result<ObserveSource, BackendError> {
+        observe_source(wanted, shape.proxy_mode)
     }
 
-    fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
-        check_interrupt()?;
+    fn connect(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        shape: &ClusterShape,
+        options: &LiveOptions,
+        warnings: &Warnings,
+    ) -> Result<Connection, BackendError> {
         let spec = kind_spec(shape, self.options.host_cpu_millis)?;
-        // Before any command: a source this cluster cannot serve is refused up front.
-        observe_source(self.options.observe, shape.proxy_mode)?;
-        self.ensure_cluster(spec)?;
-        self.begin_case(shape)
-    }
-
-    fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
-        check_interrupt()?;
-        let (Some(current), Some(run)) = (&self.current, &mut self.case) else {
-            return Err(BackendError::apply("no cluster: setup was not called"));
-        };
-        let nodes = KindNodes {
-            cluster: KindCluster::new(self.runner.as_ref(), &current.spec, self.options.cli),
-            mode: run.shape.proxy_mode,
-        };
-        self.rt.block_on(
-            run.workload
-                .apply(&current.api, &mut run.ledger, &nodes, action, "kind"),
-        )
-    }
-
-    fn observe(&mut self) -> Result<Observation, BackendError> {
-        check_interrupt()?;
-        let (Some(current), Some(run)) = (&self.current, &mut self.case) else {
-            return Err(BackendError::observe("no cluster: setup was not called"));
-        };
-        let nodes = KindNodes {
-            cluster: KindCluster::new(self.runner.as_ref(), &current.spec, self.options.cli),
-            mode: run.shape.proxy_mode,
-        };
-        let gates = run.shape.gates();
-        self.rt.block_on(
-            run.workload
-                .observe(&current.api, &mut run.ledger, &nodes, &gates),
-        )
-    }
-
-    fn cleanup(&mut self) -> Result<(), BackendError> {
-        let Some(mut run) = self.case.take() else {
-            return Ok(());
-        };
-        for warning in run.workload.warnings.take() {
-            self.warnings.push(warning);
-        }
+        let fresh = self.ensure_cluster(rt, spec, options, warnings)?;
         let Some(current) = &self.current else {
-            return Ok(());
+            return Err(BackendError::setup("no cluster"));
         };
-        let cluster = KindCluster::new(self.runner.as_ref(), &current.spec, self.options.cli);
-        let mut problems = Vec::new();
-        for node in std::mem::take(&mut run.workload.stopped_kubelets) {
-            if let Err(e) = cluster.exec(&node, &["systemctl", "start", "kubelet"]) {
-                problems.push(format!("restarting the kubelet on {node}: {e}"));
-            }
-        }
-        if !self.options.keep {
-            let nodes = KindNodes {
-                cluster: KindCluster::new(self.runner.as_ref(), &current.spec, self.options.cli),
-                mode: run.shape.proxy_mode,
-            };
-            for node in run.workload.held_nodes() {
-                if let Err(e) = nodes.release_pods(&node, &run.workload.namespace) {
-                    problems.push(e.to_string());
-                }
-            }
-        }
-        if self.options.keep {
-            let commands = run.ledger.keep_commands(&current.api.kubectl());
-            self.warnings.push(format!(
-                "kept (--keep); inspect and undo with:\n  {}",
-                commands.join("\n  ")
-            ));
-        } else {
-            let report = self
-                .rt
-                .block_on(run.ledger.cleanup_or_abort(&current.api, interrupted(2)));
-            if !report.is_complete() {
-                problems.push(report.to_string().trim_end().to_string());
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(BackendError::setup(format!(
-                "cleanup incomplete:\n{}",
-                problems.join("\n")
-            )))
-        }
+        Ok(Connection {
+            api: current.api.clone(),
+            nodes: NodeMap::new(node_pairs(shape, &current.spec)),
+            relabel: true,
+            fresh,
+        })
+    }
+
+    fn access(&self) -> Result<KindNodes<'_>, BackendError> {
+        let Some(current) = &self.current else {
+            return Err(BackendError::setup("no cluster: setup was not called"));
+        };
+        Ok(KindNodes {
+            cluster: KindCluster::new(self.runner.as_ref(), &current.spec, self.options.cli),
+            mode: current.spec.proxy_mode,
+        })
+    }
+
+    fn shutdown(
+        &mut self,
+        _rt: &tokio::runtime::Runtime,
+        options: &LiveOptions,
+        warnings: &Warnings,
+    ) -> Result<(), BackendError> {
+        self.shutdown_cluster(options, warnings)
     }
 }
 
@@ -832,27 +646,32 @@ mod tests {
     use super::*;
     use crate::backend::kind::shape::tests::shape;
 
+    fn ps(node: &str, pod: &str) -> Vec<String> {
+        [
+            "docker",
+            "exec",
+            node,
+            "crictl",
+            "ps",
+            "-q",
+            "--label",
+            "io.kubernetes.pod.namespace=ns",
+            "--label",
+            &format!("io.kubernetes.pod.name={pod}"),
+            "--label",
+            "io.kubernetes.container.name=echo",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
     #[test]
-    fn not_ready_marks_the_first_pods_by_container_id() {
+    fn readiness_and_holds_are_files_in_the_pods_own_container() {
         use crate::backend::kind::RecordingRunner;
         let runner = RecordingRunner::new();
         let spec = kind_spec(&shape(&[1000, 1000]), 2000).expect("spec");
         let node = format!("{}-worker", spec.name);
-        runner.ok(
-            &[
-                "docker",
-                "exec",
-                &node,
-                "crictl",
-                "ps",
-                "-q",
-                "--label",
-                "io.kubernetes.pod.namespace=ns",
-                "--label",
-                "io.kubernetes.container.name=echo",
-            ],
-            "bbb\naaa\n",
-        );
+        runner.ok(&ps(&node, "web-0001"), "aaa\n");
         runner.ok(
             &[
                 "docker",
@@ -866,89 +685,32 @@ mod tests {
             ],
             "",
         );
+        runner.ok(&ps(&node, "web-0002"), "bbb\n");
         runner.ok(
             &[
-                "docker",
-                "exec",
-                &node,
-                "crictl",
-                "exec",
-                "bbb",
-                "rm",
-                "-f",
-                NOT_READY_FILE,
+                "docker", "exec", &node, "crictl", "exec", "bbb", "rm", "-f", HOLD_FILE,
             ],
             "",
         );
+        runner.ok(&ps(&node, "web-0003"), "");
         let nodes = KindNodes {
             cluster: KindCluster::new(&runner, &spec, ContainerCli::Docker),
             mode: ProxyMode::Iptables,
         };
-        nodes.set_not_ready(&node, "ns", 1).expect("marked");
+        nodes
+            .set_pod_ready(&node, "ns", "web-0001", false)
+            .expect("not ready");
+        nodes
+            .set_hold(&node, "ns", "web-0002", false)
+            .expect("released");
+        let gone = nodes.set_hold(&node, "ns", "web-0003", true);
+        assert!(
+            gone.as_ref().is_err_and(|e| e
+                .report()
+                .contains("web-0003 has no running echo container")),
+            "{gone:?}"
+        );
         assert!(runner.unused().is_empty(), "{:?}", runner.unused());
-        let too_many = nodes.set_not_ready(&node, "ns", 3);
-        assert!(too_many.is_err());
-    }
-
-    #[test]
-    fn hold_takes_running_pods_not_yet_held_in_name_order() {
-        use crate::backend::kind::RecordingRunner;
-        let runner = RecordingRunner::new();
-        let spec = kind_spec(&shape(&[1000, 1000]), 2000).expect("spec");
-        let node = format!("{}-worker", spec.name);
-        let json = r#"{"containers": [
-            {"id": "c3", "labels": {"io.kubernetes.pod.name": "web-c"}},
-            {"id": "c1", "labels": {"io.kubernetes.pod.name": "web-a"}},
-            {"id": "c2", "labels": {"io.kubernetes.pod.name": "web-b"}}
-        ]}"#;
-        runner.ok(
-            &[
-                "docker",
-                "exec",
-                &node,
-                "crictl",
-                "ps",
-                "-o",
-                "json",
-                "--label",
-                "io.kubernetes.pod.namespace=ns",
-                "--label",
-                "io.kubernetes.container.name=echo",
-            ],
-            json,
-        );
-        runner.ok(
-            &[
-                "docker", "exec", &node, "crictl", "exec", "c2", "touch", HOLD_FILE,
-            ],
-            "",
-        );
-        let nodes = KindNodes {
-            cluster: KindCluster::new(&runner, &spec, ContainerCli::Docker),
-            mode: ProxyMode::Iptables,
-        };
-        let exclude = BTreeSet::from(["web-a".to_string()]);
-        let held = nodes.hold_pods(&node, "ns", 1, &exclude).expect("held");
-        assert_eq!(held, ["web-b"]);
-        assert!(runner.unused().is_empty(), "{:?}", runner.unused());
-    }
-
-    #[test]
-    fn crictl_json_gives_container_ids_and_pod_names() {
-        let json = r#"{"containers": [
-            {"id": "c2", "labels": {"io.kubernetes.pod.name": "web-x-2", "io.kubernetes.container.name": "echo"}},
-            {"id": "c1", "labels": {"io.kubernetes.pod.name": "web-x-1"}}
-        ]}"#;
-        assert_eq!(
-            echo_containers(json),
-            Ok(vec![
-                ("c2".to_string(), "web-x-2".to_string()),
-                ("c1".to_string(), "web-x-1".to_string())
-            ])
-        );
-        assert!(echo_containers("{\"containers\": [{\"id\": \"c\"}]}").is_err());
-        assert!(echo_containers("not json").is_err());
-        assert_eq!(echo_containers("{}"), Ok(Vec::new()));
     }
 
     #[test]

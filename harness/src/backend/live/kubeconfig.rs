@@ -1,23 +1,22 @@
-//! [`KubeconfigBackend`]: an existing cluster named by a kubeconfig (and context). It maps the
-//! case's nodes onto the cluster's schedulable nodes, works only in its own namespace per case
-//! run, and changes node labels only with `--allow-node-changes` (restoring them afterwards).
-//! It has no access to the nodes themselves, so it reads no dataplane: routes are observed
-//! with traffic probes by default ([`ObserveSource::Traffic`]; with `Rules` they are empty and
-//! route checks fail; see `docs/kind-backend.md`).
+//! [`KubeconfigBackend`]: the live backend over [`KubeconfigProvider`], an existing cluster
+//! named by a kubeconfig (and context). It maps the case's nodes onto the cluster's
+//! schedulable nodes, works only in its own namespace per case run, and changes node labels
+//! only with `--allow-node-changes` (restoring them afterwards). It has no access to the nodes
+//! themselves, so it reads no dataplane: routes are observed with traffic probes by default
+//! ([`ObserveSource::Traffic`]; with `Rules` they are empty and route checks fail; see
+//! `docs/kind-backend.md`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::probes::ObserveSource;
-use super::workload::{NodeControl, NodeMap, Workload};
-use super::{check_interrupt, interrupted, namespace_name, runtime};
-use crate::backend::kube_api::{ClusterApi, Ledger};
+use super::workload::{Capabilities, NodeAccess, NodeMap};
+use super::{Connection, LiveBackend, LiveOptions, Provider};
+use crate::backend::kube_api::ClusterApi;
 use crate::backend::Warnings;
-use crate::backend::{
-    Applied, Backend, BackendError, BackendKind, NodeRoutes, Observation, WaitPolicy,
-};
-use crate::case::{ClusterShape, Role, StepAction};
-use crate::model::{FeatureGates, Node, Service};
+use crate::backend::{BackendError, BackendKind};
+use crate::case::{ClusterShape, Role};
+use crate::model::Node;
 
 /// Options of the kubeconfig backend.
 #[derive(Clone, Debug, Default)]
@@ -113,157 +112,92 @@ pub fn map_nodes(shape: &ClusterShape, real: &[Node], by_zone: bool) -> Result<N
     })
 }
 
-struct NoNodeAccess;
+/// An existing cluster's nodes: not reachable (routes come from traffic through the API).
+pub struct NoNodeAccess;
 
-impl NodeControl for NoNodeAccess {
-    fn set_kubelet(&self, node: &str, _running: bool) -> Result<(), BackendError> {
-        Err(BackendError::Unsupported {
-            reason: format!(
-            "not supported on an existing cluster: stopping or starting the kubelet of node {node}"
-        ),
-        })
-    }
-
-    fn set_not_ready(
-        &self,
-        node: &str,
-        _namespace: &str,
-        _count: usize,
-    ) -> Result<(), BackendError> {
-        Err(BackendError::Unsupported {
-            reason: format!(
-            "not supported on an existing cluster: making echo pods on node {node} not ready (needs node access)"
-        ),
-        })
-    }
-
-    fn hold_pods(
-        &self,
-        node: &str,
-        _namespace: &str,
-        _count: usize,
-        _exclude: &std::collections::BTreeSet<String>,
-    ) -> Result<Vec<String>, BackendError> {
-        Err(BackendError::Unsupported {
-            reason: format!(
-            "not supported on an existing cluster: holding echo pods on node {node} terminating (needs node access)"
-        ),
-        })
-    }
-
-    fn release_pods(&self, _node: &str, _namespace: &str) -> Result<(), BackendError> {
-        Ok(())
-    }
-
-    fn read_routes(
-        &self,
-        _node: &str,
-        _service: &Service,
-        _gates: &FeatureGates,
-    ) -> Result<Option<NodeRoutes>, BackendError> {
-        Ok(None)
+impl NodeAccess for NoNodeAccess {
+    fn label(&self) -> &str {
+        "an existing cluster"
     }
 }
 
-struct CaseRun {
-    shape: ClusterShape,
-    workload: Workload,
-    ledger: Ledger,
+/// A cluster the user already has.
+#[derive(Debug)]
+pub struct KubeconfigProvider {
+    options: KubeconfigOptions,
+    api: Option<ClusterApi>,
+    connected: bool,
 }
 
 /// An existing cluster from a kubeconfig.
-pub struct KubeconfigBackend {
-    options: KubeconfigOptions,
-    rt: tokio::runtime::Runtime,
-    api: Option<ClusterApi>,
-    case: Option<CaseRun>,
-    case_name: String,
-    run_id: String,
-    runs: usize,
-    warnings: Warnings,
-}
-
-impl std::fmt::Debug for KubeconfigBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KubeconfigBackend")
-            .field("options", &self.options)
-            .finish_non_exhaustive()
-    }
-}
+pub type KubeconfigBackend = LiveBackend<KubeconfigProvider>;
 
 impl KubeconfigBackend {
-    /// A backend for the cluster `options` name (connected at the first setup).
+    /// A backend for the cluster `options` name (connected at the first setup), with run id
+    /// [`new_run_id`](super::new_run_id).
     pub fn new(options: KubeconfigOptions) -> Result<Self, BackendError> {
-        Ok(KubeconfigBackend {
+        let live = LiveOptions {
+            keep: options.keep,
+            observe: options.observe,
+            ..LiveOptions::new(super::new_run_id())
+        };
+        let provider = KubeconfigProvider {
             options,
-            rt: runtime()?,
             api: None,
-            case: None,
-            case_name: "case".into(),
-            run_id: super::new_run_id(),
-            runs: 0,
-            warnings: Warnings::default(),
-        })
+            connected: false,
+        };
+        LiveBackend::with_provider(provider, live)
     }
 
-    /// Names this run (namespaces are `topo-<case>-<run>-<n>`); [`Self::new`] uses
-    /// [`new_run_id`](super::new_run_id).
+    /// Names this run (namespaces are `topo-<case>-<run>-<n>`).
     pub fn with_run_id(mut self, run_id: impl Into<String>) -> Self {
-        self.run_id = run_id.into();
+        self.options.run_id = run_id.into();
         self
     }
 
     /// Uses an already connected client (tests).
     pub fn with_api(mut self, api: ClusterApi) -> Self {
-        self.api = Some(api);
+        self.provider_mut().api = Some(api);
         self
     }
-
-    /// The name the next case run uses for its namespace.
-    pub fn set_case_name(&mut self, name: &str) {
-        self.case_name = name.to_string();
-    }
 }
 
-impl Drop for KubeconfigBackend {
-    fn drop(&mut self) {
-        if self.case.is_some() {
-            let _ = self.cleanup();
-        }
-        // After the run no reporter listens any more: what is left goes to stderr.
-        for warning in self.warnings.take() {
-            eprintln!("warning: {warning}");
-        }
-    }
-}
-
-impl Backend for KubeconfigBackend {
-    fn take_warnings(&mut self) -> Vec<String> {
-        let mut all = self.warnings.take();
-        if let Some(run) = &self.case {
-            all.extend(run.workload.warnings.take());
-        }
-        all
-    }
+impl Provider for KubeconfigProvider {
+    type Access<'a> = NoNodeAccess;
 
     fn kind(&self) -> BackendKind {
         BackendKind::Kubeconfig
     }
 
-    fn wait_policy(&self) -> WaitPolicy {
-        super::live_wait_policy()
+    fn label(&self) -> &'static str {
+        "an existing cluster"
     }
 
-    fn case_started(&mut self, case: &str) {
-        self.set_case_name(case);
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            relabel: self.options.allow_node_changes,
+            ..Capabilities::default()
+        }
     }
 
-    fn setup(&mut self, shape: &ClusterShape) -> Result<(), BackendError> {
-        check_interrupt()?;
+    fn observe_source(
+        &self,
+        _shape: &ClusterShape,
+        wanted: Option<ObserveSource>,
+    ) -> Result<ObserveSource, BackendError> {
+        Ok(wanted.unwrap_or_else(|| ObserveSource::default_for(BackendKind::Kubeconfig, false)))
+    }
+
+    fn connect(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        shape: &ClusterShape,
+        _options: &LiveOptions,
+        _warnings: &Warnings,
+    ) -> Result<Connection, BackendError> {
         if self.api.is_none() {
             let path = self.options.path()?;
-            let api = self
-                .rt
+            let api = rt
                 .block_on(ClusterApi::from_kubeconfig(
                     &path,
                     self.options.context.as_deref(),
@@ -276,126 +210,36 @@ impl Backend for KubeconfigBackend {
         let Some(api) = &self.api else {
             return Err(BackendError::setup("not connected"));
         };
-        let real = self
-            .rt
+        let real = rt
             .block_on(api.observe("default"))
             .map_err(|e| BackendError::setup_from("listing the cluster's nodes", e))?
             .nodes;
-        let map = map_nodes(shape, &real, !self.options.allow_node_changes).map_err(|why| {
+        let nodes = map_nodes(shape, &real, !self.options.allow_node_changes).map_err(|why| {
             BackendError::Unsupported {
                 reason: format!("skipped on this cluster: {why}"),
             }
         })?;
-        self.runs += 1;
-        let ns = namespace_name(&self.case_name, &self.run_id, self.runs);
-        let mut workload = Workload::new(ns, map, shape);
-        workload.settle = Some(std::time::Duration::from_secs(120));
-        workload.source = self
-            .options
-            .observe
-            .unwrap_or_else(|| ObserveSource::default_for(BackendKind::Kubeconfig, false));
-        let mut run = CaseRun {
-            shape: shape.clone(),
-            workload,
-            ledger: Ledger::new(),
-        };
-        let result = self.rt.block_on(run.workload.begin(
-            api,
-            &mut run.ledger,
-            &NoNodeAccess,
-            self.options.allow_node_changes,
-        ));
-        self.case = Some(run);
-        if let Err(e) = result {
-            let _ = self.cleanup();
-            return Err(e);
-        }
+        let fresh = !self.connected;
+        self.connected = true;
+        Ok(Connection {
+            api: api.clone(),
+            nodes,
+            relabel: self.options.allow_node_changes,
+            fresh,
+        })
+    }
+
+    fn access(&self) -> Result<NoNodeAccess, BackendError> {
+        Ok(NoNodeAccess)
+    }
+
+    fn shutdown(
+        &mut self,
+        _rt: &tokio::runtime::Runtime,
+        _options: &LiveOptions,
+        _warnings: &Warnings,
+    ) -> Result<(), BackendError> {
         Ok(())
-    }
-
-    fn supports(&self, case: &crate::case::Case, _shape: &ClusterShape) -> Result<(), String> {
-        for step in &case.steps {
-            let a = &step.action;
-            Workload::check_supported(a, "an existing cluster").map_err(|e| e.to_string())?;
-            if a.nodes.iter().any(|(_, c)| c.ready.is_some())
-                || !a.not_ready.is_empty()
-                || !a.terminating.is_empty()
-            {
-                return Err(format!(
-                    "step {} needs node access (stopping kubelets, holding pods)",
-                    step.name
-                ));
-            }
-            if !self.options.allow_node_changes && a.nodes.iter().any(|(_, c)| c.zone.is_some()) {
-                return Err(format!(
-                    "step {} relabels nodes; pass --allow-node-changes to let the harness change (and restore) node labels",
-                    step.name
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, action: &StepAction) -> Result<Applied, BackendError> {
-        check_interrupt()?;
-        let (Some(api), Some(run)) = (&self.api, &mut self.case) else {
-            return Err(BackendError::apply("no cluster: setup was not called"));
-        };
-        if !self.options.allow_node_changes && action.nodes.iter().any(|(_, c)| c.zone.is_some()) {
-            return Err(BackendError::apply("the step relabels nodes; pass --allow-node-changes to let the harness change (and restore) node labels"));
-        }
-        self.rt.block_on(run.workload.apply(
-            api,
-            &mut run.ledger,
-            &NoNodeAccess,
-            action,
-            "an existing cluster",
-        ))
-    }
-
-    fn observe(&mut self) -> Result<Observation, BackendError> {
-        check_interrupt()?;
-        let (Some(api), Some(run)) = (&self.api, &mut self.case) else {
-            return Err(BackendError::observe("no cluster: setup was not called"));
-        };
-        let gates = run.shape.gates();
-        let mut obs =
-            self.rt.block_on(
-                run.workload
-                    .observe(api, &mut run.ledger, &NoNodeAccess, &gates),
-            )?;
-        // Only the case's nodes: other nodes of the cluster keep their own names.
-        obs.routes
-            .retain(|n, _| run.workload.nodes.real(n).is_some());
-        Ok(obs)
-    }
-
-    fn cleanup(&mut self) -> Result<(), BackendError> {
-        let (Some(api), Some(mut run)) = (&self.api, self.case.take()) else {
-            return Ok(());
-        };
-        for warning in run.workload.warnings.take() {
-            self.warnings.push(warning);
-        }
-        if self.options.keep {
-            let commands = run.ledger.keep_commands(&api.kubectl());
-            self.warnings.push(format!(
-                "kept (--keep); inspect and undo with:\n  {}",
-                commands.join("\n  ")
-            ));
-            return Ok(());
-        }
-        let report = self
-            .rt
-            .block_on(run.ledger.cleanup_or_abort(api, interrupted(2)));
-        if report.is_complete() {
-            Ok(())
-        } else {
-            Err(BackendError::setup(format!(
-                "cleanup incomplete:\n{}",
-                report.to_string().trim_end()
-            )))
-        }
     }
 }
 

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, LogParams};
 use serde_json::Value;
 
-use crate::backend::kind::manifests;
+use super::workload::manifests;
 use crate::backend::kube_api::{ClusterApi, Ledger, ObjectKind, ObjectRef};
 use crate::backend::{BackendError, BackendKind, NodeRoutes, Reached};
 use crate::model::{ClusterState, Service};
@@ -48,8 +48,10 @@ impl ObserveSource {
     pub fn default_for(backend: BackendKind, rules_readable: bool) -> Self {
         match backend {
             BackendKind::Sim => ObserveSource::Rules,
-            BackendKind::Kind if rules_readable => ObserveSource::Rules,
-            BackendKind::Kind | BackendKind::Kubeconfig => ObserveSource::Traffic,
+            BackendKind::Kind | BackendKind::Local if rules_readable => ObserveSource::Rules,
+            BackendKind::Kind | BackendKind::Local | BackendKind::Kubeconfig => {
+                ObserveSource::Traffic
+            }
         }
     }
 
@@ -125,10 +127,10 @@ pub fn probe_target(service: &Service) -> Option<(String, u16)> {
     Some((host, port))
 }
 
-pub use crate::backend::kind::manifests::probe_script;
+pub use super::workload::manifests::probe_script;
 
-/// The client pod `name` pinned to cluster node `node` (`kubernetes.io/hostname`, tolerating
-/// the control-plane taints) running [`probe_script`].
+/// The client pod `name` bound to cluster node `node` (tolerating the control-plane taints)
+/// running [`probe_script`].
 pub fn probe_pod(
     namespace: &str,
     node: &str,
@@ -136,16 +138,11 @@ pub fn probe_pod(
     host: &str,
     port: u16,
     count: u32,
-) -> Result<Value, BackendError> {
-    let text = manifests::client_pod(namespace, node, host, port, count)
-        .map_err(|e| BackendError::observe_from("client pod manifest", e))?;
-    let mut pod: Value = serde_saphyr::from_str(&text)
-        .map_err(|e| BackendError::observe_from("client pod manifest", e))?;
-    pod["metadata"]["name"] = Value::String(name.to_string());
-    Ok(pod)
+) -> Value {
+    manifests::client_pod(namespace, name, node, host, port, count)
 }
 
-use crate::backend::kind::manifests::NO_ROUTE_CODES;
+use super::workload::manifests::NO_ROUTE_CODES;
 
 /// What one node's client saw, mapped to endpoint addresses.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -400,7 +397,7 @@ pub async fn run_probes(
     timing: ProbeTiming,
 ) -> Result<BTreeMap<String, ClientOutcome>, BackendError> {
     for (name, node) in clients {
-        let pod = probe_pod(namespace, node, name, host, port, count)?;
+        let pod = probe_pod(namespace, node, name, host, port, count);
         api.apply(ledger, &pod)
             .await
             .map_err(|e| BackendError::observe_from(format!("creating client pod {name}"), e))?;
@@ -632,16 +629,14 @@ mod tests {
             "10.96.0.10",
             80,
             120,
-        )
-        .expect("pod");
+        );
         assert_eq!(pod["kind"], "Pod");
         assert_eq!(pod["metadata"]["name"], "client-kind-worker2-3");
         assert_eq!(pod["metadata"]["namespace"], "ns");
         assert_eq!(pod["spec"]["restartPolicy"], "Never");
-        assert_eq!(
-            pod["spec"]["nodeSelector"]["kubernetes.io/hostname"],
-            "kind-worker2"
-        );
+        // Bound by name: a node name longer than a label value (63) still works.
+        assert_eq!(pod["spec"]["nodeName"], "kind-worker2");
+        assert!(pod["spec"].get("nodeSelector").is_none());
         let tolerated: Vec<&str> = pod["spec"]["tolerations"]
             .as_array()
             .expect("tolerations")

@@ -1,12 +1,15 @@
 //! One case run on a live cluster: its namespace, the mapping between the case's node names
 //! and the cluster's, and the translation of every [`StepAction`] field into API objects,
-//! interpreted as the sim backend interprets it (same placement rule for `scale`, same
-//! "rejected step changes nothing" order, same hand-written slice addresses).
+//! interpreted as the sim backend interprets it: the same [`PodSet`] decides which pods exist
+//! and which are marked (one bare Pod per entry, bound to its node), the same "rejected step
+//! changes nothing" order, the same hand-written slice addresses.
 //!
-//! - [`nodes`]: the namespace name, case ↔ cluster node names ([`NodeMap`]) and what a backend
-//!   does on nodes ([`NodeControl`]);
-//! - [`apply`](mod@apply): each step into API objects (Service, echo Deployments, hand-written
-//!   slices, held and not-ready pods);
+//! - [`manifests`]: the objects (namespace, echo pods, Service, client pods);
+//! - [`nodes`]: the namespace name and case ↔ cluster node names ([`NodeMap`]);
+//! - [`NodeAccess`]: what a backend does on its nodes — with a real kubelet (kind, an
+//!   existing cluster) or playing the kubelet itself ([`Kubelet::Emulated`], the local
+//!   backend: pod addresses, pod status and node status are written by the harness);
+//! - [`apply`](mod@apply): each step into API objects and node changes;
 //! - [`observe`](mod@observe): the namespace's state and every node's routes, from rules,
 //!   traffic or both.
 
@@ -17,8 +20,8 @@ use serde_json::{json, Value};
 
 use super::probes::{self, ObserveSource, ProbeTiming, TrafficResult};
 use super::routes::service_routes;
-use crate::backend::kind::manifests;
-use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger, ObjectKind, ObjectRef};
+use crate::backend::kube_api::{ClusterApi, KubeApiError, Ledger};
+use crate::backend::pods::PodSet;
 use crate::backend::{Applied, BackendError, NodeRoutes, Observation, Reached, Warnings};
 use crate::case::service::next_service;
 use crate::case::{ClusterShape, HandSlice, NodeDef, ServiceChange, StepAction, SERVICE_NAME};
@@ -27,37 +30,211 @@ use crate::model::{
 };
 
 mod apply;
+pub mod manifests;
 mod nodes;
 mod observe;
 
-pub use nodes::{namespace_name, NodeControl, NodeMap};
+pub use manifests::{HOLD_FILE, NOT_READY_FILE};
+pub use nodes::{namespace_name, NodeMap};
 pub(crate) use observe::routes_from_dump;
-
-/// The file whose presence makes an echo pod not ready (its readiness probe tests it).
-pub const NOT_READY_FILE: &str = "/tmp/topo-harness-not-ready";
-
-/// The file whose presence keeps a terminating echo pod in its preStop hook (terminating but
-/// still serving) until the harness removes it or the grace period ends.
-pub const HOLD_FILE: &str = "/tmp/topo-harness-hold";
-
-/// How long a held pod may stay terminating.
-const HOLD_GRACE_SECONDS: u64 = 3600;
-
-/// The annotation that makes the ReplicaSet delete a pod first on scale-down.
-const DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
 
 /// The label that ties an EndpointSlice to its Service.
 const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
 
-/// Converts a manifest given as YAML text into JSON.
-fn yaml_value(text: Result<String, manifests::ManifestError>) -> Result<Value, BackendError> {
-    let text = text.map_err(|e| BackendError::apply_from("generating a manifest", e))?;
-    serde_saphyr::from_str::<Value>(&text)
-        .map_err(|e| BackendError::apply_from("generated manifest is not valid YAML", e))
-}
-
 fn api_error(e: KubeApiError) -> BackendError {
     BackendError::apply_from("", e)
+}
+
+/// Who runs the pods of a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kubelet {
+    /// A real kubelet: pods start, become ready and terminate by themselves; readiness and
+    /// holding are steered through files in the echo container ([`NOT_READY_FILE`],
+    /// [`HOLD_FILE`]), a NotReady node by stopping its kubelet.
+    Real,
+    /// No kubelet: the harness plays it. [`NodeAccess::start_pod`] gives a pod its address,
+    /// the harness writes pod and node status through the API (`pods/status`,
+    /// `nodes/status`) and finishes deletions with grace period 0.
+    Emulated,
+}
+
+/// A pod's address on a backend that plays the kubelet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodNetwork {
+    /// `status.podIP`.
+    pub ip: String,
+    /// `status.hostIP`: its node's address.
+    pub host_ip: String,
+}
+
+/// What a live backend does on its nodes besides the API. Every method has a default that
+/// says the backend cannot do it ([`BackendError::Unsupported`], the suite is skipped), so an
+/// implementation only writes what it can.
+pub trait NodeAccess {
+    /// The backend's name in "not supported on …" reasons.
+    fn label(&self) -> &str;
+
+    /// Who runs pods here.
+    fn kubelet(&self) -> Kubelet {
+        Kubelet::Real
+    }
+
+    /// [`Kubelet::Real`]: stops (`running = false`) or starts the kubelet of cluster node
+    /// `node`.
+    fn set_kubelet(&self, node: &str, _running: bool) -> Result<(), BackendError> {
+        Err(self.unsupported(&format!(
+            "stopping or starting the kubelet of node {node} (needs node access)"
+        )))
+    }
+
+    /// [`Kubelet::Real`]: makes the echo pod `pod` of `namespace` on cluster node `node` not
+    /// ready (`ready = false`) or ready again, through [`NOT_READY_FILE`].
+    fn set_pod_ready(
+        &self,
+        node: &str,
+        _namespace: &str,
+        pod: &str,
+        _ready: bool,
+    ) -> Result<(), BackendError> {
+        Err(self.unsupported(&format!(
+            "making echo pod {pod} on node {node} not ready (needs node access)"
+        )))
+    }
+
+    /// [`Kubelet::Real`]: creates (`hold = true`) or removes [`HOLD_FILE`] in the echo pod
+    /// `pod`, so its preStop hook keeps it terminating once deleted, or lets it finish.
+    fn set_hold(
+        &self,
+        node: &str,
+        _namespace: &str,
+        pod: &str,
+        _hold: bool,
+    ) -> Result<(), BackendError> {
+        Err(self.unsupported(&format!(
+            "holding echo pod {pod} on node {node} terminating (needs node access)"
+        )))
+    }
+
+    /// [`Kubelet::Emulated`]: gives pod `pod` on cluster node `node` an address and an echo
+    /// server answering its name.
+    fn start_pod(&self, node: &str, pod: &str) -> Result<PodNetwork, BackendError> {
+        Err(self.unsupported(&format!(
+            "starting pod {pod} on node {node} without a kubelet"
+        )))
+    }
+
+    /// [`Kubelet::Emulated`]: removes what [`start_pod`](Self::start_pod) made.
+    fn stop_pod(&self, _node: &str, _pod: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    /// The dataplane routes of the case's Service on cluster node `node`, if the backend can
+    /// read them.
+    fn read_routes(
+        &self,
+        _node: &str,
+        _service: &Service,
+        _gates: &FeatureGates,
+    ) -> Result<Option<NodeRoutes>, BackendError> {
+        Ok(None)
+    }
+
+    /// Sends `count` requests to `host:port` from cluster node `node` itself and returns the
+    /// client's log in [`probes::probe_script`]'s format; `None` when this backend probes with
+    /// client pods through the API instead.
+    fn probe(
+        &self,
+        _node: &str,
+        _host: &str,
+        _port: u16,
+        _count: u32,
+    ) -> Option<Result<String, BackendError>> {
+        None
+    }
+
+    /// The skip reason for something this backend cannot do.
+    fn unsupported(&self, what: &str) -> BackendError {
+        BackendError::Unsupported {
+            reason: format!("not supported on {}: {what}", self.label()),
+        }
+    }
+}
+
+/// What a backend can do to a running cluster, for skipping a case before it starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Change node labels (zone, region, extra labels).
+    pub relabel: bool,
+    /// Mark a node NotReady and Ready again.
+    pub node_readiness: bool,
+    /// Change a running node's allocatable CPU.
+    pub node_cpu: bool,
+    /// Make echo pods not ready.
+    pub pod_readiness: bool,
+    /// Hold deleted echo pods terminating.
+    pub hold_pods: bool,
+}
+
+impl Capabilities {
+    /// Everything.
+    pub const ALL: Capabilities = Capabilities {
+        relabel: true,
+        node_readiness: true,
+        node_cpu: true,
+        pod_readiness: true,
+        hold_pods: true,
+    };
+
+    /// Why `action` (of step `step`) cannot run with these capabilities on `backend`.
+    pub fn refuse(&self, step: &str, action: &StepAction, backend: &str) -> Option<String> {
+        let not = |what: &str| Some(format!("not supported on {backend}: step {step} {what}"));
+        if let Some((node, _)) = action.nodes.iter().find(|(_, c)| c.cpu_millis.is_some()) {
+            if !self.node_cpu {
+                return not(&format!(
+                    "changes the allocatable CPU of running node {node} (fixed when the cluster is created)"
+                ));
+            }
+        }
+        if let Some((node, _)) = action.nodes.iter().find(|(_, c)| c.ready.is_some()) {
+            if !self.node_readiness {
+                return not(&format!(
+                    "marks node {node} NotReady or Ready (needs node access)"
+                ));
+            }
+        }
+        if let Some((node, _)) = action.nodes.iter().find(|(_, c)| c.zone.is_some()) {
+            if !self.relabel {
+                return not(&format!("relabels node {node}"));
+            }
+        }
+        if !action.not_ready.is_empty() && !self.pod_readiness {
+            return not("makes echo pods not ready (needs node access)");
+        }
+        if !action.terminating.is_empty() && !self.hold_pods {
+            return not("holds echo pods terminating (needs node access)");
+        }
+        None
+    }
+}
+
+/// A pod the harness created and that still exists in the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct LivePod {
+    /// Its case node.
+    node: String,
+    /// Its address, where the harness plays the kubelet.
+    network: Option<PodNetwork>,
+    /// Whether its readiness was turned off.
+    not_ready: bool,
+    /// Whether it was deleted and is held terminating.
+    held: bool,
+}
+
+/// A node status the harness changed while playing the kubelet, with the value to restore.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct NodeStatusChange {
+    ready: Option<bool>,
+    cpu_millis: Option<u64>,
 }
 
 /// The per-case state of a live run.
@@ -67,20 +244,22 @@ pub struct Workload {
     pub namespace: String,
     /// Case ↔ cluster node names.
     pub nodes: NodeMap,
-    /// Case node definitions (roles, for the placement rule).
+    /// Case node definitions (roles, zones, CPU).
     defs: Vec<NodeDef>,
+    /// The gates of the shape's version.
+    gates: FeatureGates,
     definition: Option<ServiceChange>,
     service: Option<Service>,
-    counts: BTreeMap<String, usize>,
-    deployments: BTreeSet<String>,
+    /// The pods the steps so far asked for (as the sim keeps them).
+    pods: PodSet,
+    /// Pod name → what exists in the cluster.
+    live: BTreeMap<String, LivePod>,
     hand_slices: BTreeSet<String>,
     zones: BTreeMap<String, Option<String>>,
-    /// Cluster nodes whose kubelet the harness stopped.
-    pub stopped_kubelets: BTreeSet<String>,
-    /// Case node → echo pods made not ready there.
-    not_ready: BTreeMap<String, usize>,
-    /// Case node → pods held terminating there.
-    held: BTreeMap<String, BTreeSet<String>>,
+    /// Case nodes that are NotReady now (kubelet stopped, or status written NotReady).
+    pub not_ready_nodes: BTreeSet<String>,
+    /// Cluster node → the status it had before the harness changed it (emulated kubelet).
+    changed_status: BTreeMap<String, NodeStatusChange>,
     /// How long `apply` waits for pods and node conditions to follow a step (`None`: it does
     /// not wait; the fakes in the tests).
     pub settle: Option<Duration>,
@@ -118,19 +297,19 @@ impl Workload {
             namespace,
             nodes,
             defs: shape.nodes.clone(),
+            gates: shape.gates(),
             definition: None,
             service: None,
-            counts: shape.nodes.iter().map(|n| (n.name.clone(), 0)).collect(),
-            deployments: BTreeSet::new(),
+            pods: PodSet::new(&shape.nodes),
+            live: BTreeMap::new(),
             hand_slices: BTreeSet::new(),
             zones: shape
                 .nodes
                 .iter()
                 .map(|n| (n.name.clone(), n.zone.clone()))
                 .collect(),
-            stopped_kubelets: BTreeSet::new(),
-            not_ready: BTreeMap::new(),
-            held: BTreeMap::new(),
+            not_ready_nodes: BTreeSet::new(),
+            changed_status: BTreeMap::new(),
             settle: None,
             source: ObserveSource::Rules,
             probe_timing: None,
@@ -141,9 +320,20 @@ impl Workload {
         }
     }
 
-    /// Whether the controller's slices show what the step asked for: on every node with a
-    /// running kubelet exactly its count of ready, non-terminating endpoints; on stopped nodes
-    /// none ready.
+    /// The feature gates in force.
+    pub fn gates(&self) -> FeatureGates {
+        self.gates.clone()
+    }
+
+    /// The pods the steps so far asked for.
+    pub fn pods(&self) -> &PodSet {
+        &self.pods
+    }
+
+    /// Whether the controller's slices show what the steps asked for: on every node exactly
+    /// its ready, non-terminating pods as ready endpoints (all of its non-terminating pods
+    /// with `publishNotReadyAddresses`, none ready on a NotReady node) and its held pods as
+    /// terminating endpoints.
     pub fn slices_settled(&self, state: &ClusterState) -> bool {
         let marked;
         let state = match &self.controller_under_test {
@@ -169,22 +359,30 @@ impl Workload {
                 }
             }
         }
-        self.counts.iter().all(|(case, count)| {
-            let Some(real) = self.nodes.real(case) else {
+        let publish = self
+            .service
+            .as_ref()
+            .is_some_and(|s| s.publish_not_ready_addresses);
+        self.defs.iter().all(|def| {
+            let Some(real) = self.nodes.real(&def.name) else {
                 return true;
             };
+            let on_node = self.pods.pods().iter().filter(|p| p.node == def.name);
+            let (mut want_ready, mut want_terminating) = (0, 0);
+            for pod in on_node {
+                if pod.terminating {
+                    want_terminating += 1;
+                } else if publish || (!pod.not_ready && !self.not_ready_nodes.contains(&def.name)) {
+                    want_ready += 1;
+                }
+            }
             let r = ready.get(real).copied().unwrap_or(0);
-            let unready = self.not_ready.get(case).copied().unwrap_or(0).min(*count);
-            let publish = self
-                .service
-                .as_ref()
-                .is_some_and(|s| s.publish_not_ready_addresses);
-            if self.stopped_kubelets.contains(real) {
-                publish || r == 0
+            let t = terminating.get(real).copied().unwrap_or(0);
+            if self.not_ready_nodes.contains(&def.name) && !publish {
+                // A stopped kubelet's pods: not ready once the node controller notices.
+                r == 0
             } else {
-                let held = self.held.get(case).map_or(0, BTreeSet::len);
-                let want_ready = if publish { *count } else { *count - unready };
-                r == want_ready && terminating.get(real).copied().unwrap_or(0) == held
+                r == want_ready && t == want_terminating
             }
         })
     }
@@ -222,7 +420,7 @@ impl Workload {
     }
 
     /// Waits (up to the settle time) until the pods of the step are ready in the slices, so
-    /// the runner's stable window does not close over a rollout in progress.
+    /// the runner's stable window does not close over pods still starting.
     async fn wait_pods(&self, api: &ClusterApi) {
         let Some(limit) = self.settle else { return };
         if self.service.as_ref().is_none_or(|s| s.selector.is_none()) {
@@ -245,16 +443,16 @@ impl Workload {
     }
 
     /// Creates the namespace and, when `relabel`, sets every node's zone, region and extra
-    /// labels as the shape says (originals recorded in the ledger); stops the kubelet of nodes
+    /// labels as the shape says (originals recorded in the ledger); makes NotReady the nodes
     /// the shape starts NotReady.
     pub async fn begin(
         &mut self,
         api: &ClusterApi,
         ledger: &mut Ledger,
-        control: &dyn NodeControl,
+        access: &impl NodeAccess,
         relabel: bool,
     ) -> Result<(), BackendError> {
-        let ns = yaml_value(manifests::namespace(&self.namespace))?;
+        let ns = manifests::namespace(&self.namespace);
         api.apply(ledger, &ns).await.map_err(api_error)?;
         for def in self.defs.clone() {
             let real = self.nodes.real_or_err(&def.name)?.to_string();
@@ -271,46 +469,160 @@ impl Workload {
                     .map_err(api_error)?;
             }
             if !def.ready {
-                control.set_kubelet(&real, false)?;
-                self.stopped_kubelets.insert(real.clone());
-                self.wait_node(api, &real, false).await;
+                self.set_node_ready(api, access, &def.name, false).await?;
             }
         }
         Ok(())
     }
 
-    /// Refuses what a real cluster cannot do on demand, before anything is changed.
-    pub fn check_supported(action: &StepAction, backend: &str) -> Result<(), BackendError> {
-        if let Some((node, _)) = action.nodes.iter().find(|(_, c)| c.cpu_millis.is_some()) {
-            return Err(BackendError::Unsupported {
-                reason: format!(
-                "not supported on {backend}: changing the allocatable CPU of running node {node} (the kubelet reservation is fixed when the cluster is created)"
-            ),
-        });
-        }
-        Ok(())
-    }
-
-    /// Endpoints per case node now.
-    pub fn counts(&self) -> &BTreeMap<String, usize> {
-        &self.counts
-    }
-
-    /// Cluster nodes where pods are held terminating (cleanup releases them).
+    /// Case nodes where pods are held terminating.
     pub fn held_nodes(&self) -> Vec<String> {
-        self.held
-            .iter()
-            .filter(|(_, pods)| !pods.is_empty())
-            .filter_map(|(case, _)| self.nodes.real(case).map(str::to_string))
-            .collect()
+        let nodes: BTreeSet<String> = self
+            .live
+            .values()
+            .filter(|p| p.held)
+            .map(|p| p.node.clone())
+            .collect();
+        nodes.into_iter().collect()
     }
+
+    /// Undoes what only the workload knows about, before the ledger deletes the namespace:
+    /// node status and stopped kubelets are restored (the next case on the cluster needs its
+    /// nodes as created); unless `keep`, held pods are let go and pods of an emulated kubelet
+    /// deleted for good (nothing else would finish their deletion, and their namespace would
+    /// never go). Returns what could not be undone.
+    pub async fn end(
+        &mut self,
+        api: &ClusterApi,
+        access: &impl NodeAccess,
+        keep: bool,
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        let pods: Vec<(String, LivePod)> = if keep {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.live).into_iter().collect()
+        };
+        for (name, pod) in pods {
+            let result = match access.kubelet() {
+                Kubelet::Emulated => self.finish_deletion(api, access, &name, &pod).await,
+                Kubelet::Real if pod.held => self.release_held(access, &name, &pod),
+                Kubelet::Real => Ok(()),
+            };
+            if let Err(e) = result {
+                problems.push(format!("pod {name}: {}", e.report()));
+            }
+        }
+        for case in std::mem::take(&mut self.not_ready_nodes) {
+            if let Err(e) = self.restore_node_ready(access, &case) {
+                problems.push(e.report());
+            }
+        }
+        for (real, change) in std::mem::take(&mut self.changed_status) {
+            if let Err(e) = self.restore_node_status(api, &real, &change).await {
+                problems.push(format!(
+                    "restoring the status of node {real}: {}",
+                    e.report()
+                ));
+            }
+        }
+        problems
+    }
+}
+
+/// A Node status patch as the kubelet writes it: the Ready condition and, when given, the
+/// allocatable (and capacity) CPU.
+fn node_status_patch(ready: Option<bool>, cpu_millis: Option<u64>) -> Value {
+    let mut status = serde_json::Map::new();
+    if let Some(ready) = ready {
+        let now = now_rfc3339();
+        let (flag, reason, message) = if ready {
+            (
+                "True",
+                "KubeletReady",
+                "kubelet is posting ready status (topo-harness)",
+            )
+        } else {
+            (
+                "False",
+                "KubeletNotReady",
+                "marked NotReady by topo-harness (the case's step)",
+            )
+        };
+        status.insert(
+            "conditions".into(),
+            json!([{
+                "type": "Ready", "status": flag, "reason": reason, "message": message,
+                "lastHeartbeatTime": now, "lastTransitionTime": now
+            }]),
+        );
+    }
+    if let Some(millis) = cpu_millis {
+        let cpu = format!("{millis}m");
+        status.insert("allocatable".into(), json!({ "cpu": cpu }));
+        status.insert("capacity".into(), json!({ "cpu": cpu }));
+    }
+    json!({ "status": status })
+}
+
+/// A Pod status as the kubelet writes it for a running echo pod.
+pub(crate) fn pod_status_patch(network: &PodNetwork, ready: bool) -> Value {
+    let now = now_rfc3339();
+    let flag = if ready { "True" } else { "False" };
+    json!({"status": {
+        "phase": "Running",
+        "hostIP": network.host_ip,
+        "hostIPs": [{"ip": network.host_ip}],
+        "podIP": network.ip,
+        "podIPs": [{"ip": network.ip}],
+        "startTime": now,
+        "conditions": [
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+            {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": flag, "lastTransitionTime": now},
+            {"type": "Ready", "status": flag, "lastTransitionTime": now}
+        ],
+        "containerStatuses": [{
+            "name": "echo", "ready": ready, "started": true, "restartCount": 0,
+            "image": manifests::AGNHOST_IMAGE, "imageID": "",
+            "state": {"running": {"startedAt": now}}
+        }]
+    }})
+}
+
+/// Now as RFC 3339 UTC with second precision (what API timestamps carry).
+pub(crate) fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339(secs)
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, proleptic Gregorian).
+fn rfc3339(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::apply::{harness_controlled, readiness_period_seconds, READINESS_PROBES_PER_SECOND};
     use super::*;
-    use crate::case::service::{apply_fields, default_service};
     use crate::case::{ProxyMode, Role};
     use crate::model::KubeVersion;
 
@@ -330,18 +642,20 @@ mod tests {
     }
 
     #[test]
-    fn large_deployments_are_probed_less_often() {
+    fn timestamps_are_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_796_688_304), "2026-12-08T00:05:04Z");
+    }
+
+    #[test]
+    fn readiness_probes_are_spread_for_many_pods() {
+        use manifests::{readiness_period_seconds, READINESS_PROBES_PER_SECOND};
         assert_eq!(readiness_period_seconds(1), 1);
         assert_eq!(readiness_period_seconds(10), 1);
         assert_eq!(readiness_period_seconds(150), 15);
         assert_eq!(readiness_period_seconds(10_000), 30);
-        let mut deployment = json!({"spec": {"replicas": 150, "template": {"spec": {
-            "containers": [{"name": "echo"}]}}}});
-        harness_controlled(&mut deployment);
-        let probe = &deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"];
-        assert_eq!(probe["periodSeconds"], 15);
-        // 150 pods probe at 10 per second, not 150.
-        assert!(150 / probe["periodSeconds"].as_u64().unwrap() <= READINESS_PROBES_PER_SECOND);
+        assert!(150 / readiness_period_seconds(150) <= READINESS_PROBES_PER_SECOND);
     }
 
     #[test]
@@ -364,35 +678,75 @@ mod tests {
     }
 
     #[test]
-    fn scale_follows_the_sim_placement_rule() {
-        let map = NodeMap::default();
-        let mut w = Workload::new("ns".into(), map, &shape());
-        w.scale_counts(5);
-        assert_eq!(w.counts().get("worker"), Some(&3));
-        assert_eq!(w.counts().get("worker2"), Some(&2));
-        assert_eq!(w.counts().get("control-plane"), Some(&0));
-        w.scale_counts(2);
+    fn capabilities_name_what_a_backend_cannot_do() {
+        let step = StepAction {
+            not_ready: [("worker".to_string(), 1)].into(),
+            ..StepAction::default()
+        };
+        let none = Capabilities::default();
         assert_eq!(
-            (w.counts().get("worker"), w.counts().get("worker2")),
-            (Some(&1), Some(&1))
+            none.refuse("s1", &step, "an existing cluster").as_deref(),
+            Some("not supported on an existing cluster: step s1 makes echo pods not ready (needs node access)")
         );
+        assert_eq!(Capabilities::ALL.refuse("s1", &step, "x"), None);
+        let cpu = StepAction {
+            nodes: vec![(
+                "worker".into(),
+                crate::case::NodeChange {
+                    cpu_millis: Some(500),
+                    ..Default::default()
+                },
+            )],
+            ..StepAction::default()
+        };
+        let kind = Capabilities {
+            node_cpu: false,
+            ..Capabilities::ALL
+        };
+        assert!(kind
+            .refuse("s2", &cpu, "kind")
+            .is_some_and(|r| r.contains("allocatable CPU of running node worker")));
     }
 
     #[test]
-    fn slices_settle_when_every_running_node_has_its_ready_endpoints() {
-        use crate::model::{AddressType, Endpoint, EndpointSlice, MANAGED_BY_CONTROLLER};
-        let map = NodeMap::new(vec![
-            ("control-plane".into(), "c-control-plane".into()),
-            ("worker".into(), "c-worker".into()),
-            ("worker2".into(), "c-worker2".into()),
-        ]);
-        let mut w = Workload::new("ns".into(), map, &shape());
-        w.counts.insert("worker".into(), 2);
-        w.counts.insert("worker2".into(), 1);
+    fn a_pod_is_written_running_with_its_address() {
+        let network = PodNetwork {
+            ip: "10.244.1.7".into(),
+            host_ip: "198.18.0.11".into(),
+        };
+        let patch = pod_status_patch(&network, false);
+        assert_eq!(patch["status"]["phase"], "Running");
+        assert_eq!(patch["status"]["podIPs"][0]["ip"], "10.244.1.7");
+        assert_eq!(patch["status"]["hostIP"], "198.18.0.11");
+        let ready: Vec<(&str, &str)> = patch["status"]["conditions"]
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .filter_map(|c| Some((c["type"].as_str()?, c["status"].as_str()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(ready.contains(&("Ready", "False")), "{ready:?}");
+        assert!(ready.contains(&("ContainersReady", "False")), "{ready:?}");
+        let node = node_status_patch(Some(true), Some(1500));
+        assert_eq!(node["status"]["allocatable"]["cpu"], "1500m");
+        assert_eq!(node["status"]["conditions"][0]["status"], "True");
+        assert!(node_status_patch(None, None)["status"]
+            .as_object()
+            .is_some_and(|m| m.is_empty()));
+    }
+
+    #[test]
+    fn settled_slices_follow_the_pods_and_marks() {
+        use crate::model::{Endpoint, EndpointSlice, MANAGED_BY_CONTROLLER};
+        let mut w = Workload::new("ns".into(), NodeMap::identity(&shape()), &shape());
+        w.pods
+            .set_counts(&[("worker".to_string(), 2), ("worker2".to_string(), 1)].into());
+        w.pods.mark_not_ready(&[("worker".to_string(), 1)].into());
         let endpoint = |node: &str, ready: bool, terminating: bool| Endpoint {
-            addresses: vec!["10.244.1.2".into()],
+            addresses: vec!["10.0.0.1".into()],
             ready: Some(ready),
-            serving: Some(ready),
+            serving: Some(true),
             terminating: Some(terminating),
             node_name: Some(node.into()),
             zone: None,
@@ -401,55 +755,37 @@ mod tests {
             pod: None,
         };
         let state = |endpoints: Vec<Endpoint>| {
-            let mut s = ClusterState::empty();
-            s.slices.push(EndpointSlice {
+            let mut state = ClusterState::empty();
+            state.slices.push(EndpointSlice {
                 namespace: "ns".into(),
                 name: "web-1".into(),
                 service_name: Some("web".into()),
                 managed_by: Some(MANAGED_BY_CONTROLLER.into()),
-                address_type: AddressType::IPv4,
+                address_type: Default::default(),
                 ports: Vec::new(),
                 endpoints,
             });
-            s
+            state
         };
-        let two_and_one = vec![
-            endpoint("c-worker", true, false),
-            endpoint("c-worker", true, false),
-            endpoint("c-worker2", true, false),
-        ];
-        assert!(w.slices_settled(&state(two_and_one.clone())));
-        let mut rolling = two_and_one.clone();
-        rolling[1] = endpoint("c-worker", false, false);
-        assert!(!w.slices_settled(&state(rolling)));
-        let mut leaving = two_and_one.clone();
-        leaving.push(endpoint("c-worker2", false, true));
-        assert!(!w.slices_settled(&state(leaving)));
-        // A stopped kubelet: its endpoints must be not ready.
-        w.stopped_kubelets.insert("c-worker2".into());
-        assert!(!w.slices_settled(&state(two_and_one.clone())));
-        let mut stopped = two_and_one;
-        stopped[2] = endpoint("c-worker2", false, false);
-        assert!(w.slices_settled(&state(stopped)));
-    }
-
-    #[test]
-    fn unsupported_actions_are_refused_clearly() {
-        let mut action = StepAction::default();
-        action.terminating.insert("worker".into(), 1);
-        assert!(Workload::check_supported(&action, "kind").is_ok());
-        let cpu = StepAction {
-            nodes: vec![(
-                "worker".into(),
-                crate::case::NodeChange {
-                    cpu_millis: Some(2000),
-                    ..Default::default()
-                },
-            )],
-            ..StepAction::default()
-        };
-        assert!(Workload::check_supported(&cpu, "kind").is_err());
-        assert!(Workload::check_supported(&StepAction::default(), "kind").is_ok());
+        let good = state(vec![
+            endpoint("worker", true, false),
+            endpoint("worker", false, false),
+            endpoint("worker2", true, false),
+        ]);
+        assert!(w.slices_settled(&good));
+        let stale = state(vec![
+            endpoint("worker", true, false),
+            endpoint("worker", true, false),
+            endpoint("worker2", true, false),
+        ]);
+        assert!(!w.slices_settled(&stale));
+        w.pods
+            .mark_terminating(&[("worker2".to_string(), 1)].into());
+        let held = state(vec![
+            endpoint("worker", true, false),
+            endpoint("worker2", false, true),
+        ]);
+        assert!(w.slices_settled(&held));
     }
 
     #[test]
@@ -469,35 +805,5 @@ mod tests {
         map.rename_state(&mut state);
         assert_eq!(state.nodes[0].name, "worker2");
         assert_eq!(map.real("worker"), Some("topo-1-worker"));
-    }
-
-    #[test]
-    fn service_object_selects_echo_pods_and_leaves_the_node_port_to_the_server() {
-        let w = Workload::new("topo-x-1".into(), NodeMap::default(), &shape());
-        let mut svc = default_service();
-        apply_fields(
-            &mut svc,
-            &ServiceChange {
-                node_port: Some(true),
-                topology_keys: Some(vec!["kubernetes.io/hostname".into()]),
-                ..ServiceChange::default()
-            },
-        );
-        let object = w.service_object(&svc).expect("object");
-        assert_eq!(
-            object.pointer("/metadata/namespace"),
-            Some(&json!("topo-x-1"))
-        );
-        assert_eq!(object.pointer("/spec/type"), Some(&json!("NodePort")));
-        assert_eq!(
-            object.pointer("/spec/selector/app.kubernetes.io~1name"),
-            Some(&json!("web"))
-        );
-        assert_eq!(object.pointer("/spec/ports/0/nodePort"), None);
-        assert_eq!(object.pointer("/spec/ports/0/port"), Some(&json!(80)));
-        assert_eq!(
-            object.pointer("/spec/topologyKeys"),
-            Some(&json!(["kubernetes.io/hostname"]))
-        );
     }
 }

@@ -1,4 +1,4 @@
-//! The namespace of a case run, case ↔ cluster node names, and what a backend does on nodes.
+//! The namespace of a case run, and case ↔ cluster node names.
 
 use super::*;
 
@@ -47,6 +47,17 @@ impl NodeMap {
             pairs,
             zones: Vec::new(),
         }
+    }
+
+    /// Every node of `shape` under its own name (a cluster built for the case).
+    pub fn identity(shape: &ClusterShape) -> Self {
+        NodeMap::new(
+            shape
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.name.clone()))
+                .collect(),
+        )
     }
 
     /// Also maps zones: `(case zone, cluster zone)` pairs, for clusters whose nodes keep their
@@ -135,35 +146,4 @@ impl NodeMap {
             }
         }
     }
-}
-
-/// What node-level changes need besides the API (kind: `docker exec`; an existing cluster:
-/// nothing).
-pub trait NodeControl {
-    /// Stops (`running = false`) or starts the kubelet of cluster node `node`.
-    fn set_kubelet(&self, node: &str, running: bool) -> Result<(), BackendError>;
-    /// Makes exactly `count` of the echo pods of `namespace` on cluster node `node` not ready
-    /// (the others ready), through the file their readiness probe tests.
-    fn set_not_ready(&self, node: &str, namespace: &str, count: usize) -> Result<(), BackendError>;
-    /// Creates [`HOLD_FILE`] in `count` echo pods of `namespace` on cluster node `node` that are
-    /// not in `exclude` (pod names), so their preStop hook keeps them terminating once deleted;
-    /// returns their pod names.
-    fn hold_pods(
-        &self,
-        node: &str,
-        namespace: &str,
-        count: usize,
-        exclude: &BTreeSet<String>,
-    ) -> Result<Vec<String>, BackendError>;
-    /// Removes [`HOLD_FILE`] from every echo pod of `namespace` on cluster node `node`, so held
-    /// pods finish terminating.
-    fn release_pods(&self, node: &str, namespace: &str) -> Result<(), BackendError>;
-    /// The dataplane routes of the case's Service on cluster node `node`, if the backend can
-    /// read them.
-    fn read_routes(
-        &self,
-        node: &str,
-        service: &Service,
-        gates: &FeatureGates,
-    ) -> Result<Option<NodeRoutes>, BackendError>;
 }

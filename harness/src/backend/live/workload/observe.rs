@@ -9,7 +9,7 @@ impl Workload {
         &mut self,
         api: &ClusterApi,
         ledger: &mut Ledger,
-        control: &dyn NodeControl,
+        access: &impl NodeAccess,
         gates: &FeatureGates,
     ) -> Result<Observation, BackendError> {
         let mut state = api.observe(&self.namespace).await.map_err(|e| {
@@ -38,7 +38,7 @@ impl Workload {
                 None
             }
             Some(service) if source.uses_traffic() => {
-                let cache = self.traffic(api, ledger, &state, service).await?;
+                let cache = self.traffic(api, ledger, access, &state, service).await?;
                 notes.extend(cache.notes.iter().cloned());
                 Some(cache)
             }
@@ -64,7 +64,7 @@ impl Workload {
             let entry = match &service {
                 Some(service) => {
                     let rules = if source.uses_rules() {
-                        control.read_routes(real, service, gates)?
+                        access.read_routes(real, service, gates)?
                     } else {
                         None
                     };
@@ -91,13 +91,15 @@ impl Workload {
         !self.hand_slices.is_empty() || self.service.as_ref().is_some_and(|s| s.selector.is_none())
     }
 
-    /// Traffic routes for `state` (probed once per distinct state; see [`TrafficCache`]).
-    /// Nodes whose kubelet the harness stopped cannot run a client: they get no traffic routes
-    /// and a note.
+    /// Traffic routes for `state` (probed once per distinct state; see [`TrafficCache`]):
+    /// from every node itself where the backend can ([`NodeAccess::probe`]), else from a
+    /// client pod per node. A node whose kubelet the harness stopped cannot run a client pod:
+    /// it gets no traffic routes and a note.
     async fn traffic(
         &mut self,
         api: &ClusterApi,
         ledger: &mut Ledger,
+        access: &impl NodeAccess,
         state: &ClusterState,
         service: &Service,
     ) -> Result<TrafficCache, BackendError> {
@@ -113,31 +115,49 @@ impl Workload {
             let count = probes::request_count(probes::ready_endpoints(state, service));
             let addresses = probes::pod_addresses(state, service);
             self.probe_round += 1;
+            let mut outcomes: BTreeMap<String, probes::ClientOutcome> = BTreeMap::new();
             let mut clients = Vec::new();
             for (case, real) in self.nodes.pairs() {
-                if self.stopped_kubelets.contains(real) {
+                if let Some(log) = access.probe(real, &host, port, count) {
+                    let outcome = match log {
+                        Ok(log) => probes::ClientOutcome {
+                            log: Some(log),
+                            problem: None,
+                        },
+                        Err(e) => probes::ClientOutcome {
+                            log: None,
+                            problem: Some(e.report()),
+                        },
+                    };
+                    outcomes.insert(real.clone(), outcome);
+                    continue;
+                }
+                if self.not_ready_nodes.contains(case) && access.kubelet() == Kubelet::Real {
                     notes.push(format!(
                         "traffic from {case}: its kubelet is stopped, so no client pod can run there; routes not observed"
                     ));
                     continue;
                 }
-                let name = format!("{}-{}", manifests::client_pod_name(real), self.probe_round);
+                let name = manifests::client_pod_name(real, self.probe_round);
                 clients.push((name, real.clone()));
             }
-            let timing = self
-                .probe_timing
-                .unwrap_or_else(|| ProbeTiming::for_requests(count));
-            let outcomes = probes::run_probes(
-                api,
-                ledger,
-                &self.namespace,
-                &clients,
-                &host,
-                port,
-                count,
-                timing,
-            )
-            .await?;
+            if !clients.is_empty() {
+                let timing = self
+                    .probe_timing
+                    .unwrap_or_else(|| ProbeTiming::for_requests(count));
+                let probed = probes::run_probes(
+                    api,
+                    ledger,
+                    &self.namespace,
+                    &clients,
+                    &host,
+                    port,
+                    count,
+                    timing,
+                )
+                .await?;
+                outcomes.extend(probed);
+            }
             for (case, real) in self.nodes.pairs() {
                 let Some(outcome) = outcomes.get(real) else {
                     continue;
@@ -214,24 +234,9 @@ mod traffic_tests {
 
     struct Rules;
 
-    impl NodeControl for Rules {
-        fn set_kubelet(&self, _: &str, _: bool) -> Result<(), BackendError> {
-            Ok(())
-        }
-        fn set_not_ready(&self, _: &str, _: &str, _: usize) -> Result<(), BackendError> {
-            Ok(())
-        }
-        fn hold_pods(
-            &self,
-            _: &str,
-            _: &str,
-            _: usize,
-            _: &BTreeSet<String>,
-        ) -> Result<Vec<String>, BackendError> {
-            Ok(Vec::new())
-        }
-        fn release_pods(&self, _: &str, _: &str) -> Result<(), BackendError> {
-            Ok(())
+    impl NodeAccess for Rules {
+        fn label(&self) -> &str {
+            "a fake"
         }
         fn read_routes(
             &self,

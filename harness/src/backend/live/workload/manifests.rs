@@ -1,11 +1,11 @@
-//! Workload manifests as YAML text: the namespace, one echo-server Deployment per node, the
-//! Service under test, and per-node client pods that probe it.
+//! The workload as API objects: the namespace, one bare echo pod per endpoint, the Service
+//! under test, and per-node client pods that probe it. Every live backend creates the same
+//! objects; [`to_yaml`] renders them for people (and the golden snapshots).
 //!
-//! The echo server is agnhost `netexec` (answers `/hostname` with the pod name); Deployments
-//! are pinned with `nodeSelector: kubernetes.io/hostname` and tolerate the control-plane taints,
-//! so "endpoints on node X" is exactly the replica count of `<app>-<X>`.
-
-use std::collections::BTreeMap;
+//! The echo server is agnhost `netexec` (answers `/hostname` with the pod name). Pods are
+//! bound to their node by `spec.nodeName` (no scheduler involved) and tolerate the
+//! control-plane taints, so "endpoints on node X" is exactly the pods bound to X; the harness
+//! creates and deletes each pod itself, so no template change ever replaces them.
 
 use serde_json::{json, Map, Value};
 
@@ -23,23 +23,27 @@ pub const ECHO_HTTP_PORT: u16 = 8080;
 pub const ECHO_UDP_PORT: u16 = 8081;
 /// Pod label holding the app name (the Service selects on it).
 pub const LABEL_APP: &str = "app.kubernetes.io/name";
-/// Pod label holding the node a Deployment or client is pinned to.
-pub const LABEL_NODE: &str = "topo-harness.io/node";
 /// Label marking everything the harness created.
 pub const LABEL_MANAGED: &str = "app.kubernetes.io/managed-by";
 /// Prefix of each line a client pod prints per answer: `answer <i> <pod-name>`.
 pub const ANSWER_PREFIX: &str = "answer";
 
-/// Why a manifest could not be produced.
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    /// YAML serialization failed.
-    #[error("cannot serialize manifest: {0}")]
-    Serialize(String),
-}
+/// The file whose presence makes an echo pod not ready (its readiness probe tests it).
+pub const NOT_READY_FILE: &str = "/tmp/topo-harness-not-ready";
 
-fn to_yaml(value: &Value) -> Result<String, ManifestError> {
-    super::config::to_yaml(value).map_err(ManifestError::Serialize)
+/// The file whose presence keeps a terminating echo pod in its preStop hook (terminating but
+/// still serving) until the harness removes it or the grace period ends.
+pub const HOLD_FILE: &str = "/tmp/topo-harness-hold";
+
+/// How long a held pod may stay terminating.
+pub const HOLD_GRACE_SECONDS: u64 = 3600;
+
+/// `value` as YAML text (long strings kept on one line).
+pub fn to_yaml(value: &Value) -> String {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.folded_wrap_chars = 4096;
+    // A JSON value always serializes.
+    serde_saphyr::to_string_with_options(value, options).unwrap_or_default()
 }
 
 fn managed_labels(extra: &[(&str, &str)]) -> Value {
@@ -58,88 +62,76 @@ fn tolerations() -> Value {
     ])
 }
 
-/// Joins documents into one multi-document YAML stream.
-pub fn join_documents(docs: &[String]) -> String {
-    docs.iter()
-        .map(|d| format!("---\n{d}"))
-        .collect::<Vec<_>>()
-        .join("")
-}
-
 /// The test namespace.
-pub fn namespace(name: &str) -> Result<String, ManifestError> {
-    to_yaml(&json!({
+pub fn namespace(name: &str) -> Value {
+    json!({
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {"name": name, "labels": managed_labels(&[])}
-    }))
+    })
 }
 
-/// Name of the echo Deployment for `app` on `node`.
-pub fn echo_deployment_name(app: &str, node: &str) -> String {
-    format!("{app}-{node}")
+/// Exec readiness probes one node's echo pods may run per second: each is a process started
+/// in a container, and 300 of them a second (the 300 pods of `endpointslice-packing` probed
+/// every second) starve a 4-vCPU runner.
+pub const READINESS_PROBES_PER_SECOND: u64 = 10;
+
+/// The readiness probe period of an echo pod on a node that runs `pods` of them: 1 s while
+/// that stays within [`READINESS_PROBES_PER_SECOND`], longer for many pods (at most 30 s, so a
+/// pod marked not ready is still noticed well within a step's settle time). A pod keeps the
+/// period it was created with: nothing in a running pod's spec ever changes.
+pub fn readiness_period_seconds(pods: u64) -> u64 {
+    pods.div_ceil(READINESS_PROBES_PER_SECOND).clamp(1, 30)
 }
 
-/// One echo-server Deployment pinned to `node` with `replicas` endpoints.
-pub fn echo_deployment(
+/// One echo pod `name` of `app`, bound to cluster node `node`: ready while
+/// [`NOT_READY_FILE`] does not exist (probed every `readiness_period` seconds); once deleted,
+/// terminating while [`HOLD_FILE`] exists (up to [`HOLD_GRACE_SECONDS`]).
+pub fn echo_pod(
     namespace: &str,
     app: &str,
+    name: &str,
     node: &str,
-    replicas: u32,
-) -> Result<String, ManifestError> {
-    let labels = managed_labels(&[(LABEL_APP, app), (LABEL_NODE, node)]);
-    to_yaml(&json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
+    readiness_period: u64,
+) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {
-            "name": echo_deployment_name(app, node),
+            "name": name,
             "namespace": namespace,
-            "labels": labels,
+            "labels": managed_labels(&[(LABEL_APP, app)]),
         },
         "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {LABEL_APP: app, LABEL_NODE: node}},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "nodeSelector": {"kubernetes.io/hostname": node},
-                    "tolerations": tolerations(),
-                    "containers": [{
-                        "name": "echo",
-                        "image": AGNHOST_IMAGE,
-                        "args": [
-                            "netexec",
-                            format!("--http-port={ECHO_HTTP_PORT}"),
-                            format!("--udp-port={ECHO_UDP_PORT}"),
-                        ],
-                        "ports": [
-                            {"name": "http", "containerPort": ECHO_HTTP_PORT, "protocol": "TCP"},
-                            {"name": "udp", "containerPort": ECHO_UDP_PORT, "protocol": "UDP"}
-                        ],
-                        "readinessProbe": {
-                            "httpGet": {"path": "/hostname", "port": ECHO_HTTP_PORT},
-                            "periodSeconds": 1,
-                            "failureThreshold": 3
-                        }
-                    }]
+            "nodeName": node,
+            "tolerations": tolerations(),
+            "terminationGracePeriodSeconds": HOLD_GRACE_SECONDS,
+            "containers": [{
+                "name": "echo",
+                "image": AGNHOST_IMAGE,
+                "args": [
+                    "netexec",
+                    format!("--http-port={ECHO_HTTP_PORT}"),
+                    format!("--udp-port={ECHO_UDP_PORT}"),
+                ],
+                "ports": [
+                    {"name": "http", "containerPort": ECHO_HTTP_PORT, "protocol": "TCP"},
+                    {"name": "udp", "containerPort": ECHO_UDP_PORT, "protocol": "UDP"}
+                ],
+                "readinessProbe": {
+                    "exec": {"command": ["sh", "-c", format!("test ! -e {NOT_READY_FILE}")]},
+                    "periodSeconds": readiness_period,
+                    "failureThreshold": 1,
+                    "successThreshold": 1
+                },
+                "lifecycle": {
+                    "preStop": {"exec": {"command": [
+                        "sh", "-c", format!("while [ -e {HOLD_FILE} ]; do sleep 1; done")
+                    ]}}
                 }
-            }
+            }]
         }
-    }))
-}
-
-/// One echo Deployment per node (`node → endpoints`, 0 allowed so scaling down applies),
-/// as a multi-document stream in node order.
-pub fn echo_deployments(
-    namespace: &str,
-    app: &str,
-    endpoints: &BTreeMap<String, u32>,
-) -> Result<String, ManifestError> {
-    let docs = endpoints
-        .iter()
-        .map(|(node, replicas)| echo_deployment(namespace, app, node, *replicas))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(join_documents(&docs))
+    })
 }
 
 fn policy(p: TrafficPolicy) -> &'static str {
@@ -153,7 +145,7 @@ fn policy(p: TrafficPolicy) -> &'static str {
 /// pointing at the echo server), traffic policies, `trafficDistribution`, `topologyKeys`.
 /// A selector of `None` becomes `app.kubernetes.io/name: <app>`; an explicit empty selector
 /// is omitted (the EndpointSlices are then written by hand).
-pub fn service(svc: &Service, app: &str) -> Result<String, ManifestError> {
+pub fn service(svc: &Service, app: &str) -> Value {
     let mut metadata = Map::new();
     metadata.insert("name".into(), svc.name.clone().into());
     metadata.insert("namespace".into(), svc.namespace.clone().into());
@@ -236,12 +228,12 @@ pub fn service(svc: &Service, app: &str) -> Result<String, ManifestError> {
     if !svc.external_ips.is_empty() {
         spec.insert("externalIPs".into(), json!(svc.external_ips));
     }
-    to_yaml(&json!({
+    json!({
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": metadata,
         "spec": spec,
-    }))
+    })
 }
 
 /// Requests a client sends at once (one batch, then the next).
@@ -301,31 +293,33 @@ pub fn probe_argv(host: &str, port: u16, count: u32) -> Vec<String> {
     ]
 }
 
-/// Name of the client pod on `node`.
-pub fn client_pod_name(node: &str) -> String {
-    format!("client-{node}")
+/// Name of the client pod of probe round `round` on cluster node `node` (a pod name may be
+/// 253 characters long, so any node name fits; nothing needs it as a label value).
+pub fn client_pod_name(node: &str, round: usize) -> String {
+    format!("client-{node}-{round}")
 }
 
-/// A client pod pinned to `node` that probes `host:port` `count` times, prints one
-/// `answer <i> <pod>` line per request and exits (read the answers from its log).
+/// A client pod `name` bound to cluster node `node` that probes `host:port` `count` times,
+/// prints one `answer <i> <pod>` line per request and exits (read the answers from its log).
 pub fn client_pod(
     namespace: &str,
+    name: &str,
     node: &str,
     host: &str,
     port: u16,
     count: u32,
-) -> Result<String, ManifestError> {
-    to_yaml(&json!({
+) -> Value {
+    json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "name": client_pod_name(node),
+            "name": name,
             "namespace": namespace,
-            "labels": managed_labels(&[(LABEL_APP, "topo-client"), (LABEL_NODE, node)]),
+            "labels": managed_labels(&[(LABEL_APP, "topo-client")]),
         },
         "spec": {
             "restartPolicy": "Never",
-            "nodeSelector": {"kubernetes.io/hostname": node},
+            "nodeName": node,
             "tolerations": tolerations(),
             "containers": [{
                 "name": "client",
@@ -333,7 +327,7 @@ pub fn client_pod(
                 "command": probe_argv(host, port, count),
             }]
         }
-    }))
+    })
 }
 
 /// Parses a client's log into the answering pod per request, in order (`None` for a failed

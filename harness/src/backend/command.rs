@@ -17,6 +17,8 @@ pub struct Command {
     pub env: BTreeMap<String, String>,
     /// How long the command may run before it is killed.
     pub timeout: Duration,
+    /// What the command reads on stdin (`None`: stdin is closed).
+    pub stdin: Option<String>,
 }
 
 impl Command {
@@ -30,7 +32,14 @@ impl Command {
             args: Vec::new(),
             env: BTreeMap::new(),
             timeout: Self::DEFAULT_TIMEOUT,
+            stdin: None,
         }
+    }
+
+    /// Feeds `input` to the command's stdin.
+    pub fn stdin(mut self, input: impl Into<String>) -> Self {
+        self.stdin = Some(input.into());
+        self
     }
 
     /// Adds one argument.
@@ -91,7 +100,8 @@ impl fmt::Display for Command {
 pub fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | '@' | ',')
+            c.is_ascii_alphanumeric()
+                || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | '@' | ',' | '+')
         });
     if plain {
         word.to_string()
@@ -250,11 +260,13 @@ pub struct DuctRunner;
 
 impl CommandRunner for DuctRunner {
     fn run(&self, command: &Command) -> Result<Output, CommandError> {
-        let mut expr = duct::cmd(&command.program, &command.args)
-            .stdin_null()
-            .stdout_capture()
-            .stderr_capture()
-            .unchecked();
+        let mut expr = match &command.stdin {
+            Some(input) => duct::cmd(&command.program, &command.args).stdin_bytes(input.clone()),
+            None => duct::cmd(&command.program, &command.args).stdin_null(),
+        }
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked();
         for (k, v) in &command.env {
             expr = expr.env(k, v);
         }
@@ -289,7 +301,8 @@ impl CommandRunner for DuctRunner {
     }
 }
 
-fn exit_status_text(status: &std::process::ExitStatus) -> String {
+/// How a process ended, in words: `exit status 1`, `killed by signal 9`.
+pub(crate) fn exit_status_text(status: &std::process::ExitStatus) -> String {
     if let Some(code) = status.code() {
         return format!("exit status {code}");
     }
@@ -443,6 +456,48 @@ impl CommandRunner for RecordingRunner {
                 })
             }
         }
+    }
+}
+
+/// Environment variable naming the cluster for an [`AfterCreate`] command.
+pub const CLUSTER_ENV: &str = "TOPO_CLUSTER";
+
+/// A user command run once after each cluster is created and before any case runs on it
+/// (`--after-create`): argv, never a shell string, with `KUBECONFIG` set to the cluster's
+/// kubeconfig and [`CLUSTER_ENV`] to its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AfterCreate {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// How long it may run.
+    pub timeout: Duration,
+}
+
+impl AfterCreate {
+    /// The command for cluster `cluster`: its argv and time limit, with
+    /// `KUBECONFIG=<kubeconfig>` (made absolute, so a script that changes directory still
+    /// finds it) and [`CLUSTER_ENV`]`=<cluster>`.
+    pub fn command(&self, kubeconfig: &std::path::Path, cluster: &str) -> Command {
+        let mut argv = self.argv.iter();
+        let program = argv.next().cloned().unwrap_or_default();
+        let kubeconfig = std::path::absolute(kubeconfig).unwrap_or_else(|_| kubeconfig.into());
+        Command::new(program)
+            .args(argv.cloned())
+            .env("KUBECONFIG", kubeconfig.display().to_string())
+            .env(CLUSTER_ENV, cluster.to_string())
+            .timeout(self.timeout)
+    }
+
+    /// Default time limit (10 minutes).
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+    /// Parses a command line with [`split_words`]; an empty line is an error.
+    pub fn parse(line: &str, timeout: Duration) -> Result<Self, String> {
+        let argv = split_words(line).map_err(|e| format!("--after-create: {e}"))?;
+        if argv.is_empty() {
+            return Err("--after-create: the command is empty".to_string());
+        }
+        Ok(AfterCreate { argv, timeout })
     }
 }
 
