@@ -43,11 +43,24 @@ fn commit(root: &Path) -> String {
     };
     // Rebuild when HEAD moves: HEAD names the branch, the branch's ref holds the commit
     // (`--git-path` finds both in a linked worktree too).
+    // A ref that is only in `packed-refs` has no file of its own: watch that file instead (a
+    // missing file would make cargo rerun this script, and rebuild the crate, every time).
     let mut watched = vec!["HEAD".to_string()];
     watched.extend(git(&["symbolic-ref", "-q", "HEAD"]));
     for name in watched {
-        if let Some(path) = git(&["rev-parse", "--git-path", &name]) {
-            println!("cargo:rerun-if-changed={}", root.join(path).display());
+        let Some(path) = git(&["rev-parse", "--git-path", &name]) else {
+            continue;
+        };
+        let path = root.join(path);
+        let path = if path.exists() {
+            Some(path)
+        } else {
+            git(&["rev-parse", "--git-path", "packed-refs"])
+                .map(|p| root.join(p))
+                .filter(|p| p.exists())
+        };
+        if let Some(path) = path {
+            println!("cargo:rerun-if-changed={}", path.display());
         }
     }
     git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".to_string())
