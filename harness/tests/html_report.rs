@@ -27,23 +27,19 @@ fn report() -> &'static Path {
     REPORT.get_or_init(|| {
         let dir = temp("run");
         let html = dir.join("index.html");
-        let out = topo(&[
-            "run",
-            "cases/seed-001-kube-dns-two-zones.yaml",
-            "harness/tests/fixtures/wrong-cases/wrong-expectation.yaml",
-            "--kubernetes",
-            "1.21",
-            "--kubernetes",
-            "1.34",
-            "--proxy-mode",
-            "iptables",
-            "--junit",
-            &dir.join("junit.xml").to_string_lossy(),
-            "--summary",
-            &dir.join("summary.md").to_string_lossy(),
-            "--html",
-            &html.to_string_lossy(),
-        ]);
+        let out = binary::run_into(
+            &dir,
+            &[
+                "cases/seed-001-kube-dns-two-zones.yaml",
+                "harness/tests/fixtures/wrong-cases/wrong-expectation.yaml",
+                "--kubernetes",
+                "1.21",
+                "--kubernetes",
+                "1.34",
+                "--proxy-mode",
+                "iptables",
+            ],
+        );
         assert_eq!(
             out.status.code(),
             Some(1),
@@ -412,16 +408,7 @@ fn identical_failures_are_one_group_and_zone_colours_are_not_status_colours() {
     std::fs::create_dir_all(&cases).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(cases.join("my-two-zones.yaml"), MY_CASE).unwrap_or_else(|e| panic!("{e}"));
     let html = dir.join("index.html");
-    let out = topo(&[
-        "run",
-        &cases.to_string_lossy(),
-        "--junit",
-        &dir.join("junit.xml").to_string_lossy(),
-        "--summary",
-        &dir.join("summary.md").to_string_lossy(),
-        "--html",
-        &html.to_string_lossy(),
-    ]);
+    let out = binary::run_into(&dir, &[&cases.to_string_lossy()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let page = std::fs::read_to_string(&html).unwrap_or_default();
     let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
@@ -523,15 +510,7 @@ fn identical_failures_are_one_group_and_zone_colours_are_not_status_colours() {
 fn the_catalog_page_is_small_and_opens() {
     let dir = temp("catalog");
     let html = dir.join("index.html");
-    let out = topo(&[
-        "run",
-        "--junit",
-        &dir.join("junit.xml").to_string_lossy(),
-        "--summary",
-        &dir.join("summary.md").to_string_lossy(),
-        "--html",
-        &html.to_string_lossy(),
-    ]);
+    let out = binary::run_into(&dir, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let size = std::fs::metadata(&html).map(|m| m.len()).unwrap_or(0);
     // Every picture inline made this page 19 MB.

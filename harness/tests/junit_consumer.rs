@@ -13,7 +13,7 @@ use std::process::Command;
 #[path = "common/binary.rs"]
 mod binary;
 
-use binary::{text, topo};
+use binary::text;
 
 /// Reads the file with junitparser and prints what a CI reader would show, as JSON.
 const READER: &str = r#"
@@ -58,23 +58,19 @@ fn junitparser() -> Option<()> {
 fn a_junit_reader_sees_expected_observed_and_the_right_totals() {
     let dir = binary::temp("junit", "run");
     let junit = dir.join("junit.xml");
-    let out = topo(&[
-        "run",
-        "cases/seed-001-kube-dns-two-zones.yaml",
-        "harness/tests/fixtures/wrong-cases/wrong-expectation.yaml",
-        "--kubernetes",
-        "1.21",
-        "--kubernetes",
-        "1.34",
-        "--proxy-mode",
-        "iptables",
-        "--junit",
-        &junit.to_string_lossy(),
-        "--summary",
-        &dir.join("summary.md").to_string_lossy(),
-        "--html",
-        &dir.join("index.html").to_string_lossy(),
-    ]);
+    let out = binary::run_into(
+        &dir,
+        &[
+            "cases/seed-001-kube-dns-two-zones.yaml",
+            "harness/tests/fixtures/wrong-cases/wrong-expectation.yaml",
+            "--kubernetes",
+            "1.21",
+            "--kubernetes",
+            "1.34",
+            "--proxy-mode",
+            "iptables",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let xml = std::fs::read_to_string(&junit).unwrap_or_default();
     assert!(

@@ -44,3 +44,27 @@ pub fn missing_tool<T>(require_env: &str, what: &str, install: &str) -> Option<T
     eprintln!("skipped: {what} (set {require_env}=1 to fail instead)");
     None
 }
+
+/// Runs `topo-harness run ARGS` with its reports in `dir`: `junit.xml`, `summary.md`,
+/// `index.html`.
+#[allow(dead_code)]
+pub fn run_into(dir: &std::path::Path, args: &[&str]) -> Output {
+    let junit = dir.join("junit.xml");
+    let summary = dir.join("summary.md");
+    let html = dir.join("index.html");
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    let reports = [
+        ("--junit", &junit),
+        ("--summary", &summary),
+        ("--html", &html),
+    ];
+    for (flag, path) in &reports {
+        all.push(flag);
+        all.push(
+            path.to_str()
+                .unwrap_or_else(|| panic!("{}: not UTF-8", path.display())),
+        );
+    }
+    topo(&all)
+}
