@@ -68,3 +68,17 @@ pub fn run_into(dir: &std::path::Path, args: &[&str]) -> Output {
     }
     topo(&all)
 }
+
+/// A small run with a pass, a failure and a skip: the seed case and a deliberately wrong case
+/// (which applies to 1.34 only) on 1.21 and 1.34 with iptables.
+#[allow(dead_code)]
+pub const PASS_FAIL_AND_SKIP: [&str; 8] = [
+    "cases/seed-001-kube-dns-two-zones.yaml",
+    "harness/tests/fixtures/wrong-cases/wrong-expectation.yaml",
+    "--kubernetes",
+    "1.21",
+    "--kubernetes",
+    "1.34",
+    "--proxy-mode",
+    "iptables",
+];
