@@ -1,6 +1,6 @@
 //! `topo-harness explain`: what the model says about a cluster state, as text or JSON.
 //!
-//! The JSON shape is a contract (documented in the README); the text is for people.
+//! The JSON shape is a contract (documented in `docs/explain.md`); the text is for people.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -286,16 +286,57 @@ fn counts_text(counts: &ZoneCounts) -> String {
         .join(" ")
 }
 
-fn list_text(list: &[String]) -> String {
-    if list.is_empty() {
-        "nothing".to_string()
-    } else {
-        list.join(", ")
+/// Endpoint addresses → the identity case files name them by (the node the endpoint runs
+/// on), for the text report of a state that carries them.
+#[derive(Clone, Debug, Default)]
+pub struct EndpointNames(HashMap<String, String>);
+
+impl EndpointNames {
+    /// The identities of every endpoint of `state` that names its node.
+    pub fn of(state: &crate::model::ClusterState) -> EndpointNames {
+        let mut names = HashMap::new();
+        for e in state.slices.iter().flat_map(|s| s.endpoints.iter()) {
+            if let (Some(address), Some(node)) = (e.addresses.first(), &e.node_name) {
+                names.entry(address.clone()).or_insert_with(|| node.clone());
+            }
+        }
+        EndpointNames(names)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `list` by identity (`a1, b1*2`) when every address has one, else as addresses.
+    fn list(&self, list: &[String]) -> String {
+        let named: Option<Vec<String>> = list.iter().map(|a| self.0.get(a).cloned()).collect();
+        match named {
+            Some(mut ids) if !self.is_empty() => {
+                ids.sort();
+                let text = crate::check::identity::format_ids(&ids);
+                text[1..text.len() - 1].to_string()
+            }
+            _ => list.join(", "),
+        }
     }
 }
 
-/// The text report.
+fn list_text(list: &[String], names: &EndpointNames) -> String {
+    if list.is_empty() {
+        "nothing".to_string()
+    } else {
+        names.list(list)
+    }
+}
+
+/// The text report, endpoints by address.
 pub fn to_text(analysis: &Analysis, notes: &GateNotes) -> String {
+    to_text_named(analysis, notes, &EndpointNames::default())
+}
+
+/// The text report, endpoints by identity where `names` has them (a compact state, e.g. one a
+/// run wrote with `--dump-state`, speaks of endpoints as its case does: by node).
+pub fn to_text_named(analysis: &Analysis, notes: &GateNotes, names: &EndpointNames) -> String {
     let mut out = String::new();
     let env = &analysis.environment;
     let _ = writeln!(out, "Kubernetes {}", env.version());
@@ -376,11 +417,17 @@ pub fn to_text(analysis: &Analysis, notes: &GateNotes) -> String {
     for warning in &analysis.warnings {
         let _ = writeln!(out, "warning: {warning}");
     }
+    if !names.is_empty() {
+        let _ = writeln!(
+            out,
+            "endpoints are named by the node they run on, as case files name them (`node*2`: two on that node); -o json lists their addresses"
+        );
+    }
     if analysis.services.is_empty() {
         let _ = writeln!(out, "\nno Services in the input");
     }
     for service in &analysis.services {
-        service_text(&mut out, service, analysis);
+        service_text(&mut out, service, analysis, names);
     }
     out
 }
@@ -393,7 +440,7 @@ fn cpu_text(millis: u64) -> String {
     }
 }
 
-fn service_text(out: &mut String, s: &ServiceAnalysis, analysis: &Analysis) {
+fn service_text(out: &mut String, s: &ServiceAnalysis, analysis: &Analysis, names: &EndpointNames) {
     let _ = writeln!(out, "\n{} — heuristic: {}", s.service, s.heuristic.as_str());
     for warning in &s.warnings {
         let _ = writeln!(out, "  warning: {warning}");
@@ -468,18 +515,22 @@ fn service_text(out: &mut String, s: &ServiceAnalysis, analysis: &Analysis) {
             let _ = writeln!(out, "    port {}:", r.port);
             current_port = Some(&r.port);
         }
-        let names: Vec<&str> = analysis.group_node_names(r).take(6).collect();
+        let node_names: Vec<&str> = analysis.group_node_names(r).take(6).collect();
         let nodes = if r.nodes.len() > 6 {
-            format!("{}, … ({} nodes)", names[..5].join(", "), r.nodes.len())
+            format!(
+                "{}, … ({} nodes)",
+                node_names[..5].join(", "),
+                r.nodes.len()
+            )
         } else {
-            names.join(", ")
+            node_names.join(", ")
         };
         let mut parts = Vec::new();
         if let Some(c) = &r.cluster {
-            parts.push(format!("cluster → {}", list_text(c)));
+            parts.push(format!("cluster → {}", list_text(c, names)));
         }
         if let Some(l) = &r.local {
-            parts.push(format!("local → {}", list_text(l)));
+            parts.push(format!("local → {}", list_text(l, names)));
         }
         let _ = writeln!(
             out,

@@ -271,7 +271,7 @@ pub fn plan_text(planned: &[Planned<'_>]) -> String {
             .map(|(g, on)| format!("{g}={on}"))
             .collect();
         out.push_str(&format!(
-            "shape {}: Kubernetes {}, {} proxy{}{}{}\n  nodes: {}\n  cases ({}): {}\n",
+            "shape {}: Kubernetes {}, {} proxy{}{}{}\n  nodes: {}\n  cases ({}): {}\n{}",
             i + 1,
             s.version,
             s.proxy_mode.as_str(),
@@ -292,17 +292,92 @@ pub fn plan_text(planned: &[Planned<'_>]) -> String {
             },
             nodes.join(", "),
             g.cases.len(),
-            g.cases.join(", ")
+            g.cases.join(", "),
+            zones_text(planned, &g.cases)
         ));
     }
     let runnable = planned.iter().filter(|c| c.shape.is_ok()).count();
     out.push_str(&format!(
-        "\n{} case runs on {} cluster shape(s): the kind backend would create {} cluster(s), in the order above, each once; {} cell(s) skipped\n",
+        "\n{} case runs on {} cluster shape(s): the kind backend would create {} cluster(s), in the order above, each once; {} cell(s) skipped{}\n",
         runnable,
         groups.len(),
         cluster_creations(planned),
-        planned.len() - runnable
+        planned.len() - runnable,
+        if planned.len() > runnable { ":" } else { "" }
     ));
+    out.push_str(&skipped_text(planned));
+    out
+}
+
+/// The zones the cases of one shape give its nodes (labels set per case): once when they all
+/// agree, else per case.
+fn zones_text(planned: &[Planned<'_>], cases: &[String]) -> String {
+    let layout = |case: &Case| {
+        let mut zones: Vec<(String, Vec<&str>)> = Vec::new();
+        for node in &case.nodes {
+            let zone = node.zone.clone().unwrap_or_else(|| "(no zone)".to_string());
+            match zones.iter_mut().find(|(z, _)| *z == zone) {
+                Some((_, nodes)) => nodes.push(&node.name),
+                None => zones.push((zone, vec![&node.name])),
+            }
+        }
+        zones
+            .iter()
+            .map(|(z, nodes)| format!("{z}: {}", nodes.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let mut layouts: Vec<(String, Vec<&str>)> = Vec::new();
+    for name in cases {
+        let Some(case) = planned.iter().map(|p| p.case).find(|c| c.name == *name) else {
+            continue;
+        };
+        let text = layout(case);
+        match layouts.iter_mut().find(|(t, _)| *t == text) {
+            Some((_, names)) => names.push(&case.name),
+            None => layouts.push((text, vec![&case.name])),
+        }
+    }
+    match layouts.as_slice() {
+        [] => String::new(),
+        [(only, _)] => format!("  zones: {only}\n"),
+        several => several
+            .iter()
+            .map(|(text, names)| format!("  zones for {}: {text}\n", names.join(", ")))
+            .collect(),
+    }
+}
+
+/// The skipped cells, one line per case and reason: `  case on 1.21–1.22 (iptables): why`.
+fn skipped_text(planned: &[Planned<'_>]) -> String {
+    // (case, reason, the cells skipped for it).
+    type Skips<'a> = Vec<(&'a str, String, Vec<(KubeVersion, ProxyMode)>)>;
+    let mut reasons: Skips<'_> = Vec::new();
+    for cell in planned {
+        let Err(why) = &cell.shape else { continue };
+        let why = why.replace(&cell.version.to_string(), "this version");
+        match reasons
+            .iter_mut()
+            .find(|(case, w, _)| *case == cell.case.name && *w == why)
+        {
+            Some((_, _, runs)) => runs.push((cell.version, cell.proxy_mode)),
+            None => reasons.push((&cell.case.name, why, vec![(cell.version, cell.proxy_mode)])),
+        }
+    }
+    let mut out = String::new();
+    for (case, why, runs) in reasons {
+        let mut versions: Vec<KubeVersion> = runs.iter().map(|(v, _)| *v).collect();
+        versions.sort();
+        versions.dedup();
+        let mut modes: Vec<&str> = runs.iter().map(|(_, m)| m.as_str()).collect();
+        modes.sort_unstable();
+        modes.dedup();
+        out.push_str(&format!(
+            "  {case} on {} ({}): {why}\n",
+            format_versions(&versions),
+            modes.join(", ")
+        ));
+    }
     out
 }
 

@@ -107,6 +107,9 @@ pub struct StepView {
     pub model: Normalized,
     /// The case's merged expectations for this step and version.
     pub expected: Expect,
+    /// What the model says about the observed state's hints, in words (as `explain` says it):
+    /// why a failed expectation may be the case's mistake.
+    pub model_hints: String,
 }
 
 impl StepView {
@@ -687,7 +690,7 @@ impl SuiteRun<'_, '_> {
         let expect = self.case.expect_for(i, shape.version);
         checks.extend(expectation_checks(&expect, applied, &norm));
         checks.extend(constraint_checks(&expect, &obs, &norm));
-        let (model, acceptable) = model_check(
+        let (model, acceptable, model_hints) = model_check(
             &obs,
             &gates,
             shape.max_endpoints_per_slice,
@@ -725,6 +728,7 @@ impl SuiteRun<'_, '_> {
             answers: Default::default(),
         });
         Box::new(StepView {
+            model_hints,
             version: shape.version,
             state: obs.state,
             observed: norm,

@@ -102,21 +102,44 @@ fn a_failing_case_exits_1() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
+    // One line per run, naming the failed step and checks.
     assert!(
-        stdout.contains("FAIL wrong-expectation@1.34/iptables/one-per-node"),
+        stdout.contains(
+            "FAIL wrong-expectation@1.34/iptables: one-per-node: hints, routes/worker, routes/worker2\n"
+        ),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("unexpected: [worker2, worker3]"),
-        "{stdout}"
-    );
-    // The recap at the end names the failed runs, where the step is, and the reports.
+    // The three runs fail the same way: one group, each check at its own line of the case.
     let recap = stdout
-        .split("failed runs (")
+        .split("failures: ")
         .nth(1)
         .unwrap_or_else(|| panic!("no recap in {stdout}"));
     assert!(
-        recap.contains("wrong-expectation@1.34/iptables\n    harness/tests/fixtures/wrong-cases/wrong-expectation.yaml:19:5: step one-per-node: hints, routes/worker, routes/worker2"),
+        recap.starts_with("1 group(s) of identical failures, 3 failed run(s)\n✗ wrong-expectation/one-per-node: hints, routes/worker, routes/worker2 fail identically on 1.34 × iptables, ipvs, nftables (3 runs)\n"),
+        "{recap}"
+    );
+    let file = "harness/tests/fixtures/wrong-cases/wrong-expectation.yaml";
+    for (at, check) in [
+        ("22:14", "hints"),
+        ("24:9", "routes/worker"),
+        ("25:9", "routes/worker2"),
+    ] {
+        assert!(
+            recap.contains(&format!("  {file}:{at}: {check}\n")),
+            "{recap}"
+        );
+    }
+    assert_eq!(
+        recap.matches("unexpected: [worker2, worker3]").count(),
+        1,
+        "{recap}"
+    );
+    assert!(
+        recap.contains("why: the model check passed on this step, so what was observed is what upstream does here: the case's expectation is the likely mistake (the model: hints should be absent: Unable to allocate minimum required endpoints"),
+        "{recap}"
+    );
+    assert!(
+        recap.contains(&format!("next: topo-harness run {file} --kubernetes 1.34 --proxy-mode iptables --dump-state states && topo-harness explain states/wrong-expectation@1.34-iptables/01-one-per-node.yaml\n")),
         "{recap}"
     );
     assert!(
@@ -130,11 +153,11 @@ fn a_failing_case_exits_1() {
     // JUnit messages: one self-contained line with the case file and line.
     let xml = std::fs::read_to_string(dir.join("j.xml")).unwrap_or_default();
     assert!(
-        xml.contains(r#"message="harness/tests/fixtures/wrong-cases/wrong-expectation.yaml:19:5: routes/worker: unexpected [worker2, worker3]""#),
+        xml.contains(r#"message="harness/tests/fixtures/wrong-cases/wrong-expectation.yaml:24:9: routes/worker: expected [control-plane, worker], observed [control-plane, worker, worker2, worker3] (unexpected [worker2, worker3])""#),
         "{xml}"
     );
     assert!(
-        xml.contains(r#"message="harness/tests/fixtures/wrong-cases/wrong-expectation.yaml:19:5: hints: expected hints {a: [control-plane, worker], b: [worker2, worker3]}, observed no hints""#),
+        xml.contains(r#"message="harness/tests/fixtures/wrong-cases/wrong-expectation.yaml:22:14: hints: expected hints {a: [control-plane, worker], b: [worker2, worker3]}, observed no hints""#),
         "{xml}"
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -293,6 +316,22 @@ fn kind_config_prints_and_writes_the_config() {
         .into_iter()
         .collect();
     assert_eq!(files, [1]);
+    // Without --output it only prints: nothing is written, not even ./reports/kind.
+    let here = empty_dir("kind-config-print");
+    let printed = topo_in(
+        &here,
+        &[
+            "kind-config",
+            "current-two-zones-auto",
+            "--kubernetes",
+            "1.34",
+        ],
+        &[],
+    );
+    assert_eq!(printed.status.code(), Some(0), "{}", text(&printed.stderr));
+    assert!(text(&printed.stdout).contains("apiVersion: kind.x-k8s.io/v1alpha4"));
+    assert_eq!(std::fs::read_dir(&here).map(|d| d.count()).ok(), Some(0));
+    let _ = std::fs::remove_dir_all(here);
     let missing = topo(&["kind-config", "no-such-case"]);
     assert_eq!(missing.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(dir);
@@ -336,6 +375,30 @@ fn list_plan_and_schema() {
     assert_eq!(plan.status.code(), Some(0));
     let p = text(&plan.stdout);
     assert!(p.contains("the kind backend would create"), "{p}");
+    // `plan` defaults to the sim like `run` and `list`: every version a case applies to.
+    assert!(p.contains(": Kubernetes 1.21, "), "{p}");
+    // Skipped cells are listed with the reason, and every shape says which zones its nodes get.
+    let plan = topo(&[
+        "plan",
+        "harness/tests/fixtures/wrong-cases",
+        "--kubernetes",
+        "1.21",
+        "--kubernetes",
+        "1.22",
+        "--kubernetes",
+        "1.34",
+        "--proxy-mode",
+        "iptables",
+    ]);
+    let p = text(&plan.stdout);
+    assert!(
+        p.contains("  zones: a: control-plane, worker; b: worker2, worker3\n"),
+        "{p}"
+    );
+    assert!(
+        p.ends_with("each once; 2 cell(s) skipped:\n  wrong-expectation on 1.21–1.22 (iptables): the case applies to Kubernetes 1.34 only\n"),
+        "{p}"
+    );
 
     let schema = topo(&["schema"]);
     assert_eq!(schema.status.code(), Some(0));
@@ -762,7 +825,10 @@ fn goldens_are_opt_in_for_a_users_cases() {
     let failed = run(&["--snapshots", "snaps"]);
     let stdout = text(&failed.stdout);
     assert_eq!(failed.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("✗ snapshot"), "{stdout}");
+    assert!(
+        stdout.contains("my-two-zones/one-per-node: snapshot fails identically on 1.33–1.34 × iptables (2 runs)"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("differs from the golden snaps/my-two-zones.snap:"),
         "{stdout}"
@@ -940,6 +1006,9 @@ fn dump_state_is_read_by_explain() {
         // The model agrees with the observed hints in every dumped state.
         assert!(stdout.contains("(agrees)"), "{file}: {stdout}");
         assert!(!stdout.contains("disagrees"), "{file}: {stdout}");
+        // Endpoints are named as the case names them (by node), not by pod IP.
+        assert!(stdout.contains("cluster → worker"), "{file}: {stdout}");
+        assert!(!stdout.contains("cluster → 10."), "{file}: {stdout}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -1024,4 +1093,283 @@ fn readme_examples_match_the_real_output() {
         examples >= 1,
         "no `$ topo-harness` example found in README.md"
     );
+}
+
+/// `--version` names the commit the binary was built from and the digest of the catalog it
+/// carries, so two gates can be compared.
+#[test]
+fn version_names_the_commit_and_the_catalog() {
+    let out = topo(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    let line = text(&out.stdout);
+    let digest = topo_harness::case::catalog_digest();
+    assert_eq!(digest.len(), 64);
+    assert!(digest.bytes().all(|b| b.is_ascii_hexdigit()));
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| text(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    assert_eq!(
+        line,
+        format!(
+            "topo-harness {} (commit {head}, catalog sha256:{digest})\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}
+
+/// Reading what a newcomer points the tool at: `explain -` reads standard input, and a
+/// Kubernetes manifest in a cases folder is named for what it is.
+#[test]
+fn stdin_and_foreign_files_are_understood() {
+    use std::io::Write as _;
+    let dump = std::fs::read(root().join("fixtures/states/kubectl-seed-001.yaml")).expect("dump");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_topo-harness"))
+        .args(["explain", "-", "--kubernetes", "1.33"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&dump)
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("Kubernetes 1.33\n"));
+    let dir = empty_dir("foreign");
+    let cases = dir.join("my-cases");
+    std::fs::create_dir_all(&cases).expect("dir");
+    std::fs::write(
+        cases.join("web.yaml"),
+        "# the app itself\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec: {}\n",
+    )
+    .expect("write");
+    let out = topo_in(&dir, &["run", "my-cases"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("my-cases/web.yaml:3:1: not a Case (kind: Deployment): a case file has `apiVersion: topo-harness/v1alpha1` and `kind: Case` (docs/cases.md)"),
+        "{err}"
+    );
+    assert!(!err.contains("unknown field"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A `trafficDistribution` the API server does not know is written as the user wrote it, and a
+/// step expects the rejection (docs/cases.md): the case loads, and on the sim the model's
+/// admission rejects it as the API server does.
+#[test]
+fn an_unknown_traffic_distribution_is_rejected_at_run_time() {
+    let dir = empty_dir("bogus-td");
+    let cases = dir.join("my-cases");
+    std::fs::create_dir_all(&cases).expect("dir");
+    std::fs::write(
+        cases.join("bogus.yaml"),
+        "apiVersion: topo-harness/v1alpha1
+kind: Case
+name: bogus-traffic-distribution
+summary: The API server refuses a trafficDistribution it does not know.
+source: docs/cases.md
+kubernetes: \">=1.31\"
+cluster:
+  nodes:
+    - { name: a1, zone: a }
+    - { name: b1, zone: b }
+service: {}
+steps:
+  - name: create
+    endpoints: { a1: 1, b1: 1 }
+  - name: bogus
+    service: { trafficDistribution: Bogus }
+    expect:
+      rejected: 'spec.trafficDistribution: Unsupported value: \"Bogus\"'
+",
+    )
+    .expect("write");
+    let out = topo_in(&dir, &["run", "my-cases", "--proxy-mode", "iptables"], &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("7 passed, 0 failed"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--quiet` prints only the recap; `--verbose` adds every step and its diff as it happens.
+#[test]
+fn quiet_and_verbose_change_how_much_is_printed() {
+    let dir = temp("verbosity");
+    let run = |flag: &str| {
+        let out = topo(&[
+            "run",
+            "harness/tests/fixtures/wrong-cases",
+            "cases/seed-001-kube-dns-two-zones.yaml",
+            "--kubernetes",
+            "1.34",
+            "--proxy-mode",
+            "iptables",
+            flag,
+            "--junit",
+            &dir.join("j.xml").to_string_lossy(),
+            "--summary",
+            &dir.join("s.md").to_string_lossy(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{flag}");
+        text(&out.stdout)
+    };
+    let quiet = run("--quiet");
+    assert!(!quiet.contains("PASS"), "{quiet}");
+    assert!(!quiet.contains("running "), "{quiet}");
+    assert!(
+        !quiet.contains("expected [control-plane, worker]"),
+        "no diffs: {quiet}"
+    );
+    assert!(quiet.contains("✗ wrong-expectation/one-per-node: hints, routes/worker, routes/worker2 failed on 1.34 × iptables (1 run)"), "{quiet}");
+    assert!(quiet.contains("next: topo-harness run "), "{quiet}");
+    assert!(
+        quiet
+            .trim_end()
+            .ends_with(" s; 2 run(s) with no golden, so no snapshot check)")
+            || quiet.contains("1 passed, 1 failed"),
+        "{quiet}"
+    );
+    let normal = run("--color=never");
+    assert!(
+        normal.contains("PASS seed-001-kube-dns-two-zones@1.34/iptables (3 steps, "),
+        "{normal}"
+    );
+    assert!(
+        !normal.contains("/one-per-zone ("),
+        "no step lines: {normal}"
+    );
+    assert_eq!(
+        normal.matches("unexpected: [worker2, worker3]").count(),
+        1,
+        "{normal}"
+    );
+    let verbose = run("--verbose");
+    assert!(
+        verbose.contains("  PASS seed-001-kube-dns-two-zones@1.34/iptables/one-per-zone ("),
+        "{verbose}"
+    );
+    // The diff as it happens; the recap then names the group without repeating it.
+    assert_eq!(
+        verbose.matches("unexpected: [worker2, worker3]").count(),
+        1,
+        "{verbose}"
+    );
+    assert!(verbose.lines().count() > normal.lines().count());
+    assert!(quiet.lines().count() < normal.lines().count());
+    let both = topo(&["run", "--quiet", "--verbose"]);
+    assert_eq!(both.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `rules` recognises the dump's format; one it cannot recognise asks for --mode.
+#[test]
+fn rules_recognises_the_format() {
+    let out = topo(&["rules", "fixtures/rules/nftables/valid-overall.nft"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("mode: nftables  node: -\n"));
+    let out = topo(&["rules", "README.md"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("README.md: cannot tell which proxy mode wrote this dump"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// The newcomer's path from the README: its example case, in a folder of one's own, fails
+/// with the output the README shows — under 40 lines that say what is wrong (the expectation's
+/// line and the diff), why, and what to run next — and that next command works and shows
+/// the model's view by the names the case uses.
+#[test]
+fn the_readmes_newcomer_path_says_what_why_and_next() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap_or_default();
+    let blocks: Vec<&str> = readme.split("```").skip(1).step_by(2).collect();
+    let body = |first: &str| {
+        blocks
+            .iter()
+            .filter_map(|b| b.split_once('\n').map(|(_, body)| body))
+            .find(|body| body.starts_with(first))
+            .unwrap_or_else(|| panic!("no README block starting with {first:?}"))
+    };
+    let case = body("# my-cases/my-two-zones.yaml\n");
+    let shown = body("~/my-project$ topo-harness run my-cases/\n");
+    let dir = empty_dir("readme-newcomer");
+    std::fs::create_dir_all(dir.join("my-cases")).expect("dir");
+    std::fs::write(dir.join("my-cases/my-two-zones.yaml"), case).expect("write");
+    let out = topo_in(&dir, &["run", "my-cases/"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.lines().count() < 40,
+        "{} lines:\n{stdout}",
+        stdout.lines().count()
+    );
+    let seconds = regex::Regex::new(r"\d+\.\d+ s").expect("regex");
+    let got: Vec<String> = stdout
+        .lines()
+        .map(|l| seconds.replace_all(l, "N s").into_owned())
+        .collect();
+    let want: Vec<String> = shown
+        .lines()
+        .skip(1)
+        .map(|l| seconds.replace_all(l, "N s").into_owned())
+        .collect();
+    let elided = want
+        .iter()
+        .position(|l| l.starts_with('…'))
+        .expect("the README elides the middle of the run lines");
+    assert_eq!(got[..elided], want[..elided], "{stdout}");
+    let tail = want.len() - elided - 1;
+    assert_eq!(got[got.len() - tail..], want[elided + 1..], "{stdout}");
+    // The next command runs as printed (in the user's folder) and explains by identity.
+    let next = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("next: "))
+        .expect("a next command");
+    let mut explained = String::new();
+    for command in next.split(" && ") {
+        let words: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let out = topo_in(&dir, &words, &[]);
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "{command}: {}",
+            text(&out.stderr)
+        );
+        explained = text(&out.stdout);
+    }
+    assert!(
+        explained.contains("b1, b2: cluster → b1, b2 [endpoints hinted for this node's zone]"),
+        "{explained}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every file the README links to is in the repository.
+#[test]
+fn the_readmes_links_point_at_files() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap_or_default();
+    let mut links = 0;
+    for part in readme.split("](").skip(1) {
+        let target = part.split(')').next().unwrap_or_default();
+        let path = target.split('#').next().unwrap_or_default();
+        if path.is_empty() || path.contains("://") {
+            continue;
+        }
+        assert!(
+            root().join(path).exists(),
+            "README links to {target}, which does not exist"
+        );
+        links += 1;
+    }
+    assert!(links >= 10, "only {links} links checked");
 }

@@ -1,7 +1,9 @@
 //! The HTML report in a real browser: `topo-harness run` writes `index.html` for seed 001 and
 //! a deliberately failing case; headless Chromium renders it and the test reads the rendered
 //! DOM (`--dump-dom`, after the page's script ran): the pictures' zones, nodes, endpoints and
-//! routes, the failure, the filter, no JavaScript error, no horizontal overflow at 1280 px.
+//! routes, the failure, the filter, no JavaScript error, no horizontal overflow at 1280 px;
+//! identical failures as one group, zone colours apart from the status colours, the catalog's
+//! page size, and the `explain` page.
 //!
 //! Without a `chromium` (or `$TOPO_CHROMIUM`) the browser tests print `skipped: …` and return,
 //! unless `TOPO_REQUIRE_BROWSER=1` (set by `.ci/run`), which makes them fail.
@@ -25,23 +27,7 @@ fn report() -> &'static Path {
     REPORT.get_or_init(|| {
         let dir = temp("run");
         let html = dir.join("index.html");
-        let out = topo(&[
-            "run",
-            "cases/seed-001-kube-dns-two-zones.yaml",
-            "harness/tests/fixtures/wrong-cases/wrong-expectation.yaml",
-            "--kubernetes",
-            "1.21",
-            "--kubernetes",
-            "1.34",
-            "--proxy-mode",
-            "iptables",
-            "--junit",
-            &dir.join("junit.xml").to_string_lossy(),
-            "--summary",
-            &dir.join("summary.md").to_string_lossy(),
-            "--html",
-            &html.to_string_lossy(),
-        ]);
+        let out = binary::run_into(&dir, &binary::PASS_FAIL_AND_SKIP);
         assert_eq!(
             out.status.code(),
             Some(1),
@@ -71,14 +57,24 @@ fn chromium() -> Option<PathBuf> {
         });
     match candidates.into_iter().next() {
         Some(p) => Some(p),
-        None if std::env::var("TOPO_REQUIRE_BROWSER").as_deref() == Ok("1") => {
-            panic!("TOPO_REQUIRE_BROWSER=1 but no chromium on PATH (apt-get install chromium)")
-        }
-        None => {
-            eprintln!("skipped: no chromium on PATH (set TOPO_REQUIRE_BROWSER=1 to fail instead)");
-            None
-        }
+        None => binary::missing_tool(
+            "TOPO_REQUIRE_BROWSER",
+            "no chromium on PATH",
+            "apt-get install chromium",
+        ),
     }
+}
+
+/// The DOM of the page at `path` after its script ran.
+fn dom_of(chromium: &Path, path: &Path) -> String {
+    text(
+        &browser(
+            chromium,
+            &["--dump-dom"],
+            &format!("file://{}", path.display()),
+        )
+        .stdout,
+    )
 }
 
 fn browser(chromium: &Path, extra: &[&str], url: &str) -> Output {
@@ -219,7 +215,7 @@ fn a_failing_step_shows_expected_and_observed_routes_and_its_diff() {
     assert_script_ran(&dom);
     let failures = between(&dom, "<nav id=\"failures\">", "</nav>");
     assert!(
-        failures.contains("wrong-expectation@1.34/iptables"),
+        failures.contains("wrong-expectation/one-per-node: hints, routes/worker, routes/worker2 failed on 1.34 × iptables (1 run)"),
         "{failures}"
     );
     let wrong = suite(&dom, "wrong-expectation", "1.34");
@@ -323,8 +319,19 @@ fn explain_draws_the_dump_as_html() {
     assert!(count(svg, "<g class=\"route observed\"") >= 4, "{svg}");
     // The dump's hints (2 per zone) are drawn as rings, and the model's verdict is next to it.
     assert_eq!(count(svg, "<circle class=\"hint\""), 4, "{svg}");
-    assert!(html.contains("<p>the controller allocates endpoints per zone: a: 2, b: 2</p>"));
-    assert!(html.contains("<p>the file's hints per zone: a: 2, b: 2</p>"));
+    assert!(
+        html.contains("<p class=\"verdict agrees\"><span class=\"badge pass\">AGREES</span> the file's hints per zone: a: 2, b: 2; the model: the controller allocates endpoints per zone: a: 2, b: 2"),
+        "{html}"
+    );
+    // Every port is drawn: kube-dns's three ports route alike, so they share one picture.
+    assert!(
+        html.contains("data-ports=\"dns, dns-tcp, metrics\""),
+        "{html}"
+    );
+    // No run filters and no legend items that cannot apply to a dump (nothing is expected).
+    assert!(!html.contains("id=\"filters\""), "{html}");
+    assert!(!html.contains("differ from the expected"), "{html}");
+    assert!(!html.contains("serving, terminating"), "{html}");
     let Some(chromium) = chromium() else { return };
     let file = temp("explain.html");
     std::fs::write(&file, &html).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -337,3 +344,198 @@ fn explain_draws_the_dump_as_html() {
     let dom = text(&out.stdout);
     assert_script_ran(&dom);
 }
+
+/// The key verdict is flagged: on 1.33 the same dump's hints are ones the controller would
+/// remove, and the page says DISAGREES where the text report does.
+#[test]
+fn explain_flags_a_disagreeing_verdict() {
+    let out = topo(&[
+        "explain",
+        "fixtures/states/kubectl-seed-001.yaml",
+        "--kubernetes",
+        "1.33",
+        "-o",
+        "html",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let html = text(&out.stdout);
+    assert!(
+        html.contains("<p class=\"verdict disagrees\"><span class=\"badge fail\">DISAGREES</span> the file's hints per zone: a: 2, b: 2; the model: hints should be absent: Unable to allocate"),
+        "{html}"
+    );
+}
+
+/// `#rrggbb` → (r, g, b).
+fn rgb(hex: &str) -> (i32, i32, i32) {
+    let h = hex.trim_start_matches('#');
+    let c = |i: usize| i32::from_str_radix(h.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0);
+    (c(0), c(2), c(4))
+}
+
+fn distance(a: &str, b: &str) -> i32 {
+    let (a, b) = (rgb(a), rgb(b));
+    (a.0 - b.0).abs() + (a.1 - b.1).abs() + (a.2 - b.2).abs()
+}
+
+/// Every `attr="#…"` value in `text`.
+fn colours<'a>(text: &'a str, attr: &str) -> Vec<&'a str> {
+    let start = format!("{attr}=\"#");
+    text.match_indices(&start)
+        .map(|(i, _)| &text[i + start.len() - 1..i + start.len() + 6])
+        .collect()
+}
+
+/// A case that fails the same way on 24 runs is one failure group on the page: one
+/// headline with the runs, one picture (on screen without opening anything), links to every
+/// run; zone colours are not the failure red or the pass green; the legend shows swatches,
+/// not colour codes.
+#[test]
+fn identical_failures_are_one_group_and_zone_colours_are_not_status_colours() {
+    let dir = temp("grouped");
+    let cases = dir.join("my-cases");
+    std::fs::create_dir_all(&cases).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(cases.join("my-two-zones.yaml"), MY_CASE).unwrap_or_else(|e| panic!("{e}"));
+    let html = dir.join("index.html");
+    let out = binary::run_into(&dir, &[&cases.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let page = std::fs::read_to_string(&html).unwrap_or_default();
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
+    // The summary has one row for the group too.
+    assert_eq!(
+        summary
+            .matches("fails identically on 1.30–1.37 × iptables, ipvs, nftables (24 runs)")
+            .count(),
+        2,
+        "a table row and its details: {summary}"
+    );
+    // 24 runs of one step, one distinct picture (the sim draws the same state every time).
+    assert_eq!(
+        page.matches("<template id=\"pic-").count(),
+        1,
+        "pictures are shared"
+    );
+    assert!(!page.contains("<details open"), "suites start closed");
+    let Some(chromium) = chromium() else { return };
+    let dom = dom_of(&chromium, &html);
+    assert_script_ran(&dom);
+    assert_eq!(count(&dom, "<section class=\"group\""), 1, "one group");
+    let group = between(&dom, "<section class=\"group\"", "</section>");
+    assert!(
+        group.contains("my-two-zones/one-per-node: routes/b1 fails identically on 1.30–1.37 × iptables, ipvs, nftables (24 runs)"),
+        "{group}"
+    );
+    assert!(
+        group.contains("<svg class=\"topology\""),
+        "the group's picture is on screen"
+    );
+    assert_eq!(count(group, "<a href=\"#suite-"), 24, "a link to every run");
+    assert!(
+        group.contains("<b>why</b>: the model check passed on this step"),
+        "{group}"
+    );
+    assert!(
+        group.contains("<b>next</b>: <code>topo-harness run "),
+        "{group}"
+    );
+    assert!(
+        group.contains(" differs\" data-node=\"b1\""),
+        "b1 is outlined: {group}"
+    );
+    // Closed suites have not drawn their pictures: only the group's is on the page (the
+    // shared template, at the end, holds the other copy).
+    let shown = &dom[..dom.find("<template").unwrap_or(dom.len())];
+    assert_eq!(
+        count(shown, "<svg class=\"topology\""),
+        1,
+        "pictures are drawn when opened"
+    );
+    // Colours: hint rings and chips use zone colours, none of which is a status colour.
+    let failure = "#c62828";
+    let pass = "#2e7d32";
+    let zone_fills: Vec<&str> = group
+        .match_indices("<g class=\"zone\"")
+        .flat_map(|(i, _)| colours(&group[i..i + 400], "fill").into_iter().take(1))
+        .collect();
+    assert_eq!(zone_fills.len(), 2, "{group}");
+    let hint_strokes: Vec<&str> = group
+        .match_indices("<circle class=\"hint\"")
+        .flat_map(|(i, _)| colours(&group[i..i + 200], "stroke").into_iter().take(1))
+        .collect();
+    assert_eq!(hint_strokes.len(), 4, "{group}");
+    for zone in zone_fills.iter().chain(&hint_strokes) {
+        assert!(
+            zone_fills.contains(zone),
+            "a ring not in a zone's colour: {zone}"
+        );
+        for status in [failure, pass] {
+            assert!(
+                distance(zone, status) > 120,
+                "zone colour {zone} is too close to the status colour {status}"
+            );
+        }
+    }
+    let outline = between(group, " differs\" data-node=\"b1\"", "/>");
+    assert!(
+        outline.contains(&format!("stroke=\"{failure}\"")),
+        "{outline}"
+    );
+    // The legend explains with swatches: no colour code is written out as text.
+    let legend = between(&dom, "<p class=\"legend\">", "</p>");
+    let words: String = legend
+        .split('<')
+        .filter_map(|part| part.split_once('>').map(|(_, t)| t))
+        .collect();
+    assert!(
+        !words.contains('#'),
+        "the legend prints a colour code: {words}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The passing catalog's page stays small (each distinct picture once, drawn when its suite
+/// is opened) and opens without a script error.
+#[test]
+fn the_catalog_page_is_small_and_opens() {
+    let dir = temp("catalog");
+    let html = dir.join("index.html");
+    let out = binary::run_into(&dir, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let size = std::fs::metadata(&html).map(|m| m.len()).unwrap_or(0);
+    // Every picture inline made this page 19 MB.
+    assert!(size < 4 << 20, "the catalog's page is {size} bytes");
+    let page = std::fs::read_to_string(&html).unwrap_or_default();
+    let slots = page.matches("<div class=\"pic\"").count();
+    let pictures = page.matches("<template id=\"pic-").count();
+    assert!(
+        slots > 2 * pictures,
+        "{slots} pictures, {pictures} distinct"
+    );
+    let Some(chromium) = chromium() else { return };
+    let dom = dom_of(&chromium, &html);
+    assert_script_ran(&dom);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two zones, two nodes each, and a wrong expectation: b1 routes in its own zone, not to a1.
+const MY_CASE: &str = "apiVersion: topo-harness/v1alpha1
+kind: Case
+name: my-two-zones
+summary: Two zones, two nodes each; traffic should stay in its zone.
+source: a team's expectation
+kubernetes: \">=1.30\"
+cluster:
+  nodes:
+    - { name: a1, zone: a }
+    - { name: a2, zone: a }
+    - { name: b1, zone: b }
+    - { name: b2, zone: b }
+service:
+  annotations: { service.kubernetes.io/topology-mode: Auto }
+steps:
+  - name: one-per-node
+    endpoints: { a1: 1, a2: 1, b1: 1, b2: 1 }
+    expect:
+      routes:
+        a1: [a1, a2]
+        b1: [a1]
+";

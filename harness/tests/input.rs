@@ -903,3 +903,36 @@ fn json_lists_are_read_item_by_item_with_exact_locations() {
         load_state_str(&pretty, "seed.json").unwrap().state
     );
 }
+
+/// Problems a newcomer meets, in the tool's words: a kubectl List cut off in transfer says it
+/// looks cut off; YAML 1.1 booleans and a cut-off line say what to write, not what the parser
+/// expected.
+#[test]
+fn newcomers_errors_say_what_to_do() {
+    // `kubectl get … -o yaml`, cut in the middle of its second item: the List lost its `kind`.
+    let full = "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Node\n  metadata:\n    name: a\n- apiVersion: v1\n  kind: Node\n  metadata:\n    name: b\nkind: List\nmetadata:\n  resourceVersion: \"\"\n";
+    assert!(load_state_str(full, "t.yaml").is_ok());
+    let cut = &full[..full
+        .find("  kind: Node\n  metadata:\n    name: b")
+        .unwrap_or(0)];
+    let e = err(cut);
+    assert!(
+        e.starts_with("t.yaml:1:1: kind: required field is missing — the file looks cut off: it has `items:` but not the `kind: List` and `metadata:` kubectl writes after them; dump it again"),
+        "{e}"
+    );
+    // A List written by hand with its kind first is not taken for a cut-off one.
+    assert_eq!(
+        err("kind: List\nitems:\n- metadata: {name: n}\n"),
+        "t.yaml:3:3: items[0].kind: required field is missing"
+    );
+    let compact = "kind: State\nnodes:\n  - {name: a, ready: no}\n";
+    let e = err(compact);
+    assert!(
+        e.contains("expected true or false (YAML 1.1 words such as yes, no, on, off are not booleans here)"),
+        "{e}"
+    );
+    assert!(!e.contains("strict mode"), "{e}");
+    let e = err("kind: State\nnodes:\n  - name: a\n    zone");
+    assert!(!e.contains("simple key"), "{e}");
+    assert!(e.contains("cut off"), "{e}");
+}

@@ -13,8 +13,8 @@ use super::types::{
     ZoneHintsSpec, CASE_API_VERSION,
 };
 use super::{
-    Case, CaseError, Expect, GuardedExpect, HandEndpoint, HandSlice, HintsExpect, NodeChange,
-    NodeDef, Role, ServiceChange, Step, StepAction, ZoneExpect, MANAGED_BY_HAND,
+    Case, CaseError, Expect, ExpectLocation, GuardedExpect, HandEndpoint, HandSlice, HintsExpect,
+    NodeChange, NodeDef, Role, ServiceChange, Step, StepAction, ZoneExpect, MANAGED_BY_HAND,
 };
 use crate::input::{cpu_millis, SourceLocation};
 use crate::model::TrafficDistribution;
@@ -284,7 +284,7 @@ pub(super) fn parse_case(text: &str, origin: &str, path: &Path) -> Result<Case, 
         None => 100,
     };
 
-    let service = service_change(&mut ctx, &file.service);
+    let service = service_change(&file.service);
     if file.steps.is_empty() {
         ctx.err(0, 0, "steps: a case needs at least one step");
     }
@@ -414,7 +414,7 @@ fn policy(p: Option<PolicySpec>) -> Option<TrafficPolicy> {
     })
 }
 
-fn service_change(ctx: &mut Ctx<'_>, patch: &ServicePatch) -> ServiceChange {
+fn service_change(patch: &ServicePatch) -> ServiceChange {
     // Any annotation value is the user's to test (upstream tests `aUto`, `""`, unknown
     // strings): the model decides what it means.
     let annotations = patch
@@ -422,18 +422,11 @@ fn service_change(ctx: &mut Ctx<'_>, patch: &ServicePatch) -> ServiceChange {
         .iter()
         .map(|(key, value)| (key.value.clone(), value.value.clone()))
         .collect();
+    // Any value is sent as written, like annotations: the API server rejects the ones it does
+    // not know (where the field exists), and a step can expect that with `rejected`.
     let traffic_distribution = patch.traffic_distribution.as_ref().map(|td| {
-        td.as_ref().map(|v| {
-            let value = TrafficDistribution::from(v.value.as_str());
-            if let TrafficDistribution::Other(_) = value {
-                let message = format!(
-                    "unknown trafficDistribution `{}`; expected PreferClose, PreferSameZone or PreferSameNode",
-                    v.value
-                );
-                ctx.err_at(v, message);
-            }
-            value
-        })
+        td.as_ref()
+            .map(|v| TrafficDistribution::from(v.value.as_str()))
     });
     ServiceChange {
         annotations,
@@ -478,7 +471,7 @@ fn step_action(ctx: &mut Ctx<'_>, spec: &StepSpec) -> StepAction {
             nodes.push((name, node_change(ctx, patch)));
         }
     }
-    let service = spec.service.as_ref().map(|p| service_change(ctx, p));
+    let service = spec.service.as_ref().map(service_change);
     let slices = spec.slices.as_ref().map(|slices| {
         let mut names = BTreeSet::new();
         slices
@@ -836,7 +829,7 @@ fn expect(ctx: &mut Ctx<'_>, spec: &ExpectSpec) -> GuardedExpect {
         .kubernetes
         .as_ref()
         .and_then(|k| ctx.range(k, "expect.kubernetes"));
-    let hints = spec.hints.as_ref().map(|h| match h {
+    let hints = spec.hints.as_ref().map(|h| match &h.value {
         HintsExpectSpec::None => HintsExpect::None,
         HintsExpectSpec::Zones(zones) => {
             let mut out = BTreeMap::new();
@@ -890,7 +883,7 @@ fn expect(ctx: &mut Ctx<'_>, spec: &ExpectSpec) -> GuardedExpect {
     GuardedExpect {
         versions,
         expect: Expect {
-            rejected: spec.rejected.clone(),
+            rejected: spec.rejected.as_ref().map(|r| r.value.clone()),
             hints,
             node_hints,
             routes,
@@ -913,6 +906,71 @@ fn expect(ctx: &mut Ctx<'_>, spec: &ExpectSpec) -> GuardedExpect {
             .then_some(true),
             hints_own_zone: only_true(ctx, &spec.hints_own_zone, "hints_own_zone").then_some(true),
             events: spec.events.as_ref().map(|e| events(ctx, e)),
+            locations: expect_locations(spec),
         },
     }
+}
+
+/// Where each expectation of `spec` is written, by the check it makes.
+fn expect_locations(spec: &ExpectSpec) -> Vec<ExpectLocation> {
+    let mut out = Vec::new();
+    let mut at = |check: String, line: u32, column: u32| {
+        out.push(ExpectLocation {
+            check,
+            line,
+            column,
+        });
+    };
+    if let Some(r) = &spec.rejected {
+        at("rejected".into(), r.line, r.column);
+    }
+    if let Some(h) = &spec.hints {
+        at("hints".into(), h.line, h.column);
+    }
+    let maps = [
+        ("node_hints", spec.node_hints.as_ref().map(|m| keys(m))),
+        ("routes", spec.routes.as_ref().map(|m| keys(m))),
+        (
+            "external_routes",
+            spec.external_routes.as_ref().map(|m| keys(m)),
+        ),
+        (
+            "traffic_shares",
+            spec.traffic_shares.as_ref().map(|m| keys(m)),
+        ),
+    ];
+    for (field, entries) in maps {
+        for key in entries.into_iter().flatten() {
+            // `node_hints` is one check for all nodes: its first entry stands for it.
+            let check = if field == "node_hints" {
+                field.to_string()
+            } else {
+                format!("{field}/{}", key.value)
+            };
+            at(check, key.line, key.column);
+        }
+    }
+    for (check, flag) in [
+        ("ready_endpoints_hinted", &spec.ready_endpoints_hinted),
+        ("hints_own_zone", &spec.hints_own_zone),
+    ] {
+        if let Some(f) = flag {
+            at(check.into(), f.line, f.column);
+        }
+    }
+    if let Some(first) = spec.events.as_ref().and_then(|e| e.first()) {
+        at("events".into(), first.reason.line, first.reason.column);
+    }
+    if let Some(first) = spec.slices.as_ref().and_then(|s| s.first()) {
+        at("slices".into(), first.line, first.column);
+    }
+    // Only the first location of a check counts (node_hints has one per node).
+    let mut seen = BTreeSet::new();
+    out.retain(|l| seen.insert(l.check.clone()));
+    out
+}
+
+/// The keys of a located map, in the order written.
+fn keys<V>(map: &LocatedMap<V>) -> Vec<&Located<String>> {
+    map.iter().map(|(k, _)| k).collect()
 }

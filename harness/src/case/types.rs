@@ -180,7 +180,9 @@ pub struct ServicePatch {
     /// the model decides what a value means (upstream acts on `Auto`/`auto` only).
     #[serde(default)]
     pub annotations: LocatedMap<Located<Option<String>>>,
-    /// `spec.trafficDistribution` (`PreferClose`, `PreferSameZone`, `PreferSameNode`).
+    /// `spec.trafficDistribution` (`PreferClose`, `PreferSameZone`, `PreferSameNode`). Any
+    /// other value is sent as written: the API server rejects it where the field exists, which
+    /// a step can expect with `rejected`.
     #[serde(default, rename = "trafficDistribution", deserialize_with = "present")]
     #[schemars(with = "Option<String>")]
     pub traffic_distribution: Option<Option<Located<String>>>,
@@ -374,11 +376,11 @@ pub struct ExpectSpec {
     pub kubernetes: Option<Located<String>>,
     /// The cluster rejects the step's change; the text must occur in the error message.
     #[serde(default)]
-    pub rejected: Option<String>,
+    pub rejected: Option<Located<String>>,
     /// `none` (no endpoint has hints) or zone → endpoints hinted for it: a list of endpoint
     /// identities (the node each endpoint runs on, repeated or written `node*N`), or a count.
     #[serde(default)]
-    pub hints: Option<HintsExpectSpec>,
+    pub hints: Option<Located<HintsExpectSpec>>,
     /// Node → endpoints whose `hints.forNodes` names it (PreferSameNode).
     #[serde(default)]
     pub node_hints: Option<LocatedMap<Vec<Located<String>>>>,

@@ -350,15 +350,17 @@ pub(crate) fn expectation_checks(
 /// The `model` check: the observed hints are one of the model's acceptable allocations for the
 /// observed state, and every node's observed routes are what the model's proxy programs.
 /// Also returns how many hint allocations the model accepts (more than one when upstream's
-/// choice depends on Go map order).
+/// choice depends on Go map order), and what the model says about the hints in words (see
+/// [`hints_verdict_words`]; why a failed expectation may be the case's mistake).
 pub(crate) fn model_check(
     obs: &Observation,
     gates: &FeatureGates,
     max_endpoints_per_slice: usize,
     hints_may_be_stale: bool,
-) -> (CheckResult, usize) {
+) -> (CheckResult, usize, String) {
     let mut problems = Vec::new();
     let mut acceptable = 0;
+    let mut words = "the Service does not exist".to_string();
     let env = Environment {
         gates: gates.clone(),
         max_endpoints_per_slice,
@@ -373,6 +375,7 @@ pub(crate) fn model_check(
     {
         let verdict = &service.hints;
         acceptable = verdict.allocations.len();
+        words = hints_verdict_words(verdict);
         if !verdict.acceptable() && !hints_may_be_stale {
             let allowed = if verdict.allocations.is_empty() {
                 format!(
@@ -440,7 +443,39 @@ pub(crate) fn model_check(
             (!problems.is_empty()).then(|| problems.join("\n")),
         ),
         acceptable,
+        words,
     )
+}
+
+/// What the controller should do with a Service's hints, in words: `the controller allocates
+/// endpoints per zone: a: 2, b: 2`, or `hints should be absent: <upstream's reason>`, with the
+/// model's detail after a `;`.
+pub(crate) fn hints_verdict_words(verdict: &crate::model::analysis::HintVerdict) -> String {
+    use crate::model::analysis::HintOutcome;
+    let counts = |c: &crate::model::analysis::ZoneCounts| {
+        c.iter()
+            .map(|(zone, n)| format!("{zone}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut text = match verdict.outcome {
+        HintOutcome::Assigned => {
+            let options: Vec<String> = verdict.allocations.iter().map(counts).collect();
+            format!(
+                "the controller allocates endpoints per zone: {}",
+                options.join(" or ")
+            )
+        }
+        HintOutcome::Removed => format!(
+            "hints should be absent: {}",
+            verdict.reason.as_deref().unwrap_or("removed")
+        ),
+        HintOutcome::None => "no hints: nothing asks for them".to_string(),
+    };
+    if let Some(detail) = &verdict.detail {
+        text.push_str(&format!("; {detail}"));
+    }
+    text
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::explain::{explain_loaded, to_text, write_json, ExplainError, ExplainRequest};
+use crate::explain::{
+    explain_loaded, to_text_named, write_json, EndpointNames, ExplainError, ExplainRequest,
+};
 use crate::input::{load_state_file_with, parse_size, DEFAULT_MAX_INPUT_BYTES};
 use crate::report::html::explain_page;
 
@@ -23,7 +25,8 @@ pub enum Output {
 /// Arguments of `explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// A `kubectl get nodes,services,endpointslices -A -o yaml|json` dump, or a compact state file.
+    /// A `kubectl get nodes,services,endpointslices -A -o yaml|json` dump, or a compact state
+    /// file; `-` reads standard input.
     pub file: PathBuf,
     /// Evaluate as this Kubernetes version (1.21–1.37); default: the highest kubelet version
     /// among the nodes.
@@ -44,6 +47,9 @@ pub struct ExplainArgs {
 /// most `budget` bytes (a device such as /dev/zero must not be read without end).
 fn is_case_file(path: &std::path::Path, budget: u64) -> bool {
     use std::io::Read;
+    if crate::input::is_stdin(path) {
+        return false;
+    }
     let mut text = String::new();
     let read = std::fs::File::open(path).and_then(|f| f.take(budget).read_to_string(&mut text));
     read.is_ok()
@@ -102,7 +108,14 @@ pub fn run(args: &ExplainArgs) -> i32 {
         }
         Output::Text => {
             let mut stdout = stdout;
-            stdout.write_all(to_text(&analysis, &notes).as_bytes())
+            // A compact state (one `run --dump-state` wrote, or a what-if) names endpoints by
+            // node, as its case does; a real cluster's dump is read by its addresses.
+            let names = if loaded.format.is_compact() {
+                EndpointNames::of(&loaded.state)
+            } else {
+                EndpointNames::default()
+            };
+            stdout.write_all(to_text_named(&analysis, &notes, &names).as_bytes())
         }
     };
     // The process ends here: freeing a large state object by object would only cost time.

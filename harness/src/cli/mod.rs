@@ -28,7 +28,7 @@ pub const EXIT_BAD_INPUT: i32 = 2;
 
 /// Conformance and end-to-end tests for Kubernetes topology-aware routing.
 #[derive(Debug, Parser)]
-#[command(name = "topo-harness", version, about)]
+#[command(name = "topo-harness", version = version_text(), about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -53,11 +53,26 @@ pub enum Command {
     /// Show the routes a node's rule dump implements (and, with --state --node, compare them
     /// with the model).
     Rules(rules::RulesArgs),
-    /// Print (and write to reports/kind/NAME.yaml) the kind config(s) for a case's cluster
-    /// shape(s).
+    /// Print the kind config(s) for a case's cluster shape(s) (with --output DIR, also write
+    /// them there).
     KindConfig(KindConfigArgs),
     /// Manage clusters of the local backend (`local down DIR` tears down a kept one).
     Local(local::LocalArgs),
+}
+
+/// `--version`: the package version, the commit it was built from and a digest of the
+/// embedded catalog (cases and goldens), so two binaries that gate differently can be told
+/// apart: `0.1.0 (commit 1a2b3c4d5e6f, catalog sha256:…)`.
+pub fn version_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{} (commit {}, catalog sha256:{})",
+            env!("CARGO_PKG_VERSION"),
+            env!("TOPO_HARNESS_COMMIT"),
+            crate::case::catalog_digest()
+        )
+    })
 }
 
 /// `--backend`.
@@ -228,8 +243,9 @@ pub struct PlanArgs {
     /// Cases and versions.
     #[command(flatten)]
     pub select: SelectArgs,
-    /// The backend whose default versions and modes to plan for.
-    #[arg(long, value_enum, default_value_t = BackendArg::Kind)]
+    /// The backend whose default versions and modes to plan for (the same default as `run`
+    /// and `list`).
+    #[arg(long, value_enum, default_value_t = BackendArg::Sim)]
     pub backend: BackendArg,
 }
 
@@ -274,6 +290,12 @@ pub struct RunArgs {
     /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
     pub color: ColorArg,
+    /// More output: also a line per step, each failed check's diff as it happens, every skip.
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Less output: only the recap (one line per group of failures, the reports, the counts).
+    #[arg(short, long)]
+    pub quiet: bool,
     /// kind: use an existing cluster of the same name when its recorded shape matches (and
     /// keep it at the end).
     #[arg(long)]
@@ -374,9 +396,9 @@ pub struct KindConfigArgs {
     /// Proxy modes (repeatable); default iptables.
     #[arg(long = "proxy-mode", value_enum)]
     pub proxy_mode: Vec<ProxyMode>,
-    /// Directory to write the configs to.
-    #[arg(long, value_name = "DIR", default_value = "reports/kind")]
-    pub output: PathBuf,
+    /// Also write each config to DIR/<shape>.yaml (default: only print them).
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
     /// kind binaries and node images.
     #[command(flatten)]
     pub kind: KindArgs,

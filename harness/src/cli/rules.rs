@@ -39,9 +39,10 @@ pub enum Output {
 pub struct RulesArgs {
     /// The dump: `iptables-save`, `nft list table ip kube-proxy`, `ipvsadm -Ln` or /proc/net/ip_vs.
     pub file: PathBuf,
-    /// Which proxy mode produced the dump.
+    /// Which proxy mode produced the dump (default: recognised from its content; give it to
+    /// force one).
     #[arg(long, value_enum)]
-    pub mode: ModeArg,
+    pub mode: Option<ModeArg>,
     /// A kubectl dump (or compact state) of the cluster, to name what is seen.
     #[arg(long, value_name = "DUMP")]
     pub state: Option<PathBuf>,
@@ -84,9 +85,10 @@ pub fn run(args: &RulesArgs) -> i32 {
 /// Reads, compares and writes the routes to `out`; whether they disagree with the model.
 fn run_inner(args: &RulesArgs, mut out: impl Write) -> Result<bool, String> {
     let mode = match args.mode {
-        ModeArg::Iptables => ProxyMode::Iptables,
-        ModeArg::Nftables => ProxyMode::Nftables,
-        ModeArg::Ipvs => ProxyMode::Ipvs,
+        Some(ModeArg::Iptables) => ProxyMode::Iptables,
+        Some(ModeArg::Nftables) => ProxyMode::Nftables,
+        Some(ModeArg::Ipvs) => ProxyMode::Ipvs,
+        None => detect_mode(&args.file)?,
     };
     let budget = args.max_input_size.unwrap_or(DEFAULT_MAX_INPUT_BYTES);
     let loaded = match &args.state {
@@ -153,6 +155,58 @@ fn run_inner(args: &RulesArgs, mut out: impl Write) -> Result<bool, String> {
         _ => {}
     }
     Ok(disagreements.is_some_and(|d| !d.is_empty()))
+}
+
+/// The proxy mode whose dump `path` is, from its first line that is not blank or a comment:
+/// `iptables-save` tables (`*nat`, `:CHAIN`, `-A`), an nft ruleset (`table ip …`, or an
+/// `nft -f` script's `add table …`), or an IPVS listing (`IP Virtual Server`, its header, or a
+/// `TCP addr:port sched` line).
+fn detect_mode(path: &Path) -> Result<ProxyMode, String> {
+    let origin = path.display().to_string();
+    let file = File::open(path).map_err(|e| format!("cannot read {origin}: {e}"))?;
+    let mut head = Vec::new();
+    file.take(64 << 10)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("cannot read {origin}: {e}"))?;
+    let text = String::from_utf8_lossy(&head);
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || (line.starts_with('#') && !line.contains("iptables-save")) {
+            continue;
+        }
+        let ipvs_service = ["TCP ", "UDP ", "SCTP ", "FWM "]
+            .iter()
+            .any(|p| line.starts_with(p));
+        if line.starts_with("IP Virtual Server")
+            || line.starts_with("Prot LocalAddress")
+            || ipvs_service
+        {
+            return Ok(ProxyMode::Ipvs);
+        }
+        // `nft list table` prints `table ip …`; an `nft -f` script starts with `add`/`flush`.
+        if [
+            "table ",
+            "add table ",
+            "flush table ",
+            "add chain ",
+            "delete table ",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p))
+        {
+            return Ok(ProxyMode::Nftables);
+        }
+        if line.starts_with('*')
+            || line.starts_with(':')
+            || line.starts_with("-A ")
+            || line.contains("iptables-save")
+        {
+            return Ok(ProxyMode::Iptables);
+        }
+        break;
+    }
+    Err(format!(
+        "{origin}: cannot tell which proxy mode wrote this dump (expected `iptables-save` output, `nft list table ip kube-proxy` or an IPVS listing); pass --mode iptables|nftables|ipvs"
+    ))
 }
 
 /// Parses the dump as it is read (never holding all of it), under the size budget. Errors

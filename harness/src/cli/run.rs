@@ -26,7 +26,7 @@ use crate::report::html::HtmlReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::markdown::MarkdownReporter;
 use crate::report::progress::ProgressReporter;
-use crate::report::terminal::TerminalReporter;
+use crate::report::terminal::{TerminalReporter, Verbosity};
 use crate::report::{write_file, Reporter};
 use crate::runner::{Event, RunOptions, RunSummary};
 use crate::snapshot::{updated_text, Goldens, Rendered};
@@ -368,8 +368,15 @@ pub fn run(args: &RunArgs) -> u8 {
         written.push(dir.clone());
     }
     written.push(args.html.clone());
+    let verbosity = match (args.verbose, args.quiet) {
+        (true, _) => Verbosity::Verbose,
+        (_, true) => Verbosity::Quiet,
+        _ => Verbosity::Normal,
+    };
     let mut terminal = TerminalReporter::new(stdout.lock(), tty)
         .with_color(color)
+        .with_verbosity(verbosity)
+        .with_dump_state(args.dump_state.clone())
         .with_reports(written);
     // Live runs show progress (a spinner on a TTY, lines otherwise) on standard error; the
     // terminal then leaves its own `[i/N]` line out.
@@ -379,8 +386,10 @@ pub fn run(args: &RunArgs) -> u8 {
         terminal = terminal.without_progress();
     }
     let mut junit = JunitReporter::new(Some(args.junit.clone()));
-    let mut markdown = MarkdownReporter::new(Some(args.summary.clone()));
-    let mut html = HtmlReporter::new(Some(args.html.clone()));
+    let mut markdown =
+        MarkdownReporter::new(Some(args.summary.clone())).with_dump_state(args.dump_state.clone());
+    let mut html =
+        HtmlReporter::new(Some(args.html.clone())).with_dump_state(args.dump_state.clone());
     let mut report_error = None;
     let summary = {
         let mut emit = |event: &Event| {
@@ -840,7 +849,13 @@ pub fn kind_config(args: &KindConfigArgs) -> u8 {
                 continue;
             }
         };
-        match config::write_config(&args.output, &spec.name, &rendered) {
+        // Printing writes nothing; --output DIR also keeps a copy there.
+        let Some(dir) = &args.output else {
+            println!("# cluster {} (kind {release})", spec.name);
+            print!("{}", rendered.yaml);
+            continue;
+        };
+        match config::write_config(dir, &spec.name, &rendered) {
             Ok(path) => {
                 println!("# {}", path.display());
                 print!("{}", rendered.yaml);

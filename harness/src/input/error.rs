@@ -96,6 +96,15 @@ pub enum InputError {
         /// The kind found.
         kind: String,
     },
+    /// The file ends early (a dump cut off in transfer or by a size limit), which left the
+    /// problem in `source`.
+    #[error("{source} — the file looks cut off: {why}; dump it again")]
+    CutOff {
+        /// What the missing end left wrong.
+        source: Box<InputError>,
+        /// What shows the file is cut off.
+        why: String,
+    },
     /// A field the model needs is absent.
     #[error("{at}: {}: required field is missing", display_path(path))]
     Missing {
@@ -187,7 +196,8 @@ impl InputError {
             | InputError::WrongType { .. }
             | InputError::InvalidValue { .. }
             | InputError::Duplicate { .. }
-            | InputError::Compact { .. } => 2,
+            | InputError::Compact { .. }
+            | InputError::CutOff { .. } => 2,
         }
     }
 
@@ -205,6 +215,7 @@ impl InputError {
             | InputError::InvalidValue { at, .. }
             | InputError::Duplicate { at, .. }
             | InputError::Compact { at, .. } => Some(at),
+            InputError::CutOff { source, .. } => source.location(),
         }
     }
 }

@@ -81,10 +81,24 @@ pub fn load_state_file(path: &Path) -> Result<LoadedState, InputError> {
     load_state_file_with(path, DEFAULT_MAX_INPUT_BYTES)
 }
 
-/// Reads a state from a file of at most `max_bytes` bytes.
+/// Reads a state from a file of at most `max_bytes` bytes (`-`: standard input).
 pub fn load_state_file_with(path: &Path, max_bytes: u64) -> Result<LoadedState, InputError> {
     let text = read_text(path, max_bytes)?;
-    load_state_str(&text, &path.display().to_string())
+    load_state_str(&text, &origin_of(path))
+}
+
+/// The path `-`, which names standard input (as `kubectl … | topo-harness explain -`).
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// How errors name `path`: `<stdin>` for `-`, else the path as given.
+pub fn origin_of(path: &Path) -> String {
+    if is_stdin(path) {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
 }
 
 /// Reads a whole UTF-8 file of at most `max_bytes` bytes. The budget is checked against the
@@ -92,7 +106,7 @@ pub fn load_state_file_with(path: &Path, max_bytes: u64) -> Result<LoadedState, 
 /// pipe without end (`/dev/zero`) is refused instead of filling memory.
 pub fn read_text(path: &Path, max_bytes: u64) -> Result<String, InputError> {
     use std::io::Read as _;
-    let origin = path.display().to_string();
+    let origin = origin_of(path);
     let read_error = |source| InputError::Read {
         path: path.to_path_buf(),
         source,
@@ -101,18 +115,24 @@ pub fn read_text(path: &Path, max_bytes: u64) -> Result<String, InputError> {
         origin: origin.clone(),
         limit: max_bytes,
     };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let known = file
-        .metadata()
-        .ok()
-        .filter(std::fs::Metadata::is_file)
-        .map(|m| m.len());
+    let (reader, known): (Box<dyn std::io::Read>, Option<u64>) = if is_stdin(path) {
+        (Box::new(std::io::stdin().lock()), None)
+    } else {
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        let known = file
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map(|m| m.len());
+        (Box::new(file), known)
+    };
     if known.is_some_and(|len| len > max_bytes) {
         return Err(too_large());
     }
     let capacity = usize::try_from(known.unwrap_or(0).min(max_bytes)).unwrap_or(0);
     let mut bytes = Vec::with_capacity(capacity);
-    file.take(max_bytes.saturating_add(1))
+    reader
+        .take(max_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(read_error)?;
     if bytes.len() as u64 > max_bytes {
@@ -163,8 +183,47 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is not a size; expected e.g. 300000000, 512M or 2G"))
 }
 
-/// Reads a state from text; `origin` names it in error messages (usually the file name).
+/// Reads a state from text; `origin` names it in error messages (usually the file name). A
+/// kubectl dump that fails because it ends early says it looks cut off.
 pub fn load_state_str(text: &str, origin: &str) -> Result<LoadedState, InputError> {
+    load_state_text(text, origin).map_err(|e| match (&e, cut_off(text)) {
+        (
+            InputError::Missing { .. } | InputError::WrongType { .. } | InputError::Syntax { .. },
+            Some(why),
+        ) => InputError::CutOff {
+            source: Box::new(e),
+            why,
+        },
+        _ => e,
+    })
+}
+
+/// Why a kubectl YAML dump looks cut off, if it does: `kubectl get … -o yaml` writes a `List`
+/// whose `items:` come first and whose `kind: List` and `metadata:` come last, and ends the
+/// file with a line break; a List with `items:` but no top-level `kind:` lost its end.
+fn cut_off(text: &str) -> Option<String> {
+    let body = text.trim_start_matches('\u{feff}');
+    let first = body
+        .lines()
+        .map(str::trim_end)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))?;
+    if first.starts_with(['{', '[']) || first == "kind: State" {
+        return None;
+    }
+    let lines: Vec<&str> = body.lines().collect();
+    lines.iter().position(|l| l.trim_end() == "items:")?;
+    // A List names its kind at the top level somewhere (kubectl: after the items).
+    let closed = lines.iter().any(|l| l.starts_with("kind:"));
+    if !closed {
+        return Some(
+            "it has `items:` but not the `kind: List` and `metadata:` kubectl writes after them"
+                .to_string(),
+        );
+    }
+    (!body.ends_with('\n')).then(|| "it does not end with a line break".to_string())
+}
+
+fn load_state_text(text: &str, origin: &str) -> Result<LoadedState, InputError> {
     let json = text
         .trim_start_matches('\u{feff}')
         .trim_start()
@@ -466,6 +525,24 @@ fn own_words(message: String) -> String {
     }
     if message.starts_with("alias ") {
         return "aliases expand too far (an alias bomb?); write the values out".to_string();
+    }
+    if message.contains("strict mode expects true/false") {
+        return "expected true or false (YAML 1.1 words such as yes, no, on, off are not booleans here)"
+            .to_string();
+    }
+    if message.contains("simple key expected ':'") {
+        return "a key without its `:` (a line missing its colon, or a file cut off in the middle of a line?)"
+            .to_string();
+    }
+    if message.contains("unexpected EOF") || message.contains("unexpected eof") {
+        return "the file ends in the middle of a YAML structure: is it cut off?".to_string();
+    }
+    if message.contains("did not find expected ',' or '}'") {
+        return "a `{` mapping is not closed: a missing `,` or `}` (or a file cut off?)"
+            .to_string();
+    }
+    if message.contains("expected ',' or ']'") {
+        return "a `[` list is not closed: a missing `,` or `]` (or a file cut off?)".to_string();
     }
     if let Some(ty) = message.strip_prefix("invalid ") {
         if let Some(expected) = expected_kind(ty) {

@@ -1,9 +1,12 @@
 //! The JUnit reporter: one `<testsuite>` per case × version × proxy mode, one `<testcase>`
 //! per step × check named `<case>/<step>/<check>`, properties for version, proxy mode and
 //! backend; skipped suites carry their reason; failures carry the diff. A failure's `message`
-//! is one self-contained line, `<case file>:<line>:<column>: <check> <what differs>` (the
-//! step whose expectation failed), for CI annotations. Written when the run finishes, in run
-//! order (deterministic).
+//! is one self-contained line, `<case file>:<line>:<column>: <check>: expected …, observed …`
+//! (the line of the expectation that failed, else of its step), for CI annotations. The
+//! classname is the suite's name with `_` for `.` (`case@1_30/iptables`): Jenkins splits a
+//! classname at its last dot into package and class. The root `<testsuites>` counts tests,
+//! failures, errors and skips. Written when the run finishes, in run order (deterministic);
+//! one test case per run (grouping identical failures is for the other reports).
 
 use std::path::PathBuf;
 
@@ -35,42 +38,31 @@ impl JunitReporter {
 
     /// The XML so far.
     pub fn to_xml(&self) -> Result<String, ReportError> {
-        let xml = self
-            .report
+        self.report
             .to_string()
-            .map_err(|e| ReportError::Junit(e.to_string()))?;
-        Ok(without_root_skipped(xml))
+            .map_err(|e| ReportError::Junit(e.to_string()))
     }
 }
 
-/// Drops the `skipped` attribute quick-junit writes on `<testsuites>`: the common JUnit schema
-/// (Jenkins' `junit-10.xsd`) does not allow it there (skips are counted per `<testsuite>`).
-fn without_root_skipped(xml: String) -> String {
-    let Some(start) = xml.find("<testsuites") else {
-        return xml;
-    };
-    let Some(end) = xml[start..].find('>').map(|e| start + e) else {
-        return xml;
-    };
-    let tag = &xml[start..end];
-    let Some(attr) = tag.find(" skipped=\"") else {
-        return xml;
-    };
-    let attr_start = start + attr;
-    let Some(close) = xml[attr_start + 10..end].find('"') else {
-        return xml;
-    };
-    let attr_end = attr_start + 10 + close + 1;
-    format!("{}{}", &xml[..attr_start], &xml[attr_end..])
+/// The classname of a suite's test cases: its name with `_` for `.`, which Jenkins would
+/// split on (`case@1.30/iptables` → `case@1_30/iptables`).
+pub fn classname(suite: &SuiteId) -> String {
+    suite.name().replace('.', "_")
 }
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
 }
 
-/// One self-contained line for a failed check: the check, the part (zone, node) that differs
-/// and what differs — `hints zone a: missing [worker3]`, not `zone a:`.
+/// One self-contained line for a failed check: the check, the part (zone, node) that differs,
+/// what was expected and what was observed — `routes/worker: expected [a, b], observed [a]
+/// (missing [b])`; for a snapshot, the first changed line of the golden and of the observation.
 pub fn headline(check: &str, message: &str) -> String {
+    if check == "snapshot" {
+        if let Some(line) = snapshot_headline(message) {
+            return line;
+        }
+    }
     let lines: Vec<&str> = message.lines().collect();
     let is_heading = |l: &str| !l.starts_with(' ') && l.ends_with(':');
     let (heading, body_start) = match lines.first() {
@@ -85,19 +77,31 @@ pub fn headline(check: &str, message: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect();
     let collapse = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    let field = |prefix: &str| {
+        body.iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(collapse)
+    };
     let diffs: Vec<String> = body
         .iter()
         .filter(|l| l.starts_with("missing:") || l.starts_with("unexpected:"))
         .map(|l| collapse(&l.replacen(':', "", 1)))
         .collect();
-    let what = if diffs.is_empty() {
-        body.iter()
+    let what = match (field("expected "), field("observed ")) {
+        (Some(expected), Some(observed)) if diffs.is_empty() => {
+            format!("expected {expected}, observed {observed}")
+        }
+        (Some(expected), Some(observed)) => format!(
+            "expected {expected}, observed {observed} ({})",
+            diffs.join("; ")
+        ),
+        _ if !diffs.is_empty() => diffs.join("; "),
+        _ => body
+            .iter()
             .take(2)
             .map(|l| collapse(l))
             .collect::<Vec<_>>()
-            .join(", ")
-    } else {
-        diffs.join("; ")
+            .join(", "),
     };
     let more = lines.iter().skip(1).filter(|l| is_heading(l)).count();
     let more = if more > 0 && heading.is_some() {
@@ -109,6 +113,40 @@ pub fn headline(check: &str, message: &str) -> String {
         Some(h) => format!("{check} {h}: {what}{more}"),
         None => format!("{check}: {what}"),
     }
+}
+
+/// `snapshot: differs from the golden F:L: golden `…`, observed `…` (and N more changed
+/// lines)`, from the line diff of a snapshot failure; `None` when it is not one.
+fn snapshot_headline(message: &str) -> Option<String> {
+    let first = message.lines().next()?;
+    let place = first.strip_suffix(" (- golden, + observed):")?;
+    let changed = |sign: &str| {
+        message
+            .lines()
+            .filter_map(|l| l.split_once(" │").map(|(_, rest)| rest))
+            .filter(|rest| rest.starts_with(sign))
+            .map(|rest| rest[sign.len()..].trim().to_string())
+            .collect::<Vec<_>>()
+    };
+    let golden = changed("-");
+    let observed = changed("+");
+    let show = |lines: &[String]| {
+        lines
+            .first()
+            .map(|l| format!("`{l}`"))
+            .unwrap_or_else(|| "nothing".into())
+    };
+    let more = golden.len().max(observed.len()).saturating_sub(1);
+    let more = if more > 0 {
+        format!(" (and {more} more changed line(s))")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "snapshot: {place}: golden {}, observed {}{more}",
+        show(&golden),
+        show(&observed)
+    ))
 }
 
 fn suite_for(suite: &SuiteId) -> TestSuite {
@@ -129,7 +167,7 @@ impl Reporter for JunitReporter {
                 let mut status = TestCaseStatus::skipped();
                 status.set_message(reason.as_str());
                 let mut tc = TestCase::new(suite.case.as_str(), status);
-                tc.set_classname(suite.name());
+                tc.set_classname(classname(suite));
                 ts.add_test_case(tc);
                 self.report.add_test_suite(ts);
             }
@@ -148,7 +186,7 @@ impl Reporter for JunitReporter {
                 outcome,
                 checks,
                 duration,
-                ..
+                view,
             } => {
                 let ts = self.current.get_or_insert_with(|| suite_for(suite));
                 let per_check = duration
@@ -166,11 +204,15 @@ impl Reporter for JunitReporter {
                             } else {
                                 NonSuccessKind::Failure
                             });
-                            let headline = format!(
-                                "{}: {}",
-                                suite.step_location(step),
-                                headline(&c.name.to_string(), message)
-                            );
+                            let name = c.name.to_string();
+                            // The expectation's own line, else the step's.
+                            let at = view
+                                .as_ref()
+                                .and_then(|v| v.expected.location_of(&name))
+                                .filter(|(line, _)| *line > 0)
+                                .map(|(line, column)| format!("{}:{line}:{column}", suite.file))
+                                .unwrap_or_else(|| suite.step_location(step));
+                            let headline = format!("{at}: {}", headline(&name, message));
                             s.set_message(headline.as_str());
                             s.set_type(if timed_out { "timeout" } else { "check" });
                             s.set_description(message.as_str());
@@ -178,7 +220,7 @@ impl Reporter for JunitReporter {
                         }
                     };
                     let mut tc = TestCase::new(name, status);
-                    tc.set_classname(suite.name());
+                    tc.set_classname(classname(suite));
                     tc.set_time(per_check);
                     ts.add_test_case(tc);
                 }
@@ -199,7 +241,7 @@ impl Reporter for JunitReporter {
                     s.set_message(headline.as_str());
                     s.set_description(e.as_str());
                     let mut tc = TestCase::new(format!("{}/setup", suite.case), s);
-                    tc.set_classname(suite.name());
+                    tc.set_classname(classname(suite));
                     ts.add_test_case(tc);
                 }
                 ts.set_time(*duration);
@@ -228,18 +270,25 @@ mod tests {
                 "hints",
                 "zone a:\n  expected [worker, worker3]\n  observed [worker]\n    missing:    [worker3]\nzone b:\n  expected [x]\n  observed []\n    missing:    [x]"
             ),
-            "hints zone a: missing [worker3] (and 1 more)"
+            "hints zone a: expected [worker, worker3], observed [worker] (missing [worker3]) (and 1 more)"
         );
         assert_eq!(
             headline(
                 "routes/worker",
                 "expected [a]\nobserved [a, b]\n  unexpected: [b]"
             ),
-            "routes/worker: unexpected [b]"
+            "routes/worker: expected [a], observed [a, b] (unexpected [b])"
         );
         assert_eq!(
             headline("hints", "expected hints {a: [x]}\nobserved no hints"),
             "hints: expected hints {a: [x]}, observed no hints"
+        );
+        assert_eq!(
+            headline(
+                "snapshot",
+                "differs from the golden fixtures/snapshots/c.snap:12 (- golden, + observed):\n   12   12 │ == step: one\n   13      │-  a: [x]\n        13 │+  a: [y]\n   14      │-  b: [z]\nif the change is right, run again with --update-snapshots to write it"
+            ),
+            "snapshot: differs from the golden fixtures/snapshots/c.snap:12: golden `a: [x]`, observed `a: [y]` (and 1 more changed line(s))"
         );
     }
 }

@@ -1,18 +1,20 @@
-//! The Markdown reporter: a summary for CI step summaries — counts, a table of failed and
-//! skipped runs, and the failing checks' diffs.
+//! The Markdown reporter: a summary for CI step summaries — counts, one row per group of
+//! identical failures (with the runs it happened on, where, why and what to run next), the
+//! failing checks' diffs once per group, and the skipped runs grouped by case and reason.
 
 use std::path::PathBuf;
 
+use super::groups::{group_skips, FailureGroups};
 use super::{write_file, ReportError, Reporter};
-use crate::check::CheckStatus;
-use crate::runner::Event;
+use crate::runner::{Event, SuiteId};
 
 /// Builds `summary.md`.
 pub struct MarkdownReporter {
     path: Option<PathBuf>,
+    dump_dir: Option<PathBuf>,
     passed: Vec<String>,
-    failed: Vec<(String, Vec<(String, String)>)>,
-    skipped: Vec<(String, String)>,
+    failures: FailureGroups,
+    skipped: Vec<(SuiteId, String)>,
     warnings: Vec<(String, String)>,
     text: String,
 }
@@ -22,12 +24,19 @@ impl MarkdownReporter {
     pub fn new(path: Option<PathBuf>) -> Self {
         MarkdownReporter {
             path,
+            dump_dir: None,
             passed: Vec::new(),
-            failed: Vec::new(),
+            failures: FailureGroups::default(),
             skipped: Vec::new(),
             warnings: Vec::new(),
             text: String::new(),
         }
+    }
+
+    /// The run's `--dump-state` directory, for the next command of a failure.
+    pub fn with_dump_state(mut self, dir: Option<PathBuf>) -> Self {
+        self.dump_dir = dir;
+        self
     }
 
     /// The Markdown (complete once the run finished).
@@ -41,7 +50,7 @@ impl Reporter for MarkdownReporter {
         match event {
             Event::RunStarted { .. } | Event::SuiteStarted { .. } | Event::SuitePhase { .. } => {}
             Event::SuiteSkipped { suite, reason } => {
-                self.skipped.push((suite.name(), reason.clone()));
+                self.skipped.push((suite.clone(), reason.clone()));
             }
             Event::Warning { suite, message } => {
                 self.warnings.push((suite.name(), message.clone()));
@@ -50,21 +59,10 @@ impl Reporter for MarkdownReporter {
                 suite,
                 step,
                 checks,
+                view,
                 ..
             } => {
-                let failures: Vec<(String, String)> = checks
-                    .iter()
-                    .filter_map(|c| match &c.status {
-                        CheckStatus::Failed(m) => Some((format!("{step}/{}", c.name), m.clone())),
-                        CheckStatus::Passed => None,
-                    })
-                    .collect();
-                if !failures.is_empty() {
-                    match self.failed.iter_mut().find(|(n, _)| *n == suite.name()) {
-                        Some((_, f)) => f.extend(failures),
-                        None => self.failed.push((suite.name(), failures)),
-                    }
-                }
+                self.failures.step(suite, step, checks, view.as_deref());
             }
             Event::SuiteFinished {
                 suite,
@@ -73,8 +71,7 @@ impl Reporter for MarkdownReporter {
                 ..
             } => {
                 if let Some(e) = error {
-                    self.failed
-                        .push((suite.name(), vec![("setup".into(), e.clone())]));
+                    self.failures.setup(suite, e);
                 } else if *passed {
                     self.passed.push(suite.name());
                 }
@@ -94,19 +91,44 @@ impl Reporter for MarkdownReporter {
                         counts.no_golden
                     ));
                 }
-                if !self.failed.is_empty() {
-                    t.push_str("## Failed\n\n| run | failed checks |\n|---|---|\n");
-                    for (name, f) in &self.failed {
-                        let names: Vec<&str> = f.iter().map(|(n, _)| n.as_str()).collect();
-                        t.push_str(&format!("| `{name}` | {} |\n", names.join(", ")));
+                let groups = self.failures.groups();
+                if !groups.is_empty() {
+                    t.push_str(&format!(
+                        "## Failed\n\n{} group(s) of identical failures on {} run(s).\n\n| failure | where |\n|---|---|\n",
+                        groups.len(),
+                        self.failures.failed_runs()
+                    ));
+                    for g in &groups {
+                        let places: Vec<String> = g
+                            .checks
+                            .iter()
+                            .map(|c| format!("`{}` {}", c.location, c.check))
+                            .collect();
+                        t.push_str(&format!(
+                            "| {} | {} |\n",
+                            cell(&g.headline()),
+                            cell(&places.join(", "))
+                        ));
                     }
                     t.push('\n');
-                    for (name, f) in &self.failed {
-                        for (check, message) in f {
+                    for g in &groups {
+                        t.push_str(&format!(
+                            "<details><summary>{}</summary>\n\n",
+                            html_text(&g.headline())
+                        ));
+                        for c in &g.checks {
                             t.push_str(&format!(
-                                "<details><summary><code>{name}</code> {check}</summary>\n\n```\n{message}\n```\n</details>\n\n"
+                                "`{}`: {}\n\n```\n{}\n```\n\n",
+                                c.location, c.check, c.message
                             ));
                         }
+                        if let Some(why) = g.why() {
+                            t.push_str(&format!("Why: {why}\n\n"));
+                        }
+                        if let Some(next) = g.next_command(self.dump_dir.as_deref()) {
+                            t.push_str(&format!("Next: `{next}`\n\n"));
+                        }
+                        t.push_str("</details>\n\n");
                     }
                 }
                 if !self.warnings.is_empty() {
@@ -117,9 +139,15 @@ impl Reporter for MarkdownReporter {
                     t.push('\n');
                 }
                 if !self.skipped.is_empty() {
-                    t.push_str("## Skipped\n\n| run | reason |\n|---|---|\n");
-                    for (name, reason) in &self.skipped {
-                        t.push_str(&format!("| `{name}` | {reason} |\n"));
+                    t.push_str("## Skipped\n\n| case | runs | reason |\n|---|---|---|\n");
+                    let groups = group_skips(self.skipped.iter().map(|(s, r)| (s, r.as_str())));
+                    for g in groups {
+                        t.push_str(&format!(
+                            "| `{}` | {} | {} |\n",
+                            g.case,
+                            super::groups::describe_runs(&g.runs),
+                            cell(&g.reason)
+                        ));
                     }
                     t.push('\n');
                 }
@@ -141,4 +169,14 @@ impl Reporter for MarkdownReporter {
         }
         Ok(())
     }
+}
+
+/// Text for a Markdown table cell: one line, `|` escaped.
+fn cell(text: &str) -> String {
+    text.replace('\n', " ").replace('|', "\\|")
+}
+
+/// Text inside an HTML element (`<summary>`).
+fn html_text(text: &str) -> String {
+    super::svg::escape(text)
 }

@@ -1,7 +1,9 @@
-//! Reporters: peers that consume the runner's [`Event`]s — the terminal, JUnit XML and a
-//! Markdown summary. Each matches every event kind.
+//! Reporters: peers that consume the runner's [`Event`]s — the terminal, JUnit XML, a
+//! Markdown summary and an HTML page. Each matches every event kind; the terminal, Markdown
+//! and HTML reporters show identical failures once ([`groups`]).
 
 pub mod conformance;
+pub mod groups;
 pub mod html;
 pub mod junit;
 pub mod markdown;

@@ -26,12 +26,24 @@ const CHAR_WIDTH: f64 = 7.0;
 /// Width of the "observed"/"expected" label in front of a chip row.
 const LABEL_WIDTH: f64 = 66.0;
 
-/// Zone colours, in zone-name order; zones beyond the palette reuse it.
-const PALETTE: [&str; 6] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
-];
+/// Zone colours, in zone-name order; zones beyond the palette reuse it. Colour-blind safe
+/// (Okabe–Ito blue, orange, sky blue; a purple and an ochre) and kept apart from the status
+/// colours: no red (a failure) and no green (a pass, a ready endpoint).
+pub const PALETTE: [&str; 5] = ["#0072B2", "#E69F00", "#56B4E9", "#7B3294", "#A6761D"];
 /// The colour of "no zone".
 pub const NO_ZONE_COLOUR: &str = "#7f7f7f";
+/// The status colour of a failure (a node whose routes differ from the expectation).
+pub const FAILURE_COLOUR: &str = "#c62828";
+/// The status colour of a pass.
+pub const PASS_COLOUR: &str = "#2e7d32";
+
+/// The text colour that reads on a chip filled with `fill` (dark on the light colours).
+fn text_on(fill: &str) -> &'static str {
+    match fill {
+        "#E69F00" | "#56B4E9" => "#000000",
+        _ => "#ffffff",
+    }
+}
 /// The label of the column of nodes without a zone label.
 const NO_ZONE: &str = "(no zone)";
 
@@ -100,7 +112,14 @@ fn endpoint_class(e: &Endpoint) -> (&'static str, &'static str) {
     }
 }
 
-fn endpoint_fill(class: &str) -> (&'static str, &'static str) {
+/// The state an endpoint is drawn in: `ready`, `serving-terminating`, `terminating`,
+/// `not-ready` or `not-serving` (its circle's class).
+pub(crate) fn endpoint_state(e: &Endpoint) -> &'static str {
+    endpoint_class(e).0
+}
+
+/// Fill and stroke of an endpoint's circle by its state.
+pub(crate) fn endpoint_fill(class: &str) -> (&'static str, &'static str) {
     match class {
         "ready" => ("#2e7d32", "#1b5e20"),
         "serving-terminating" => ("#f9a825", "#8d6e00"),
@@ -247,7 +266,7 @@ pub fn render(picture: &Picture<'_>) -> String {
                 classes.push_str(" differs");
             }
             let (stroke, dash, fill) = match (differs, node.ready) {
-                (true, _) => ("#c62828", "", "#fff5f5"),
+                (true, _) => (FAILURE_COLOUR, "", "#fff5f5"),
                 (false, false) => ("#9e9e9e", " stroke-dasharray=\"5 3\"", "#f5f5f5"),
                 (false, true) if node.is_control_plane() => ("#616161", "", "#eceff1"),
                 (false, true) => ("#616161", "", "#ffffff"),
@@ -371,9 +390,9 @@ pub fn render(picture: &Picture<'_>) -> String {
                     let yy = ry + *r as f64 * CHIP_ROW + 2.0;
                     let w = chip_width(id);
                     let (rect_fill, text_fill) = if row.class == "route expected" {
-                        ("#ffffff", c)
+                        ("#ffffff", "#212121")
                     } else {
-                        (c, "#ffffff")
+                        (c, text_on(c))
                     };
                     let _ = write!(
                         col,

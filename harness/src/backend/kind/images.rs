@@ -158,7 +158,7 @@ mod tests {
         assert_eq!(t.default_release(), "v0.33.0");
         assert_eq!(
             t.releases().collect::<Vec<_>>(),
-            ["v0.17.0", "v0.20.0", "v0.31.0", "v0.32.0", "v0.33.0"]
+            ["v0.17.0", "v0.20.0", "v0.25.0", "v0.31.0", "v0.32.0", "v0.33.0"]
         );
         let minors = |r| {
             t.versions(r)
@@ -170,6 +170,7 @@ mod tests {
         assert_eq!(minors("v0.33.0"), [34, 35, 36, 37]);
         assert_eq!(minors("v0.32.0"), [33, 34, 35, 36]);
         assert_eq!(minors("v0.31.0"), [31, 32, 33, 34, 35]);
+        assert_eq!(minors("v0.25.0"), [26, 27, 28, 29, 30, 31]);
         assert_eq!(minors("v0.20.0"), [21, 22, 23, 24, 25, 26, 27]);
         assert_eq!(minors("v0.17.0"), [21, 22, 23, 24, 25]);
     }
@@ -182,6 +183,10 @@ mod tests {
             ("v0.33.0", 37, "v1.37.0", "a1ed56cf", "0ae5"),
             ("v0.32.0", 36, "v1.36.1", "3489c767", "ebd5"),
             ("v0.31.0", 35, "v1.35.0", "452d707d", "c31f"),
+            // The kind v0.25.0 release notes' images for the minors no newer release ships.
+            ("v0.25.0", 30, "v1.30.6", "b6d08db7", "b994"),
+            ("v0.25.0", 29, "v1.29.10", "3b2d8c31", "84b"),
+            ("v0.25.0", 28, "v1.28.15", "a7c05c7a", "9251"),
             // The 1.21 images of issue #9 (kind v0.20.0 and v0.17.0 release notes).
             ("v0.20.0", 21, "v1.21.14", "8a4e9bb3", "a093"),
             ("v0.17.0", 21, "v1.21.14", "9d9eb5fb", "0aa1"),
@@ -208,7 +213,19 @@ mod tests {
         let err = t.image("v0.1.0", KubeVersion::new(33)).unwrap_err();
         assert!(err
             .to_string()
-            .contains("known: v0.17.0, v0.20.0, v0.31.0, v0.32.0, v0.33.0"));
+            .contains("known: v0.17.0, v0.20.0, v0.25.0, v0.31.0, v0.32.0, v0.33.0"));
+    }
+
+    #[test]
+    fn every_minor_the_model_knows_has_a_kind_image() {
+        let t = ImageTable::embedded().unwrap();
+        let missing: Vec<u32> = (KubeVersion::OLDEST.minor..=KubeVersion::NEWEST.minor)
+            .filter(|&minor| {
+                !t.releases()
+                    .any(|r| t.image(r, KubeVersion::new(minor)).is_ok())
+            })
+            .collect();
+        assert!(missing.is_empty(), "no kind image for 1.{missing:?}");
     }
 
     #[test]

@@ -204,25 +204,22 @@ pub fn suggested_release(table: &ImageTable, spec: &KindClusterSpec) -> Option<K
 }
 
 fn no_binary(binaries: &[KindBinary], table: &ImageTable, spec: &KindClusterSpec) -> String {
+    // No release ships the image: no binary would help, so the message is about the image.
+    let Some(release) = suggested_release(table, spec) else {
+        return format!(
+            "no kind release in kind/images.yaml ships a node image for Kubernetes {} with proxy mode {}: pass --image IMAGE (e.g. one built with `kind build node-image`)",
+            spec.version, spec.proxy_mode
+        );
+    };
     let have = if binaries.is_empty() {
         "no kind binary was found to".to_string()
     } else {
         let list: Vec<String> = binaries.iter().map(ToString::to_string).collect();
         format!("the kind binaries found ({}) cannot", list.join(", "))
     };
-    let fix = match suggested_release(table, spec) {
-        Some(r) => format!(
-            "pass --kind PATH to a kind {r} binary (it ships a {} image), or --image",
-            spec.version
-        ),
-        None => format!(
-            "no kind release in kind/images.yaml ships a {} image with proxy mode {}; pass --image",
-            spec.version, spec.proxy_mode
-        ),
-    };
     format!(
-        "{have} create Kubernetes {} with proxy mode {}: {fix}",
-        spec.version, spec.proxy_mode
+        "{have} create Kubernetes {} with proxy mode {}: pass --kind PATH to a kind {release} binary (it ships a {} image), or --image",
+        spec.version, spec.proxy_mode, spec.version
     )
 }
 
@@ -295,6 +292,34 @@ mod tests {
             none.starts_with("no kind binary was found to create Kubernetes 1.21"),
             "{none}"
         );
+    }
+
+    #[test]
+    fn a_minor_no_release_ships_is_worded_as_a_missing_image() {
+        let table = ImageTable::parse(
+            "default_release: v0.33.0\nreleases:\n  v0.33.0:\n    \"1.37\": kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5\n",
+        )
+        .unwrap();
+        for binaries in [vec![binary("kind", "v0.33.0")], vec![]] {
+            let why = choose(&binaries, &table, &spec(29, ProxyMode::Iptables), None).unwrap_err();
+            assert_eq!(
+                why,
+                "no kind release in kind/images.yaml ships a node image for Kubernetes 1.29 with proxy mode iptables: pass --image IMAGE (e.g. one built with `kind build node-image`)"
+            );
+            assert!(!why.contains("binary"), "{why}");
+        }
+        // The embedded table has one since kind v0.25.0 was added.
+        let embedded = ImageTable::embedded().unwrap();
+        for minor in [28, 29, 30] {
+            let why = choose(
+                &[binary("kind", "v0.33.0")],
+                &embedded,
+                &spec(minor, ProxyMode::Nftables),
+                None,
+            )
+            .unwrap_err();
+            assert!(why.contains("a kind v0.25.0 binary"), "{why}");
+        }
     }
 
     #[test]

@@ -416,8 +416,11 @@ pub fn write_json_with(
     out.flush()
 }
 
-fn text_list(list: &Option<Vec<NamedShare>>) -> String {
-    match list {
+/// The routes one line per frontend in the raw form the parsers' tests compare
+/// (`frontend  kind  outcome  cluster: a=0.5 b=0.5  local: -`), in normalized order.
+#[cfg(test)]
+fn render_compact(routes: &NormalizedRoutes) -> String {
+    let list = |list: &Option<Vec<NamedShare>>| match list {
         None => "-".to_string(),
         Some(l) if l.is_empty() => "(none)".to_string(),
         Some(l) => l
@@ -425,12 +428,8 @@ fn text_list(list: &Option<Vec<NamedShare>>) -> String {
             .map(|s| format!("{}={}", s.endpoint, s.probability))
             .collect::<Vec<_>>()
             .join(" "),
-    }
-}
-
-/// Renders routes for a terminal: a header line, then one line per frontend.
-pub fn render_text(mode: ProxyMode, node: Option<&str>, routes: &NormalizedRoutes) -> String {
-    let mut s = format!("mode: {}  node: {}\n", mode.as_str(), node.unwrap_or("-"));
+    };
+    let mut s = String::new();
     for f in &routes.frontends {
         let _ = writeln!(
             s,
@@ -438,8 +437,114 @@ pub fn render_text(mode: ProxyMode, node: Option<&str>, routes: &NormalizedRoute
             f.frontend,
             f.kind.as_str(),
             f.outcome.as_str(),
-            text_list(&f.cluster),
-            text_list(&f.local)
+            list(&f.cluster),
+            list(&f.local)
+        );
+    }
+    s
+}
+
+/// `10.0.1.2:80 50%, 10.0.1.10:80 50%`: endpoints in address order (numerically; identities
+/// by name), each with its share of new connections.
+fn shares_text(list: &[NamedShare]) -> String {
+    let mut sorted: Vec<&NamedShare> = list.iter().collect();
+    sorted.sort_by_key(|s| address_key(&s.endpoint));
+    sorted
+        .iter()
+        .map(|s| format!("{} {}", s.endpoint, percent(s.probability)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `50%`, `33.3%`.
+fn percent(share: f64) -> String {
+    let p = (share * 1000.0).round() / 10.0;
+    if p.fract() == 0.0 {
+        format!("{p:.0}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// Sorts `ip:port` (and `ip:port/proto`) numerically, `*:port` first, names after addresses.
+fn address_key(text: &str) -> (u8, Option<std::net::IpAddr>, u32, String) {
+    let without_proto = text.split('/').next().unwrap_or(text);
+    let parsed = without_proto
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|a| (a.ip(), u32::from(a.port())));
+    match (without_proto.strip_prefix("*:"), parsed) {
+        (Some(port), _) => (0, None, port.parse().unwrap_or(0), text.to_string()),
+        (None, Some((ip, port))) => (1, Some(ip), port, text.to_string()),
+        (None, None) => (2, None, 0, text.to_string()),
+    }
+}
+
+/// What a frontend does with new connections, in words: where each path leads, and what is
+/// dropped or rejected and why.
+fn routes_words(f: &NormalizedFrontend) -> String {
+    let path = |list: &[NamedShare], empty: &str| {
+        if list.is_empty() {
+            empty.to_string()
+        } else {
+            format!("→ {}", shares_text(list))
+        }
+    };
+    match (&f.cluster, &f.local) {
+        // externalTrafficPolicy: Local: traffic from outside uses the node's own endpoints,
+        // traffic from pods the whole cluster's.
+        (Some(cluster), Some(local)) => format!(
+            "external traffic {}; from pods {}",
+            path(local, "is dropped: no endpoint on this node"),
+            path(cluster, "is rejected: no endpoint")
+        ),
+        (None, Some(local)) => path(
+            local,
+            "dropped: no endpoint on this node (traffic policy Local)",
+        ),
+        (Some(cluster), None) => match f.outcome {
+            Outcome::Reject => "rejected: the Service has no endpoint".to_string(),
+            _ => path(cluster, "dropped: no endpoint"),
+        },
+        (None, None) => match f.outcome {
+            Outcome::Reject => "rejected: the Service has no endpoint".to_string(),
+            _ => "dropped: nothing to route to".to_string(),
+        },
+    }
+}
+
+/// Renders routes for a terminal: a header line, then one aligned line per frontend (in
+/// address order) saying where its new connections go.
+pub fn render_text(mode: ProxyMode, node: Option<&str>, routes: &NormalizedRoutes) -> String {
+    let mut s = format!("mode: {}  node: {}\n", mode.as_str(), node.unwrap_or("-"));
+    let mut frontends: Vec<&NormalizedFrontend> = routes.frontends.iter().collect();
+    frontends.sort_by_key(|f| (address_key(&f.frontend), f.kind.as_str()));
+    let width = |get: &dyn Fn(&NormalizedFrontend) -> usize, title: &str| {
+        frontends
+            .iter()
+            .map(|f| get(f))
+            .max()
+            .unwrap_or(0)
+            .max(title.chars().count())
+    };
+    let wf = width(&|f| f.frontend.chars().count(), "FRONTEND");
+    let wk = width(&|f| f.kind.as_str().len(), "KIND");
+    let wo = width(&|f| f.outcome.as_str().len(), "OUTCOME");
+    if !frontends.is_empty() {
+        let _ = writeln!(
+            s,
+            "{:<wf$}  {:<wk$}  {:<wo$}  NEW CONNECTIONS",
+            "FRONTEND", "KIND", "OUTCOME"
+        );
+    }
+    for f in frontends {
+        let _ = writeln!(
+            s,
+            "{:<wf$}  {:<wk$}  {:<wo$}  {}",
+            f.frontend,
+            f.kind.as_str(),
+            f.outcome.as_str(),
+            routes_words(f)
         );
     }
     s
@@ -554,17 +659,94 @@ mod line_tests {
 pub(crate) mod test_support {
     //! Helpers for the parser unit tests.
 
-    use super::{normalize, render_text, NodeRoutes, ProxyMode};
+    use super::{normalize, NodeRoutes};
 
     /// The routes as `render_text` lines without the header, for exact comparisons.
     pub fn summary(routes: &NodeRoutes) -> String {
-        let text = render_text(ProxyMode::Iptables, None, &normalize(routes, None));
-        text.lines().skip(1).map(|l| format!("{l}\n")).collect()
+        super::render_compact(&normalize(routes, None))
     }
 
     /// Reads a fixture under `fixtures/rules/`.
     pub fn fixture(path: &str) -> String {
         let full = format!("{}/../fixtures/rules/{path}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::test_support::fixture;
+    use super::{normalize, parse_iptables, render_text, ProxyMode};
+
+    /// The text for people: aligned columns, addresses in numeric order, and a drop that says
+    /// which traffic is dropped and where the rest goes.
+    #[test]
+    fn rules_text_is_aligned_sorted_and_worded() {
+        let routes = parse_iptables(&fixture("iptables/valid-overall.iptables")).unwrap();
+        let text = render_text(ProxyMode::Iptables, None, &normalize(&routes, None));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "mode: iptables  node: -");
+        assert!(lines[1].starts_with("FRONTEND "), "{text}");
+        // Every column starts at the same place on every line.
+        let column = |l: &str, word: &str| l.find(word);
+        let kind_at = column(lines[1], "KIND");
+        for l in &lines[2..] {
+            let kind = l.split_whitespace().nth(1).unwrap_or_default();
+            assert_eq!(
+                l.find(&format!(" {kind} ")).map(|i| i + 1),
+                kind_at,
+                "{text}"
+            );
+        }
+        // `*:port` first, then addresses by number: 5.6.7.8 before 172.30.0.41.
+        let frontends: Vec<&str> = lines[2..]
+            .iter()
+            .map(|l| l.split_whitespace().next().unwrap_or_default())
+            .collect();
+        let at = |f: &str| frontends.iter().position(|x| *x == f);
+        assert!(at("*:3001/tcp") < at("1.2.3.4:80/tcp"), "{frontends:?}");
+        assert!(
+            at("5.6.7.8:80/tcp") < at("172.30.0.41:80/tcp"),
+            "{frontends:?}"
+        );
+        assert!(
+            at("172.30.0.46:80/tcp") < at("192.168.99.22:80/tcp"),
+            "{frontends:?}"
+        );
+        let drop = lines
+            .iter()
+            .find(|l| l.starts_with("*:3001/tcp"))
+            .copied()
+            .unwrap_or_default();
+        assert!(
+            drop.ends_with("drop     external traffic is dropped: no endpoint on this node; from pods → 10.180.0.2:80 100%"),
+            "{drop}"
+        );
+        assert!(
+            text.contains("→ 10.180.0.4:80 50%, 10.180.0.5:80 50%"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rejected: the Service has no endpoint"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn endpoints_sort_by_number_not_by_text() {
+        let shares = [
+            ("10.0.1.10:80", 0.5),
+            ("10.0.1.2:80", 0.25),
+            ("node-a", 0.25),
+        ]
+        .map(|(endpoint, probability)| super::NamedShare {
+            endpoint: endpoint.to_string(),
+            probability,
+        });
+        assert_eq!(
+            super::shares_text(&shares),
+            "10.0.1.2:80 25%, 10.0.1.10:80 50%, node-a 25%"
+        );
+        assert_eq!(super::percent(1.0 / 3.0), "33.3%");
     }
 }

@@ -235,7 +235,7 @@ mod tests {
     use super::*;
     use crate::observe::dataplane::test_support::fixture;
     use crate::observe::dataplane::{
-        parse_iptables, parse_ipvs, parse_nftables, render_json, render_text, ProxyMode,
+        parse_iptables, parse_ipvs, parse_nftables, render_json, ProxyMode,
     };
 
     fn state() -> ClusterState {
@@ -261,11 +261,7 @@ ns6/svc6:80/tcp  cluster-ip  reject  cluster: (none)  local: -
 ";
 
     fn text(routes: &NormalizedRoutes) -> String {
-        render_text(ProxyMode::Iptables, None, routes)
-            .lines()
-            .skip(1)
-            .map(|l| format!("{l}\n"))
-            .collect()
+        super::super::render_compact(routes)
     }
 
     #[test]
