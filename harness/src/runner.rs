@@ -264,13 +264,58 @@ pub enum Event {
         /// Wall time.
         duration: Duration,
     },
+    /// What a suite runs on, once its cluster is set up (e.g. the components' versions).
+    SuiteEnvironment {
+        /// Which.
+        suite: SuiteId,
+        /// Name → value, in the backend's order (`kube-apiserver` → `v1.37.2`).
+        properties: Vec<(String, String)>,
+    },
     /// The run finished.
     RunFinished {
         /// Totals.
         counts: Counts,
         /// Wall time.
         duration: Duration,
+        /// Where the time went.
+        timing: Timing,
     },
+}
+
+/// Where a run's time went, summed over its suites.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timing {
+    /// Creating (or reusing and resetting) clusters.
+    pub setup: Duration,
+    /// Applying steps.
+    pub apply: Duration,
+    /// Waiting for convergence between observations.
+    pub waiting: Duration,
+    /// Observing (inside the convergence waits).
+    pub observing: Duration,
+    /// Checking observations.
+    pub checking: Duration,
+    /// Removing what the cases created.
+    pub cleanup: Duration,
+}
+
+impl Timing {
+    /// `set-up 12.0 s, applying 3.1 s, …`: where the time went, in run order.
+    pub fn describe(&self) -> String {
+        let parts = [
+            ("set-up", self.setup),
+            ("applying", self.apply),
+            ("waiting for convergence", self.waiting),
+            ("observing", self.observing),
+            ("checking", self.checking),
+            ("cleanup", self.cleanup),
+        ];
+        parts
+            .iter()
+            .map(|(what, d)| format!("{what} {:.1} s", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The result of a run.
@@ -278,6 +323,8 @@ pub enum Event {
 pub struct RunSummary {
     /// Totals.
     pub counts: Counts,
+    /// Where the time went.
+    pub timing: Timing,
     /// Every step's snapshot block, per suite.
     pub rendered: Vec<(SuiteId, Rendered)>,
 }
@@ -402,6 +449,7 @@ pub fn run(
     emit(&Event::RunFinished {
         counts: summary.counts,
         duration: started.elapsed(),
+        timing: summary.timing,
     });
     summary
 }
@@ -469,7 +517,9 @@ impl SuiteRun<'_, '_> {
     fn run(mut self) -> SuiteEnd {
         self.backend.case_started(&self.case.name);
         self.phase(Phase::SettingUp);
+        let setup_started = Instant::now();
         let setup = self.backend.setup(self.shape);
+        self.summary.timing.setup += setup_started.elapsed();
         self.drain_warnings();
         if let Err(e) = setup {
             // A failed setup undid itself: nothing to clean up.
@@ -477,6 +527,11 @@ impl SuiteRun<'_, '_> {
                 let error = Some(e.report());
                 self.finish(false, error)
             });
+        }
+        let properties = self.backend.environment();
+        if !properties.is_empty() {
+            let suite = self.suite.clone();
+            self.emit(Event::SuiteEnvironment { suite, properties });
         }
         let mut passed = true;
         for (i, step) in self.case.steps.iter().enumerate() {
@@ -490,7 +545,9 @@ impl SuiteRun<'_, '_> {
             }
         }
         self.phase(Phase::CleaningUp);
+        let cleanup_started = Instant::now();
         let error = self.backend.cleanup().err().map(|e| e.report());
+        self.summary.timing.cleanup += cleanup_started.elapsed();
         self.drain_warnings();
         let passed = passed && error.is_none();
         self.finish(passed, error)
@@ -598,7 +655,9 @@ impl SuiteRun<'_, '_> {
     fn step(&mut self, i: usize, step: &Step) -> StepEnd {
         let started = Instant::now();
         self.phase(Phase::Applying(step.name.clone()));
+        let apply_started = Instant::now();
         let applied = self.backend.apply(&step.action);
+        self.summary.timing.apply += apply_started.elapsed();
         self.drain_warnings();
         let applied = match applied {
             Ok(a) => a,
@@ -623,7 +682,20 @@ impl SuiteRun<'_, '_> {
             Box::new(SystemClock::new())
         };
         let backend = &mut *self.backend;
-        let waited = wait_for_convergence(|| backend.observe(), &policy, clock.as_mut());
+        let mut observing = Duration::ZERO;
+        let wait_started = Instant::now();
+        let waited = wait_for_convergence(
+            || {
+                let polled = Instant::now();
+                let observed = backend.observe();
+                observing += polled.elapsed();
+                observed
+            },
+            &policy,
+            clock.as_mut(),
+        );
+        self.summary.timing.observing += observing;
+        self.summary.timing.waiting += wait_started.elapsed().saturating_sub(observing);
         self.drain_warnings();
         let mut checks = Vec::new();
         let (obs, outcome) = match waited {
@@ -662,7 +734,9 @@ impl SuiteRun<'_, '_> {
         };
         self.phase(Phase::Checking(step.name.clone()));
         let timed_out = !matches!(outcome, StepOutcome::Converged { .. });
+        let check_started = Instant::now();
         let view = obs.map(|obs| self.check(i, step, &applied, obs, &mut checks));
+        self.summary.timing.checking += check_started.elapsed();
         let passed = self.report_step(step, outcome, checks, view, started);
         if timed_out {
             StepEnd::Stopped

@@ -100,6 +100,8 @@ fn dump() -> String {
 
 /// The API server's side of the whole case, in order.
 async fn script(mut s: Server, cp: String, worker: String) {
+    // connect: the components' versions, once per cluster.
+    s.version("v1.34.1").await;
     let ns_path = format!("/api/v1/namespaces/{NS}");
     // setup: the namespace (looked up first: never change what the harness did not create)…
     s.answer_body("GET", &ns_path, 404, status(404, "NotFound"))
@@ -531,6 +533,7 @@ fn a_created_cluster_that_fails_its_checks_is_deleted() {
 
 /// The API server's side of setting up and cleaning up one case run (no steps).
 async fn setup_and_cleanup_script(mut s: Server, cp: String, worker: String) {
+    s.version("v1.34.1").await;
     let ns_path = format!("/api/v1/namespaces/{NS}");
     s.answer_body("GET", &ns_path, 404, status(404, "NotFound"))
         .await;

@@ -367,4 +367,10 @@ pub trait Backend {
     fn take_warnings(&mut self) -> Vec<String> {
         Vec::new()
     }
+
+    /// What the current cluster runs, after a successful [`setup`](Self::setup): name → value
+    /// pairs the reports record (the components' real versions). None by default.
+    fn environment(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }

@@ -395,6 +395,7 @@ impl Reporter for ConformanceReporter {
                 }
             }
             Event::SuiteStarted { .. }
+            | Event::SuiteEnvironment { .. }
             | Event::SuitePhase { .. }
             | Event::StepFinished { .. }
             | Event::Warning { .. } => {}
@@ -476,6 +477,7 @@ mod tests {
             .event(&Event::RunFinished {
                 counts: crate::runner::Counts::default(),
                 duration: std::time::Duration::ZERO,
+                timing: Default::default(),
             })
             .unwrap_or_else(|e| panic!("{e}"));
         reporter

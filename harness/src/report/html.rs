@@ -50,6 +50,8 @@ struct SuiteRecord {
     steps: Vec<StepRecord>,
     /// The backend's warnings (a node that did not settle, a cluster recreated or kept).
     warnings: Vec<String>,
+    /// What the cluster ran (the components' versions).
+    environment: Vec<(String, String)>,
     passed: bool,
     error: Option<String>,
     duration: Duration,
@@ -135,6 +137,7 @@ impl HtmlReporter {
             id: suite.clone(),
             steps: Vec::new(),
             warnings: Vec::new(),
+            environment: Vec::new(),
             passed: false,
             error: None,
             duration: Duration::ZERO,
@@ -462,6 +465,18 @@ fn suite_html(
         src = escape(&suite.id.source),
         ms = suite.duration.as_secs_f64() * 1000.0,
     );
+    if !suite.environment.is_empty() {
+        let parts: Vec<String> = suite
+            .environment
+            .iter()
+            .map(|(k, v)| format!("{} <code>{}</code>", escape(k), escape(v)))
+            .collect();
+        let _ = write!(
+            out,
+            "<p class=\"muted environment\">ran on {}</p>",
+            parts.join(" · ")
+        );
+    }
     for w in &suite.warnings {
         let _ = write!(out, "<p class=\"warning\">⚠ {}</p>", escape(w));
     }
@@ -544,6 +559,9 @@ impl Reporter for HtmlReporter {
             Event::RunStarted { backend, .. } => self.backend = Some(*backend),
             Event::SuitePhase { .. } => {}
             Event::Warning { suite, message } => self.record(suite).warnings.push(message.clone()),
+            Event::SuiteEnvironment { suite, properties } => {
+                self.record(suite).environment = properties.clone();
+            }
             Event::SuiteSkipped { suite, reason } => {
                 // A backend may find out only after the suite started that it cannot run it.
                 self.suites.retain(|s| s.id != *suite);
@@ -581,7 +599,9 @@ impl Reporter for HtmlReporter {
                 record.error.clone_from(error);
                 record.duration = *duration;
             }
-            Event::RunFinished { counts, duration } => {
+            Event::RunFinished {
+                counts, duration, ..
+            } => {
                 self.html = self.build(counts, *duration);
                 if let Some(path) = &self.path {
                     write_file(path, &self.html)?;
@@ -865,6 +885,7 @@ mod tests {
             Event::RunFinished {
                 counts: Counts::default(),
                 duration: Duration::ZERO,
+                timing: Default::default(),
             },
         ] {
             reporter.event(&event).unwrap_or_else(|e| panic!("{e}"));
@@ -894,6 +915,7 @@ mod tests {
             Event::RunFinished {
                 counts: Counts::default(),
                 duration: Duration::ZERO,
+                timing: Default::default(),
             },
         ] {
             reporter.event(&event).unwrap_or_else(|e| panic!("{e}"));

@@ -175,6 +175,12 @@ impl Reporter for JunitReporter {
                 self.current = Some(suite_for(suite));
                 self.system_err.clear();
             }
+            Event::SuiteEnvironment { suite, properties } => {
+                let ts = self.current.get_or_insert_with(|| suite_for(suite));
+                for (name, value) in properties {
+                    ts.add_property((name.as_str(), value.as_str()));
+                }
+            }
             Event::Warning { suite, message } => {
                 // The suite's system-err: where JUnit viewers show a run's diagnostics.
                 self.current.get_or_insert_with(|| suite_for(suite));

@@ -16,6 +16,10 @@ pub struct MarkdownReporter {
     failures: FailureGroups,
     skipped: Vec<(SuiteId, String)>,
     warnings: Vec<(String, String)>,
+    /// The distinct environments the suites ran on (components' versions), in order.
+    environments: Vec<String>,
+    /// Whether the run was on a live backend (the time breakdown is printed).
+    live: bool,
     text: String,
 }
 
@@ -25,6 +29,8 @@ impl MarkdownReporter {
         MarkdownReporter {
             path,
             dump_dir: None,
+            environments: Vec::new(),
+            live: false,
             passed: Vec::new(),
             failures: FailureGroups::default(),
             skipped: Vec::new(),
@@ -48,7 +54,20 @@ impl MarkdownReporter {
 impl Reporter for MarkdownReporter {
     fn event(&mut self, event: &Event) -> Result<(), ReportError> {
         match event {
-            Event::RunStarted { .. } | Event::SuiteStarted { .. } | Event::SuitePhase { .. } => {}
+            Event::RunStarted { backend, .. } => {
+                self.live = *backend != crate::backend::BackendKind::Sim;
+            }
+            Event::SuiteStarted { .. } | Event::SuitePhase { .. } => {}
+            Event::SuiteEnvironment { properties, .. } => {
+                let line = properties
+                    .iter()
+                    .map(|(k, v)| format!("{k} `{v}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if !self.environments.contains(&line) {
+                    self.environments.push(line);
+                }
+            }
             Event::SuiteSkipped { suite, reason } => {
                 self.skipped.push((suite.clone(), reason.clone()));
             }
@@ -76,7 +95,11 @@ impl Reporter for MarkdownReporter {
                     self.passed.push(suite.name());
                 }
             }
-            Event::RunFinished { counts, duration } => {
+            Event::RunFinished {
+                counts,
+                duration,
+                timing,
+            } => {
                 let mut t = String::from("# topo-harness summary\n\n");
                 t.push_str(&format!(
                     "**{}** ({} checks passed, {} failed; {:.2} s)\n\n",
@@ -90,6 +113,12 @@ impl Reporter for MarkdownReporter {
                         "{} run(s) with no golden, so no snapshot check (write them with `--snapshots DIR --update-snapshots`).\n\n",
                         counts.no_golden
                     ));
+                }
+                if self.live {
+                    t.push_str(&format!("Time: {}.\n\n", timing.describe()));
+                }
+                for environment in &self.environments {
+                    t.push_str(&format!("Ran on {environment}.\n\n"));
                 }
                 let groups = self.failures.groups();
                 if !groups.is_empty() {

@@ -95,6 +95,7 @@ impl<W: Write> ProgressReporter<W> {
                 self.started = Some(Instant::now());
             }
             Event::SuitePhase { phase, .. } => self.show(&phase.describe())?,
+            Event::SuiteEnvironment { .. } => {}
             Event::SuiteFinished { .. } => {
                 self.clear();
                 if !self.tty {
@@ -170,6 +171,7 @@ mod tests {
             Event::RunFinished {
                 counts: Counts::default(),
                 duration: Duration::ZERO,
+                timing: Default::default(),
             },
         ]
     }

@@ -42,6 +42,8 @@ pub struct TerminalReporter<W: Write> {
     checks: usize,
     /// The current suite's failed steps with their failed checks.
     failed_steps: Vec<String>,
+    /// Whether the run is on a live backend (its time breakdown is printed at the end).
+    live: bool,
 }
 
 impl<W: Write> TerminalReporter<W> {
@@ -60,6 +62,7 @@ impl<W: Write> TerminalReporter<W> {
             steps: 0,
             checks: 0,
             failed_steps: Vec::new(),
+            live: false,
         }
     }
 
@@ -124,6 +127,7 @@ impl<W: Write> TerminalReporter<W> {
                 suites,
                 skipped,
             } => {
+                self.live = *backend != crate::backend::BackendKind::Sim;
                 if !self.quiet() {
                     writeln!(
                         self.out,
@@ -146,6 +150,14 @@ impl<W: Write> TerminalReporter<W> {
                 }
             }
             Event::SuitePhase { .. } => {}
+            Event::SuiteEnvironment { suite, properties } => {
+                if self.verbose() {
+                    self.clear_progress()?;
+                    let list: Vec<String> =
+                        properties.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                    writeln!(self.out, "{}: ran on {}", suite.name(), list.join(", "))?;
+                }
+            }
             Event::SuiteStarted {
                 suite,
                 index,
@@ -239,7 +251,11 @@ impl<W: Write> TerminalReporter<W> {
                 };
                 writeln!(self.out, "{tag} {}{detail}", suite.name())?;
             }
-            Event::RunFinished { counts, duration } => {
+            Event::RunFinished {
+                counts,
+                duration,
+                timing,
+            } => {
                 self.clear_progress()?;
                 self.recap()?;
                 if !self.reports.is_empty() {
@@ -249,6 +265,9 @@ impl<W: Write> TerminalReporter<W> {
                         .map(|p| p.display().to_string())
                         .collect();
                     writeln!(self.out, "reports: {}", paths.join(", "))?;
+                }
+                if self.live {
+                    writeln!(self.out, "time: {}", timing.describe())?;
                 }
                 let no_golden = if counts.no_golden > 0 {
                     format!(

@@ -22,6 +22,17 @@ pub type Reply = SendResponse<Response<Body>>;
 pub struct ApiServer(pub Handle<Request<Body>, Response<Body>>);
 
 impl ApiServer {
+    /// Answers the `/version` a live backend reads once per cluster, as API server `git`.
+    pub async fn version(&mut self, git: &str) {
+        let minor = git.split('.').nth(1).unwrap_or("0").to_string();
+        let info = json!({
+            "major": "1", "minor": minor, "gitVersion": git, "gitCommit": "", "gitTreeState": "",
+            "buildDate": "1970-01-01T00:00:00Z", "goVersion": "go1.26", "compiler": "gc",
+            "platform": "linux/amd64"
+        });
+        self.answer("GET", "/version", 200, info).await;
+    }
+
     /// Takes the next request, checks its method and URI, and returns its body as
     /// `{"contentType": …, "body": …}` (`Null` when empty) and the handle to answer it.
     pub async fn expect(&mut self, method: &str, uri: &str) -> (Value, Reply) {

@@ -174,6 +174,8 @@ pub type ApiFactory =
 struct Current {
     spec: KindClusterSpec,
     api: ClusterApi,
+    /// The components' versions (read once per cluster).
+    environment: Vec<(String, String)>,
     /// Whether this run created it (else it was reused).
     created: bool,
 }
@@ -463,7 +465,13 @@ impl KindProvider {
         let connected = self.connect_to(rt, &cluster, &spec, &kubeconfig, created);
         match connected {
             Ok(api) => {
-                self.current = Some(Current { spec, api, created });
+                let environment = super::apiserver_version(rt, &api);
+                self.current = Some(Current {
+                    spec,
+                    api,
+                    environment,
+                    created,
+                });
                 Ok(true)
             }
             Err(e) => {
@@ -618,6 +626,7 @@ impl Provider for KindProvider {
             nodes: NodeMap::new(node_pairs(shape, &current.spec)),
             relabel: true,
             fresh,
+            environment: current.environment.clone(),
         })
     }
 

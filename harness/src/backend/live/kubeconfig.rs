@@ -127,6 +127,7 @@ pub struct KubeconfigProvider {
     options: KubeconfigOptions,
     api: Option<ClusterApi>,
     connected: bool,
+    environment: Vec<(String, String)>,
 }
 
 /// An existing cluster from a kubeconfig.
@@ -145,6 +146,7 @@ impl KubeconfigBackend {
             options,
             api: None,
             connected: false,
+            environment: Vec::new(),
         };
         LiveBackend::with_provider(provider, live)
     }
@@ -221,11 +223,15 @@ impl Provider for KubeconfigProvider {
         })?;
         let fresh = !self.connected;
         self.connected = true;
+        if fresh {
+            self.environment = super::apiserver_version(rt, api);
+        }
         Ok(Connection {
             api: api.clone(),
             nodes,
             relabel: self.options.allow_node_changes,
             fresh,
+            environment: self.environment.clone(),
         })
     }
 

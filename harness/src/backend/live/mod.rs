@@ -167,6 +167,17 @@ impl LiveOptions {
     }
 }
 
+/// `kube-apiserver` → the `/version` `gitVersion` of the cluster behind `api` (nothing when
+/// it cannot be read: the reports then just lack it).
+pub(crate) fn apiserver_version(
+    rt: &tokio::runtime::Runtime,
+    api: &ClusterApi,
+) -> Vec<(String, String)> {
+    rt.block_on(api.client().apiserver_version())
+        .map(|v| vec![("kube-apiserver".to_string(), v.git_version)])
+        .unwrap_or_default()
+}
+
 /// A cluster a case can run in, as a provider hands it over.
 #[derive(Clone, Debug)]
 pub struct Connection {
@@ -180,6 +191,8 @@ pub struct Connection {
     /// Whether this connection is new (the first case on a cluster just created or reached):
     /// the controller under test is waited for once per connection.
     pub fresh: bool,
+    /// What the cluster runs (name → version), for the reports.
+    pub environment: Vec<(String, String)>,
 }
 
 /// How a live backend's clusters come to exist and how their nodes are reached.
@@ -243,6 +256,7 @@ struct CaseRun {
     api: ClusterApi,
     workload: Workload,
     ledger: Ledger,
+    environment: Vec<(String, String)>,
 }
 
 /// A live backend over a [`Provider`].
@@ -362,6 +376,7 @@ impl<P: Provider> LiveBackend<P> {
             api: connection.api,
             workload,
             ledger: Ledger::new(),
+            environment: connection.environment,
         };
         let access = self.provider.access()?;
         let result = self.rt.block_on(run.workload.begin(
@@ -411,6 +426,13 @@ impl<P: Provider> Backend for LiveBackend<P> {
 
     fn kind(&self) -> BackendKind {
         self.provider.kind()
+    }
+
+    fn environment(&self) -> Vec<(String, String)> {
+        self.case
+            .as_ref()
+            .map(|run| run.environment.clone())
+            .unwrap_or_default()
     }
 
     fn wait_policy(&self) -> WaitPolicy {

@@ -278,10 +278,11 @@ impl ControlPlane {
         self.processes.iter_mut().for_each(Process::detach);
     }
 
-    /// Stops the components, newest first.
+    /// Stops the components, newest first (kube-apiserver's graceful termination waits for
+    /// long-running requests to drain: it gets a short grace, the cluster is thrown away).
     pub fn stop(&mut self) {
         for p in self.processes.iter_mut().rev() {
-            p.stop(Duration::from_secs(5));
+            p.stop(Duration::from_secs(2));
         }
     }
 }

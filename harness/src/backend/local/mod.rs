@@ -470,6 +470,53 @@ impl LocalProvider {
         problems
     }
 
+    /// What `cluster` runs, as its components report it: kube-apiserver's `/version`, etcd's
+    /// `/version`, and the kube-proxy program's `--version`.
+    fn environment(&self, cluster: &LocalCluster) -> Vec<(String, String)> {
+        let cp = &cluster.control_plane;
+        let get = |netns: &str, url: &str| {
+            self.runner
+                .run(
+                    &Command::new(cluster.binaries.netexec.display().to_string())
+                        .args(["get", "--netns", netns, "--url", url, "--timeout", "2s"])
+                        .timeout(Duration::from_secs(5)),
+                )
+                .map(|o| o.stdout)
+                .ok()
+        };
+        let mut out = vec![("kube-apiserver".to_string(), cp.git_version.clone())];
+        if let Some(etcd) = get(
+            "-",
+            &format!("http://127.0.0.1:{}/version", cp.ports.etcd_client),
+        )
+        .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .and_then(|v| v["etcdserver"].as_str().map(|s| format!("v{s}")))
+        {
+            out.push(("etcd".to_string(), etcd));
+        }
+        let runs_proxy = cluster
+            .nodes
+            .borrow()
+            .values()
+            .any(|n| n.wanted.namespaced && matches!(n.wanted.proxy, NodeProxy::KubeProxy(_)));
+        if runs_proxy {
+            // kube-proxy serves no build info: ask the program the nodes run.
+            let version = self
+                .runner
+                .run(
+                    &Command::new(cluster.binaries.k8s.display().to_string())
+                        .args(["kube-proxy", "--version"])
+                        .timeout(Duration::from_secs(10)),
+                )
+                .ok()
+                .and_then(|o| o.stdout.split_whitespace().last().map(str::to_string));
+            if let Some(version) = version {
+                out.push(("kube-proxy".to_string(), version));
+            }
+        }
+        out
+    }
+
     /// Writes `state.json` of a cluster that is kept: what runs, so it can be torn down later.
     fn write_state(cluster: &LocalCluster) -> Result<PathBuf, LocalError> {
         let mut pids = cluster.control_plane.pids();
@@ -607,11 +654,13 @@ impl Provider for LocalProvider {
                     })?;
             }
         }
+        let environment = self.environment(cluster);
         Ok(Connection {
             api: cluster.control_plane.api.clone(),
             nodes: NodeMap::identity(shape),
             relabel: true,
             fresh,
+            environment,
         })
     }
 
