@@ -136,7 +136,9 @@ func TestForwardFromNetnsToHost(t *testing.T) {
 	hostServer := httpServer(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "host-api") })
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
 	outR, outW := io.Pipe()
-	go func() { _ = runForward([]string{"--netns", ns, "--listen", listen, "--to", hostServer}, outW, io.Discard) }()
+	go func() {
+		_ = runForward([]string{"--netns", ns, "--listen", listen, "--to", hostServer}, outW, io.Discard)
+	}()
 	ready := make(chan string, 1)
 	go func() { line, _ := bufio.NewReader(outR).ReadString('\n'); ready <- line }()
 	select {
