@@ -6,6 +6,7 @@
 mod explain;
 mod rules;
 mod run;
+mod upstream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Print (and write to reports/kind/NAME.yaml) the kind config(s) for a case's cluster
     /// shape(s).
     KindConfig(KindConfigArgs),
+    /// Build and list the cached upstream binaries (kube-apiserver, kube-controller-manager,
+    /// kube-proxy, etcd) the local backend runs.
+    Upstream(upstream::UpstreamArgs),
 }
 
 /// `--backend`.
@@ -391,6 +395,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Explain(args) => exit_code(explain::run(&args)),
         Command::Rules(args) => exit_code(rules::run(&args)),
         Command::KindConfig(args) => kind_config(&args),
+        Command::Upstream(args) => exit_code(upstream::run(&args)),
     };
     ExitCode::from(code)
 }
