@@ -1,4 +1,5 @@
-//! How progress lines and listings write sizes, durations and times.
+//! How progress lines and listings write sizes, durations and times (dates as the reports
+//! write them).
 
 use std::time::Duration;
 
@@ -28,25 +29,9 @@ pub(crate) fn duration(d: Duration) -> String {
     }
 }
 
-/// `2026-12-08 00:10 UTC` for seconds since the Unix epoch.
+/// When a build finished: RFC 3339 UTC (`2026-12-08T00:10:00Z`).
 pub(crate) fn utc(epoch_secs: u64) -> String {
-    let days = (epoch_secs / 86_400) as i64;
-    let rest = epoch_secs % 86_400;
-    // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60
-    )
+    crate::report::conformance::rfc3339(epoch_secs)
 }
 
 #[cfg(test)]
@@ -69,10 +54,7 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
         // 2026-12-08 00:10:00 UTC
-        assert_eq!(utc(1_796_688_600), "2026-12-08 00:10 UTC");
-        // A leap day.
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc(1_796_688_600), "2026-12-08T00:10:00Z");
     }
 }

@@ -431,12 +431,51 @@ mod tests {
         );
         assert_eq!(lines.len(), 1);
         assert!(
-            lines[0].starts_with("[1/1] netexec: fresh (built 1970-01-01 00:00 UTC): "),
+            lines[0].starts_with("[1/1] netexec: fresh (built 1970-01-01T00:00:00Z): "),
             "{lines:?}"
         );
         assert!(
             !t.cache.root().join(LOCK_FILE).exists(),
             "nothing to build takes no lock"
+        );
+    }
+
+    #[test]
+    fn a_second_build_waits_for_the_lock_and_says_so() {
+        let t = TempCache::new("lock");
+        std::fs::create_dir_all(t.cache.root()).unwrap();
+        let held = File::create(t.cache.root().join(LOCK_FILE)).unwrap();
+        held.lock().unwrap();
+        std::fs::create_dir_all(t.cache.root().join(TMP_DIR).join("old-1")).unwrap();
+        let cache = t.cache.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            let lock = lock(&cache, &mut |l| {
+                lines.push(l.to_string());
+                let _ = tx.send(());
+            });
+            (lock.is_ok(), lines)
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("the waiter says it waits");
+        assert!(
+            t.cache.root().join(TMP_DIR).join("old-1").exists(),
+            "nothing is cleaned while another build runs"
+        );
+        held.unlock().unwrap();
+        let (locked, lines) = waiter.join().unwrap();
+        assert!(locked);
+        assert_eq!(
+            lines,
+            [format!(
+                "waiting for another build of {} to finish…",
+                t.cache.root().display()
+            )]
+        );
+        assert!(
+            !t.cache.root().join(TMP_DIR).exists(),
+            "leftovers removed once locked"
         );
     }
 }
