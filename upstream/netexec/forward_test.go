@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"net"
@@ -52,23 +51,7 @@ func TestForwardCopiesBothWays(t *testing.T) {
 func TestForwardPrintsReady(t *testing.T) {
 	upstream := serve(t, func(c net.Conn) { _, _ = io.WriteString(c, "hi"); _ = c.Close() })
 	port := freePort(t, "127.0.0.1")
-	outR, outW := io.Pipe()
-	go func() {
-		_ = runForward([]string{"--netns", "-", "--listen", "127.0.0.1:" + itoa(port), "--to", upstream}, outW, io.Discard)
-	}()
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(outR).ReadString('\n')
-		ready <- line
-	}()
-	select {
-	case line := <-ready:
-		if line != "ready\n" {
-			t.Fatalf("first line %q", line)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no ready line")
-	}
+	startForward(t, "--netns", "-", "--listen", "127.0.0.1:"+itoa(port), "--to", upstream)
 	conn, err := net.Dial("tcp", "127.0.0.1:"+itoa(port))
 	if err != nil {
 		t.Fatal(err)

@@ -122,3 +122,24 @@ func udpAnswer(t *testing.T, address, message string) string {
 func lines(text string) []string {
 	return strings.Split(strings.TrimRight(text, "\n"), "\n")
 }
+
+// startForward runs `netexec forward` with args in the background and waits for its
+// `ready` line. It runs until the test process ends.
+func startForward(t *testing.T, args ...string) {
+	t.Helper()
+	outR, outW := io.Pipe()
+	go func() { _ = runForward(args, outW, io.Discard) }()
+	ready := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(outR).ReadString('\n')
+		ready <- line
+	}()
+	select {
+	case line := <-ready:
+		if line != "ready\n" {
+			t.Fatalf("first line %q", line)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no ready line")
+	}
+}

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -135,20 +134,7 @@ func TestForwardFromNetnsToHost(t *testing.T) {
 	ns := newNetns(t)
 	hostServer := httpServer(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "host-api") })
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
-	outR, outW := io.Pipe()
-	go func() {
-		_ = runForward([]string{"--netns", ns, "--listen", listen, "--to", hostServer}, outW, io.Discard)
-	}()
-	ready := make(chan string, 1)
-	go func() { line, _ := bufio.NewReader(outR).ReadString('\n'); ready <- line }()
-	select {
-	case line := <-ready:
-		if line != "ready\n" {
-			t.Fatalf("first line %q", line)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no ready line")
-	}
+	startForward(t, "--netns", ns, "--listen", listen, "--to", hostServer)
 	var out, errOut bytes.Buffer
 	if code := runGet([]string{"--netns", ns, "--url", "http://" + listen + "/"}, &out, &errOut); code != 0 || out.String() != "host-api" {
 		t.Errorf("through the forward: exit %d %q %s", code, out.String(), errOut.String())

@@ -152,7 +152,8 @@ func TestProbeFailureKindsAreCurlCodes(t *testing.T) {
 		t.Errorf("udp echo: %q rc=%d", pod, rc)
 	}
 	closed := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1")))
-	empty := serve(t, func(c net.Conn) { _ = c.Close() })
+	// Read the request first: closing with it unread would send RST instead of FIN.
+	empty := serve(t, func(c net.Conn) { _, _ = c.Read(make([]byte, 1024)); _ = c.Close() })
 	reset := serve(t, func(c net.Conn) {
 		// Wait for the request, then abort: SO_LINGER 0 sends RST.
 		_, _ = c.Read(make([]byte, 1024))
