@@ -12,6 +12,8 @@
 //!   [`snapshot`] (golden snapshots);
 //! - [`runner`]: apply → wait → observe → normalize → check, emitting events;
 //! - [`report`]: terminal, JUnit and Markdown reporters consuming those events;
+//! - [`upstream`]: real upstream components built from Go modules, cached (used by the
+//!   local backend and `topo-harness upstream`);
 //! - [`cli`]: the command line (`main.rs` only parses and dispatches).
 #![warn(missing_docs)]
 
@@ -32,3 +34,4 @@ pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod snapshot;
+pub mod upstream;

@@ -7,6 +7,7 @@ mod explain;
 mod local;
 mod rules;
 mod run;
+mod upstream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +59,9 @@ pub enum Command {
     KindConfig(KindConfigArgs),
     /// Manage clusters of the local backend (`local down DIR` tears down a kept one).
     Local(local::LocalArgs),
+    /// Build and list the cached upstream binaries (kube-apiserver, kube-controller-manager,
+    /// kube-proxy, etcd) the local backend runs.
+    Upstream(upstream::UpstreamArgs),
 }
 
 /// `--version`: the package version, the commit it was built from and a digest of the
@@ -426,6 +430,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Rules(args) => exit_code(rules::run(&args)),
         Command::KindConfig(args) => kind_config(&args),
         Command::Local(args) => local::local(&args),
+        Command::Upstream(args) => exit_code(upstream::run(&args)),
     };
     ExitCode::from(code)
 }

@@ -305,17 +305,20 @@ pub fn run(args: &RunArgs) -> u8 {
             if let Err(why) = crate::backend::local::preflight(&proxy_modes) {
                 return usage_error(why);
             }
-            let binaries = local_binaries_at_hand();
+            let mut binaries = std::collections::BTreeMap::new();
             if let VersionSelection::Explicit(wanted) = &versions {
-                if let Some(missing) = wanted.iter().find(|v| !binaries.contains_key(&v.minor)) {
-                    return usage_error(format!(
-                        "Kubernetes {missing} is not built for the local backend; run: topo-harness upstream build --kubernetes {missing}"
-                    ));
-                }
                 if wanted.is_empty() {
                     return usage_error(
                         "no upstream binaries are built for the local backend; run: topo-harness upstream build --kubernetes 1.37",
                     );
+                }
+                for version in wanted {
+                    match crate::backend::local::binaries_for(version.minor) {
+                        Ok(b) => {
+                            binaries.insert(version.minor, b);
+                        }
+                        Err(why) => return usage_error(format!("--backend local: {why}")),
+                    }
                 }
             }
             install_ctrl_c_handler();

@@ -819,35 +819,26 @@ impl NodeAccess for LocalNodes<'_> {
     }
 }
 
-/// The upstream binaries at hand, per Kubernetes minor: every release of the upstream cache
-/// with all three programs. (Until the cache module lands: the directory
-/// `$TOPO_LOCAL_BINARIES` with `k8s`, `etcd` and `netexec`, for the minor its `k8s` reports.)
+/// The upstream programs of Kubernetes `minor` from the upstream cache
+/// ([`crate::upstream::Cache`]: `$TOPO_UPSTREAM_CACHE`, else the XDG cache), or why there are
+/// none (not built, or built from other sources: with the command that builds them).
+pub fn binaries_for(minor: u32) -> Result<LocalBinaries, String> {
+    let cache = crate::upstream::Cache::locate(None).map_err(|e| e.to_string())?;
+    let release = cache.release(minor).map_err(|e| e.to_string())?;
+    Ok(LocalBinaries {
+        k8s: release.k8s,
+        etcd: release.etcd,
+        netexec: release.netexec,
+    })
+}
+
+/// The upstream programs at hand, per Kubernetes minor: every pinned release that is built
+/// and fresh in the upstream cache.
 pub fn binaries_at_hand() -> BTreeMap<u32, LocalBinaries> {
-    let mut found = BTreeMap::new();
-    if let Some(dir) = std::env::var_os("TOPO_LOCAL_BINARIES").map(PathBuf::from) {
-        let binaries = LocalBinaries {
-            k8s: dir.join("k8s"),
-            etcd: dir.join("etcd"),
-            netexec: dir.join("netexec"),
-        };
-        let version = std::process::Command::new(&binaries.k8s)
-            .args(["kube-proxy", "--version"])
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-        if let Some(minor) = version.as_deref().and_then(|v| {
-            v.split_whitespace()
-                .last()?
-                .strip_prefix("v1.")?
-                .split('.')
-                .next()?
-                .parse::<u32>()
-                .ok()
-        }) {
-            found.insert(minor, binaries);
-        }
-    }
-    found
+    crate::upstream::pinned_releases()
+        .iter()
+        .filter_map(|r| binaries_for(r.minor).ok().map(|b| (r.minor, b)))
+        .collect()
 }
 
 /// What the local backend needs before anything starts, for the selected proxy `modes`:
