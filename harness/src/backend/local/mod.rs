@@ -291,6 +291,9 @@ impl LocalProvider {
             .join(format!("{}-{}", key.version, self.clusters_made));
         std::fs::create_dir_all(&dir).map_err(|e| LocalError::io(&dir, e))?;
         let tag = layout::run_tag();
+        // Which namespaces are this cluster's (`topo-<tag>-…`), for whoever looks later.
+        let tag_file = dir.join("network-tag");
+        std::fs::write(&tag_file, format!("{tag}\n")).map_err(|e| LocalError::io(&tag_file, e))?;
         self.network(&tag).create_hub()?;
         let control_plane = match ControlPlane::start(rt, &binaries, &dir, key, !keep) {
             Ok(cp) => cp,
