@@ -276,18 +276,47 @@ pub struct Workload {
     /// The last traffic result and the API state it was probed in: reused while the state
     /// does not change, so the runner's polls do not re-probe a converged step.
     traffic_cache: Option<TrafficCache>,
+    /// The last observed state and rules, and since when they have looked so.
+    last_seen: Option<(
+        (ClusterState, BTreeMap<String, Option<NodeRoutes>>),
+        tokio::time::Instant,
+    )>,
+    /// How long after a state first appears its traffic is measured again (proxies sync
+    /// their rules some time after the API changes: up to their `minSyncPeriod`, 1 s).
+    pub proxy_sync_grace: Duration,
     /// What went wrong without failing the step (a node that did not settle in time).
     pub warnings: Warnings,
 }
 
-/// Traffic routes (case node → internal addresses) and notes, for one observed state.
+/// Traffic routes (case node → internal addresses) and notes, for one observed state and the
+/// rules read with it.
 #[derive(Debug, Clone)]
 struct TrafficCache {
     state: ClusterState,
+    rules: BTreeMap<String, Option<NodeRoutes>>,
+    /// When the probes started.
+    probed_at: tokio::time::Instant,
     internal: BTreeMap<String, Vec<Reached>>,
     /// Node → address → answers.
     answers: BTreeMap<String, BTreeMap<String, usize>>,
     notes: Vec<String>,
+}
+
+impl TrafficCache {
+    /// Whether this result stands for `state` and `rules`, which have looked so since
+    /// `first_seen`: the same, and measured at least `grace` after that (before, a proxy may
+    /// not have applied them yet).
+    fn reusable(
+        &self,
+        state: &ClusterState,
+        rules: &BTreeMap<String, Option<NodeRoutes>>,
+        first_seen: tokio::time::Instant,
+        grace: Duration,
+    ) -> bool {
+        self.state == *state
+            && self.rules == *rules
+            && self.probed_at.saturating_duration_since(first_seen) >= grace
+    }
 }
 
 impl Workload {
@@ -316,6 +345,8 @@ impl Workload {
             controller_under_test: None,
             probe_round: 0,
             traffic_cache: None,
+            last_seen: None,
+            proxy_sync_grace: Duration::from_secs(2),
             warnings: Warnings::default(),
         }
     }
@@ -805,5 +836,29 @@ mod tests {
         map.rename_state(&mut state);
         assert_eq!(state.nodes[0].name, "worker2");
         assert_eq!(map.real("worker"), Some("topo-1-worker"));
+    }
+
+    #[test]
+    fn traffic_measured_before_the_proxies_synced_is_measured_again() {
+        let now = tokio::time::Instant::now();
+        let state = ClusterState::empty();
+        let rules = BTreeMap::from([("worker".to_string(), None)]);
+        let cache = |probed_at| TrafficCache {
+            state: state.clone(),
+            rules: rules.clone(),
+            probed_at,
+            internal: BTreeMap::new(),
+            answers: BTreeMap::new(),
+            notes: Vec::new(),
+        };
+        let grace = Duration::from_secs(2);
+        // Probed at once when the state appeared: proxies may still be syncing.
+        assert!(!cache(now).reusable(&state, &rules, now, grace));
+        // Probed after the grace: reused while nothing changes.
+        let later = now + Duration::from_secs(3);
+        assert!(cache(later).reusable(&state, &rules, now, grace));
+        // Other rules (a proxy synced since): measured again.
+        let synced = BTreeMap::from([("worker".to_string(), Some(NodeRoutes::default()))]);
+        assert!(!cache(later).reusable(&state, &synced, now, grace));
     }
 }

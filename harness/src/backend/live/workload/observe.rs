@@ -26,6 +26,19 @@ impl Workload {
         let mut routes = BTreeMap::new();
         let mut notes = Vec::new();
         let source = self.source;
+        // The rules first: traffic measured while they still change is measured again.
+        let mut rules: BTreeMap<String, Option<NodeRoutes>> = BTreeMap::new();
+        if let (Some(service), true) = (&service, source.uses_rules()) {
+            for (case, real) in self.nodes.pairs() {
+                rules.insert(case.clone(), access.read_routes(real, service, gates)?);
+            }
+        }
+        let seen = (state.clone(), rules.clone());
+        let first_seen = match &self.last_seen {
+            Some((was, since)) if *was == seen => *since,
+            _ => tokio::time::Instant::now(),
+        };
+        self.last_seen = Some((seen, first_seen));
         let traffic = match &service {
             Some(_) if source.uses_traffic() && self.has_hand_slices() => {
                 // Their addresses belong to no pod: nothing would answer.
@@ -38,7 +51,9 @@ impl Workload {
                 None
             }
             Some(service) if source.uses_traffic() => {
-                let cache = self.traffic(api, ledger, access, &state, service).await?;
+                let cache = self
+                    .traffic(api, ledger, access, &state, &rules, first_seen, service)
+                    .await?;
                 notes.extend(cache.notes.iter().cloned());
                 Some(cache)
             }
@@ -60,16 +75,12 @@ impl Workload {
                 ))
             }
         };
-        for (case, real) in self.nodes.pairs() {
+        for (case, _) in self.nodes.pairs() {
             let entry = match &service {
-                Some(service) => {
-                    let rules = if source.uses_rules() {
-                        access.read_routes(real, service, gates)?
-                    } else {
-                        None
-                    };
+                Some(_) => {
+                    let read = rules.get(case).cloned().flatten();
                     let probed = traffic.as_ref().and_then(|t| t.get(case)).cloned();
-                    probes::combine(case, source, rules, probed, &mut notes)
+                    probes::combine(case, source, read, probed, &mut notes)
                 }
                 None => NodeRoutes::default(),
             };
@@ -91,23 +102,30 @@ impl Workload {
         !self.hand_slices.is_empty() || self.service.as_ref().is_some_and(|s| s.selector.is_none())
     }
 
-    /// Traffic routes for `state` (probed once per distinct state; see [`TrafficCache`]):
-    /// from every node itself where the backend can ([`NodeAccess::probe`]), else from a
-    /// client pod per node. A node whose kubelet the harness stopped cannot run a client pod:
-    /// it gets no traffic routes and a note.
+    /// Traffic routes for `state` and `rules` (see [`TrafficCache`]): from every node itself
+    /// where the backend can ([`NodeAccess::probe`]), else from a client pod per node. A
+    /// result is reused while the state and the rules stay as they were — once it was measured
+    /// [`Workload::proxy_sync_grace`] after they first looked so (proxies apply a change some
+    /// time after the API shows it: a measurement taken sooner is taken again). A node whose
+    /// kubelet the harness stopped cannot run a client pod: it gets no traffic routes and a
+    /// note.
+    #[allow(clippy::too_many_arguments)]
     async fn traffic(
         &mut self,
         api: &ClusterApi,
         ledger: &mut Ledger,
         access: &impl NodeAccess,
         state: &ClusterState,
+        rules: &BTreeMap<String, Option<NodeRoutes>>,
+        first_seen: tokio::time::Instant,
         service: &Service,
     ) -> Result<TrafficCache, BackendError> {
         if let Some(cache) = &self.traffic_cache {
-            if cache.state == *state {
+            if cache.reusable(state, rules, first_seen, self.proxy_sync_grace) {
                 return Ok(cache.clone());
             }
         }
+        let probed_at = tokio::time::Instant::now();
         let mut notes = Vec::new();
         let mut internal = BTreeMap::new();
         let mut answers = BTreeMap::new();
@@ -182,6 +200,8 @@ impl Workload {
         }
         let cache = TrafficCache {
             state: state.clone(),
+            rules: rules.clone(),
+            probed_at,
             internal,
             answers,
             notes,
@@ -415,6 +435,8 @@ mod traffic_tests {
         ]);
         let mut workload = Workload::new(NS.into(), map, &shape());
         workload.source = ObserveSource::Both;
+        // The proxies' rules are the fake's, fixed: no sync to wait for.
+        workload.proxy_sync_grace = Duration::ZERO;
         workload.probe_timing = Some(ProbeTiming {
             poll: Duration::from_millis(1),
             deadline: Duration::from_secs(1),
