@@ -320,6 +320,7 @@ impl LocalProvider {
         cluster: &LocalCluster,
         wanted: &[NodeWanted],
         gates: &[(crate::model::FeatureGate, bool)],
+        version: KubeVersion,
         keep: bool,
     ) -> Result<(), LocalError> {
         let net = self.network(&cluster.tag);
@@ -384,6 +385,7 @@ impl LocalProvider {
                 api_port: cluster.control_plane.ports.apiserver,
                 logs: &cluster.dir.join("logs"),
                 gates,
+                version,
                 die_with_parent: !keep,
             };
             let started = LocalNode::start(&ctx, w, index, &peers).and_then(|mut started| {
@@ -634,7 +636,14 @@ impl Provider for LocalProvider {
             return Err(BackendError::setup("no cluster"));
         };
         let reconciled =
-            self.reconcile_nodes(rt, cluster, &wanted, &shape.feature_gates, options.keep);
+            self.reconcile_nodes(
+                rt,
+                cluster,
+                &wanted,
+                &shape.feature_gates,
+                shape.version,
+                options.keep,
+            );
         if let Err(e) = reconciled {
             let logs = cluster.dir.join("logs");
             return Err(setup_err(e).with_note(&format!(" (logs in {})", logs.display())));

@@ -16,7 +16,7 @@ use super::secrets::{Identity, Secrets};
 use super::{LocalBinaries, LocalError};
 use crate::backend::live::PodNetwork;
 use crate::case::{ProxyMode, Role};
-use crate::model::{FeatureGate, LABEL_CONTROL_PLANE, LABEL_HOSTNAME};
+use crate::model::{FeatureGate, KubeVersion, LABEL_CONTROL_PLANE, LABEL_HOSTNAME};
 
 /// A node as the shape wants it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,14 +45,26 @@ pub enum NodeProxy {
     None,
 }
 
+/// kube-proxy's feature gates on `version` in `mode`: the shape's, and `NFTablesProxyMode` where
+/// the nftables mode is still alpha (1.29–1.30), as kind sets it.
+pub fn proxy_gates(
+    version: KubeVersion,
+    mode: ProxyMode,
+    gates: &[(FeatureGate, bool)],
+) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = gates
+        .iter()
+        .map(|(g, on)| (g.name().to_string(), *on))
+        .collect();
+    if mode == ProxyMode::Nftables && version.minor < 31 {
+        out.push(("NFTablesProxyMode".to_string(), true));
+    }
+    out
+}
+
 /// The kube-proxy configuration of node `node`, as kind configures it: no global conntrack
 /// sysctls, no `route_localnet`, health and metrics on the node's loopback.
-pub fn proxy_config(
-    node: &str,
-    mode: ProxyMode,
-    kubeconfig: &Path,
-    gates: &[(FeatureGate, bool)],
-) -> String {
+pub fn proxy_config(node: &str, mode: ProxyMode, kubeconfig: &Path, gates: &[(String, bool)]) -> String {
     let mut text = format!(
         "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nclientConnection:\n  kubeconfig: {}\nhostnameOverride: {node}\nmode: {}\nclusterCIDR: {}\nhealthzBindAddress: 127.0.0.1:{}\nmetricsBindAddress: 127.0.0.1:{}\nconntrack:\n  maxPerCore: 0\n  min: 0\n  tcpEstablishedTimeout: 0s\n  tcpCloseWaitTimeout: 0s\niptables:\n  localhostNodePorts: false\n",
         kubeconfig.display(),
@@ -64,7 +76,7 @@ pub fn proxy_config(
     if !gates.is_empty() {
         text.push_str("featureGates:\n");
         for (gate, on) in gates {
-            text.push_str(&format!("  {}: {on}\n", gate.name()));
+            text.push_str(&format!("  {gate}: {on}\n"));
         }
     }
     text
@@ -127,6 +139,8 @@ pub struct NodeContext<'a> {
     pub logs: &'a Path,
     /// The shape's gates (kube-proxy gets them too).
     pub gates: &'a [(FeatureGate, bool)],
+    /// The shape's version.
+    pub version: KubeVersion,
     /// Whether processes die with the harness (not with `--keep`).
     pub die_with_parent: bool,
 }
@@ -230,7 +244,12 @@ impl LocalNode {
                 let config = dir.join("kube-proxy.yaml");
                 std::fs::write(
                     &config,
-                    proxy_config(&wanted.name, *mode, &kubeconfig, ctx.gates),
+                    proxy_config(
+                        &wanted.name,
+                        *mode,
+                        &kubeconfig,
+                        &proxy_gates(ctx.version, *mode, ctx.gates),
+                    ),
                 )
                 .map_err(|e| LocalError::io(&config, e))?;
                 let args = vec![
@@ -472,7 +491,11 @@ mod tests {
             "worker",
             ProxyMode::Nftables,
             Path::new("/s/kube-proxy-node.kubeconfig"),
-            &[(FeatureGate::PreferSameTrafficDistribution, true)],
+            &proxy_gates(
+                KubeVersion::new(37),
+                ProxyMode::Nftables,
+                &[(FeatureGate::PreferSameTrafficDistribution, true)],
+            ),
         );
         for line in [
             "kind: KubeProxyConfiguration",
@@ -492,6 +515,17 @@ mod tests {
         }
         let parsed: Value = serde_saphyr::from_str(&text).expect("valid YAML");
         assert_eq!(parsed["conntrack"]["maxPerCore"], 0);
+        assert!(!text.contains("NFTablesProxyMode"), "{text}");
+    }
+
+    #[test]
+    fn nftables_is_switched_on_where_it_is_alpha() {
+        let gates = |minor, mode| proxy_gates(KubeVersion::new(minor), mode, &[]);
+        let on = vec![("NFTablesProxyMode".to_string(), true)];
+        assert_eq!(gates(30, ProxyMode::Nftables), on);
+        assert_eq!(gates(29, ProxyMode::Nftables), on);
+        assert!(gates(31, ProxyMode::Nftables).is_empty());
+        assert!(gates(30, ProxyMode::Iptables).is_empty());
     }
 
     #[test]
